@@ -1,0 +1,91 @@
+# CloudCode — build, set-up and tests.  `make` builds ./cloudcode and the launcher.
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+CC      ?= gcc
+PKGS    := lua5.4 libuv hiredis libcurl jansson libcrypto
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -Icore -I/usr/share/include/llhttp \
+               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CFLAGS  ?= -O2
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lwslay -lm
+# lua-cjson is loaded into the policy's Lua state (policy.c): link Debian's Lua 5.4 build of it.
+LDLIBS  += -l:liblua5.4-cjson.so.0
+
+LLHTTP_SRC := $(wildcard /usr/share/llhttp/*.c)
+CORE_SRC   := $(wildcard core/*.c)
+
+OBJ_DIR      := build/obj
+ASAN_DIR     := build/asan
+LLHTTP_OBJ   := $(patsubst /usr/share/llhttp/%.c,build/llhttp/%.o,$(LLHTTP_SRC))
+LLHTTP_ASAN  := $(patsubst /usr/share/llhttp/%.c,build/llhttp-asan/%.o,$(LLHTTP_SRC))
+CORE_OBJ     := $(patsubst core/%.c,$(OBJ_DIR)/%.o,$(CORE_SRC))
+CORE_ASAN    := $(patsubst core/%.c,$(ASAN_DIR)/%.o,$(CORE_SRC))
+LIB_OBJ      := $(filter-out $(OBJ_DIR)/main.o,$(CORE_OBJ))
+ASAN_FLAGS   := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+-include launcher/launcher.mk
+
+all: cloudcode launcher/cloudcode-launcher
+
+cloudcode: $(CORE_OBJ) $(LLHTTP_OBJ)
+	$(CC) -o $@ $^ $(LDLIBS)
+
+cloudcode-asan: $(CORE_ASAN) $(LLHTTP_ASAN)
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+asan: cloudcode-asan
+
+$(OBJ_DIR)/%.o: core/%.c $(wildcard core/*.h) | $(OBJ_DIR)
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) -c -o $@ $<
+
+$(ASAN_DIR)/%.o: core/%.c $(wildcard core/*.h) | $(ASAN_DIR)
+	$(CC) $(CFLAGS_BASE) $(ASAN_FLAGS) -c -o $@ $<
+
+# llhttp is not our code: Debian ships its C sources; compile them apart, warnings off.
+build/llhttp/%.o: /usr/share/llhttp/%.c | build/llhttp
+	$(CC) -O2 -g -w -I/usr/share/include/llhttp -c -o $@ $<
+
+build/llhttp-asan/%.o: /usr/share/llhttp/%.c | build/llhttp-asan
+	$(CC) $(ASAN_FLAGS) -w -I/usr/share/include/llhttp -c -o $@ $<
+
+$(OBJ_DIR) $(ASAN_DIR) build/llhttp build/llhttp-asan build/unit:
+	mkdir -p $@
+
+# C unit tests: tests/unit/test_<room>.c linked against every core object but main.o.
+UNIT_SRC   := $(filter-out tests/unit/test_launcher%,$(wildcard tests/unit/test_*.c))
+UNIT_BIN   := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRC))
+build/unit/%: tests/unit/%.c $(LIB_OBJ) $(LLHTTP_OBJ) tests/unit/unit.h | build/unit
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LLHTTP_OBJ) $(LDLIBS)
+
+unit: $(UNIT_BIN) $(LAUNCHER_UNIT_TESTS)
+	@set -e; for t in $^; do echo "== $$t"; ./$$t; done
+
+lua-test:
+	lua5.4 tests/lua/run.lua
+
+# ---- set-up: packages, engine, images ------------------------------------------------
+deps:
+	scripts/deps.sh
+
+engine: deps
+	scripts/dockerd.sh
+
+images: all engine
+	./cloudcode --print-images policies/backend.lua | scripts/images.sh
+
+setup: deps engine images
+
+run: setup
+	./cloudcode policies/backend.lua
+
+PYTEST := /usr/bin/python3 -m pytest
+test: setup asan
+	$(MAKE) unit lua-test
+	$(PYTEST) -q tests/e2e
+	CODECLOUD_TEST_BINARY=./cloudcode-asan $(PYTEST) -q tests/e2e -m "not valgrind_only"
+	CODECLOUD_TEST_VALGRIND=1 CODECLOUD_TEST_SLOW=10 $(PYTEST) -q tests/e2e -m valgrind
+
+clean:
+	rm -rf build cloudcode cloudcode-asan launcher/cloudcode-launcher
+
+.PHONY: all asan unit lua-test deps engine images setup run test clean

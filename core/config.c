@@ -1,0 +1,216 @@
+/* config.c — read a policy's settings into struct config. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct reader {
+    const json_t *settings;
+    struct policy *policy;
+    char *err;
+    size_t errlen;
+    int failed;
+};
+
+static void fail(struct reader *r, const char *key, const char *reason) {
+    if (r->failed) return;
+    r->failed = 1;
+    snprintf(r->err, r->errlen, "%s:%d: setting '%s' %s", policy_path(r->policy),
+             policy_line_of(r->policy, key), key, reason);
+}
+
+static long long read_int(struct reader *r, const char *key, long long def, long long min,
+                          long long max) {
+    const json_t *v = json_object_get(r->settings, key);
+    if (!v || json_is_null(v)) return def;
+    long long n;
+    if (json_is_integer(v)) {
+        n = json_integer_value(v);
+    } else if (json_is_real(v) && json_real_value(v) == (double)(long long)json_real_value(v)) {
+        n = (long long)json_real_value(v);
+    } else {
+        fail(r, key, "must be an integer");
+        return def;
+    }
+    if (n < min || n > max) {
+        char why[128];
+        snprintf(why, sizeof why, "must be between %lld and %lld", min, max);
+        fail(r, key, why);
+        return def;
+    }
+    return n;
+}
+
+static char *read_str(struct reader *r, const char *key, const char *def) {
+    const json_t *v = json_object_get(r->settings, key);
+    if (!v || json_is_null(v)) return def ? strdup(def) : NULL;
+    if (!json_is_string(v)) {
+        fail(r, key, "must be a string");
+        return def ? strdup(def) : NULL;
+    }
+    return strdup(json_string_value(v));
+}
+
+/* A list of strings; a single string is a list of one. */
+static json_t *read_str_list(struct reader *r, const json_t *v, const char *key) {
+    json_t *out = json_array();
+    if (!v || json_is_null(v)) return out;
+    if (json_is_string(v)) {
+        if (json_string_length(v)) json_array_append(out, (json_t *)v);
+        return out;
+    }
+    if (json_is_object(v) && json_object_size(v) == 0) return out; /* {} is Lua's empty table */
+    if (!json_is_array(v)) {
+        fail(r, key, "must be a list of strings");
+        return out;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item) {
+        if (!json_is_string(item)) {
+            fail(r, key, "must be a list of strings");
+            break;
+        }
+        if (json_string_length(item)) json_array_append(out, item);
+    }
+    return out;
+}
+
+static json_t *read_table(struct reader *r, const char *key) {
+    const json_t *v = json_object_get(r->settings, key);
+    if (!v || json_is_null(v)) return json_object();
+    if (!json_is_object(v)) {
+        fail(r, key, "must be a table");
+        return json_object();
+    }
+    return json_deep_copy(v);
+}
+
+static void parse_listen(struct reader *r, struct config *c) {
+    const char *colon = strrchr(c->listen, ':');
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    size_t hostlen = colon ? (size_t)(colon - c->listen) : 0;
+    if (!colon || *end || port < 0 || port > 65535 || hostlen == 0 ||
+        hostlen >= sizeof c->listen_host) {
+        fail(r, "listen", "must be host:port");
+        return;
+    }
+    memcpy(c->listen_host, c->listen, hostlen);
+    c->listen_host[hostlen] = '\0';
+    /* "[::1]:8080" */
+    if (c->listen_host[0] == '[' && c->listen_host[hostlen - 1] == ']') {
+        memmove(c->listen_host, c->listen_host + 1, hostlen - 2);
+        c->listen_host[hostlen - 2] = '\0';
+    }
+    c->listen_port = (int)port;
+}
+
+static void read_keys(struct reader *r, struct config *c) {
+    const json_t *keys = json_object_get(r->settings, "keys");
+    if (keys && !json_is_object(keys)) fail(r, "keys", "must be a table {client=..., admin=...}");
+    c->admin_keys = read_str_list(r, json_object_get(keys, "admin"), "admin");
+    c->client_keys = read_str_list(r, json_object_get(keys, "client"), "client");
+    json_array_extend(c->client_keys, c->admin_keys); /* admin keys are also client keys */
+    const char *auth = json_string_value(json_object_get(r->settings, "auth"));
+    c->auth_none = auth && strcmp(auth, "none") == 0;
+    if (auth && !c->auth_none && strcmp(auth, "keys") != 0) fail(r, "auth", "must be \"keys\" or \"none\"");
+}
+
+int config_from_policy(struct config *c, struct policy *p, char *err, size_t errlen) {
+    struct reader r = {policy_settings(p), p, err, errlen, 0};
+    memset(c, 0, sizeof *c);
+
+    char *role = read_str(&r, "role", NULL);
+    if (!role || (strcmp(role, "backend") != 0 && strcmp(role, "balancer") != 0)) {
+        fail(&r, "role", "must be \"backend\" or \"balancer\"");
+    } else {
+        c->role = strcmp(role, "backend") == 0 ? ROLE_BACKEND : ROLE_BALANCER;
+    }
+    free(role);
+
+    c->listen = read_str(&r, "listen", "127.0.0.1:8080");
+    parse_listen(&r, c);
+    read_keys(&r, c);
+    c->cors_origins = read_str_list(&r, json_object_get(r.settings, "cors_origins"), "cors_origins");
+
+    c->max_body_bytes = (size_t)read_int(&r, "max_body_bytes", 1 << 20, 1024, 1LL << 30);
+    c->max_header_bytes = (size_t)read_int(&r, "max_header_bytes", 16 << 10, 1024, 1 << 20);
+    c->max_url_bytes = (size_t)read_int(&r, "max_url_bytes", 8 << 10, 256, 1 << 20);
+    c->read_timeout_ms = (long)read_int(&r, "read_timeout_ms", 10000, 10, 3600000);
+    c->keepalive_timeout_ms = (long)read_int(&r, "keepalive_timeout_ms", 75000, 10, 3600000);
+    c->max_connections = (int)read_int(&r, "max_connections", 1024, 1, 1000000);
+    c->shutdown_grace_ms = (long)read_int(&r, "shutdown_grace_s", 10, 0, 3600) * 1000;
+    c->hook_instructions = read_int(&r, "hook_instructions", 1000000, 1000, 1LL << 40);
+    c->policy_memory_bytes = (size_t)read_int(&r, "policy_memory_mb", 64, 1, 4096) << 20;
+
+    c->docker_host = read_str(&r, "docker_host", "unix:///var/run/docker.sock");
+    c->backend_id = read_str(&r, "backend_id", c->listen);
+    c->max_sessions = (int)read_int(&r, "max_sessions", 50, 0, 1000000);
+    c->max_sessions_per_key = (int)read_int(&r, "max_sessions_per_key", 10, 0, 1000000);
+    c->ended_retention_ms = (long)read_int(&r, "ended_retention_s", 60, 0, 86400) * 1000;
+    c->max_wait_ms = (long)read_int(&r, "max_wait_ms", 30000, 0, 3600000);
+    c->stdin_backlog_bytes = (size_t)read_int(&r, "stdin_backlog_bytes", 1 << 20, 1024, 1LL << 30);
+    c->output_keep_bytes = (size_t)read_int(&r, "output_keep_bytes", 1 << 20, 1 << 20, 1LL << 30);
+    c->program_max_bytes = (size_t)read_int(&r, "program_max_bytes", 512 << 10, 1024, 1LL << 30);
+    const json_t *uids = json_object_get(r.settings, "uid_range");
+    c->uid_min = 100000;
+    c->uid_max = 165535;
+    if (uids) {
+        if (!json_is_array(uids) || json_array_size(uids) != 2 ||
+            !json_is_integer(json_array_get(uids, 0)) || !json_is_integer(json_array_get(uids, 1)) ||
+            json_integer_value(json_array_get(uids, 0)) < 1000 ||
+            json_integer_value(json_array_get(uids, 1)) < json_integer_value(json_array_get(uids, 0)) ||
+            json_integer_value(json_array_get(uids, 1)) > 0x7fffffff) {
+            fail(&r, "uid_range", "must be {first, last} with 1000 <= first <= last");
+        } else {
+            c->uid_min = (unsigned)json_integer_value(json_array_get(uids, 0));
+            c->uid_max = (unsigned)json_integer_value(json_array_get(uids, 1));
+        }
+    }
+    c->limits = read_table(&r, "limits");
+    c->images = read_table(&r, "images");
+
+    c->redis = read_str(&r, "redis", "127.0.0.1:6379");
+    c->backends = read_str_list(&r, json_object_get(r.settings, "backends"), "backends");
+    c->backend_timeout_ms = (long)read_int(&r, "backend_timeout_s", 5, 1, 3600) * 1000;
+    c->backend_lost_after_ms = (long)read_int(&r, "backend_lost_after_s", 30, 1, 86400) * 1000;
+    c->health_interval_ms = (long)read_int(&r, "health_interval_ms", 1000, 50, 600000);
+
+    if (!r.failed) policy_set_limits(p, c->hook_instructions, c->policy_memory_bytes);
+    if (r.failed) config_free(c);
+    return r.failed ? -1 : 0;
+}
+
+void config_free(struct config *c) {
+    free(c->listen);
+    free(c->docker_host);
+    free(c->backend_id);
+    free(c->redis);
+    json_decref(c->client_keys);
+    json_decref(c->admin_keys);
+    json_decref(c->cors_origins);
+    json_decref(c->limits);
+    json_decref(c->images);
+    json_decref(c->backends);
+    memset(c, 0, sizeof *c);
+}
+
+const char *config_language(const struct config *c, const char *name, const json_t **entry) {
+    const char *lang;
+    json_t *e;
+    json_object_foreach(c->images, lang, e) {
+        int match = strcmp(lang, name) == 0;
+        size_t i;
+        json_t *alias;
+        json_array_foreach(json_object_get(e, "aliases"), i, alias) {
+            if (json_is_string(alias) && strcmp(json_string_value(alias), name) == 0) match = 1;
+        }
+        if (match) {
+            if (entry) *entry = e;
+            return lang;
+        }
+    }
+    return NULL;
+}

@@ -1,0 +1,65 @@
+/* config.h — the settings of a loaded policy, read once per (re)load.
+ *
+ * Every value has a strict default here so that a minimal policy is safe; the
+ * default policies in policies/ spell them out for operators to edit. */
+#ifndef CC_CONFIG_H
+#define CC_CONFIG_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "policy.h"
+
+enum role { ROLE_BACKEND, ROLE_BALANCER };
+
+struct config {
+    enum role role;
+    char *listen;            /* as written: "127.0.0.1:8080" */
+    char listen_host[256];
+    int listen_port;
+    int auth_none;           /* the policy explicitly allows an open non-loopback listener */
+    json_t *client_keys;     /* array of strings (admin keys are included) */
+    json_t *admin_keys;      /* array of strings */
+    json_t *cors_origins;    /* array of strings */
+
+    size_t max_body_bytes;
+    size_t max_header_bytes;
+    size_t max_url_bytes;
+    long read_timeout_ms;      /* a request must arrive whole within this */
+    long keepalive_timeout_ms; /* an idle keep-alive connection is closed after this */
+    int max_connections;
+    long shutdown_grace_ms;
+    long long hook_instructions;
+    size_t policy_memory_bytes;
+
+    /* backend */
+    char *docker_host;
+    char *backend_id;
+    int max_sessions;          /* capacity: live sessions plus runs in progress */
+    int max_sessions_per_key;
+    long ended_retention_ms;
+    long max_wait_ms;          /* long-poll clamp */
+    size_t stdin_backlog_bytes;
+    size_t output_keep_bytes;  /* a session keeps at least this much of its record */
+    size_t program_max_bytes;  /* code + files together */
+    unsigned uid_min, uid_max;
+    json_t *limits;            /* {"timeout_ms":{"default":..,"min":..,"max":..}, ...} */
+    json_t *images;            /* {"python":{"image":..,"aliases":[..],...}, ...} */
+
+    /* balancer */
+    char *redis;
+    json_t *backends;          /* array of URLs to add at start */
+    long backend_timeout_ms;
+    long backend_lost_after_ms;
+    long health_interval_ms;
+};
+
+/* Fill `c` from the policy's settings.  On a bad setting returns -1 with
+ * `err` = "file:line: reason". */
+int config_from_policy(struct config *c, struct policy *p, char *err, size_t errlen);
+void config_free(struct config *c);
+
+/* Look up a language by its name or an alias: the canonical name, or NULL. */
+const char *config_language(const struct config *c, const char *name, const json_t **entry);
+
+#endif

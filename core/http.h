@@ -1,0 +1,104 @@
+/* http.h — HTTP/1.1 connections and requests on llhttp.
+ *
+ * A connection parses one request at a time: when a request is complete the
+ * parser pauses, the request goes to the dispatcher, and parsing of any
+ * pipelined bytes resumes only once the response is finished, so responses
+ * leave in request order.  Each connection owns its uv_tcp_t and timer. */
+#ifndef CC_HTTP_H
+#define CC_HTTP_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "buf.h"
+
+struct conn;
+struct request;
+
+struct http_header {
+    char *name;  /* lower-cased */
+    char *value;
+};
+
+enum { HTTP_MAX_PARAMS = 4 };
+
+struct request {
+    struct conn *conn;
+    char method[16];
+    char *target;           /* the request-target as received */
+    char *path;             /* target up to '?' (still percent-encoded) */
+    char *query;            /* after '?', or "" */
+    struct http_header *headers;
+    size_t nheaders;
+    buf_t body;
+    int keep_alive;
+    int upgrade;            /* the client asked for a protocol upgrade */
+    uint64_t start_ns;
+
+    /* Filled by the router and auth. */
+    const char *route;      /* the route's pattern, for logs and metrics */
+    char *params[HTTP_MAX_PARAMS];
+    int nparams;
+    int is_admin;
+    char key_hash[65];      /* SHA-256 hex of the caller's key, "" when none */
+
+    /* Response state. */
+    int status;
+    int responded;          /* head sent */
+    int streaming;          /* chunked body under way */
+    void (*on_abort)(struct request *req, void *ud);
+    void *abort_ud;
+};
+
+typedef void (*http_dispatch_fn)(struct request *req);
+
+/* Raw callbacks of an upgraded connection (WebSocket, proxied tunnels). */
+struct conn_raw {
+    void (*on_data)(void *ud, const char *data, size_t len);
+    void (*on_close)(void *ud);   /* the connection is gone: no more calls */
+};
+
+/* Accept a connection on `server` and own it from now on. */
+void http_conn_accept(uv_stream_t *server, http_dispatch_fn dispatch);
+/* Connections open now (for metrics and the connection cap). */
+size_t http_conn_count(void);
+/* Close every connection; idle ones at once, busy ones after their response
+ * (long-polls are expected to be finished by their owners first). */
+void http_conn_close_all(void);
+
+const char *http_header(const struct request *req, const char *lname);
+/* Decode query parameter `name` into `out`; 1 if present, 0 if absent, -1 if
+ * it does not fit or is malformed. */
+int http_query_param(const struct request *req, const char *name, char *out, size_t len);
+/* Percent-decode `in` into `out` (NUL-terminated); -1 on a bad escape or
+ * overflow.  '+' means a space only in query strings. */
+int http_percent_decode(const char *in, size_t inlen, char *out, size_t outlen, int plus_is_space);
+
+/* Send a whole response and finish the request.  `extra_headers` are complete
+ * "Name: value\r\n" lines or NULL. */
+void http_respond(struct request *req, int status, const char *content_type, const void *body,
+                  size_t len, const char *extra_headers);
+/* A chunked response: start, write chunks, end (which finishes the request). */
+void http_stream_start(struct request *req, int status, const char *content_type);
+void http_stream_write(struct request *req, const void *data, size_t len);
+void http_stream_end(struct request *req);
+/* Called if the client goes away before the request is finished; the request
+ * is freed right after the callback returns. */
+void http_set_abort(struct request *req, void (*fn)(struct request *, void *), void *ud);
+
+/* Take the connection over after writing `response_head` (e.g. 101
+ * Switching Protocols): the request is finished, bytes already read after it
+ * are delivered to raw->on_data once the caller calls conn_raw_start; it writes with
+ * conn_raw_write and ends with conn_raw_close. */
+struct conn *http_upgrade(struct request *req, const char *response_head, const struct conn_raw *raw,
+                          void *ud);
+/* Deliver bytes that arrived after the upgrade request and start reading. */
+void conn_raw_start(struct conn *c);
+void conn_raw_write(struct conn *c, const void *data, size_t len);
+size_t conn_raw_write_queue(struct conn *c);
+/* Close after pending writes; raw->on_close follows. */
+void conn_raw_close(struct conn *c);
+
+const char *http_status_text(int status);
+
+#endif

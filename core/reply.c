@@ -1,0 +1,50 @@
+/* reply.c — JSON responses and the error envelope. */
+#include "reply.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *json_text(const json_t *v) { return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY); }
+
+void reply_json(struct request *req, int status, json_t *body) {
+    char *text = json_text(body);
+    json_decref(body);
+    if (!text) {
+        http_respond(req, 500, "application/json",
+                     "{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode the response\"}}", 68,
+                     NULL);
+        return;
+    }
+    http_respond(req, status, "application/json", text, strlen(text), NULL);
+    free(text);
+}
+
+static void reply_error_v(struct request *req, int status, const char *code, json_t *extra,
+                          const char *fmt, va_list ap) {
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    json_t *err = json_pack("{s:s,s:s}", "code", code, "message", msg);
+    if (!err) err = json_pack("{s:s,s:s}", "code", code, "message", "(message is not UTF-8)");
+    if (extra) json_object_update(err, extra);
+    json_decref(extra);
+    reply_json(req, status, json_pack("{s:o}", "error", err));
+}
+
+void reply_error(struct request *req, int status, const char *code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error_v(req, status, code, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void reply_error_with(struct request *req, int status, const char *code, json_t *extra,
+                      const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error_v(req, status, code, extra, fmt, ap);
+    va_end(ap);
+}
+
+void reply_no_content(struct request *req) { http_respond(req, 204, NULL, "", 0, NULL); }

@@ -1,0 +1,102 @@
+/* router.c — match a request to a route, check its key, call the handler. */
+#include "router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "reply.h"
+
+enum { MAX_TABLES = 8 };
+
+static struct {
+    const struct route *routes;
+    size_t n;
+} tables[MAX_TABLES];
+static size_t ntables;
+
+void router_add(const struct route *routes, size_t n) {
+    if (ntables < MAX_TABLES) {
+        tables[ntables].routes = routes;
+        tables[ntables].n = n;
+        ntables++;
+    }
+}
+
+void router_reset(void) { ntables = 0; }
+
+static void clear_params(struct request *req) {
+    for (int i = 0; i < req->nparams; i++) free(req->params[i]);
+    req->nparams = 0;
+}
+
+/* 1 if `path` matches `pattern`, capturing parameters into req. */
+static int match(const char *pattern, const char *path, struct request *req) {
+    clear_params(req);
+    const char *p = pattern, *s = path;
+    while (*p) {
+        if (p[0] == '{' && p[1] == '*') {
+            if (*s == '\0' || req->nparams >= HTTP_MAX_PARAMS) return 0;
+            req->params[req->nparams++] = strdup(s);
+            return 1;
+        }
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            size_t seglen = strcspn(s, "/");
+            if (!close || seglen == 0 || req->nparams >= HTTP_MAX_PARAMS) return 0;
+            char *value = malloc(seglen + 1);
+            if (!value || http_percent_decode(s, seglen, value, seglen + 1, 0) < 0) {
+                free(value);
+                return 0;
+            }
+            req->params[req->nparams++] = value;
+            p = close + 1;
+            s += seglen;
+            continue;
+        }
+        if (*p != *s) return 0;
+        p++;
+        s++;
+    }
+    return *s == '\0';
+}
+
+void router_dispatch(struct request *req) {
+    const struct route *path_match = NULL;
+    char allow[128] = "";
+    for (size_t t = 0; t < ntables; t++) {
+        for (size_t i = 0; i < tables[t].n; i++) {
+            const struct route *r = &tables[t].routes[i];
+            if (!match(r->pattern, req->path, req)) continue;
+            int same = strcmp(r->method, req->method) == 0 ||
+                       (strcmp(r->method, "GET") == 0 && strcmp(req->method, "HEAD") == 0);
+            if (!same) {
+                path_match = r;
+                if (!strstr(allow, r->method) && strlen(allow) + strlen(r->method) + 3 < sizeof allow) {
+                    if (allow[0]) strcat(allow, ", ");
+                    strcat(allow, r->method);
+                }
+                continue;
+            }
+            req->route = r->pattern;
+            if (auth_check(req, r->access, r->flags & ROUTE_KEY_IN_QUERY) < 0) return;
+            r->handler(req);
+            return;
+        }
+    }
+    clear_params(req);
+    if (path_match) {
+        req->route = path_match->pattern;
+        char extra[160];
+        snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
+        char body[256];
+        int n = snprintf(body, sizeof body,
+                         "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"%s is not allowed here; "
+                         "use %s\"}}",
+                         req->method, allow);
+        http_respond(req, 405, "application/json", body, (size_t)n, extra);
+        return;
+    }
+    reply_error(req, 404, "not_found", "no route for %s %s", req->method, req->path);
+}

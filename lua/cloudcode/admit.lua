@@ -1,0 +1,20 @@
+-- cloudcode.admit — the default admission hook: per-server and per-key caps.
+--
+-- The core has already checked each limit against limits[name].min/max and
+-- filled the defaults; admit sees
+--   req = { kind = "run"|"session", language = "python", key = "<sha256 of the key>",
+--           limits = {...}, counts = { server = N, key = N }, capacity = N, per_key = N }
+-- and answers the limits to use, or nil, reason, code, scope.
+local admit = {}
+
+function admit.caps(req)
+  if req.counts.server >= req.capacity then
+    return nil, "the server is at its session limit (" .. req.capacity .. ")", "too_many_sessions", "server"
+  end
+  if req.counts.key >= req.per_key then
+    return nil, "this key is at its session limit (" .. req.per_key .. ")", "too_many_sessions", "key"
+  end
+  return req.limits
+end
+
+return admit

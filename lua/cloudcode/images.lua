@@ -1,0 +1,42 @@
+-- cloudcode.images — the default image map: language → image and commands.
+--
+-- Each entry: image, version, aliases, file (the main file's name), compile
+-- (argv, optional), run (argv), interactive, notebook.  A language whose
+-- entry is removed disappears from /v1/languages; pointing `image` elsewhere
+-- changes what runs, without recompiling.
+local images = {}
+
+images.default = {
+  python = {
+    image = "cloudcode/python", version = "3.11.2", aliases = { "py", "python3" },
+    file = "main.py", run = { "python3", "-u", "main.py" },
+    interactive = true,
+  },
+  c = {
+    image = "cloudcode/c", version = "12.2.0", aliases = { "gcc" },
+    file = "main.c",
+    compile = { "gcc", "-O2", "-std=gnu17", "-o", "main", "main.c", "-lm" },
+    -- stdbuf is not in every image: the launcher's environment sets line buffering instead.
+    run = { "./main" },
+    interactive = true,
+  },
+  ipython = {
+    image = "cloudcode/ipython", version = "8.5.0", aliases = { "ipython3" },
+    file = "main.py", run = { "ipython3", "--no-banner", "--no-confirm-exit", "--colors=NoColor", "--simple-prompt", "-i", "main.py" },
+    script = { "ipython3", "--no-banner", "--colors=NoColor", "main.py" },
+    interactive = true, notebook = true,
+  },
+}
+
+-- Look a language up by name or alias: its canonical name and entry.
+function images.resolve(map, name)
+  for lang, e in pairs(map) do
+    if lang == name then return lang, e end
+    for _, a in ipairs(e.aliases or {}) do
+      if a == name then return lang, e end
+    end
+  end
+  return nil
+end
+
+return images
