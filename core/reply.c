@@ -48,3 +48,14 @@ void reply_error_with(struct request *req, int status, const char *code, json_t 
 }
 
 void reply_no_content(struct request *req) { http_respond(req, 204, NULL, "", 0, NULL); }
+
+json_t *request_json_object(struct request *req) {
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, &jerr);
+    if (!json_is_object(body)) {
+        reply_error(req, 400, "bad_request", "the body must be a JSON object (%s)", body ? "not an object" : jerr.text);
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}

@@ -1,0 +1,17 @@
+/* hooks.h — asking the policy a question on behalf of a request. */
+#ifndef CC_HOOKS_H
+#define CC_HOOKS_H
+
+#include <jansson.h>
+
+#include "http.h"
+
+/* Call hook `name` with `arg`.  On success 0 and *results (a new array of the
+ * hook's return values).  On failure answers the request 500 `policy_error`
+ * ("policy hook <name> failed: <first line>"), counts it, returns -1. */
+int hook_ask(struct request *req, const char *name, const json_t *arg, json_t **results);
+/* The same outside a request (pool refill, health loop): failures are logged
+ * and counted only. */
+int hook_ask_quiet(const char *name, const json_t *arg, json_t **results);
+
+#endif

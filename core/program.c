@@ -1,0 +1,276 @@
+/* program.c — read and check the program of a run or a session. */
+#include "program.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "hooks.h"
+#include "reply.h"
+
+int program_valid_path(const char *name) {
+    size_t len = strlen(name);
+    if (len == 0 || len > 1024) return 0;
+    const char *s = name;
+    while (*s) {
+        size_t seg = strcspn(s, "/");
+        if (seg == 0 || seg > 255) return 0;
+        if ((seg == 1 && s[0] == '.') || (seg == 2 && s[0] == '.' && s[1] == '.')) return 0;
+        for (size_t i = 0; i < seg; i++) {
+            char ch = s[i];
+            if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+                  ch == '.' || ch == '_' || ch == '-'))
+                return 0;
+        }
+        s += seg;
+        if (*s == '/') {
+            s++;
+            if (*s == '\0') return 0; /* a trailing slash names a folder */
+        }
+    }
+    return 1;
+}
+
+void program_free(struct program *p) {
+    json_decref(p->image);
+    json_decref(p->files);
+    json_decref(p->args);
+    free(p->stdin_data);
+    memset(p, 0, sizeof *p);
+}
+
+static int bad(struct request *req, const char *fmt, const char *what) {
+    reply_error(req, 400, "bad_request", fmt, what);
+    return -1;
+}
+
+static int read_files(struct request *req, const json_t *body, struct program *p, size_t *total) {
+    const char *main_name = json_string_value(json_object_get(p->image, "file"));
+    const json_t *code = json_object_get(body, "code");
+    if (code && !json_is_string(code) && !json_is_null(code)) return bad(req, "%s must be a string", "code");
+    p->files = json_array();
+    p->has_code = json_is_string(code);
+    if (p->has_code) {
+        json_array_append_new(p->files, json_pack("{s:s,s:O}", "name", main_name, "content", code));
+        *total += json_string_length(code);
+    }
+    const json_t *files = json_object_get(body, "files");
+    if (!files || json_is_null(files)) return 0;
+    if (!json_is_array(files)) return bad(req, "%s must be a list of {name, content}", "files");
+    size_t i;
+    json_t *f;
+    json_array_foreach(files, i, f) {
+        const json_t *name = json_object_get(f, "name"), *content = json_object_get(f, "content");
+        if (!json_is_string(name) || !json_is_string(content))
+            return bad(req, "%s: every file needs a string name and a string content", "files");
+        const char *n = json_string_value(name);
+        if (!program_valid_path(n)) {
+            reply_error(req, 400, "bad_request",
+                        "bad file name '%.200s': use /-separated components of [A-Za-z0-9._-], not . or ..", n);
+            return -1;
+        }
+        if (strcmp(n, main_name) == 0) {
+            reply_error(req, 400, "bad_request", "file name '%s' is the main file's name", n);
+            return -1;
+        }
+        size_t j;
+        json_t *prev;
+        json_array_foreach(p->files, j, prev) {
+            if (strcmp(json_string_value(json_object_get(prev, "name")), n) == 0) {
+                reply_error(req, 400, "bad_request", "file name '%.200s' appears twice", n);
+                return -1;
+            }
+        }
+        json_array_append_new(p->files, json_pack("{s:O,s:O}", "name", name, "content", content));
+        *total += json_string_length(content);
+    }
+    return 0;
+}
+
+/* One limit: the request's value checked against the policy's min..max, or
+ * the policy's default.  A limit missing from the policy cannot be set. */
+static int read_limit(struct request *req, const json_t *given, const char *name, double *out,
+                      int integer, int optional_default) {
+    const json_t *spec = json_object_get(app_config()->limits, name);
+    const json_t *v = json_object_get(given, name);
+    if (!v || json_is_null(v)) {
+        const json_t *d = json_object_get(spec, "default");
+        *out = json_is_number(d) && !optional_default ? json_number_value(d) : 0;
+        return 0;
+    }
+    if (!json_is_number(v)) {
+        reply_error(req, 400, "bad_request", "limits.%s must be a number", name);
+        return -1;
+    }
+    double x = json_number_value(v);
+    if (integer && x != floor(x)) {
+        reply_error(req, 400, "bad_request", "limits.%s must be a whole number", name);
+        return -1;
+    }
+    const json_t *min = json_object_get(spec, "min"), *max = json_object_get(spec, "max");
+    if (json_is_number(min) && x < json_number_value(min)) {
+        reply_error(req, 400, "bad_request", "limits.%s must be at least %g (the policy's minimum)", name,
+                    json_number_value(min));
+        return -1;
+    }
+    if (json_is_number(max) && x > json_number_value(max)) {
+        reply_error(req, 400, "bad_request", "limits.%s must be at most %g (the policy's maximum)", name,
+                    json_number_value(max));
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int read_limits(struct request *req, const json_t *body, enum program_kind kind, json_t **limits) {
+    const json_t *given = json_object_get(body, "limits");
+    if (given && !json_is_object(given) && !json_is_null(given)) return bad(req, "%s must be an object", "limits");
+    static const struct {
+        const char *name;
+        int integer;
+    } names[] = {{"timeout_ms", 1},   {"memory_mb", 1},      {"cpus", 0},       {"pids", 1},
+                 {"output_bytes", 1}, {"idle_timeout_s", 1}, {"lifetime_s", 1}};
+    *limits = json_object();
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        double v;
+        /* A session's timeout_ms has no default: its lifetime bounds it. */
+        int no_default = kind == PROGRAM_SESSION && strcmp(names[i].name, "timeout_ms") == 0;
+        if (read_limit(req, given, names[i].name, &v, names[i].integer, no_default) < 0) return -1;
+        json_object_set_new(*limits, names[i].name, names[i].integer ? json_integer((json_int_t)v) : json_real(v));
+    }
+    return 0;
+}
+
+static long long limit_int(const json_t *limits, const char *name) {
+    const json_t *v = json_object_get(limits, name);
+    return json_is_number(v) ? (long long)json_number_value(v) : 0;
+}
+
+/* Ask admit; on refusal answer with the code it names. */
+static int admit(struct request *req, json_t *areq, json_t **limits) {
+    json_t *res;
+    if (hook_ask(req, "admit", areq, &res) < 0) return -1;
+    const json_t *first = json_array_get(res, 0);
+    if (json_is_object(first)) {
+        json_decref(*limits);
+        *limits = json_incref((json_t *)first);
+        json_decref(res);
+        return 0;
+    }
+    const char *reason = json_string_value(json_array_get(res, 1));
+    const char *code = json_string_value(json_array_get(res, 2));
+    const char *scope = json_string_value(json_array_get(res, 3));
+    if (!reason) reason = "the policy refused this request";
+    if (code && (strcmp(code, "too_many_sessions") == 0 || strcmp(code, "rate_limited") == 0)) {
+        reply_error_with(req, 429, code, json_pack("{s:s}", "scope", scope ? scope : "server"), "%s", reason);
+    } else {
+        reply_error(req, 403, "forbidden", "%s", reason);
+    }
+    json_decref(res);
+    return -1;
+}
+
+int program_from_request(struct request *req, enum program_kind kind, const json_t *counts,
+                         struct program *p) {
+    memset(p, 0, sizeof *p);
+    json_t *body = request_json_object(req);
+    if (!body) return -1;
+    json_t *limits = NULL;
+    int rc = -1;
+    const json_t *lang = json_object_get(body, "language");
+    const json_t *entry;
+    const char *canonical;
+    size_t total = 0;
+    if (!json_is_string(lang)) {
+        bad(req, "%s must be a string", "language");
+        goto out;
+    }
+    canonical = config_language(app_config(), json_string_value(lang), &entry);
+    if (!canonical) {
+        reply_error(req, 422, "unsupported_language", "language '%.100s' is not offered here (see /v1/languages)",
+                    json_string_value(lang));
+        goto out;
+    }
+    snprintf(p->language, sizeof p->language, "%s", canonical);
+    p->image = json_deep_copy(entry);
+    if (read_files(req, body, p, &total) < 0) goto out;
+    if (kind == PROGRAM_RUN && !p->has_code) {
+        bad(req, "%s is required", "code");
+        goto out;
+    }
+    const json_t *in = json_object_get(body, "stdin");
+    if (in && !json_is_null(in)) {
+        if (!json_is_string(in)) {
+            bad(req, "%s must be a string", "stdin");
+            goto out;
+        }
+        p->stdin_len = json_string_length(in);
+        p->stdin_data = malloc(p->stdin_len + 1);
+        if (!p->stdin_data) goto out;
+        memcpy(p->stdin_data, json_string_value(in), p->stdin_len + 1);
+    }
+    if (total > app_config()->program_max_bytes) {
+        reply_error(req, 413, "payload_too_large", "code and files are %zu bytes together; the limit is %zu", total,
+                    app_config()->program_max_bytes);
+        goto out;
+    }
+    const json_t *args = json_object_get(body, "args");
+    p->args = json_array();
+    if (args && !json_is_null(args)) {
+        size_t i;
+        json_t *a;
+        if (!json_is_array(args)) {
+            bad(req, "%s must be a list of strings", "args");
+            goto out;
+        }
+        json_array_foreach(args, i, a) {
+            if (!json_is_string(a)) {
+                bad(req, "%s must be a list of strings", "args");
+                goto out;
+            }
+            json_array_append(p->args, a);
+        }
+    }
+    const json_t *tty = json_object_get(body, "tty");
+    if (tty && !json_is_boolean(tty) && !json_is_null(tty)) {
+        bad(req, "%s must be true or false", "tty");
+        goto out;
+    }
+    p->tty = json_is_true(tty) && kind == PROGRAM_SESSION;
+    static const char *const dims[] = {"cols", "rows"};
+    for (int i = 0; i < 2; i++) {
+        const json_t *d = json_object_get(body, dims[i]);
+        if (d && !json_is_null(d) && (!json_is_integer(d) || json_integer_value(d) < 1 || json_integer_value(d) > 1000)) {
+            bad(req, "%s must be an integer from 1 to 1000", dims[i]);
+            goto out;
+        }
+        (i ? &p->rows : &p->cols)[0] = d && json_is_integer(d) ? (int)json_integer_value(d) : (i ? 24 : 80);
+    }
+    if (read_limits(req, body, kind, &limits) < 0) goto out;
+
+    json_t *areq = json_pack("{s:s,s:s,s:s,s:O,s:O,s:i,s:i}", "kind", kind == PROGRAM_RUN ? "run" : "session",
+                             "language", p->language, "key", req->key_hash, "limits", limits, "counts", counts,
+                             "capacity", app_config()->max_sessions, "per_key", app_config()->max_sessions_per_key);
+    int admitted = admit(req, areq, &limits);
+    json_decref(areq);
+    if (admitted < 0) goto out;
+    p->limits.timeout_ms = limit_int(limits, "timeout_ms");
+    p->limits.memory_mb = limit_int(limits, "memory_mb");
+    p->limits.cpus = json_number_value(json_object_get(limits, "cpus"));
+    p->limits.pids = limit_int(limits, "pids");
+    p->limits.output_bytes = limit_int(limits, "output_bytes");
+    p->limits.idle_timeout_s = limit_int(limits, "idle_timeout_s");
+    p->limits.lifetime_s = limit_int(limits, "lifetime_s");
+    if (p->limits.memory_mb < 16 || p->limits.cpus <= 0 || p->limits.pids < 1 || p->limits.output_bytes < 1) {
+        reply_error(req, 500, "policy_error", "policy hook admit failed: it returned limits without memory_mb, cpus, pids or output_bytes");
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(limits);
+    json_decref(body);
+    if (rc < 0) program_free(p);
+    return rc;
+}

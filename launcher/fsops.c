@@ -1,0 +1,213 @@
+/* fsops.c — F/P, G and L. Every file is reached through paths.c, so a symlink planted by the
+ * program is refused, never followed; files are opened O_NONBLOCK and must be regular, so a FIFO
+ * planted in the same way cannot make the launcher wait. */
+#include "fsops.h"
+#include "frame.h"
+#include "paths.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The biggest file G can return: what fits in one R frame. */
+#define READ_MAX_BYTES (4u * 1024 * 1024)
+
+static int fail(struct buf *out, const char *what, int err)
+{
+    int status = path_status_of_errno(err);
+    if (status == REPLY_ERROR)
+        buf_printf(out, "%s: %s", what, strerror(err));
+    return status;
+}
+
+static int not_regular(struct buf *out)
+{
+    buf_printf(out, "not a regular file");
+    return REPLY_ERROR;
+}
+
+/* Opens the parent directory of the backend's `path` below the working directory. Returns its fd
+ * and a NUL-terminated copy of the path in `copy` (with *leaf inside it), or -1 with *status. */
+static int open_parent(const char *workdir, const char *path, size_t len, bool create,
+                       char copy[PATH_MAX_BYTES + 1], const char **leaf, int *status, struct buf *out)
+{
+    if (!path_is_valid(path, len)) {
+        *status = REPLY_BAD_PATH;
+        return -1;
+    }
+    memcpy(copy, path, len);
+    copy[len] = '\0';
+    int root_fd = open(workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0) {
+        *status = REPLY_ERROR;
+        buf_printf(out, "working directory: %s", strerror(errno));
+        return -1;
+    }
+    int dir_fd = path_open_parent(root_fd, copy, create, leaf);
+    if (dir_fd < 0)
+        *status = fail(out, "directory", errno);
+    close(root_fd);
+    return dir_fd;
+}
+
+/* Files without a dot in their name are usually scripts or binaries meant to be run. */
+static mode_t mode_for(const char *leaf)
+{
+    return strchr(leaf, '.') ? 0644 : 0755;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int fsop_write(const char *workdir, const char *path, size_t path_len, const void *data, size_t n,
+               struct buf *out)
+{
+    char copy[PATH_MAX_BYTES + 1];
+    const char *leaf;
+    int status;
+    int dir_fd = open_parent(workdir, path, path_len, true, copy, &leaf, &status, out);
+    if (dir_fd < 0)
+        return status;
+
+    mode_t mode = mode_for(leaf);
+    int fd = openat(dir_fd, leaf, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                    mode);
+    int err = errno;
+    close(dir_fd);
+    if (fd < 0)
+        return fail(out, "open", err);
+
+    struct stat st;
+    status = REPLY_OK;
+    if (fstat(fd, &st) < 0)
+        status = fail(out, "stat", errno);
+    else if (S_ISDIR(st.st_mode))
+        status = REPLY_IS_DIR;
+    else if (!S_ISREG(st.st_mode))
+        status = not_regular(out);
+    else if (fchmod(fd, mode) < 0) /* an existing file keeps its mode through O_TRUNC */
+        status = fail(out, "chmod", errno);
+    else if (write_all(fd, data, n) < 0)
+        status = fail(out, "write", errno);
+    if (close(fd) < 0 && status == REPLY_OK)
+        status = fail(out, "close", errno);
+    return status;
+}
+
+int fsop_read(const char *workdir, const char *path, size_t path_len, struct buf *out)
+{
+    char copy[PATH_MAX_BYTES + 1];
+    const char *leaf;
+    int status;
+    int dir_fd = open_parent(workdir, path, path_len, false, copy, &leaf, &status, out);
+    if (dir_fd < 0)
+        return status;
+
+    int fd = openat(dir_fd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int err = errno;
+    close(dir_fd);
+    if (fd < 0)
+        return fail(out, "open", err);
+
+    struct stat st;
+    size_t start = buf_used(out);
+    status = REPLY_OK;
+    if (fstat(fd, &st) < 0) {
+        status = fail(out, "stat", errno);
+    } else if (S_ISDIR(st.st_mode)) {
+        status = REPLY_IS_DIR;
+    } else if (!S_ISREG(st.st_mode)) {
+        status = not_regular(out);
+    } else {
+        /* The size is checked while reading too: the program may still be writing the file. */
+        unsigned char chunk[65536];
+        ssize_t n;
+        while ((n = read(fd, chunk, sizeof chunk)) != 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 || buf_used(out) - start + (size_t)n > READ_MAX_BYTES) {
+                buf_truncate(out, start);
+                status = fail(out, "read", n < 0 ? errno : EFBIG);
+                break;
+            }
+            buf_append(out, chunk, (size_t)n);
+        }
+    }
+    close(fd);
+    return status;
+}
+
+/* Appends a `u64 size, u16 path_len, path` record for every regular file below dir_fd, whose
+ * path relative to the working directory is path[0..path_len). Directories that cannot be read
+ * and paths longer than G accepts are skipped: they could not be fetched anyway. The length
+ * bound also bounds the depth, and with it the fds and stack this recursion uses. */
+static void list_dir(int dir_fd, char *path, size_t path_len, struct buf *out)
+{
+    DIR *dir = fdopendir(dir_fd);
+    if (!dir) {
+        close(dir_fd);
+        return;
+    }
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        const char *name = entry->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+            continue;
+        size_t name_len = strlen(name);
+        size_t len = path_len + (path_len ? 1 : 0) + name_len;
+        if (len > PATH_MAX_BYTES)
+            continue;
+        char *end = path + path_len;
+        if (path_len)
+            *end++ = '/';
+        memcpy(end, name, name_len + 1);
+
+        struct stat st;
+        if (fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        if (S_ISREG(st.st_mode)) {
+            buf_put_u64(out, (uint64_t)st.st_size);
+            buf_put_u16(out, (uint16_t)len);
+            buf_append(out, path, len);
+        } else if (S_ISDIR(st.st_mode)) {
+            int sub_fd = openat(dirfd(dir), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub_fd >= 0)
+                list_dir(sub_fd, path, len, out);
+        }
+    }
+    closedir(dir);
+}
+
+int fsop_list(const char *workdir, struct buf *out)
+{
+    char path[PATH_MAX_BYTES + 1];
+    int root_fd = open(workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0) {
+        buf_printf(out, "working directory: %s", strerror(errno));
+        return REPLY_ERROR;
+    }
+    size_t start = buf_used(out);
+    list_dir(root_fd, path, 0, out);
+    if (buf_used(out) - start > FRAME_REPLY_MAX_DATA) {
+        buf_truncate(out, start);
+        buf_printf(out, "listing too large");
+        return REPLY_ERROR;
+    }
+    return REPLY_OK;
+}

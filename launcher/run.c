@@ -1,0 +1,372 @@
+/* run.c — one program run, from X to x. */
+#include "run.h"
+#include "util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+/* The loop wakes up at least this often while a far deadline is pending. */
+#define MAX_SLEEP_MS 60000
+
+/* Killed processes are waited for this long at most before the x frame goes out anyway. */
+#define REAP_TIMEOUT_MS 2000
+
+/* cgroup v1's count of OOM kills in the container's memory cgroup; 0 when it cannot be read. */
+static uint64_t read_oom_kills(void)
+{
+    FILE *f = fopen("/sys/fs/cgroup/memory/memory.oom_control", "re");
+    if (!f)
+        return 0;
+    char key[64];
+    unsigned long long value;
+    uint64_t kills = 0;
+    while (fscanf(f, "%63s %llu", key, &value) == 2)
+        if (strcmp(key, "oom_kill") == 0)
+            kills = value;
+    fclose(f);
+    return kills;
+}
+
+static uint32_t clamp_u32(int64_t v)
+{
+    return v < 0 ? 0 : v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+static int64_t timeval_ms(struct timeval tv)
+{
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Sends the x frame and forgets the run. Input left for it is dropped: it was meant for a
+ * program that is gone. */
+static void finish(struct launcher *l, bool reaped)
+{
+    struct run *r = &l->run;
+    struct exit_msg m = {.reason = r->reason};
+
+    /* Not reaped: it never started, or it could not be waited for; either way no status. */
+    m.exit_code = reaped && WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1;
+    m.signo = reaped && WIFSIGNALED(r->status) ? (uint8_t)WTERMSIG(r->status) : 0;
+    if (reaped) {
+        m.wall_ms = clamp_u32(r->exited_ms - r->started_ms);
+        m.cpu_ms = clamp_u32(timeval_ms(r->usage.ru_utime) + timeval_ms(r->usage.ru_stime));
+        m.maxrss_kb = r->usage.ru_maxrss > 0 ? (uint64_t)r->usage.ru_maxrss : 0;
+    } else {
+        m.wall_ms = clamp_u32(now_ms() - r->started_ms);
+    }
+    uint64_t oom = read_oom_kills();
+    m.oom_kills = clamp_u32(oom >= r->oom_kills_at_start ? (int64_t)(oom - r->oom_kills_at_start) : 0);
+
+    child_close_fds(&r->child);
+    outbox_exit(&l->out, &m);
+    memset(r, 0, sizeof *r);
+    r->child.stdin_fd = r->child.stdout_fd = r->child.stderr_fd = -1;
+    buf_clear(&l->input);
+    buf_trim(&l->input);
+    l->input_eof = false;
+}
+
+/* The main process has exited (or will not be waited for any longer): kill what is left of the
+ * sandbox, reap it and report. */
+static void end(struct launcher *l)
+{
+    struct run *r = &l->run;
+    sandbox_kill(r->child.pid);
+    bool reaped = r->exited;
+    if (reap_all(r->child.pid, &r->status, &r->usage, REAP_TIMEOUT_MS) && !reaped) {
+        reaped = true;
+        r->exited_ms = now_ms();
+    }
+    finish(l, reaped);
+}
+
+/* Kills the program for the timeout or the output limit; the first reason sticks. */
+static void kill_for(struct launcher *l, uint8_t reason)
+{
+    struct run *r = &l->run;
+    if (r->reason == EXIT_REASON_NORMAL)
+        r->reason = reason;
+    sandbox_kill(r->child.pid);
+}
+
+/* X without a process to show for it: the reason on stderr, then x with reason 4. */
+static void refuse(struct launcher *l, const struct buf *why, bool reaped)
+{
+    outbox_data(&l->out, STREAM_STDERR, buf_head(why), buf_used(why));
+    l->run.reason = EXIT_REASON_EXEC_FAILED;
+    l->run.exited_ms = now_ms();
+    finish(l, reaped);
+}
+
+/* Closes the program's stdin, for E or when it can take no more. A tty has no stdin of its own:
+ * its master is also the program's stdout. */
+static void close_stdin(struct run *r)
+{
+    if (!r->tty && r->child.stdin_fd >= 0) {
+        close(r->child.stdin_fd);
+        r->child.stdin_fd = -1;
+    }
+}
+
+void run_start(struct launcher *l, const struct exec_msg *msg)
+{
+    struct run *r = &l->run;
+    if (r->active) {
+        outbox_busy(&l->out);
+        return;
+    }
+    r->active = true;
+    r->tty = msg->tty;
+    r->started_ms = now_ms();
+    r->deadline_ms = msg->timeout_ms ? r->started_ms + msg->timeout_ms : 0;
+    r->output_limit = msg->output_limit;
+    r->oom_kills_at_start = read_oom_kills();
+    r->child.stdin_fd = r->child.stdout_fd = r->child.stderr_fd = -1;
+    outbox_set_output_limit(&l->out, msg->output_limit);
+
+    struct buf why;
+    buf_init(&why);
+    if (!msg->argv[0]) {
+        buf_printf(&why, "cloudcode: empty command\n");
+        refuse(l, &why, false);
+        buf_free(&why);
+        return;
+    }
+    struct child_spec spec = {
+        .argv = msg->argv,
+        .envp = msg->envp,
+        .workdir = l->workdir,
+        .tty = msg->tty,
+        .cols = msg->cols,
+        .rows = msg->rows,
+    };
+    switch (child_spawn(&spec, &r->child, &why)) {
+    case SPAWN_OK:
+        break;
+    case SPAWN_SETUP_FAILED:
+        refuse(l, &why, false);
+        buf_free(&why);
+        return;
+    case SPAWN_EXEC_FAILED:
+        /* The child is exiting with 127 right now; its status is worth the short wait. */
+        while (wait4(r->child.pid, &r->status, 0, &r->usage) < 0 && errno == EINTR)
+            ;
+        refuse(l, &why, true);
+        buf_free(&why);
+        return;
+    }
+    buf_free(&why);
+
+    if (msg->stdin_closed)
+        l->input_eof = true;
+    if (l->input_eof && r->tty) {
+        /* A terminal has no end of input: ^D at the start of a line is what reads as one. */
+        buf_put_u8(&l->input, 4);
+        l->input_eof = false;
+    }
+}
+
+void run_input(struct launcher *l, const void *data, size_t n)
+{
+    struct run *r = &l->run;
+    /* After E, once the program has exited or closed its stdin, there is nobody to read it. */
+    if (l->input_eof || (r->active && (r->exited || r->child.stdin_fd < 0)))
+        return;
+    /* Before X nobody drains the buffer, so pausing stdin would also hold back the X itself:
+     * input past the cap is dropped instead. */
+    if (!r->active) {
+        size_t room = buf_used(&l->input) < INPUT_CAP ? INPUT_CAP - buf_used(&l->input) : 0;
+        n = n < room ? n : room;
+    }
+    buf_append(&l->input, data, n);
+}
+
+bool run_input_full(const struct launcher *l)
+{
+    const struct run *r = &l->run;
+    return r->active && !r->exited && buf_used(&l->input) >= INPUT_CAP;
+}
+
+void run_eof(struct launcher *l)
+{
+    struct run *r = &l->run;
+    if (r->active && r->tty) {
+        if (!r->exited)
+            buf_put_u8(&l->input, 4);
+        return;
+    }
+    l->input_eof = true;
+}
+
+void run_signal(struct launcher *l, int signo)
+{
+    struct run *r = &l->run;
+    if (r->active && !r->exited && signo > 0 && signo < NSIG && r->child.pid > 1)
+        kill(-r->child.pid, signo);
+}
+
+void run_resize(struct launcher *l, uint16_t cols, uint16_t rows)
+{
+    struct run *r = &l->run;
+    if (!r->active || !r->tty || r->child.stdout_fd < 0)
+        return;
+    struct winsize ws = {.ws_row = rows ? rows : 24, .ws_col = cols ? cols : 80};
+    ioctl(r->child.stdout_fd, TIOCSWINSZ, &ws); /* the kernel sends SIGWINCH to the program */
+}
+
+int run_poll_fds(struct launcher *l, struct pollfd *pfds)
+{
+    struct run *r = &l->run;
+    int n = 0;
+    if (!r->active)
+        return 0;
+    if (!r->exited && r->child.stdin_fd >= 0 && buf_used(&l->input) > 0)
+        pfds[n++] = (struct pollfd){.fd = r->child.stdin_fd, .events = POLLOUT};
+    if (outbox_pending(&l->out) < OUTPUT_HIGH_WATER) {
+        if (r->child.stdout_fd >= 0)
+            pfds[n++] = (struct pollfd){.fd = r->child.stdout_fd, .events = POLLIN};
+        if (r->child.stderr_fd >= 0)
+            pfds[n++] = (struct pollfd){.fd = r->child.stderr_fd, .events = POLLIN};
+    }
+    return n;
+}
+
+void run_feed_stdin(struct launcher *l)
+{
+    struct run *r = &l->run;
+    if (!r->active || r->exited)
+        return;
+    while (buf_used(&l->input) > 0 && r->child.stdin_fd >= 0) {
+        ssize_t n = write(r->child.stdin_fd, buf_head(&l->input), buf_used(&l->input));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n < 0) {
+            /* EPIPE: the program closed its stdin; what it did not read is dropped. */
+            buf_clear(&l->input);
+            close_stdin(r);
+            break;
+        }
+        buf_consume(&l->input, (size_t)n);
+    }
+    if (buf_used(&l->input) == 0 && l->input_eof)
+        close_stdin(r);
+}
+
+/* Reads one chunk of the program's output into a D frame, keeping to the output limit. */
+static void read_output(struct launcher *l, int *fd, uint8_t stream)
+{
+    static unsigned char chunk[64 * 1024];
+    struct run *r = &l->run;
+    ssize_t n = read(*fd, chunk, sizeof chunk);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {
+        /* EOF, or EIO from a pty master once no process holds the terminal any more. */
+        if (r->tty)
+            r->child.stdin_fd = -1;
+        close(*fd);
+        *fd = -1;
+        return;
+    }
+    size_t take = (size_t)n;
+    bool over = false;
+    if (r->output_limit) {
+        uint64_t room = r->output_limit - r->output_count;
+        if (take > room) {
+            take = (size_t)room;
+            over = true;
+        }
+    }
+    if (take > 0)
+        outbox_data(&l->out, stream, chunk, take);
+    r->output_count += take;
+    if (over) {
+        kill_for(l, EXIT_REASON_OUTPUT_LIMIT);
+        child_close_fds(&r->child); /* nothing more will be sent */
+    }
+}
+
+void run_handle_poll(struct launcher *l, const struct pollfd *pfds, int n)
+{
+    struct run *r = &l->run;
+    for (int i = 0; i < n && r->active; i++) {
+        if (!pfds[i].revents)
+            continue;
+        if (pfds[i].events & POLLOUT)
+            run_feed_stdin(l);
+        else if (pfds[i].fd == r->child.stdout_fd)
+            read_output(l, &r->child.stdout_fd, STREAM_STDOUT);
+        else if (pfds[i].fd == r->child.stderr_fd)
+            read_output(l, &r->child.stderr_fd, STREAM_STDERR);
+    }
+}
+
+void run_reap(struct launcher *l)
+{
+    struct run *r = &l->run;
+    if (!r->active || r->exited) {
+        int status;
+        struct rusage usage;
+        reap_exited(-1, &status, &usage); /* orphans re-parented to PID 1 */
+        return;
+    }
+    if (!reap_exited(r->child.pid, &r->status, &r->usage))
+        return;
+    r->exited = true;
+    r->exited_ms = now_ms();
+    r->drain_until_ms = r->exited_ms + DRAIN_MS;
+    buf_clear(&l->input);
+    close_stdin(r);
+}
+
+static int sleep_until(int64_t now, int64_t deadline)
+{
+    return deadline - now > MAX_SLEEP_MS ? MAX_SLEEP_MS : (int)(deadline - now);
+}
+
+int run_check_timers(struct launcher *l)
+{
+    struct run *r = &l->run;
+    if (!r->active)
+        return -1;
+    int64_t now = now_ms();
+    if (r->exited) {
+        if (r->child.stdout_fd < 0 && r->child.stderr_fd < 0)
+            now = r->drain_until_ms; /* everything read: no reason to wait */
+        if (now >= r->drain_until_ms) {
+            end(l);
+            return -1;
+        }
+        return sleep_until(now, r->drain_until_ms);
+    }
+    if (r->deadline_ms) {
+        if (now >= r->deadline_ms) {
+            kill_for(l, EXIT_REASON_TIMEOUT);
+            r->deadline_ms = 0;
+            return -1;
+        }
+        return sleep_until(now, r->deadline_ms);
+    }
+    return -1;
+}
+
+void run_kill_all(struct launcher *l)
+{
+    struct run *r = &l->run;
+    if (r->active) {
+        end(l);
+    } else {
+        int status;
+        struct rusage usage;
+        sandbox_kill(0);
+        reap_all(-1, &status, &usage, REAP_TIMEOUT_MS);
+    }
+}
