@@ -23,7 +23,7 @@ CORE_ASAN    := $(patsubst core/%.c,$(ASAN_DIR)/%.o,$(CORE_SRC))
 LIB_OBJ      := $(filter-out $(OBJ_DIR)/main.o,$(CORE_OBJ))
 ASAN_FLAGS   := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
--include launcher/launcher.mk
+include launcher/launcher.mk
 
 all: cloudcode launcher/cloudcode-launcher
 
