@@ -1,14 +1,44 @@
-/* backend.c — the backend role: routes, health, and start-up. */
+/* backend.c — the backend role: start-up, routes, health, load and shutdown.
+ *
+ * Health comes from state that timers keep (an engine ping, and which mapped
+ * images exist), never from a call made per request. */
 #include "backend.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "app.h"
+#include "backend_int.h"
 #include "log.h"
+#include "metrics.h"
 #include "reply.h"
 #include "router.h"
+#include "run.h"
 #include "service.h"
+#include "session.h"
+#include "session_routes.h"
+#include "uidpool.h"
+
+#define HEALTH_INTERVAL_MS 2000
+#define IMAGES_INTERVAL_MS 10000
+#define PING_TIMEOUT_MS 2000
+
+static struct {
+    struct docker *docker;
+    uv_timer_t health_timer;
+    int engine_ok;
+    char engine_why[256];
+    json_t *images_missing;     /* {"language": "image"} of mapped images not built */
+    json_t *image_env;          /* {"language": [...]}: each image's own Config.Env */
+    unsigned images_checked_at; /* health ticks since the last image check */
+    struct docker_call *ping;
+    int image_calls;
+    void (*shutdown_done)(void);
+    int stopping;
+} be;
+
+struct docker *backend_docker(void) { return be.docker; }
+int backend_engine_ok(void) { return be.engine_ok; }
 
 int backend_validate(const struct config *c, struct policy *p, char *err, size_t errlen) {
     const char *lang;
@@ -22,8 +52,11 @@ int backend_validate(const struct config *c, struct policy *p, char *err, size_t
         const char *why = NULL;
         if (!json_is_object(e)) why = "must be a table";
         else if (!json_is_string(json_object_get(e, "image"))) why = "needs image = \"name\"";
-        else if (!json_is_string(json_object_get(e, "file"))) why = "needs file = \"main file name\"";
-        else if (!json_is_array(json_object_get(e, "run"))) why = "needs run = {argv...}";
+        else if (!json_is_string(json_object_get(e, "file")) ||
+                 !program_valid_path(json_string_value(json_object_get(e, "file"))))
+            why = "needs file = \"main file name\"";
+        else if (!json_is_array(json_object_get(e, "run")) || json_array_size(json_object_get(e, "run")) == 0)
+            why = "needs run = {argv...}";
         if (why) {
             snprintf(err, errlen, "%s:%d: images.%s %s", policy_path(p), policy_line_of(p, lang), lang, why);
             return -1;
@@ -32,12 +65,141 @@ int backend_validate(const struct config *c, struct policy *p, char *err, size_t
     return 0;
 }
 
-static int backend_health(json_t *body) {
-    json_object_set_new(body, "sessions", json_integer(0));
-    json_object_set_new(body, "capacity", json_integer(app_config()->max_sessions));
-    json_object_set_new(body, "checks", json_pack("{s:s,s:{}}", "docker", "ok", "pools"));
-    return 0;
+/* ---- load ------------------------------------------------------------------------- */
+
+json_t *backend_counts(const char *key_hash) {
+    return json_pack("{s:I,s:I}", "server", (json_int_t)(session_count_live() + run_count()), "key",
+                     (json_int_t)(session_count_for_key(key_hash) + run_count_for_key(key_hash)));
 }
+
+void backend_load_changed(void) {
+    metrics_set("cloudcode_sessions_active", "", (double)session_count_live());
+}
+
+/* ---- sandboxes -------------------------------------------------------------------- */
+
+void backend_sandbox_spec(const struct program *p, unsigned uid, const char *session_id,
+                          struct sandbox_spec *spec) {
+    long long mem = p->limits.memory_mb << 20;
+    memset(spec, 0, sizeof *spec);
+    spec->image = json_string_value(json_object_get(p->image, "image"));
+    spec->backend_id = app_config()->backend_id;
+    spec->session_id = session_id;
+    spec->uid = uid;
+    spec->memory_bytes = mem;
+    spec->nano_cpus = (long long)(p->limits.cpus * 1e9);
+    spec->pids_limit = p->limits.pids;
+    /* /work a quarter, /tmp and /dev/shm an eighth each: together half of the
+     * memory, so filling them ends in ENOSPC, never in an OOM kill.  fsize is
+     * the smallest of them: one file cannot outgrow any of them either. */
+    spec->work_bytes = mem / 4;
+    spec->tmp_bytes = mem / 8;
+    spec->shm_bytes = mem / 8;
+    spec->fsize_bytes = mem / 8;
+    spec->nofile = 256;
+    spec->tty = p->tty;
+}
+
+/* The image's own environment (its ENV lines: IPYTHONDIR, MPLCONFIGDIR, ...),
+ * then ours on top; nothing of the server's environment. */
+json_t *backend_program_env(const struct program *p) {
+    static const char *const ours[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/work", "LANG=C.UTF-8",
+                                       "PYTHONUNBUFFERED=1", "TERM=xterm"};
+    json_t *env = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(be.image_env, p->language), i, v) {
+        const char *kv = json_string_value(v);
+        int overridden = 0;
+        for (size_t j = 0; kv && j < sizeof ours / sizeof ours[0]; j++) {
+            size_t n = strcspn(ours[j], "=") + 1;
+            overridden |= strncmp(kv, ours[j], n) == 0;
+        }
+        if (kv && !overridden) json_array_append(env, v);
+    }
+    for (i = 0; i < sizeof ours / sizeof ours[0]; i++) json_array_append_new(env, json_string(ours[i]));
+    return env;
+}
+
+void backend_reply_lost(struct request *req, const struct program *p, const char *why, int image_missing) {
+    if (image_missing) {
+        reply_error(req, 503, "unavailable", "the image %s for %s is not built (make images)",
+                    json_string_value(json_object_get(p->image, "image")), p->language);
+    } else {
+        reply_error(req, 503, "unavailable", "the sandbox could not run: %s", why ? why : "engine error");
+    }
+}
+
+/* ---- health ------------------------------------------------------------------------- */
+
+static void on_ping(void *ud, int ok, const char *why) {
+    (void)ud;
+    be.ping = NULL;
+    if (ok != be.engine_ok) log_msgf(ok ? LOG_INFO : LOG_WARN, "engine", "Docker engine %s%s%s", ok ? "reachable" : "unreachable: ", ok ? "" : "", ok ? "" : (why ? why : ""));
+    be.engine_ok = ok;
+    snprintf(be.engine_why, sizeof be.engine_why, "%s", ok ? "ok" : why ? why : "unreachable");
+}
+
+struct image_check {
+    char language[64];
+    char image[256];
+};
+
+static void on_image_inspected(void *ud, long status, json_t *body, const char *error) {
+    struct image_check *ic = ud;
+    be.image_calls--;
+    if (!error && status == 200) {
+        json_object_del(be.images_missing, ic->language);
+        const json_t *env = json_object_get(json_object_get(body, "Config"), "Env");
+        if (json_is_array(env)) json_object_set(be.image_env, ic->language, (json_t *)env);
+    }
+    else if (!error && status == 404) json_object_set_new(be.images_missing, ic->language, json_string(ic->image));
+    free(ic);
+}
+
+static void check_images(void) {
+    const char *lang;
+    json_t *e;
+    json_object_foreach(app_config()->images, lang, e) {
+        struct image_check *ic = calloc(1, sizeof *ic);
+        if (!ic) return;
+        snprintf(ic->language, sizeof ic->language, "%s", lang);
+        snprintf(ic->image, sizeof ic->image, "%s", json_string_value(json_object_get(e, "image")));
+        char *enc = docker_urlencode(ic->image);
+        char path[600];
+        snprintf(path, sizeof path, "/images/%s/json", enc ? enc : "");
+        free(enc);
+        if (docker_call(be.docker, "GET", path, NULL, PING_TIMEOUT_MS, on_image_inspected, ic)) be.image_calls++;
+        else free(ic);
+    }
+    /* Languages a reload removed are no longer ours to report. */
+    void *iter = json_object_iter(be.images_missing);
+    while (iter) {
+        const char *k = json_object_iter_key(iter);
+        iter = json_object_iter_next(be.images_missing, iter);
+        if (!json_object_get(app_config()->images, k)) json_object_del(be.images_missing, k);
+    }
+}
+
+static void on_health_tick(uv_timer_t *t) {
+    (void)t;
+    if (!be.ping) be.ping = docker_ping(be.docker, PING_TIMEOUT_MS, on_ping, NULL);
+    if (be.engine_ok && (be.images_checked_at++ % (IMAGES_INTERVAL_MS / HEALTH_INTERVAL_MS)) == 0) check_images();
+}
+
+int backend_image_available(const char *language) { return json_object_get(be.images_missing, language) == NULL; }
+
+static int backend_health(json_t *body) {
+    json_object_set_new(body, "sessions", json_integer((json_int_t)(session_count_live() + run_count())));
+    json_object_set_new(body, "capacity", json_integer(app_config()->max_sessions));
+    json_t *checks = json_pack("{s:s,s:{}}", "docker", be.engine_ok ? "ok" : be.engine_why, "pools");
+    if (json_object_size(be.images_missing)) json_object_set(checks, "images_missing", be.images_missing);
+    json_object_set_new(body, "checks", checks);
+    if (!be.engine_ok) return 2;
+    return json_object_size(be.images_missing) ? 1 : 0;
+}
+
+/* ---- routes ------------------------------------------------------------------------- */
 
 static json_t *string_list(const json_t *v) {
     json_t *out = json_array();
@@ -58,24 +220,80 @@ static void handle_languages(struct request *req) {
                             json_string_value(json_object_get(e, "version")) ?: "", "interactive",
                             !json_is_false(json_object_get(e, "interactive")), "compiled",
                             json_is_array(json_object_get(e, "compile")), "notebook",
-                            json_is_true(json_object_get(e, "notebook")), "available", 1));
+                            json_is_true(json_object_get(e, "notebook")), "available",
+                            backend_image_available(lang)));
     }
     reply_json(req, 200, json_pack("{s:o}", "languages", list));
 }
 
 static const struct route backend_routes[] = {
     {"GET", "/v1/languages", ACCESS_CLIENT, handle_languages, 0},
+    {"POST", "/v1/run", ACCESS_CLIENT, run_handle, 0},
 };
 
+/* ---- start and stop ------------------------------------------------------------------ */
+
+static void on_leftovers_listed(void *ud, const struct docker_container_info *list, size_t n, const char *error) {
+    (void)ud;
+    if (error) {
+        log_msgf(LOG_WARN, "reconcile", "cannot list our containers: %s", error);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (sandbox_find(be.docker, list[i].id)) continue;
+        log_msgf(LOG_INFO, "reconcile", "removing container %.12s left behind", list[i].id);
+        docker_remove(be.docker, list[i].id, NULL, NULL);
+    }
+}
+
 int backend_init(uv_loop_t *loop, char *err, size_t errlen) {
-    (void)loop;
-    (void)err;
-    (void)errlen;
+    be.docker = docker_new(loop, app_config()->docker_host);
+    if (!be.docker) {
+        snprintf(err, errlen, "cannot use docker_host %s", app_config()->docker_host);
+        return -1;
+    }
+    be.engine_ok = 1; /* until the first ping says otherwise */
+    be.images_missing = json_object();
+    be.image_env = json_object();
     service_init("backend", backend_health);
     router_add(backend_routes, sizeof backend_routes / sizeof backend_routes[0]);
+    session_routes_init();
+    metrics_declare(METRIC_GAUGE, "cloudcode_sessions_active", "");
+    metrics_declare(METRIC_COUNTER, "cloudcode_runs_total", "status=\"ok\"");
+    uv_timer_init(loop, &be.health_timer);
+    uv_timer_start(&be.health_timer, on_health_tick, 0, HEALTH_INTERVAL_MS);
+    session_reaper_start();
+    /* Containers an earlier run of this backend left behind. */
+    docker_list_ours(be.docker, app_config()->backend_id, on_leftovers_listed, NULL);
     return 0;
 }
 
-void backend_shutdown(void (*done)(void)) { done(); }
+static void on_docker_closed(void *ud) {
+    (void)ud;
+    be.docker = NULL;
+    if (be.shutdown_done) be.shutdown_done();
+}
 
-void backend_free(void) {}
+static void on_removals_done(void *ud) {
+    (void)ud;
+    docker_close(be.docker, on_docker_closed, NULL);
+}
+
+void backend_shutdown(void (*done)(void)) {
+    be.shutdown_done = done;
+    session_kill_all();
+    run_kill_all();
+    session_reaper_stop();
+    uv_timer_stop(&be.health_timer);
+    uv_close((uv_handle_t *)&be.health_timer, NULL);
+    /* Sandboxes are being removed: wait for the engine to confirm, then close. */
+    sandbox_wait_removals(be.docker, on_removals_done, NULL);
+}
+
+void backend_free(void) {
+    session_free_all();
+    json_decref(be.images_missing);
+    json_decref(be.image_env);
+    be.images_missing = be.image_env = NULL;
+    uidpool_free();
+}

@@ -251,10 +251,11 @@ const char *http_status_text(int status) {
     }
 }
 
-static void write_head(struct request *req, int status, const char *content_type, long long length,
-                       const char *extra) {
-    struct conn *c = req->conn;
-    buf_t head = BUF_INIT;
+/* The status line and headers into `head`; the caller adds the body so that a
+ * whole response leaves in one write (and one TCP segment when it fits). */
+static void format_head(buf_t *head_out, struct request *req, int status, const char *content_type,
+                        long long length, const char *extra) {
+    buf_t head = *head_out;
     buf_printf(&head, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
     if (content_type) buf_printf(&head, "Content-Type: %s\r\n", content_type);
     if (length >= 0) buf_printf(&head, "Content-Length: %lld\r\n", length);
@@ -265,8 +266,7 @@ static void write_head(struct request *req, int status, const char *content_type
         buf_printf(&head, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", origin);
     if (extra) buf_append_str(&head, extra);
     buf_append_str(&head, "\r\n");
-    conn_write(c, head.data, head.len);
-    buf_free(&head);
+    *head_out = head;
 }
 
 /* The request is done: account for it, then go on with the connection. */
@@ -302,8 +302,11 @@ void http_respond(struct request *req, int status, const char *content_type, con
     req->status = status;
     if (req->conn && !req->responded) {
         req->responded = 1;
-        write_head(req, status, content_type, (long long)len, extra_headers);
-        if (strcmp(req->method, "HEAD") != 0) conn_write(req->conn, body, len);
+        buf_t out = BUF_INIT;
+        format_head(&out, req, status, content_type, (long long)len, extra_headers);
+        if (strcmp(req->method, "HEAD") != 0) buf_append(&out, body, len);
+        conn_write(req->conn, out.data, out.len);
+        buf_free(&out);
     }
     request_finish(req);
 }
@@ -313,16 +316,20 @@ void http_stream_start(struct request *req, int status, const char *content_type
     req->streaming = 1;
     if (!req->conn) return;
     req->responded = 1;
-    write_head(req, status, content_type, -1, NULL);
+    buf_t head = BUF_INIT;
+    format_head(&head, req, status, content_type, -1, NULL);
+    conn_write(req->conn, head.data, head.len);
+    buf_free(&head);
 }
 
 void http_stream_write(struct request *req, const void *data, size_t len) {
     if (!req->conn || len == 0) return;
-    char size[32];
-    int n = snprintf(size, sizeof size, "%zx\r\n", len);
-    conn_write(req->conn, size, (size_t)n);
-    conn_write(req->conn, data, len);
-    conn_write(req->conn, "\r\n", 2);
+    buf_t chunk = BUF_INIT;
+    buf_printf(&chunk, "%zx\r\n", len);
+    buf_append(&chunk, data, len);
+    buf_append(&chunk, "\r\n", 2);
+    conn_write(req->conn, chunk.data, chunk.len);
+    buf_free(&chunk);
 }
 
 void http_stream_end(struct request *req) {

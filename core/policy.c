@@ -51,11 +51,40 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
     if (p->budget_left < 0) luaL_error(L, "instruction budget exhausted");
 }
 
+/* A message handler: the error's text plus a traceback.  An error raised with
+ * a value that is not a string gets the position of the Lua code that raised
+ * it, so that every message starts with chunk:line. */
 static int traceback_handler(lua_State *L) {
     const char *msg = lua_tostring(L, 1);
-    if (!msg) msg = luaL_tolstring(L, 1, NULL);
+    if (!msg) {
+        lua_Debug ar;
+        const char *what = luaL_tolstring(L, 1, NULL);
+        for (int level = 1; lua_getstack(L, level, &ar); level++) {
+            lua_getinfo(L, "Sl", &ar);
+            if (ar.currentline > 0) {
+                lua_pushfstring(L, "%s:%d: %s", ar.short_src, ar.currentline, what);
+                break;
+            }
+        }
+        msg = lua_tostring(L, -1);
+    }
     luaL_traceback(L, L, msg, 1);
     return 1;
+}
+
+/* The policy's own chunk is named POLICY_CHUNK so its messages can be given the
+ * file's full path (Lua shortens chunk names to 60 bytes). */
+#define POLICY_CHUNK "policy"
+
+static int last_return_line(const char *source);
+
+static void error_with_path(char *err, size_t errlen, const char *path, const char *msg) {
+    size_t n = strcspn(msg, "\n");
+    if (strncmp(msg, POLICY_CHUNK ":", sizeof POLICY_CHUNK) == 0) {
+        snprintf(err, errlen, "%s:%.*s", path, (int)(n - sizeof POLICY_CHUNK), msg + sizeof POLICY_CHUNK);
+    } else {
+        snprintf(err, errlen, "%s:1: %.*s", path, (int)n, msg);
+    }
 }
 
 /* The directory of the running binary: lua/ lives beside it. */
@@ -170,26 +199,19 @@ struct policy *policy_load(const char *path, const struct policy_limits *limits,
 
     p->budget_left = limits->load_instructions;
     lua_pushcfunction(L, traceback_handler);
-    if (luaL_loadfile(L, path) != LUA_OK) {
-        first_line(err, errlen, lua_tostring(L, -1));
+    if (luaL_loadbufferx(L, p->source, strlen(p->source), "=" POLICY_CHUNK, "t") != LUA_OK) {
+        error_with_path(err, errlen, path, lua_tostring(L, -1));
         policy_free(p);
         return NULL;
     }
     if (lua_pcall(L, 0, 1, -2) != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
-        first_line(err, errlen, msg ? msg : "error");
-        /* An error raised with a non-string or without position still needs file:line. */
-        if (strncmp(err, path, strlen(path)) != 0) {
-            char tmp[1024];
-            snprintf(tmp, sizeof tmp, "%s:1: %s", path, err);
-            snprintf(err, errlen, "%s", tmp);
-        }
+        error_with_path(err, errlen, path, msg ? msg : "error");
         policy_free(p);
         return NULL;
     }
     if (!lua_istable(L, -1)) {
-        snprintf(err, errlen, "%s:%d: the policy must return a table", path,
-                 policy_line_of(p, "return"));
+        snprintf(err, errlen, "%s:%d: the policy must return a table", path, last_return_line(p->source));
         policy_free(p);
         return NULL;
     }
@@ -220,17 +242,45 @@ int policy_has_hook(const struct policy *p, const char *name) {
     return is_fn;
 }
 
-int policy_line_of(const struct policy *p, const char *word) {
+static int is_ident(char ch) { return ch == '_' || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'); }
+
+/* Whether the code of a line (what comes before any "--" comment) sets `word`
+ * ("word =", a whole word), or, when word is NULL, starts with `return`. */
+static int line_starts_with(const char *line, const char *word) {
+    size_t len = strcspn(line, "\n");
+    const char *comment = strstr(line, "--");
+    if (comment && (size_t)(comment - line) < len) len = (size_t)(comment - line);
+    while (len && (*line == ' ' || *line == '\t')) line++, len--;
+    if (!word) return len >= 6 && strncmp(line, "return", 6) == 0 && (len == 6 || !is_ident(line[6]));
     size_t wlen = strlen(word);
+    for (size_t i = 0; i + wlen <= len; i++) {
+        if (strncmp(line + i, word, wlen) != 0 || (i > 0 && is_ident(line[i - 1]))) continue;
+        size_t j = i + wlen;
+        if (j < len && is_ident(line[j])) continue;
+        while (j < len && (line[j] == ' ' || line[j] == '\t')) j++;
+        if (j < len && line[j] == '=' && (j + 1 >= len || line[j + 1] != '=')) return 1;
+    }
+    return 0;
+}
+
+int policy_line_of(const struct policy *p, const char *word) {
     int line = 1;
-    for (const char *s = p->source; *s; s++) {
-        if (*s == '\n') {
-            line++;
-        } else if (strncmp(s, word, wlen) == 0) {
-            return line;
-        }
+    for (const char *s = p->source; *s; line++) {
+        if (line_starts_with(s, word)) return line;
+        s += strcspn(s, "\n");
+        if (*s) s++;
     }
     return 1;
+}
+
+static int last_return_line(const char *source) {
+    int line = 1, found = 1;
+    for (const char *s = source; *s; line++) {
+        if (line_starts_with(s, NULL)) found = line;
+        s += strcspn(s, "\n");
+        if (*s) s++;
+    }
+    return found;
 }
 
 void policy_set_limits(struct policy *p, long long hook_instructions, size_t memory_bytes) {

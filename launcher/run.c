@@ -202,6 +202,8 @@ void run_eof(struct launcher *l)
         return;
     }
     l->input_eof = true;
+    /* With nothing left to write, no POLLOUT will come to close stdin: do it now. */
+    run_feed_stdin(l);
 }
 
 void run_signal(struct launcher *l, int signo)

@@ -1,0 +1,29 @@
+/* backend_int.h — what the backend's rooms (runs, sessions, their routes)
+ * share: the engine handle, load counts, and turning a program into a sandbox. */
+#ifndef CC_BACKEND_INT_H
+#define CC_BACKEND_INT_H
+
+#include <jansson.h>
+
+#include "docker.h"
+#include "program.h"
+#include "sandbox.h"
+
+struct docker *backend_docker(void);
+/* Whether the engine answered the last health check. */
+int backend_engine_ok(void);
+/* {"server": live sessions + runs, "key": the caller's} for admit. */
+json_t *backend_counts(const char *key_hash);
+void backend_load_changed(void);
+
+/* The sandbox settings of a program: memory, CPU, pids, tmpfs sizes (together
+ * at most half the memory), fsize at or below the smallest tmpfs. */
+void backend_sandbox_spec(const struct program *p, unsigned uid, const char *session_id,
+                          struct sandbox_spec *spec);
+/* The program's environment: PATH, HOME, LANG, and what keeps output unbuffered. */
+json_t *backend_program_env(const struct program *p);
+/* Answer a request for a sandbox that could not start: 503 naming the missing
+ * image or the engine's failure. */
+void backend_reply_lost(struct request *req, const struct program *p, const char *why, int image_missing);
+
+#endif

@@ -1,0 +1,258 @@
+/* run.c — POST /v1/run: one program, start to end, in a sandbox of its own.
+ *
+ * The run owns its sandbox and its request.  For a compiled language the
+ * launcher first runs the compile command; only if that exits 0 does it run
+ * the program with the request's stdin.  The response is sent once the
+ * launcher has reported the end, by which time every process of the run is
+ * gone; the container is removed afterwards. */
+#include "run.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "backend_int.h"
+#include "log.h"
+#include "metrics.h"
+#include "reply.h"
+#include "uidpool.h"
+#include "utf8.h"
+
+enum run_phase { RUN_STARTING, RUN_COMPILING, RUN_RUNNING };
+
+struct run {
+    struct request *req;
+    struct program prog;
+    struct sandbox *sb;
+    unsigned uid;
+    enum run_phase phase;
+    buf_t out[2];          /* stdout, stderr of the current phase */
+    json_t *compile;       /* the compile step's report, or NULL */
+    char key_hash[65];
+    struct run *prev, *next;
+};
+
+static struct run *runs;
+static size_t nruns;
+
+size_t run_count(void) { return nruns; }
+
+size_t run_count_for_key(const char *key_hash) {
+    size_t n = 0;
+    for (struct run *r = runs; r; r = r->next) n += strcmp(r->key_hash, key_hash) == 0;
+    return n;
+}
+
+static void run_free(struct run *r) {
+    if (r->prev) r->prev->next = r->next; else runs = r->next;
+    if (r->next) r->next->prev = r->prev;
+    nruns--;
+    if (r->sb) sandbox_destroy(r->sb);
+    if (r->uid) uidpool_give(r->uid);
+    program_free(&r->prog);
+    buf_free(&r->out[0]);
+    buf_free(&r->out[1]);
+    json_decref(r->compile);
+    free(r);
+    backend_load_changed();
+}
+
+static json_t *text_of(const buf_t *b) {
+    buf_t fixed = BUF_INIT;
+    utf8_append_repaired(&fixed, b->data ? b->data : "", b->len);
+    json_t *s = json_stringn(fixed.data ? fixed.data : "", fixed.len);
+    buf_free(&fixed);
+    return s;
+}
+
+static void finish(struct run *r, const char *status, const struct launcher_exit *ex) {
+    json_t *body = json_pack("{s:s,s:s}", "language", r->prog.language, "status", status);
+    int signaled = ex && ex->signo;
+    json_object_set_new(body, "exit_code", ex && !signaled && ex->exit_code >= 0 ? json_integer(ex->exit_code) : json_null());
+    const char *signame = signaled ? sigabbrev_np(ex->signo) : NULL;
+    char sig[32];
+    if (signame) snprintf(sig, sizeof sig, "SIG%s", signame);
+    json_object_set_new(body, "signal", signame ? json_string(sig) : json_null());
+    json_object_set_new(body, "stdout", text_of(&r->out[0]));
+    json_object_set_new(body, "stderr", text_of(&r->out[1]));
+    json_object_set_new(body, "truncated", json_boolean(strcmp(status, "output_limit") == 0));
+    json_object_set_new(body, "time_ms", json_integer(ex ? ex->wall_ms : 0));
+    json_object_set_new(body, "memory_kb", json_integer(ex ? (json_int_t)ex->maxrss_kb : 0));
+    json_object_set_new(body, "compile", r->compile ? json_incref(r->compile) : json_null());
+    char labels[64];
+    snprintf(labels, sizeof labels, "status=\"%s\"", status);
+    metrics_add(METRIC_COUNTER, "cloudcode_runs_total", labels, 1);
+    struct request *req = r->req;
+    r->req = NULL;
+    reply_json(req, 200, body);
+    run_free(r);
+}
+
+static json_t *argv_with_args(const json_t *argv, const json_t *args) {
+    json_t *out = json_deep_copy(argv);
+    if (args) json_array_extend(out, (json_t *)args);
+    return out;
+}
+
+static void start_program(struct run *r) {
+    r->phase = RUN_RUNNING;
+    buf_reset(&r->out[0]);
+    buf_reset(&r->out[1]);
+    const json_t *entry = r->prog.image;
+    json_t *argv = argv_with_args(json_object_get(entry, strcmp(r->prog.language, "ipython") == 0 &&
+                                                          json_object_get(entry, "script")
+                                                      ? "script" : "run"), r->prog.args);
+    json_t *env = backend_program_env(&r->prog);
+    struct sandbox_exec ex = {
+        .argv = argv, .env = env, .tty = 0, .stdin_closed = 0,
+        .timeout_ms = (uint32_t)r->prog.limits.timeout_ms,
+        .output_limit = (uint64_t)r->prog.limits.output_bytes,
+    };
+    sandbox_exec(r->sb, &ex);
+    if (r->prog.stdin_data) sandbox_input(r->sb, r->prog.stdin_data, r->prog.stdin_len);
+    sandbox_eof(r->sb);
+    json_decref(argv);
+    json_decref(env);
+}
+
+static void on_ready(struct sandbox *sb, void *ud) {
+    struct run *r = ud;
+    size_t i;
+    json_t *f;
+    json_array_foreach(r->prog.files, i, f) {
+        const json_t *content = json_object_get(f, "content");
+        sandbox_send_file(sb, json_string_value(json_object_get(f, "name")), json_string_value(content),
+                          json_string_length(content));
+    }
+    const json_t *compile = json_object_get(r->prog.image, "compile");
+    if (!json_is_array(compile)) {
+        start_program(r);
+        return;
+    }
+    r->phase = RUN_COMPILING;
+    json_t *env = backend_program_env(&r->prog);
+    struct sandbox_exec ex = {
+        .argv = compile, .env = env, .stdin_closed = 1,
+        .timeout_ms = (uint32_t)r->prog.limits.timeout_ms,
+        .output_limit = (uint64_t)r->prog.limits.output_bytes,
+    };
+    sandbox_exec(sb, &ex);
+    json_decref(env);
+}
+
+static void on_data(struct sandbox *sb, void *ud, int stream, const char *data, size_t len) {
+    (void)sb;
+    struct run *r = ud;
+    buf_append(&r->out[stream == 2 ? 1 : 0], data, len);
+}
+
+static const char *status_of(const struct launcher_exit *ex) {
+    if (ex->reason == 1) return "timeout";
+    if (ex->reason == 2) return "output_limit";
+    if (ex->oom_kills > 0) return "memory_limit";
+    if (ex->reason == 0 && ex->signo == 0 && ex->exit_code == 0) return "ok";
+    return "runtime_error";
+}
+
+static void on_exit_frame(struct sandbox *sb, void *ud, const struct launcher_exit *ex) {
+    (void)sb;
+    struct run *r = ud;
+    if (r->phase == RUN_COMPILING) {
+        int ok = ex->reason == 0 && ex->signo == 0 && ex->exit_code == 0;
+        r->compile = json_pack("{s:o,s:o,s:o}", "exit_code", ex->signo ? json_null() : json_integer(ex->exit_code),
+                               "stdout", text_of(&r->out[0]), "stderr", text_of(&r->out[1]));
+        if (ok) {
+            start_program(r);
+            return;
+        }
+        const char *status = ex->reason == 1 ? "timeout" : ex->oom_kills ? "memory_limit" : "compile_error";
+        buf_reset(&r->out[0]);
+        buf_reset(&r->out[1]);
+        finish(r, status, NULL);
+        return;
+    }
+    finish(r, status_of(ex), ex);
+}
+
+static void on_lost(struct sandbox *sb, void *ud, enum sandbox_lost_reason why, const char *text) {
+    (void)sb;
+    struct run *r = ud;
+    r->sb = NULL; /* the sandbox frees itself after reporting a loss */
+    if (why == SANDBOX_LOST_OOM) {
+        /* The launcher itself was killed for memory: the run blew its limit. */
+        finish(r, "memory_limit", NULL);
+        return;
+    }
+    struct request *req = r->req;
+    r->req = NULL;
+    backend_reply_lost(req, &r->prog, text, why == SANDBOX_LOST_NO_IMAGE);
+    run_free(r);
+}
+
+static void on_reply(struct sandbox *sb, void *ud, uint32_t rid, int status, const char *data, size_t len) {
+    (void)sb; (void)ud; (void)rid; (void)status; (void)data; (void)len;
+}
+
+static const struct sandbox_callbacks run_callbacks = {on_ready, on_data, on_exit_frame, on_reply, on_lost};
+
+/* Answer with an error instead of a result, and stop the run. */
+static void abandon(struct run *r, int status, const char *code, const char *msg) {
+    struct request *req = r->req;
+    r->req = NULL;
+    reply_error(req, status, code, "%s", msg);
+    run_free(r);
+}
+
+/* The client left: stop the program now; the request only needs freeing. */
+static void on_abort(struct request *req, void *ud) {
+    (void)req;
+    abandon(ud, 500, "internal", "the client went away");
+}
+
+void run_handle(struct request *req) {
+    if (!backend_engine_ok()) {
+        reply_error(req, 503, "unavailable", "the Docker engine is unreachable");
+        return;
+    }
+    struct run *r = calloc(1, sizeof *r);
+    if (!r) {
+        reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    json_t *counts = backend_counts(req->key_hash);
+    int rc = program_from_request(req, PROGRAM_RUN, counts, &r->prog);
+    json_decref(counts);
+    if (rc < 0) {
+        free(r);
+        return;
+    }
+    r->uid = uidpool_take(app_config()->uid_min, app_config()->uid_max);
+    if (!r->uid) {
+        program_free(&r->prog);
+        free(r);
+        reply_error_with(req, 429, "too_many_sessions", json_pack("{s:s}", "scope", "server"),
+                         "no sandbox uid is free");
+        return;
+    }
+    r->req = req;
+    snprintf(r->key_hash, sizeof r->key_hash, "%s", req->key_hash);
+    r->next = runs;
+    if (runs) runs->prev = r;
+    runs = r;
+    nruns++;
+    backend_load_changed();
+    struct sandbox_spec spec;
+    backend_sandbox_spec(&r->prog, r->uid, NULL, &spec);
+    http_set_abort(req, on_abort, r);
+    r->sb = sandbox_create(backend_docker(), &spec, &run_callbacks, r);
+    if (!r->sb) {
+        r->req = NULL;
+        reply_error(req, 500, "internal", "cannot start a sandbox");
+        run_free(r);
+    }
+}
+
+void run_kill_all(void) {
+    while (runs) abandon(runs, 503, "unavailable", "the server is shutting down");
+}

@@ -1,0 +1,15 @@
+/* run.h — one-shot runs: POST /v1/run. */
+#ifndef CC_RUN_H
+#define CC_RUN_H
+
+#include <stddef.h>
+
+#include "http.h"
+
+void run_handle(struct request *req);
+size_t run_count(void);
+size_t run_count_for_key(const char *key_hash);
+/* Stop every run (shutdown): each answers and its container is removed. */
+void run_kill_all(void);
+
+#endif

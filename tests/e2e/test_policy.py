@@ -1,0 +1,290 @@
+"""Policies: --check, --print-images, start-up errors, SIGHUP reload, hook failures at request time."""
+import re
+import signal
+import time
+
+import pytest
+
+from conftest import (DEFAULT_POLICY, POLICIES, REPO, Server, assert_error, base_env, binary,
+                      slow)
+import subprocess
+
+from conftest import run_cli
+
+
+def error_line(path):
+    """The line marked `@error-line` in a test policy."""
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if "@error-line" in line:
+            return i
+    raise AssertionError(f"{path} has no @error-line marker")
+
+
+def assert_one_error_line(stderr, path, line):
+    lines = stderr.splitlines()
+    assert len(lines) == 1, f"expected exactly one line on stderr, got:\n{stderr}"
+    assert re.match(rf"^{re.escape(str(path))}:{line}: \S", lines[0]), \
+        f"expected '{path}:{line}: reason', got {lines[0]!r}"
+
+
+# ---- --check ---------------------------------------------------------------------------
+
+def test_check_good_policy():
+    p = run_cli("--check", "policies/backend.lua")
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == ""
+
+
+@pytest.mark.parametrize("name", ["settings.lua", "auth_none.lua", "empty_lists.lua",
+                                  "admit_error.lua", "admit_loop.lua", "admit_alloc.lua"])
+def test_check_test_policies_are_good(name):
+    p = run_cli("--check", POLICIES / name)
+    assert p.returncode == 0, p.stderr
+
+
+@pytest.mark.parametrize("name", ["bad_syntax.lua", "bad_runtime.lua", "bad_return.lua",
+                                  "bad_type.lua"])
+def test_check_bad_policy(name):
+    path = POLICIES / name
+    rel = path.relative_to(REPO)
+    p = run_cli("--check", rel)
+    assert p.returncode != 0
+    assert_one_error_line(p.stderr, rel, error_line(path))
+
+
+@pytest.mark.parametrize("name", ["bad_return_comment.lua", "bad_type_comment.lua",
+                                  "bad_error_table.lua"])
+def test_check_line_number_not_fooled(name):
+    """The line must be the one at fault, even when the word the server looks for also appears
+    earlier (in a comment, a file name, a longer identifier), or the error value is not a string."""
+    path = POLICIES / name
+    rel = path.relative_to(REPO)
+    p = run_cli("--check", rel)
+    assert p.returncode != 0
+    assert_one_error_line(p.stderr, rel, error_line(path))
+
+
+@pytest.mark.parametrize("name", ["bad_syntax.lua", "bad_runtime.lua"])
+def test_check_long_path_is_not_shortened(tmp_path, name):
+    """Lua shortens chunk names to 60 bytes ("...tail/of/path.lua:4:"): the server must still
+    print the file as given."""
+    d = tmp_path / ("a-rather-long-directory-name-" * 3)
+    d.mkdir()
+    f = d / name
+    f.write_text((POLICIES / name).read_text())
+    p = run_cli("--check", f)
+    assert p.returncode != 0
+    assert_one_error_line(p.stderr, f, error_line(f))
+
+
+def test_check_missing_file():
+    p = run_cli("--check", "tests/e2e/policies/does_not_exist.lua")
+    assert p.returncode != 0
+    assert re.match(r"^tests/e2e/policies/does_not_exist\.lua:\d+: ", p.stderr), p.stderr
+
+
+@pytest.mark.parametrize("text,line", [
+    ('return {\n  role = "backend",\n  max_body_bytes = "x",\n  images = require("cloudcode.images").default }\n', 3),
+    ('return {\n  role = "backend",\n  images = require("cloudcode.images").default,\n  max_connections = 0 }\n', 4),
+    ('return {\n  role = "backend",\n  images = require("cloudcode.images").default,\n  read_timeout_ms = 1.5 }\n', 4),
+    ('return {\n  role = "frontend",\n  images = require("cloudcode.images").default }\n', 2),
+    ('return {\n  role = "backend",\n  listen = "nowhere",\n  images = require("cloudcode.images").default }\n', 3),
+    ('return {\n  role = "backend",\n  images = {} }\n', 3),
+    ('return {\n  role = "backend",\n  images = { python = { image = "x", file = "main.py" } } }\n', 3),
+], ids=["string-for-int", "below-minimum", "fraction", "bad-role", "bad-listen", "no-images",
+        "image-without-run"])
+def test_check_bad_settings(policy_file, text, line):
+    f = policy_file(text)
+    p = run_cli("--check", f)
+    assert p.returncode != 0
+    assert_one_error_line(p.stderr, f, line)
+
+
+# ---- --print-images ----------------------------------------------------------------------
+
+def test_print_images():
+    p = run_cli("--print-images", "policies/backend.lua")
+    assert p.returncode == 0, p.stderr
+    lines = set(p.stdout.splitlines())
+    assert {"python cloudcode/python", "c cloudcode/c", "ipython cloudcode/ipython"} <= lines, p.stdout
+    for line in lines:
+        lang, image = line.split(" ")
+        assert image.startswith("cloudcode/"), line
+
+
+def test_print_images_bad_policy():
+    p = run_cli("--print-images", POLICIES / "bad_syntax.lua")
+    assert p.returncode != 0 and p.stdout == ""
+
+
+def test_usage_errors():
+    for args in ([], ["--nope", "policies/backend.lua"], ["a", "b", "c"]):
+        p = run_cli(*args)
+        assert p.returncode != 0
+        assert p.stderr.strip()
+
+
+# ---- start-up errors ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["bad_syntax.lua", "bad_runtime.lua", "bad_return.lua",
+                                  "bad_type.lua"])
+def test_start_with_bad_policy_fails(tmp_path, name):
+    path = POLICIES / name
+    rel = path.relative_to(REPO)
+    p = subprocess.run([str(binary()), str(rel)], cwd=REPO, capture_output=True, text=True,
+                       env=base_env({"CODECLOUD_LISTEN": "127.0.0.1:1"}), timeout=slow(10))
+    assert p.returncode != 0
+    assert re.search(rf"^{re.escape(str(rel))}:{error_line(path)}: ", p.stderr, re.M), p.stderr
+
+
+# ---- SIGHUP reload -----------------------------------------------------------------------
+
+def reload_policy(max_body, listen=None, role="backend", broken=False):
+    return (
+        'local env = require "cloudcode.env"\n'
+        'local images = require "cloudcode.images"\n'
+        'local limits = require "cloudcode.limits"\n'
+        + ('this is not lua\n' if broken else '')
+        + 'return {\n'
+        f'  role = "{role}",\n'
+        + (f'  listen = "{listen}",\n' if listen else '  listen = env.str("CODECLOUD_LISTEN", "127.0.0.1:8080"),\n')
+        + f'  max_body_bytes = {max_body},\n'
+        '  limits = limits.default,\n'
+        '  images = images.default,\n'
+        '}\n')
+
+
+def body_status(srv, n):
+    raw = (b"POST /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % n
+           + b"a" * n)
+    from conftest import parse_responses
+    rs = parse_responses(srv.raw(raw))
+    return rs[0][0]
+
+
+def wait_for(pred, timeout=5, what="condition"):
+    deadline = time.monotonic() + slow(timeout)
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not met within {slow(timeout)} s")
+
+
+def log_events(srv, name):
+    return [l for l in srv.log_lines() if l.get("event") == name]
+
+
+def test_sighup_reload_changes_setting(start_server, policy_file):
+    f = policy_file(reload_policy(4096))
+    srv = start_server(f)
+    assert body_status(srv, 5000) == 413
+    f.write_text(reload_policy(8192))
+    srv.signal(signal.SIGHUP)
+    wait_for(lambda: body_status(srv, 5000) == 405, what="the new max_body_bytes")
+    assert body_status(srv, 9000) == 413
+    srv.wait_log(lambda l: l.get("event") == "reloaded")
+    srv.alive()
+
+
+@pytest.mark.valgrind
+def test_sighup_broken_policy_keeps_old(start_server, policy_file):
+    f = policy_file(reload_policy(4096))
+    srv = start_server(f)
+    f.write_text(reload_policy(8192, broken=True))
+    srv.signal(signal.SIGHUP)
+    line = srv.wait_log(lambda l: l.get("level") in ("error", "warn") and "reload" in l.get("event", ""))
+    assert re.search(r"policy\.lua:4: ", str(line)), f"the log line does not say file:line: {line}"
+    assert body_status(srv, 5000) == 413  # old limit still in force
+    srv.alive()
+    # a good file afterwards is taken
+    f.write_text(reload_policy(8192))
+    srv.signal(signal.SIGHUP)
+    wait_for(lambda: body_status(srv, 5000) == 405, what="the fixed policy")
+
+
+@pytest.mark.parametrize("change", ["listen", "role"])
+def test_sighup_refuses_listen_or_role_change(start_server, policy_file, change):
+    f = policy_file(reload_policy(4096))
+    srv = start_server(f)
+    if change == "listen":
+        f.write_text(reload_policy(8192, listen=f"127.0.0.1:{srv.port + 1 if srv.port < 65535 else 1}"))
+    else:
+        f.write_text(reload_policy(8192, role="balancer"))
+    srv.signal(signal.SIGHUP)
+    line = srv.wait_log(lambda l: l.get("level") in ("error", "warn") and "reload" in l.get("event", ""))
+    assert change in str(line), line
+    assert body_status(srv, 5000) == 413
+    st, _, body = srv.request("GET", "/healthz")
+    assert st == 200 and body["role"] == "backend"
+
+
+def test_sighup_many_times_is_stable(start_server, policy_file):
+    f = policy_file(reload_policy(4096))
+    srv = start_server(f)
+    for i in range(20):
+        srv.signal(signal.SIGHUP)
+        time.sleep(0.01)
+    wait_for(lambda: len(log_events(srv, "reloaded")) >= 1, what="a reload")
+    srv.alive()
+    assert body_status(srv, 5000) == 413
+
+
+# ---- hook failures at request time ---------------------------------------------------------
+
+RUN = {"language": "python", "code": "print(1)"}
+
+
+def needs_run(srv):
+    """xfail (not fail) while the binary has no POST /v1/run route yet; once the route exists
+    these tests run for real."""
+    st, _, body = srv.request("POST", "/v1/run", body={})
+    if st == 404 and isinstance(body, dict) and body.get("error", {}).get("code") == "not_found":
+        pytest.xfail("needs /v1/run")
+
+
+def policy_errors(srv):
+    return srv.metric("cloudcode_policy_errors_total") or 0
+
+
+@pytest.mark.valgrind
+def test_admit_error_is_policy_error(start_server):
+    srv = start_server(POLICIES / "admit_error.lua")
+    needs_run(srv)
+    before = policy_errors(srv)
+    st, _, body = srv.request("POST", "/v1/run", body=RUN)
+    assert_error(st, body, "policy_error", expected_status=500)
+    assert body["error"]["message"].startswith("policy hook admit failed: "), body
+    assert "admit says no" in body["error"]["message"]
+    assert policy_errors(srv) == before + 1
+    srv.alive()
+
+
+def test_admit_infinite_loop_is_policy_error(start_server):
+    srv = start_server(POLICIES / "admit_loop.lua")
+    needs_run(srv)
+    before = policy_errors(srv)
+    t0 = time.monotonic()
+    st, _, body = srv.request("POST", "/v1/run", body=RUN, timeout=slow(10))
+    assert time.monotonic() - t0 < slow(2)
+    assert_error(st, body, "policy_error", expected_status=500)
+    assert body["error"]["message"].startswith("policy hook admit failed: "), body
+    assert policy_errors(srv) == before + 1
+    srv.alive()
+    # and again: the budget is refilled per call, the state still works
+    st, _, body = srv.request("POST", "/v1/run", body=RUN, timeout=slow(10))
+    assert_error(st, body, "policy_error", expected_status=500)
+
+
+def test_admit_runaway_allocation_is_policy_error(start_server):
+    srv = start_server(POLICIES / "admit_alloc.lua")
+    needs_run(srv)
+    before = policy_errors(srv)
+    for _ in range(3):
+        st, _, body = srv.request("POST", "/v1/run", body=RUN, timeout=slow(20))
+        assert_error(st, body, "policy_error", expected_status=500)
+        assert body["error"]["message"].startswith("policy hook admit failed: "), body
+        srv.alive()
+    assert policy_errors(srv) == before + 3
+    st, _, body = srv.request("GET", "/v1/languages")
+    assert st == 200
