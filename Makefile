@@ -89,3 +89,6 @@ clean:
 	rm -rf build cloudcode cloudcode-asan launcher/cloudcode-launcher
 
 .PHONY: all asan unit lua-test deps engine images setup run test clean
+
+# attach.c compiles the launcher's framing code into the server (one codec for both ends).
+build/obj/attach.o build/asan/attach.o: launcher/frame.c launcher/buf.c launcher/frame.h launcher/buf.h

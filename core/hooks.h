@@ -6,12 +6,12 @@
 
 #include "http.h"
 
-/* Call hook `name` with `arg`.  On success 0 and *results (a new array of the
+/* Call hook `name` with the values of the array `args` as arguments.  On success 0 and *results (a new array of the
  * hook's return values).  On failure answers the request 500 `policy_error`
  * ("policy hook <name> failed: <first line>"), counts it, returns -1. */
-int hook_ask(struct request *req, const char *name, const json_t *arg, json_t **results);
+int hook_ask(struct request *req, const char *name, const json_t *args, json_t **results);
 /* The same outside a request (pool refill, health loop): failures are logged
  * and counted only. */
-int hook_ask_quiet(const char *name, const json_t *arg, json_t **results);
+int hook_ask_quiet(const char *name, const json_t *args, json_t **results);
 
 #endif

@@ -13,6 +13,7 @@
 #include "app.h"
 #include "auth.h"
 #include "backend.h"
+#include "balancer.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -83,7 +84,7 @@ static void begin_shutdown(void) {
     http_conn_close_all();
     uv_timer_start(&grace_timer, on_grace_expired, (uint64_t)app_config()->shutdown_grace_ms, 0);
     if (app_config()->role == ROLE_BACKEND) backend_shutdown(on_role_stopped);
-    else on_role_stopped();
+    else balancer_shutdown(on_role_stopped);
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -151,8 +152,7 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    int role_ok = cfg->role == ROLE_BACKEND ? backend_init(loop, err, sizeof err) : -1;
-    if (cfg->role == ROLE_BALANCER) snprintf(err, sizeof err, "the balancer role is not built yet");
+    int role_ok = cfg->role == ROLE_BACKEND ? backend_init(loop, err, sizeof err) : balancer_init(loop, err, sizeof err);
     if (role_ok < 0 || server_listen(loop, cfg->listen_host, cfg->listen_port, router_dispatch, err,
                                      sizeof err) < 0) {
         fprintf(stderr, "%s\n", err);
@@ -175,7 +175,7 @@ int main(int argc, char **argv) {
      * the process ends clean under valgrind. */
     uv_walk(loop, close_walk, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
-    backend_free();
+    if (cfg->role == ROLE_BACKEND) backend_free();
     uv_loop_close(loop);
     router_reset();
     metrics_free();

@@ -289,7 +289,7 @@ void policy_set_limits(struct policy *p, long long hook_instructions, size_t mem
     p->mem_cap = memory_bytes > p->mem_used ? memory_bytes : p->mem_used + (1u << 20);
 }
 
-int policy_call(struct policy *p, const char *name, const json_t *arg, json_t **results,
+int policy_call(struct policy *p, const char *name, const json_t *args, json_t **results,
                 char *err, size_t errlen) {
     lua_State *L = p->L;
     int base = lua_gettop(L);
@@ -304,9 +304,11 @@ int policy_call(struct policy *p, const char *name, const json_t *arg, json_t **
         return -1;
     }
     int nargs = 0;
-    if (arg) {
+    size_t i;
+    json_t *arg;
+    json_array_foreach(args, i, arg) {
         luajson_push(L, arg);
-        nargs = 1;
+        nargs++;
     }
     p->budget_left = p->hook_instructions; /* refilled before each call */
     if (lua_pcall(L, nargs, LUA_MULTRET, base + 1) != LUA_OK) {

@@ -35,11 +35,12 @@ int policy_has_hook(const struct policy *p, const char *name);
  * setting), or 1. */
 int policy_line_of(const struct policy *p, const char *word);
 
-/* Call hook `name` with `arg` (borrowed; NULL passes nothing).  On success
+/* Call hook `name` with the values of the array `args` as its arguments
+ * (borrowed; NULL passes nothing).  On success
  * returns 0 and *results is a new JSON array of every value the hook returned
  * (nil as null).  On failure returns -1 and `err` holds the error's first line;
  * the traceback is logged. */
-int policy_call(struct policy *p, const char *name, const json_t *arg, json_t **results,
+int policy_call(struct policy *p, const char *name, const json_t *args, json_t **results,
                 char *err, size_t errlen);
 
 #endif

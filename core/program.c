@@ -111,12 +111,12 @@ static int read_limit(struct request *req, const json_t *given, const char *name
     }
     const json_t *min = json_object_get(spec, "min"), *max = json_object_get(spec, "max");
     if (json_is_number(min) && x < json_number_value(min)) {
-        reply_error(req, 400, "bad_request", "limits.%s must be at least %g (the policy's minimum)", name,
+        reply_error(req, 400, "bad_request", "limits.%s must be at least %.15g (the policy's minimum)", name,
                     json_number_value(min));
         return -1;
     }
     if (json_is_number(max) && x > json_number_value(max)) {
-        reply_error(req, 400, "bad_request", "limits.%s must be at most %g (the policy's maximum)", name,
+        reply_error(req, 400, "bad_request", "limits.%s must be at most %.15g (the policy's maximum)", name,
                     json_number_value(max));
         return -1;
     }
@@ -151,7 +151,10 @@ static long long limit_int(const json_t *limits, const char *name) {
 /* Ask admit; on refusal answer with the code it names. */
 static int admit(struct request *req, json_t *areq, json_t **limits) {
     json_t *res;
-    if (hook_ask(req, "admit", areq, &res) < 0) return -1;
+    json_t *args = json_pack("[O]", areq);
+    int rc = hook_ask(req, "admit", args, &res);
+    json_decref(args);
+    if (rc < 0) return -1;
     const json_t *first = json_array_get(res, 0);
     if (json_is_object(first)) {
         json_decref(*limits);

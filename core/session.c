@@ -24,6 +24,10 @@
 #include "ws.h"
 
 #define REAPER_MS 50
+/* How long a DELETE waits for the launcher to report the killed program's end
+ * (it drains for 100 ms and reaps for at most 2 s) before it removes the
+ * container without that report. */
+#define KILL_WAIT_MS 3000
 /* Bytes of output a single long-poll or WebSocket message carries at most. */
 #define READ_CHUNK (256 * 1024)
 
@@ -51,6 +55,12 @@ struct pending_file {
     struct pending_file *next;
 };
 
+/* A DELETE answered once the program is stopped. */
+struct pending_delete {
+    struct request *req;
+    struct pending_delete *next;
+};
+
 struct session {
     char id[32];
     char key_hash[65];
@@ -71,6 +81,9 @@ struct session {
     struct waiter *waiters;
     struct wsclient *clients;
     struct pending_file *files;
+    struct pending_delete *deletes;
+    int killing;              /* SIGKILL sent for a DELETE: its exit frame ends the session */
+    double kill_deadline_ms;
     struct session *prev, *next;
 };
 
@@ -234,6 +247,15 @@ static void fail_pending_files(struct session *s) {
     }
 }
 
+static void answer_deletes(struct session *s) {
+    while (s->deletes) {
+        struct pending_delete *d = s->deletes;
+        s->deletes = d->next;
+        reply_no_content(d->req);
+        free(d);
+    }
+}
+
 static void session_end(struct session *s, enum session_state st) {
     if (session_ended(s)) return;
     s->state = st;
@@ -249,6 +271,7 @@ static void session_end(struct session *s, enum session_state st) {
     outrec_flush(&s->rec);
     buf_free(&s->stdin_queue);
     fail_pending_files(s);
+    answer_deletes(s);
     char labels[64];
     snprintf(labels, sizeof labels, "state=\"%s\"", state_names[st]);
     metrics_add(METRIC_COUNTER, "cloudcode_sessions_ended_total", labels, 1);
@@ -266,6 +289,7 @@ static void session_free(struct session *s) {
         wsclient_remove(s->clients);
     }
     fail_pending_files(s);
+    answer_deletes(s);
     if (s->sb) sandbox_destroy(s->sb);
     if (s->uid) uidpool_give(s->uid);
     program_free(&s->prog);
@@ -335,6 +359,11 @@ static void on_data(struct sandbox *sb, void *ud, int stream, const char *data, 
 static void on_exit_frame(struct sandbox *sb, void *ud, const struct launcher_exit *ex) {
     (void)sb;
     struct session *s = ud;
+    if (s->killing) {
+        /* A DELETE's SIGKILL: every process of the program is gone now. */
+        session_end(s, SESSION_KILLED);
+        return;
+    }
     if (s->compiling) {
         if (ex->reason == 0 && ex->signo == 0 && ex->exit_code == 0) {
             s->compile = json_pack("{s:i,s:s,s:s}", "exit_code", 0, "stdout", "", "stderr", "");
@@ -378,7 +407,7 @@ static void on_lost(struct sandbox *sb, void *ud, enum sandbox_lost_reason why, 
         session_free(s);
         return;
     }
-    session_end(s, why == SANDBOX_LOST_OOM ? SESSION_MEMORY_LIMIT : SESSION_LOST);
+    session_end(s, s->killing ? SESSION_KILLED : why == SANDBOX_LOST_OOM ? SESSION_MEMORY_LIMIT : SESSION_LOST);
 }
 
 static void on_reply(struct sandbox *sb, void *ud, uint32_t rid, int status, const char *data, size_t len) {
@@ -731,8 +760,30 @@ void session_delete(struct request *req) {
         else reply_no_content(req);
         return;
     }
-    session_end(s, SESSION_KILLED);
-    reply_no_content(req);
+    if (session_ended(s)) {
+        reply_no_content(req);
+        return;
+    }
+    struct pending_delete *d = calloc(1, sizeof *d);
+    if (!d) {
+        session_end(s, SESSION_KILLED);
+        reply_no_content(req);
+        return;
+    }
+    /* api.md: the program is stopped when the call returns.  Kill its process
+     * group through the launcher, which then kills whatever else runs in the
+     * sandbox and reports the end; answer with that report (or after
+     * KILL_WAIT_MS, removing the container anyway). */
+    d->req = req;
+    d->next = s->deletes;
+    s->deletes = d;
+    if (s->killing) return;
+    if (!s->sb || sandbox_signal(s->sb, SIGKILL) < 0) {
+        session_end(s, SESSION_KILLED);
+        return;
+    }
+    s->killing = 1;
+    s->kill_deadline_ms = now_ms() + KILL_WAIT_MS;
 }
 
 /* ---- the reaper --------------------------------------------------------------------------- */
@@ -749,6 +800,10 @@ static void on_reap(uv_timer_t *t) {
             struct waiter *wn = w->next;
             if (w->deadline_ms <= now) waiter_answer(w);
             w = wn;
+        }
+        if (s->killing && !session_ended(s) && now >= s->kill_deadline_ms) {
+            log_msgf(LOG_WARN, "session_kill", "session %s: no end reported %d ms after SIGKILL", s->id, KILL_WAIT_MS);
+            session_end(s, SESSION_KILLED);
         }
         if (!s->create_req && now >= expires_ms(s)) {
             if (session_ended(s)) session_free(s);

@@ -16,8 +16,9 @@ images.default = {
     image = "cloudcode/c", version = "12.2.0", aliases = { "gcc" },
     file = "main.c",
     compile = { "gcc", "-O2", "-std=gnu17", "-o", "main", "main.c", "-lm" },
-    -- stdbuf is not in every image: the launcher's environment sets line buffering instead.
-    run = { "./main" },
+    -- stdbuf (coreutils, in the image) makes stdout line-buffered, so an
+    -- interactive C program's output arrives line by line (api.md).
+    run = { "stdbuf", "-oL", "./main" },
     interactive = true,
   },
   ipython = {

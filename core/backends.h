@@ -1,0 +1,41 @@
+/* backends.h — the balancer's view of its backends: the set kept in Redis
+ * (shared by every balancer), and each one's health from our own checks of
+ * its /healthz. */
+#ifndef CC_BACKENDS_H
+#define CC_BACKENDS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct backend {
+    char url[128];
+    int known;              /* listed in Redis at the last refresh */
+    int healthy;            /* the last checks passed (with hysteresis) */
+    int draining;
+    int sessions, capacity;
+    int reserved;           /* placements not yet counted in `sessions` (all balancers) */
+    char boot_id[64];       /* from its /healthz */
+    int refused;            /* the last check was refused: nobody listens there */
+    double unhealthy_since; /* wall ms, 0 while healthy */
+    int fails, passes;      /* consecutive results */
+    struct proxy_call *check;
+    double check_started;
+    struct backend *next;
+};
+
+void backends_start(void);
+void backends_stop(void);
+struct backend *backends_list(void);
+struct backend *backends_find(const char *url);
+/* Gone: refused, or unhealthy longer than backend_lost_after_s. */
+int backend_gone(const struct backend *b);
+/* {url, sessions, capacity, healthy, draining} for /v1/backends. */
+json_t *backend_json(const struct backend *b);
+/* The same plus "reserved", for the policy's pick_backend. */
+json_t *backend_json_for_policy(const struct backend *b);
+/* A URL as api.md wants it (http://host:port, nothing else): 0, or -1. */
+int backend_url_valid(const char *url);
+void backends_routes_init(void);
+int backends_any_healthy(void);
+
+#endif

@@ -1,0 +1,14 @@
+/* balancer.h — the balancer role: places new sessions and runs on backends,
+ * routes every later request of a session to its backend. */
+#ifndef CC_BALANCER_H
+#define CC_BALANCER_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "config.h"
+
+int balancer_init(uv_loop_t *loop, char *err, size_t errlen);
+void balancer_shutdown(void (*done)(void));
+
+#endif

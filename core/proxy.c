@@ -1,0 +1,287 @@
+/* proxy.c — the balancer's calls to backends, over our HTTP client. */
+#include "proxy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app.h"
+#include "buf.h"
+#include "hostaddr.h"
+#include "httpc.h"
+#include "reply.h"
+
+/* A backend's answer above this is refused (the API's largest is a file). */
+#define PROXY_MAX_BODY (16u << 20)
+
+struct proxy_call {
+    struct httpc *hc;
+    uv_timer_t timer;
+    proxy_done_fn cb;
+    void *ud;
+    int status;
+    char content_type[128];
+    buf_t body;
+    int done;       /* cb ran or was cancelled */
+    int open;       /* handles still to close: httpc + timer */
+};
+
+static void call_release(struct proxy_call *c) {
+    if (--c->open > 0) return;
+    buf_free(&c->body);
+    free(c);
+}
+
+static void on_timer_closed(uv_handle_t *h) { call_release(h->data); }
+
+static void finish(struct proxy_call *c, int status, const char *err, int refused) {
+    if (c->done) return;
+    c->done = 1;
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+    if (c->hc) httpc_close(c->hc);
+    if (c->cb) c->cb(c->ud, status, c->content_type[0] ? c->content_type : NULL, c->body.data ? c->body.data : "",
+                     c->body.len, err, refused);
+}
+
+static void on_response(struct httpc *hc, void *ud, int status, const struct httpc_header *h, size_t n) {
+    (void)hc;
+    struct proxy_call *c = ud;
+    c->status = status;
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(h[i].name, "content-type") == 0)
+            snprintf(c->content_type, sizeof c->content_type, "%s", h[i].value);
+}
+
+static void on_data(struct httpc *hc, void *ud, const char *data, size_t len) {
+    (void)hc;
+    struct proxy_call *c = ud;
+    if (c->body.len + len > PROXY_MAX_BODY) {
+        finish(c, 0, "the backend's answer is too large", 0);
+        return;
+    }
+    buf_append(&c->body, data, len);
+}
+
+static void on_complete(struct httpc *hc, void *ud) {
+    (void)hc;
+    struct proxy_call *c = ud;
+    finish(c, c->status, NULL, 0);
+}
+
+static void on_error(struct httpc *hc, void *ud, int err, const char *why) {
+    (void)hc;
+    struct proxy_call *c = ud;
+    char text[300];
+    snprintf(text, sizeof text, "the backend did not answer: %s", why ? why : uv_strerror(err));
+    finish(c, 0, text, err == UV_ECONNREFUSED);
+}
+
+static void on_close(struct httpc *hc, void *ud) {
+    (void)hc;
+    struct proxy_call *c = ud;
+    c->hc = NULL;
+    call_release(c);
+}
+
+static const struct httpc_callbacks call_cbs = {on_response, on_data, on_complete, on_error, NULL, on_close};
+
+static void on_timeout(uv_timer_t *t) {
+    struct proxy_call *c = t->data;
+    finish(c, 0, "the backend did not answer in time", 0);
+}
+
+/* Authorization, X-API-Key and Content-Type pass through unchanged: every
+ * node of a fleet shares its key sets. */
+static void forward_headers(buf_t *h, const struct request *creds) {
+    static const char *const names[] = {"authorization", "x-api-key", "content-type"};
+    for (size_t i = 0; creds && i < sizeof names / sizeof names[0]; i++) {
+        const char *v = http_header(creds, names[i]);
+        if (v) buf_printf(h, "%s: %s\r\n", names[i], v);
+    }
+    buf_append_str(h, "Connection: close\r\n");
+}
+
+struct proxy_call *proxy_send(const char *backend_url, const char *method, const char *target,
+                              const struct request *creds, const char *body, size_t len, long timeout_ms,
+                              proxy_done_fn cb, void *ud) {
+    struct hostaddr addr;
+    if (hostaddr_parse(backend_url, &addr) < 0) return NULL;
+    struct proxy_call *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->cb = cb;
+    c->ud = ud;
+    c->open = 2;
+    uv_timer_init(app_loop(), &c->timer);
+    c->timer.data = c;
+    c->hc = httpc_connect(app_loop(), &addr, (unsigned)(app_config()->backend_timeout_ms), &call_cbs, c);
+    if (!c->hc) {
+        c->open = 1;
+        uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+        return NULL;
+    }
+    buf_t headers = BUF_INIT;
+    forward_headers(&headers, creds);
+    httpc_request(c->hc, method, target, headers.data, body, len);
+    buf_free(&headers);
+    uv_timer_start(&c->timer, on_timeout, (uint64_t)timeout_ms, 0);
+    return c;
+}
+
+void proxy_cancel(struct proxy_call *c) {
+    c->cb = NULL;
+    finish(c, 0, NULL, 0);
+}
+
+/* ---- relaying a whole answer ------------------------------------------------------ */
+
+static void on_relayed(void *ud, int status, const char *ctype, const char *body, size_t len, const char *err,
+                       int refused) {
+    (void)refused;
+    struct request *req = ud;
+    req->on_abort = NULL;
+    if (!status) {
+        reply_error(req, 503, "unavailable", "%s", err ? err : "the backend did not answer");
+        return;
+    }
+    http_respond(req, status, ctype, body, len, NULL);
+}
+
+static void on_relay_abort(struct request *req, void *ud) {
+    proxy_cancel(ud);
+    reply_error(req, 503, "unavailable", "the client went away");
+}
+
+void proxy_relay(struct request *req, const char *backend_url, long timeout_ms) {
+    struct proxy_call *c = proxy_send(backend_url, req->method, req->target, req, req->body.data, req->body.len,
+                                      timeout_ms, on_relayed, req);
+    if (!c) {
+        reply_error(req, 503, "unavailable", "cannot reach the backend %s", backend_url);
+        return;
+    }
+    http_set_abort(req, on_relay_abort, c);
+}
+
+/* ---- WebSocket tunnels ---------------------------------------------------------------- */
+
+struct tunnel {
+    struct httpc *hc;
+    struct conn *client;
+    struct request *req;    /* until the upgrade */
+    int upgraded;
+    int status;
+    buf_t refused;          /* the body of an answer that is not an upgrade */
+};
+
+static void tunnel_client_data(void *ud, const char *data, size_t len) {
+    struct tunnel *t = ud;
+    if (t->hc) httpc_write(t->hc, data, len);
+}
+
+static void tunnel_client_closed(void *ud) {
+    struct tunnel *t = ud;
+    t->client = NULL;
+    if (t->hc) httpc_close(t->hc); /* tunnel_closed frees */
+}
+
+static const struct conn_raw tunnel_raw = {tunnel_client_data, tunnel_client_closed};
+
+static void tunnel_response(struct httpc *hc, void *ud, int status, const struct httpc_header *h, size_t n) {
+    (void)hc;
+    struct tunnel *t = ud;
+    t->status = status;
+    if (status != 101) return; /* the body follows; relayed whole in tunnel_complete */
+    buf_t head = BUF_INIT;
+    buf_append_str(&head, "HTTP/1.1 101 Switching Protocols\r\n");
+    for (size_t i = 0; i < n; i++) buf_printf(&head, "%s: %s\r\n", h[i].name, h[i].value);
+    buf_append_str(&head, "\r\n");
+    struct request *req = t->req;
+    t->req = NULL;
+    req->on_abort = NULL;
+    t->client = http_upgrade(req, head.data, &tunnel_raw, t);
+    buf_free(&head);
+    t->upgraded = 1;
+    if (t->client) conn_raw_start(t->client);
+    else httpc_close(t->hc);
+}
+
+static void tunnel_data(struct httpc *hc, void *ud, const char *data, size_t len) {
+    (void)hc;
+    struct tunnel *t = ud;
+    if (t->upgraded) {
+        if (t->client) conn_raw_write(t->client, data, len);
+    } else if (t->refused.len + len <= PROXY_MAX_BODY) {
+        buf_append(&t->refused, data, len);
+    }
+}
+
+static void tunnel_complete(struct httpc *hc, void *ud) {
+    (void)hc;
+    struct tunnel *t = ud;
+    if (t->req) {
+        struct request *req = t->req;
+        t->req = NULL;
+        req->on_abort = NULL;
+        http_respond(req, t->status ? t->status : 502, "application/json", t->refused.data ? t->refused.data : "",
+                     t->refused.len, NULL);
+    }
+    httpc_close(t->hc);
+}
+
+static void tunnel_error(struct httpc *hc, void *ud, int err, const char *why) {
+    (void)hc;
+    (void)err;
+    struct tunnel *t = ud;
+    if (t->req) {
+        struct request *req = t->req;
+        t->req = NULL;
+        req->on_abort = NULL;
+        reply_error(req, 503, "unavailable", "the backend did not answer: %s", why ? why : "error");
+    }
+}
+
+static void tunnel_closed(struct httpc *hc, void *ud) {
+    (void)hc;
+    struct tunnel *t = ud;
+    t->hc = NULL;
+    if (t->client) conn_raw_close(t->client);
+    buf_free(&t->refused);
+    free(t);
+}
+
+static const struct httpc_callbacks tunnel_cbs = {tunnel_response, tunnel_data, tunnel_complete, tunnel_error, NULL,
+                                                  tunnel_closed};
+
+static void on_tunnel_abort(struct request *req, void *ud) {
+    struct tunnel *t = ud;
+    t->req = NULL;
+    reply_error(req, 503, "unavailable", "the client went away");
+    httpc_close(t->hc);
+}
+
+void proxy_tunnel(struct request *req, const char *backend_url) {
+    struct hostaddr addr;
+    struct tunnel *t = calloc(1, sizeof *t);
+    if (!t || hostaddr_parse(backend_url, &addr) < 0) {
+        free(t);
+        reply_error(req, 503, "unavailable", "cannot reach the backend %s", backend_url);
+        return;
+    }
+    t->req = req;
+    t->hc = httpc_connect(app_loop(), &addr, (unsigned)app_config()->backend_timeout_ms, &tunnel_cbs, t);
+    if (!t->hc) {
+        free(t);
+        reply_error(req, 503, "unavailable", "cannot reach the backend %s", backend_url);
+        return;
+    }
+    buf_t h = BUF_INIT;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const char *n = req->headers[i].name;
+        if (strcmp(n, "host") == 0 || strcmp(n, "content-length") == 0) continue;
+        buf_printf(&h, "%s: %s\r\n", n, req->headers[i].value);
+    }
+    httpc_request(t->hc, "GET", req->target, h.data, NULL, 0);
+    buf_free(&h);
+    http_set_abort(req, on_tunnel_abort, t);
+}

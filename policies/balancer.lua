@@ -1,0 +1,33 @@
+-- policies/balancer.lua — the default balancer policy.
+--
+-- Edit and send SIGHUP to apply (a broken file keeps the old policy in force).
+-- Every setting is documented in docs/policy.md; the Redis keys in docs/balancer.md.
+local env     = require "cloudcode.env"
+local limits  = require "cloudcode.limits"
+local admit   = require "cloudcode.admit"
+local balance = require "cloudcode.balance"
+
+return {
+  role = "balancer",
+  listen = env.str("CODECLOUD_LISTEN", "127.0.0.1:8080"),
+  keys = { client = env.list("CODECLOUD_API_KEY"), admin = env.list("CODECLOUD_ADMIN_KEY") },
+  redis = env.str("CODECLOUD_REDIS", "127.0.0.1:6379"),
+  backends = env.list("CODECLOUD_BACKENDS"),
+
+  max_body_bytes = 1048576,
+  max_connections = 1024,
+  shutdown_grace_s = 10,
+
+  max_sessions_per_key = 10,   -- fleet-wide, counted in Redis
+  ended_retention_s = 60,
+  max_wait_ms = 30000,
+  backend_timeout_s = 5,
+  backend_lost_after_s = 30,
+  health_interval_ms = 1000,
+
+  -- Defaults used to bound waits (the backends apply their own policies).
+  limits = limits.default,
+
+  admit = admit.caps,
+  pick_backend = balance.least_loaded,
+}
