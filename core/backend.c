@@ -22,6 +22,7 @@
 #define HEALTH_INTERVAL_MS 2000
 #define IMAGES_INTERVAL_MS 10000
 #define PING_TIMEOUT_MS 2000
+#define RECONCILE_TIMEOUT_MS 30000
 
 static struct {
     struct docker *docker;
@@ -132,10 +133,14 @@ void backend_reply_lost(struct request *req, const struct program *p, const char
 
 /* ---- health ------------------------------------------------------------------------- */
 
+static void reconcile(void);
+
 static void on_ping(void *ud, int ok, const char *why) {
     (void)ud;
     be.ping = NULL;
     if (ok != be.engine_ok) log_msgf(ok ? LOG_INFO : LOG_WARN, "engine", "Docker engine %s%s%s", ok ? "reachable" : "unreachable: ", ok ? "" : "", ok ? "" : (why ? why : ""));
+    /* Back after an outage: removals that failed meanwhile are done now. */
+    if (ok && !be.engine_ok) reconcile();
     be.engine_ok = ok;
     snprintf(be.engine_why, sizeof be.engine_why, "%s", ok ? "ok" : why ? why : "unreachable");
 }
@@ -233,17 +238,44 @@ static const struct route backend_routes[] = {
 
 /* ---- start and stop ------------------------------------------------------------------ */
 
-static void on_leftovers_listed(void *ud, const struct docker_container_info *list, size_t n, const char *error) {
+/* A listed container's name without the engine's leading '/', or "". */
+static const char *container_name(const json_t *c) {
+    const char *name = json_string_value(json_array_get(json_object_get(c, "Names"), 0));
+    return name ? name + (name[0] == '/') : "";
+}
+
+static void on_leftovers_listed(void *ud, long status, json_t *body, const char *error) {
     (void)ud;
-    if (error) {
-        log_msgf(LOG_WARN, "reconcile", "cannot list our containers: %s", error);
+    if (error || status != 200 || !json_is_array(body)) {
+        log_msgf(LOG_WARN, "reconcile", "cannot list our containers: %s", error ? error : "unexpected answer");
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (sandbox_find(be.docker, list[i].id)) continue;
-        log_msgf(LOG_INFO, "reconcile", "removing container %.12s left behind", list[i].id);
-        docker_remove(be.docker, list[i].id, NULL, NULL);
+    size_t i;
+    json_t *c;
+    json_array_foreach(body, i, c) {
+        const char *id = json_string_value(json_object_get(c, "Id"));
+        /* A sandbox still being created is known by its name only. */
+        if (!id || sandbox_find(be.docker, id) || sandbox_find(be.docker, container_name(c))) continue;
+        log_msgf(LOG_INFO, "reconcile", "removing container %.12s left behind", id);
+        docker_remove(be.docker, id, NULL, NULL);
     }
+}
+
+/* Remove the containers of this backend that no sandbox owns: those an earlier
+ * run left behind, and those whose removal failed while the engine was away.
+ * Ours means both labels, `cloudcode` and `cloudcode.backend=<our id>`; a
+ * container without our label is never touched, whatever else it carries. */
+static void reconcile(void) {
+    json_t *filters = json_pack("{s:[s,s+]}", "label", "cloudcode=1", "cloudcode.backend=", app_config()->backend_id);
+    char *fj = filters ? json_dumps(filters, JSON_COMPACT) : NULL;
+    char *enc = fj ? docker_urlencode(fj) : NULL;
+    buf_t path = BUF_INIT;
+    if (enc && buf_printf(&path, "/containers/json?all=1&filters=%s", enc) == 0)
+        docker_call(be.docker, "GET", path.data, NULL, RECONCILE_TIMEOUT_MS, on_leftovers_listed, NULL);
+    buf_free(&path);
+    free(enc);
+    free(fj);
+    json_decref(filters);
 }
 
 int backend_init(uv_loop_t *loop, char *err, size_t errlen) {
@@ -263,8 +295,7 @@ int backend_init(uv_loop_t *loop, char *err, size_t errlen) {
     uv_timer_init(loop, &be.health_timer);
     uv_timer_start(&be.health_timer, on_health_tick, 0, HEALTH_INTERVAL_MS);
     session_reaper_start();
-    /* Containers an earlier run of this backend left behind. */
-    docker_list_ours(be.docker, app_config()->backend_id, on_leftovers_listed, NULL);
+    reconcile();
     return 0;
 }
 

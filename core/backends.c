@@ -2,8 +2,9 @@
  * health checks, and the admin routes that change the set.
  *
  * Redis keys (docs/balancer.md lists them all):
- *   cc:backends            hash  url -> {"draining":bool,"boot_id":"..."}
- *   cc:resv:<url>          zset  placement reservations (see balancer.c) */
+ *   cc:backends            hash  url -> {"draining":bool}: the set every balancer uses
+ *   cc:backend_boot        hash  url -> the boot id last seen in its /healthz
+ *   cc:resv:<url>          zset  placement reservations (see placement.c) */
 #include "backends.h"
 
 #include <stdio.h>
@@ -99,11 +100,26 @@ static void backend_remove_local(struct backend *gone) {
 /* ---- health checks ---------------------------------------------------------------- */
 
 static void store_boot_id(struct backend *b) {
-    char value[256];
-    snprintf(value, sizeof value, "{\"draining\":%s,\"boot_id\":\"%s\"}", b->draining ? "true" : "false", b->boot_id);
-    const char *argv[] = {"HSET", "cc:backends", b->url, value};
-    size_t lens[] = {4, 11, strlen(b->url), strlen(value)};
+    const char *argv[] = {"HSET", "cc:backend_boot", b->url, b->boot_id};
+    size_t lens[] = {4, 15, strlen(b->url), strlen(b->boot_id)};
     redis_command(NULL, NULL, 4, argv, lens);
+}
+
+/* A draining backend leaves the set once it has had no live session (or has
+ * been gone) for the retention, so its ended sessions stay readable. */
+static void maybe_remove_drained(struct backend *b) {
+    if (!b->draining) return;
+    if (b->sessions > 0 && !backend_gone(b)) {
+        b->drained_since = 0;
+        return;
+    }
+    double now = wall_clock_ms();
+    if (!b->drained_since) b->drained_since = now;
+    if (now - b->drained_since < (double)app_config()->ended_retention_ms) return;
+    const char *del[] = {"HDEL", "cc:backends", b->url};
+    size_t dl[] = {4, 11, strlen(b->url)};
+    redis_command(NULL, NULL, 3, del, dl);
+    log_msgf(LOG_INFO, "backend_drained", "%s has no session left: removed", b->url);
 }
 
 static void on_health(void *ud, int status, const char *ctype, const char *body, size_t len, const char *err,
@@ -139,12 +155,6 @@ static void on_health(void *ud, int status, const char *ctype, const char *body,
         const char *card[] = {"ZCARD", key};
         size_t cl[] = {5, strlen(key)};
         redis_command(on_reserved_count, b, 2, card, cl);
-        if (b->draining && b->sessions == 0) {
-            const char *del[] = {"HDEL", "cc:backends", b->url};
-            size_t dl[] = {4, 11, strlen(b->url)};
-            redis_command(NULL, NULL, 3, del, dl);
-            log_msgf(LOG_INFO, "backend_drained", "%s has no session left: removed", b->url);
-        }
     } else {
         b->passes = 0;
         b->refused = refused;
@@ -154,6 +164,7 @@ static void on_health(void *ud, int status, const char *ctype, const char *body,
             if (!b->unhealthy_since) b->unhealthy_since = wall_clock_ms();
         }
     }
+    maybe_remove_drained(b);
     json_decref(h);
 }
 
@@ -314,19 +325,22 @@ static void seed_backends(void) {
     }
 }
 
-static int seeded;
-
-static void on_first_tick(uv_timer_t *t) {
-    if (!seeded && redis_ready()) {
-        seed_backends();
-        seeded = 1;
+/* Redis is (back) up: a Redis that lost its data gets our view back (with
+ * drains), then CODECLOUD_BACKENDS adds what it still lacks. */
+static void on_redis_connected(void) {
+    for (struct backend *b = all; b; b = b->next) {
+        const char *value = b->draining ? "{\"draining\":true}" : "{\"draining\":false}";
+        const char *argv[] = {"HSETNX", "cc:backends", b->url, value};
+        size_t lens[] = {6, 11, strlen(b->url), strlen(value)};
+        redis_command(NULL, NULL, 4, argv, lens);
     }
-    on_tick(t);
+    seed_backends();
 }
 
 void backends_start(void) {
+    redis_on_connect(on_redis_connected);
     uv_timer_init(app_loop(), &tick);
-    uv_timer_start(&tick, on_first_tick, 50, (uint64_t)app_config()->health_interval_ms);
+    uv_timer_start(&tick, on_tick, 50, (uint64_t)app_config()->health_interval_ms);
     running = 1;
 }
 

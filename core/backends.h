@@ -17,6 +17,7 @@ struct backend {
     char boot_id[64];       /* from its /healthz */
     int refused;            /* the last check was refused: nobody listens there */
     double unhealthy_since; /* wall ms, 0 while healthy */
+    double drained_since;   /* wall ms: draining with no live session (or gone) since */
     int fails, passes;      /* consecutive results */
     struct proxy_call *check;
     double check_started;

@@ -172,6 +172,11 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
     c->limits = read_table(&r, "limits");
     c->images = read_table(&r, "images");
 
+    const json_t *open = json_object_get(r.settings, "piston_open");
+    if (open && !json_is_boolean(open)) fail(&r, "piston_open", "must be true or false");
+    c->piston_open = json_is_true(open);
+    c->file_url_hosts = read_str_list(&r, json_object_get(r.settings, "file_url_hosts"), "file_url_hosts");
+
     c->redis = read_str(&r, "redis", "127.0.0.1:6379");
     c->backends = read_str_list(&r, json_object_get(r.settings, "backends"), "backends");
     c->backend_timeout_ms = (long)read_int(&r, "backend_timeout_s", 5, 1, 3600) * 1000;
@@ -194,6 +199,7 @@ void config_free(struct config *c) {
     json_decref(c->limits);
     json_decref(c->images);
     json_decref(c->backends);
+    json_decref(c->file_url_hosts);
     memset(c, 0, sizeof *c);
 }
 

@@ -46,6 +46,10 @@ struct config {
     json_t *limits;            /* {"timeout_ms":{"default":..,"min":..,"max":..}, ...} */
     json_t *images;            /* {"python":{"image":..,"aliases":[..],...}, ...} */
 
+    /* the older API dialects */
+    int piston_open;           /* serve the Piston dialect without a key */
+    json_t *file_url_hosts;    /* hosts the seed's file_url may name (fetched by us) */
+
     /* balancer */
     char *redis;
     json_t *backends;          /* array of URLs to add at start */

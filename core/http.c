@@ -300,7 +300,10 @@ static void request_finish(struct request *req) {
 void http_respond(struct request *req, int status, const char *content_type, const void *body,
                   size_t len, const char *extra_headers) {
     req->status = status;
-    if (req->conn && !req->responded) {
+    if (req->on_response && !req->responded) {
+        req->responded = 1;
+        req->on_response(req, status, content_type, body, len, req->response_ud);
+    } else if (req->conn && !req->responded) {
         req->responded = 1;
         buf_t out = BUF_INIT;
         format_head(&out, req, status, content_type, (long long)len, extra_headers);
@@ -340,6 +343,36 @@ void http_stream_end(struct request *req) {
 void http_set_abort(struct request *req, void (*fn)(struct request *, void *), void *ud) {
     req->on_abort = fn;
     req->abort_ud = ud;
+}
+
+/* ---- internal requests -------------------------------------------------------------- */
+
+struct request *http_subrequest(const struct request *parent, const char *method, const char *target,
+                                const void *body, size_t len, http_response_fn on_response, void *ud) {
+    struct request *req = request_new(NULL);
+    if (!req) return NULL;
+    snprintf(req->method, sizeof req->method, "%s", method);
+    req->target = strdup(target);
+    const char *q = strchr(target, '?');
+    req->path = q ? strndup(target, (size_t)(q - target)) : strdup(target);
+    req->query = strdup(q ? q + 1 : "");
+    req->headers = calloc(parent->nheaders ? parent->nheaders : 1, sizeof *req->headers);
+    if (!req->target || !req->path || !req->query || !req->headers) {
+        request_free(req);
+        return NULL;
+    }
+    /* The caller's credentials and content type: the subrequest acts for it. */
+    for (size_t i = 0; i < parent->nheaders; i++) {
+        const char *n = parent->headers[i].name;
+        if (strcmp(n, "authorization") && strcmp(n, "x-api-key") && strcmp(n, "origin")) continue;
+        req->headers[req->nheaders].name = strdup(n);
+        req->headers[req->nheaders].value = strdup(parent->headers[i].value);
+        req->nheaders++;
+    }
+    buf_append(&req->body, body ? body : "", body ? len : 0);
+    req->on_response = on_response;
+    req->response_ud = ud;
+    return req;
 }
 
 /* ---- upgrades --------------------------------------------------------------------- */

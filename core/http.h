@@ -22,6 +22,10 @@ struct http_header {
 
 enum { HTTP_MAX_PARAMS = 4 };
 
+/* The response of an internal request (see http_subrequest); body is borrowed. */
+typedef void (*http_response_fn)(struct request *req, int status, const char *content_type, const char *body,
+                                 size_t len, void *ud);
+
 struct request {
     struct conn *conn;
     char method[16];
@@ -41,6 +45,8 @@ struct request {
     int nparams;
     int is_admin;
     char key_hash[65];      /* SHA-256 hex of the caller's key, "" when none */
+    int preauth;            /* an internal request whose caller is already known */
+    int text_errors;        /* errors as text/plain (the seed's dialect) */
 
     /* Response state. */
     int status;
@@ -48,6 +54,8 @@ struct request {
     int streaming;          /* chunked body under way */
     void (*on_abort)(struct request *req, void *ud);
     void *abort_ud;
+    http_response_fn on_response; /* internal requests: where the response goes */
+    void *response_ud;
 };
 
 typedef void (*http_dispatch_fn)(struct request *req);
@@ -100,5 +108,13 @@ size_t conn_raw_write_queue(struct conn *c);
 void conn_raw_close(struct conn *c);
 
 const char *http_status_text(int status);
+
+/* An internal request made on behalf of `parent` (its credentials are
+ * copied), to be passed to the router: the older API dialects are served by
+ * translating to and from the /v1 routes this way, on a backend and on a
+ * balancer alike.  Its response goes to on_response; the request is freed
+ * right after.  No upgrades. */
+struct request *http_subrequest(const struct request *parent, const char *method, const char *target,
+                                const void *body, size_t len, http_response_fn on_response, void *ud);
 
 #endif

@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "backend.h"
 #include "balancer.h"
+#include "compat.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -158,6 +159,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+    compat_piston_init(); /* after the role's routes: it speaks to them */
+    compat_seed_init();
     uv_signal_init(loop, &sig_term);
     uv_signal_init(loop, &sig_int);
     uv_signal_init(loop, &sig_hup);
@@ -176,6 +179,7 @@ int main(int argc, char **argv) {
     uv_walk(loop, close_walk, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
     if (cfg->role == ROLE_BACKEND) backend_free();
+    compat_seed_free();
     uv_loop_close(loop);
     router_reset();
     metrics_free();

@@ -16,7 +16,8 @@ typedef void (*proxy_done_fn)(void *ud, int status, const char *content_type, co
                               const char *err, int refused);
 
 /* Send `method target` to `backend_url` (http://host:port) with the client's
- * credentials taken from `creds` (may be NULL: then `admin_key` if given). */
+ * credentials taken from `creds` (NULL: the fleet's first admin key, if any).
+ * cb may be NULL. */
 struct proxy_call *proxy_send(const char *backend_url, const char *method, const char *target,
                               const struct request *creds, const char *body, size_t len, long timeout_ms,
                               proxy_done_fn cb, void *ud);

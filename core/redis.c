@@ -38,8 +38,11 @@ static struct {
     unsigned backoff_ms;
     int stopping;
     void (*stopped)(void);
+    void (*connected_cb)(void);
     char status[1024];
 } rd;
+
+void redis_on_connect(void (*fn)(void)) { rd.connected_cb = fn; }
 
 int redis_ready(void) { return rd.connected; }
 const char *redis_status(void) { return rd.connected ? "ok" : rd.status; }
@@ -92,6 +95,7 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     log_msgf(LOG_INFO, "redis", "connected to %s:%d", rd.host, rd.port);
     if (rd.password[0]) redis_commandf(NULL, NULL, "AUTH %s", rd.password);
     if (rd.db) redis_commandf(NULL, NULL, "SELECT %d", rd.db);
+    if (rd.connected_cb) rd.connected_cb();
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status) {
@@ -185,7 +189,9 @@ static int parse_target(const char *target, char *err, size_t errlen) {
 }
 
 int redis_start(uv_loop_t *loop, const char *target, char *err, size_t errlen) {
+    void (*connected_cb)(void) = rd.connected_cb;
     memset(&rd, 0, sizeof rd);
+    rd.connected_cb = connected_cb;
     rd.loop = loop;
     rd.backoff_ms = BACKOFF_MIN_MS;
     if (parse_target(target, err, errlen) < 0) return -1;

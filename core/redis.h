@@ -26,6 +26,8 @@ void redis_command(redis_cb cb, void *ud, int argc, const char **argv, const siz
 /* printf-like convenience for commands whose arguments are all strings
  * without spaces. */
 void redis_commandf(redis_cb cb, void *ud, const char *fmt, ...);
+/* Called after every (re)connection, once AUTH/SELECT are queued. */
+void redis_on_connect(void (*fn)(void));
 /* Stop: fail what is pending, close, then call done. */
 void redis_stop(void (*done)(void));
 

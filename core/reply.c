@@ -25,6 +25,11 @@ static void reply_error_v(struct request *req, int status, const char *code, jso
                           const char *fmt, va_list ap) {
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    if (req->text_errors) {
+        json_decref(extra);
+        http_respond(req, status, "text/plain; charset=utf-8", msg, strlen(msg), NULL);
+        return;
+    }
     json_t *err = json_pack("{s:s,s:s}", "code", code, "message", msg);
     if (!err) err = json_pack("{s:s,s:s}", "code", code, "message", "(message is not UTF-8)");
     if (extra) json_object_update(err, extra);

@@ -80,7 +80,8 @@ void router_dispatch(struct request *req) {
                 continue;
             }
             req->route = r->pattern;
-            if (auth_check(req, r->access, r->flags & ROUTE_KEY_IN_QUERY) < 0) return;
+            req->text_errors = (r->flags & ROUTE_TEXT_ERRORS) != 0;
+            if (!req->preauth && auth_check(req, r->access, r->flags & ROUTE_KEY_IN_QUERY) < 0) return;
             r->handler(req);
             return;
         }

@@ -22,6 +22,8 @@ struct route {
 
 /* The route also takes the key as ?key= (browsers cannot set WebSocket headers). */
 #define ROUTE_KEY_IN_QUERY 1u
+/* Errors go out as text/plain lines (the seed's dialect), not the JSON envelope. */
+#define ROUTE_TEXT_ERRORS 2u
 
 /* Routes are looked up in the order of the tables, first match wins. */
 void router_add(const struct route *routes, size_t n);

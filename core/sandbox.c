@@ -463,9 +463,10 @@ void sandbox_set_callbacks(struct sandbox *sb, const struct sandbox_callbacks *c
 const char *sandbox_container_id(const struct sandbox *sb) { return sb->id; }
 int sandbox_is_ready(const struct sandbox *sb) { return !sb->dead && sb->phase == PH_READY; }
 
-struct sandbox *sandbox_find(struct docker *d, const char *container_id) {
+struct sandbox *sandbox_find(struct docker *d, const char *id_or_name) {
     for (struct sandbox *sb = all; sb; sb = sb->next)
-        if (sb->d == d && sb->id[0] && strcmp(sb->id, container_id) == 0) return sb;
+        if (sb->d == d && ((sb->id[0] && strcmp(sb->id, id_or_name) == 0) || strcmp(sb->name, id_or_name) == 0))
+            return sb;
     return NULL;
 }
 

@@ -75,8 +75,9 @@ void sandbox_destroy(struct sandbox *sb);
 
 const char *sandbox_container_id(const struct sandbox *sb);   /* "" until created */
 int sandbox_is_ready(const struct sandbox *sb);
-/* The sandbox whose container has this id (full id), or NULL: for reconciles. */
-struct sandbox *sandbox_find(struct docker *d, const char *container_id);
+/* The sandbox whose container has this id (full id) or name (cc-..., known
+ * before the engine answers the create), or NULL: for reconciles. */
+struct sandbox *sandbox_find(struct docker *d, const char *id_or_name);
 /* Once every sandbox of `d` is gone (destroyed or lost, and removed), call cb —
  * always from the loop, never from inside this call. For shutdown. */
 void sandbox_wait_removals(struct docker *d, void (*cb)(void *ud), void *ud);

@@ -110,10 +110,18 @@ static void handle_execute(struct request *req) {
     if (s) reply_error(req, 409, "conflict", "execute needs a notebook session");
 }
 
+/* Whether the decoded path is as long as its escapes say: a %00 would cut it short. */
+static int decoded_whole(const char *raw, const char *decoded) {
+    size_t escapes = 0;
+    for (const char *p = raw; *p; p++) escapes += *p == '%';
+    return strlen(decoded) == strlen(raw) - 2 * escapes;
+}
+
 /* The {*} path parameter, percent-decoded; 400 if it does not decode or breaks the file-name rule. */
 static const char *file_path(struct request *req, char *out, size_t len) {
     const char *raw = req->params[req->nparams - 1];
-    if (http_percent_decode(raw, strlen(raw), out, len, 0) < 0 || !program_valid_path(out)) {
+    if (http_percent_decode(raw, strlen(raw), out, len, 0) < 0 || !decoded_whole(raw, out) ||
+        !program_valid_path(out)) {
         reply_error(req, 400, "bad_request", "bad path: use /-separated components of [A-Za-z0-9._-], not . or ..");
         return NULL;
     }

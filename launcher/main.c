@@ -46,10 +46,11 @@ static void setup_process(struct launcher *l)
         die(EXIT_LAUNCHER_FATAL, "stdout: %s", strerror(errno));
 }
 
-/* Ends the launcher: kills the program and everything it left, says what can still be said. */
+/* Ends the launcher: kills the program and everything it left, flushes the frames already
+ * queued (the end of the program is not one of them: see run_kill_for_shutdown). */
 static __attribute__((noreturn)) void shut_down(struct launcher *l, int status)
 {
-    run_kill_all(l);
+    run_kill_for_shutdown(l);
     outbox_flush(&l->out);
     exit(status);
 }

@@ -360,6 +360,15 @@ int run_check_timers(struct launcher *l)
     return -1;
 }
 
+void run_kill_for_shutdown(struct launcher *l)
+{
+    struct run *r = &l->run;
+    int status;
+    struct rusage usage;
+    sandbox_kill(r->active ? r->child.pid : 0);
+    reap_all(r->active ? r->child.pid : -1, &status, &usage, REAP_TIMEOUT_MS);
+}
+
 void run_kill_all(struct launcher *l)
 {
     struct run *r = &l->run;

@@ -37,5 +37,9 @@ int run_check_timers(struct launcher *l);
 /* Kills the sandbox's processes and, when a run is active, ends it with its x frame at once
  * (K and shutdown). */
 void run_kill_all(struct launcher *l);
+/* Kills the sandbox's processes for the launcher's own end (docker stop, stdin closed), with no
+ * x frame: the program did not end by itself, its container is going, and the backend, seeing
+ * the stream end without one, reports the session lost rather than exited. */
+void run_kill_for_shutdown(struct launcher *l);
 
 #endif

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# bench/sessions.sh — runs and sessions: cloudcode against plain Docker on the same engine.
+#
+#   bash bench/sessions.sh                 # defaults: N=30 samples, 3 warm-up, 20 s sustained
+#   N=50 SECONDS_SUSTAINED=30 bash bench/sessions.sh
+#   PARTS="run echo" bash bench/sessions.sh
+#
+# Measures, each beside its baseline taken in the same run (alternating sample by sample where
+# the samples are short), medians and p95 (nearest rank) with the warm-up excluded:
+#   (a) run      POST /v1/run python and c hello   vs  docker run --rm (python3 -c; gcc + run in a tmpfs)
+#   (b) create   session create -> first output    vs  docker run --rm -> first stdout byte
+#   (c) echo     input -> output round trip on a python echo session, long-poll and WebSocket,
+#                vs the engine's own hijacked attach stream on a `docker run -d -i` container
+#   (d) sustained  CLIENTS (4) clients of back-to-back python hellos for SECONDS_SUSTAINED (20) s
+#                vs docker run --rm at the same concurrency
+#   (e) idle     the backend's VmRSS with IDLE (50) idle sessions; the containers' memory apart
+#   (f) phases   the engine calls of one container's life, timed one by one (where time goes)
+# and prints ratios ours / baseline.
+#
+# The backend runs bench/sessions_policy.lua (policies/backend.lua with the session caps raised)
+# on a free 127.0.0.1 port with its own backend id; its log goes to a temporary file.  Every
+# container this script starts is labelled (cloudcode-bench=..., or cloudcode.backend=<our id>)
+# and removed on every exit path, as is the server.
+# Needs: docker, /usr/bin/python3, ./cloudcode (built with `make all`), the images (`make images`).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${CODECLOUD_BENCH_BINARY:-$ROOT/cloudcode}
+PY=/usr/bin/python3
+PARTS=${PARTS:-run create echo sustained idle phases}
+export N=${N:-30} WARMUP=${WARMUP:-3} ECHO_N=${ECHO_N:-300} ECHO_ROUNDS=${ECHO_ROUNDS:-3}
+export CLIENTS=${CLIENTS:-4} SECONDS_SUSTAINED=${SECONDS_SUSTAINED:-20} IDLE=${IDLE:-50}
+
+command -v docker >/dev/null || { echo "bench/sessions.sh: docker is not installed" >&2; exit 2; }
+[ -x "$PY" ] || { echo "bench/sessions.sh: $PY is missing" >&2; exit 2; }
+[ -x "$BIN" ] || make -C "$ROOT" cloudcode >/dev/null
+for img in cloudcode/python cloudcode/c; do
+  docker image inspect "$img" >/dev/null 2>&1 || { echo "bench/sessions.sh: image $img is not built (make images)" >&2; exit 2; }
+done
+
+TMP=$(mktemp -d /tmp/cloudcode-bench-sessions.XXXXXX)
+LABEL=sessions-$$-$RANDOM
+BACKEND_ID=bench-$LABEL
+CC_PID=
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$CC_PID" ] && kill -0 "$CC_PID" 2>/dev/null; then
+    kill -TERM "$CC_PID" 2>/dev/null || true
+    # SIGTERM removes the sessions' containers and exits within shutdown_grace_s (10 s)
+    for _ in $(seq 1 150); do kill -0 "$CC_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$CC_PID" 2>/dev/null || true
+    wait "$CC_PID" 2>/dev/null || true
+  fi
+  # whatever is left: ours only, by label
+  local ids
+  ids=$( { docker ps -aq --filter "label=cloudcode-bench=$LABEL"
+           docker ps -aq --filter "label=cloudcode.backend=$BACKEND_ID"; } 2>/dev/null | sort -u)
+  [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1 || true
+  if [ "$rc" != 0 ] && [ -s "$TMP/cloudcode.log" ]; then
+    echo "bench/sessions.sh: failed (exit $rc); the server's last log lines:" >&2
+    tail -n 5 "$TMP/cloudcode.log" >&2
+  fi
+  rm -rf "$TMP"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+URL=http://127.0.0.1:$PORT
+CODECLOUD_LISTEN=127.0.0.1:$PORT CODECLOUD_BACKEND_ID=$BACKEND_ID CODECLOUD_API_KEY= \
+  CODECLOUD_ADMIN_KEY= "$BIN" "$ROOT/bench/sessions_policy.lua" 2>"$TMP/cloudcode.log" &
+CC_PID=$!
+for _ in $(seq 1 100); do
+  $PY -c "import urllib.request,sys; urllib.request.urlopen('$URL/healthz', timeout=1)" 2>/dev/null && break
+  kill -0 "$CC_PID" 2>/dev/null || { echo "bench/sessions.sh: the server exited" >&2; exit 1; }
+  sleep 0.05
+done
+START_RSS=$(awk '/^VmRSS/ { printf "%.2f", $2 / 1024 }' "/proc/$CC_PID/status")
+
+echo "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r), docker $(docker version --format '{{.Server.Version}}' 2>/dev/null)"
+echo "server: $BIN bench/sessions_policy.lua on $URL (VmRSS at start $START_RSS MiB)"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every number)"
+echo
+for part in $PARTS; do
+  case $part in
+    idle) $PY "$ROOT/bench/sessions_client.py" "$URL" "$LABEL" idle "$CC_PID" "$BACKEND_ID" ;;
+    run|create|echo|sustained|phases) $PY "$ROOT/bench/sessions_client.py" "$URL" "$LABEL" "$part" ;;
+    *) echo "bench/sessions.sh: unknown part $part" >&2; exit 2 ;;
+  esac
+  echo
+done
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

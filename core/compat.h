@@ -1,0 +1,10 @@
+/* compat.h — the older API dialects, served by translating to and from the
+ * /v1 routes with internal requests: Piston v2 and the seed's API. */
+#ifndef CC_COMPAT_H
+#define CC_COMPAT_H
+
+void compat_piston_init(void);
+void compat_seed_init(void);
+void compat_seed_free(void);
+
+#endif

@@ -1,0 +1,346 @@
+/* compat_piston.c — Piston v2: GET /api/v2/runtimes and POST /api/v2/execute,
+ * mapped onto /v1/languages and /v1/run (same sandbox, limits and keys).
+ * Errors are Piston's {"message": "..."}. */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "compat.h"
+#include "reply.h"
+#include "router.h"
+#include "util.h"
+
+/* Piston's own defaults. */
+#define PISTON_RUN_TIMEOUT_MS 3000
+#define PISTON_COMPILE_TIMEOUT_MS 10000
+
+static void piston_error(struct request *req, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void piston_error(struct request *req, int status, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    reply_json(req, status, json_pack("{s:s}", "message", msg));
+}
+
+/* Without CODECLOUD_PISTON_OPEN the dialect needs a key like /v1 (the
+ * internal /v1 request checks it); with it, every caller is one anonymous
+ * tenant. */
+static void piston_identity(struct request *req) {
+    if (app_config()->piston_open) sha256_hex("piston", 6, req->key_hash);
+}
+
+/* The status and body of the /v1 answer become Piston's. */
+static void relay_error(struct request *req, int status, const char *body, size_t len) {
+    json_t *j = json_loadb(body, len, 0, NULL);
+    const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+    piston_error(req, status == 422 ? 400 : status, "%s", msg ? msg : "request failed");
+    json_decref(j);
+}
+
+/* ---- runtimes ------------------------------------------------------------------------ */
+
+static void on_languages(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
+    (void)sub;
+    (void)ctype;
+    struct request *req = ud;
+    if (status != 200) {
+        relay_error(req, status, body, len);
+        return;
+    }
+    json_t *j = json_loadb(body, len, 0, NULL), *out = json_array();
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_object_get(j, "languages"), i, l) {
+        if (json_is_false(json_object_get(l, "available"))) continue;
+        json_array_append_new(out, json_pack("{s:O,s:O,s:O}", "language", json_object_get(l, "name"), "version",
+                                             json_object_get(l, "version"), "aliases", json_object_get(l, "aliases")));
+    }
+    json_decref(j);
+    reply_json(req, 200, out);
+}
+
+static void dispatch_sub(struct request *req, const char *method, const char *target, const char *body, size_t len,
+                         http_response_fn cb, void *ud) {
+    struct request *sub = http_subrequest(req, method, target, body, len, cb, ud);
+    if (!sub) {
+        piston_error(req, 500, "out of memory");
+        return;
+    }
+    if (app_config()->piston_open) {
+        sub->preauth = 1;
+        memcpy(sub->key_hash, req->key_hash, sizeof sub->key_hash);
+    }
+    router_dispatch(sub);
+}
+
+static void handle_runtimes(struct request *req) {
+    piston_identity(req);
+    dispatch_sub(req, "GET", "/v1/languages", NULL, 0, on_languages, req);
+}
+
+/* ---- execute ------------------------------------------------------------------------- */
+
+/* A SemVer selector against a version: "*", "x" parts, exact, or a prefix
+ * ("3", "3.11"); optional leading "^", "~", "=" or "v" are read as prefixes. */
+static int version_matches(const char *selector, const char *version) {
+    while (*selector == '^' || *selector == '~' || *selector == '=' || *selector == 'v') selector++;
+    if (strcmp(selector, "*") == 0 || *selector == '\0') return 1;
+    while (*selector) {
+        size_t sn = strcspn(selector, "."), vn = strcspn(version, ".");
+        int wild = (sn == 1 && (selector[0] == 'x' || selector[0] == 'X' || selector[0] == '*'));
+        if (!wild && (sn != vn || strncmp(selector, version, sn) != 0)) return 0;
+        selector += sn;
+        version += vn;
+        if (*selector == '.') selector++;
+        if (*version == '.') version++;
+        if (*selector && !*version) return 0;
+    }
+    return 1;
+}
+
+struct execute {
+    struct request *req;
+    json_t *piston;     /* the client's body */
+    char language[64];
+    char version[64];
+    int compiled;
+    long long per_stream;
+};
+
+static int decode_file(const json_t *f, size_t i, buf_t *out, char *err, size_t errlen) {
+    const json_t *content = json_object_get(f, "content");
+    const char *enc = json_string_value(json_object_get(f, "encoding"));
+    if (!json_is_string(content)) {
+        snprintf(err, errlen, "files[%zu].content is required as a string", i);
+        return -1;
+    }
+    const char *s = json_string_value(content);
+    size_t n = json_string_length(content);
+    if (!enc || strcmp(enc, "utf8") == 0) return buf_append(out, s, n);
+    if (strcmp(enc, "base64") == 0) {
+        if (buf_reserve(out, n) < 0) return -1;
+        int got = EVP_DecodeBlock((unsigned char *)out->data, (const unsigned char *)s, (int)n);
+        if (got < 0 || n % 4) {
+            snprintf(err, errlen, "files[%zu].content is not valid base64", i);
+            return -1;
+        }
+        size_t pad = n >= 2 ? (s[n - 1] == '=') + (s[n - 2] == '=') : 0;
+        out->len = (size_t)got - pad;
+        return 0;
+    }
+    if (strcmp(enc, "hex") == 0) {
+        if (n % 2) {
+            snprintf(err, errlen, "files[%zu].content is not valid hex", i);
+            return -1;
+        }
+        for (size_t k = 0; k < n; k += 2) {
+            char byte[3] = {s[k], s[k + 1], 0}, *end;
+            unsigned long v = strtoul(byte, &end, 16);
+            if (*end) {
+                snprintf(err, errlen, "files[%zu].content is not valid hex", i);
+                return -1;
+            }
+            char ch = (char)v;
+            buf_append(out, &ch, 1);
+        }
+        return 0;
+    }
+    snprintf(err, errlen, "files[%zu].encoding must be one of utf8, base64, hex", i);
+    return -1;
+}
+
+static json_t *stage(const char *out, const char *errs, json_t *code, json_t *signal, const char *status,
+                     const char *message, json_int_t ms, json_int_t memory) {
+    buf_t both = BUF_INIT;
+    buf_append_str(&both, out);
+    buf_append_str(&both, errs);
+    json_t *s = json_pack("{s:s,s:s,s:s%,s:o,s:o,s:o,s:o,s:I,s:I,s:I}", "stdout", out, "stderr", errs, "output",
+                          both.data ? both.data : "", both.len, "code", code, "signal", signal, "message",
+                          message ? json_string(message) : json_null(), "status",
+                          status ? json_string(status) : json_null(), "cpu_time", ms, "wall_time", ms, "memory",
+                          memory);
+    buf_free(&both);
+    return s;
+}
+
+static void on_run(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
+    (void)sub;
+    (void)ctype;
+    struct execute *x = ud;
+    struct request *req = x->req;
+    if (status != 200) {
+        relay_error(req, status, body, len);
+        json_decref(x->piston);
+        free(x);
+        return;
+    }
+    json_t *r = json_loadb(body, len, 0, NULL);
+    const char *st = json_string_value(json_object_get(r, "status"));
+    const char *out = json_string_value(json_object_get(r, "stdout")), *err = json_string_value(json_object_get(r, "stderr"));
+    json_int_t ms = json_integer_value(json_object_get(r, "time_ms"));
+    json_int_t mem = json_integer_value(json_object_get(r, "memory_kb")) * 1024;
+    json_t *resp = json_pack("{s:s,s:s}", "language", x->language, "version", x->version);
+    const json_t *c = json_object_get(r, "compile");
+    if (x->compiled && json_is_object(c)) {
+        int failed = st && strcmp(st, "compile_error") == 0;
+        const char *cs = json_string_value(json_object_get(c, "stderr"));
+        json_object_set_new(resp, "compile",
+                            stage(json_string_value(json_object_get(c, "stdout")) ?: "", cs ? cs : "",
+                                  json_incref(json_object_get(c, "exit_code")), json_null(), failed ? "RE" : NULL,
+                                  failed ? "Compilation failed" : NULL, 0, 0));
+        if (failed) goto done;
+    }
+    {
+        const char *pst = NULL, *msg = NULL;
+        json_t *sig = json_incref(json_object_get(r, "signal"));
+        if (!st || strcmp(st, "ok") == 0) pst = NULL;
+        else if (strcmp(st, "timeout") == 0) pst = "TO", msg = "Timeout exceeded";
+        else if (strcmp(st, "output_limit") == 0)
+            pst = strlen(out ? out : "") >= strlen(err ? err : "") ? "OL" : "EL", msg = "Output limit exceeded";
+        else if (strcmp(st, "memory_limit") == 0) pst = "SG", msg = "Memory limit exceeded";
+        else if (json_is_string(sig)) pst = "SG", msg = "Killed by a signal";
+        else pst = "RE", msg = "Non-zero exit code";
+        if (pst && strcmp(pst, "SG") == 0 && !json_is_string(sig)) {
+            json_decref(sig);
+            sig = json_string("SIGKILL");
+        }
+        json_object_set_new(resp, "run", stage(out ? out : "", err ? err : "", json_incref(json_object_get(r, "exit_code")),
+                                               sig, pst, msg, ms, mem));
+    }
+done:
+    json_decref(r);
+    reply_json(req, 200, resp);
+    json_decref(x->piston);
+    free(x);
+}
+
+static long long number_or(const json_t *v, long long def) {
+    return json_is_number(v) && json_number_value(v) >= 0 ? (long long)json_number_value(v) : def;
+}
+
+static void on_execute_languages(struct request *sub, int status, const char *ctype, const char *body, size_t len,
+                                 void *ud) {
+    (void)sub;
+    (void)ctype;
+    struct execute *x = ud;
+    struct request *req = x->req;
+    if (status != 200) {
+        relay_error(req, status, body, len);
+        json_decref(x->piston);
+        free(x);
+        return;
+    }
+    json_t *langs = json_loadb(body, len, 0, NULL);
+    const char *want = json_string_value(json_object_get(x->piston, "language"));
+    const char *sel = json_string_value(json_object_get(x->piston, "version"));
+    const json_t *found = NULL;
+    size_t i;
+    json_t *l, *a;
+    json_array_foreach(json_object_get(langs, "languages"), i, l) {
+        int named = strcmp(json_string_value(json_object_get(l, "name")), want) == 0;
+        size_t k;
+        json_array_foreach(json_object_get(l, "aliases"), k, a) named |= strcmp(json_string_value(a), want) == 0;
+        if (named && json_is_true(json_object_get(l, "available")) &&
+            version_matches(sel, json_string_value(json_object_get(l, "version")) ?: "")) found = l;
+    }
+    if (!found) {
+        piston_error(req, 400, "%s-%s runtime is unknown", want, sel);
+        json_decref(langs);
+        json_decref(x->piston);
+        free(x);
+        return;
+    }
+    snprintf(x->language, sizeof x->language, "%s", json_string_value(json_object_get(found, "name")));
+    snprintf(x->version, sizeof x->version, "%s", json_string_value(json_object_get(found, "version")));
+    x->compiled = json_is_true(json_object_get(found, "compiled"));
+    json_decref(langs);
+
+    /* Piston's first file is the main one; the others keep their names. */
+    json_t *files = json_array();
+    buf_t main_code = BUF_INIT;
+    char err[256];
+    json_array_foreach(json_object_get(x->piston, "files"), i, a) {
+        buf_t content = BUF_INIT;
+        if (decode_file(a, i, &content, err, sizeof err) < 0) {
+            buf_free(&content);
+            buf_free(&main_code);
+            json_decref(files);
+            piston_error(req, 400, "%s", err);
+            json_decref(x->piston);
+            free(x);
+            return;
+        }
+        if (i == 0) {
+            main_code = content;
+            continue;
+        }
+        const char *name = json_string_value(json_object_get(a, "name"));
+        char fallback[32];
+        snprintf(fallback, sizeof fallback, "file%zu.code", i);
+        json_t *text = json_stringn(content.data ? content.data : "", content.len);
+        if (!text) text = json_string(""); /* binary content: not representable in /v1's JSON */
+        json_array_append_new(files, json_pack("{s:s,s:o}", "name", name ? name : fallback, "content", text));
+        buf_free(&content);
+    }
+    const json_t *in = json_object_get(x->piston, "stdin");
+    buf_t stdin_text = BUF_INIT;
+    if (json_is_string(in)) {
+        buf_append(&stdin_text, json_string_value(in), json_string_length(in));
+        if (stdin_text.len && stdin_text.data[stdin_text.len - 1] != '\n') buf_append(&stdin_text, "\n", 1);
+    }
+    long long mem = number_or(json_object_get(x->piston, "run_memory_limit"), 0);
+    long long cmem = number_or(json_object_get(x->piston, "compile_memory_limit"), 0);
+    if (cmem > mem) mem = cmem; /* one container serves both stages */
+    json_t *limits = json_pack("{s:I}", "timeout_ms",
+                               (json_int_t)number_or(json_object_get(x->piston, "run_timeout"), PISTON_RUN_TIMEOUT_MS));
+    if (mem > 0) json_object_set_new(limits, "memory_mb", json_integer((json_int_t)((mem + (1 << 20) - 1) >> 20)));
+    json_t *run = json_pack("{s:s,s:s%,s:o,s:s%,s:O,s:o}", "language", x->language, "code",
+                            main_code.data ? main_code.data : "", main_code.len, "files", files, "stdin",
+                            stdin_text.data ? stdin_text.data : "", stdin_text.len, "args",
+                            json_is_array(json_object_get(x->piston, "args")) ? json_object_get(x->piston, "args")
+                                                                               : json_array(),
+                            "limits", limits);
+    buf_free(&main_code);
+    buf_free(&stdin_text);
+    if (!run) {
+        piston_error(req, 400, "files[0].content must be text (utf8, or base64/hex of UTF-8)");
+        json_decref(x->piston);
+        free(x);
+        return;
+    }
+    char *text = json_text(run);
+    json_decref(run);
+    dispatch_sub(req, "POST", "/v1/run", text, strlen(text), on_run, x);
+    free(text);
+}
+
+static void handle_execute(struct request *req) {
+    piston_identity(req);
+    json_t *body = json_loadb(req->body.data, req->body.len, 0, NULL);
+    const char *why = NULL;
+    if (!json_is_object(body)) why = "the body must be a JSON object";
+    else if (!json_is_string(json_object_get(body, "language"))) why = "language is required as a string";
+    else if (!json_is_string(json_object_get(body, "version"))) why = "version is required as a string";
+    else if (!json_is_array(json_object_get(body, "files")) || json_array_size(json_object_get(body, "files")) == 0)
+        why = "files is required as an array";
+    if (why) {
+        json_decref(body);
+        piston_error(req, 400, "%s", why);
+        return;
+    }
+    struct execute *x = calloc(1, sizeof *x);
+    x->req = req;
+    x->piston = body;
+    dispatch_sub(req, "GET", "/v1/languages", NULL, 0, on_execute_languages, x);
+}
+
+static const struct route piston_routes[] = {
+    {"GET", "/api/v2/runtimes", ACCESS_OPEN, handle_runtimes, 0},
+    {"POST", "/api/v2/execute", ACCESS_OPEN, handle_execute, 0},
+};
+
+void compat_piston_init(void) { router_add(piston_routes, sizeof piston_routes / sizeof piston_routes[0]); }

@@ -1,0 +1,486 @@
+/* compat_seed.c — the original CloudCode API, mapped onto /v1 sessions.
+ *
+ * A user_id names one session per key.  Successes are the seed's bodies;
+ * errors are text/plain with a real status (the seed answered 500 to
+ * everything).  The user_id → session table, read cursors and uploads live
+ * in this process. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "log.h"
+#include "multipart.h"
+#include "reply.h"
+#include "router.h"
+
+#define UPLOAD_TTL_MS (10 * 60 * 1000)
+#define UPLOAD_MAX_PER_KEY (1u << 20)
+#define USER_ID_MAX 128
+
+struct seed_user {
+    char key_hash[65];
+    char user_id[USER_ID_MAX + 1];
+    char session_id[64];     /* "" when none */
+    uint64_t cursor;         /* output already returned by /api/session/output */
+    buf_t upload;
+    double upload_expires;
+    struct seed_user *next;
+};
+
+static struct seed_user *users;
+
+static void text_reply(struct request *req, int status, const char *text) {
+    http_respond(req, status, "text/plain; charset=utf-8", text, strlen(text), NULL);
+}
+
+/* A /v1 error envelope becomes the seed's text with the same status. */
+static void relay_error(struct request *req, int status, const char *body, size_t len) {
+    json_t *j = json_loadb(body, len, 0, NULL);
+    const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+    text_reply(req, status, msg ? msg : "request failed");
+    json_decref(j);
+}
+
+static struct seed_user *find_user(const char *key_hash, const char *user_id, int create) {
+    for (struct seed_user *u = users; u; u = u->next)
+        if (strcmp(u->key_hash, key_hash) == 0 && strcmp(u->user_id, user_id) == 0) return u;
+    if (!create) return NULL;
+    struct seed_user *u = calloc(1, sizeof *u);
+    if (!u) return NULL;
+    snprintf(u->key_hash, sizeof u->key_hash, "%s", key_hash);
+    snprintf(u->user_id, sizeof u->user_id, "%s", user_id);
+    u->next = users;
+    users = u;
+    return u;
+}
+
+static size_t uploads_of_key(const char *key_hash, double now) {
+    size_t total = 0;
+    for (struct seed_user *u = users; u; u = u->next)
+        if (strcmp(u->key_hash, key_hash) == 0 && u->upload_expires > now) total += u->upload.len;
+    return total;
+}
+
+static void dispatch(struct request *req, const char *method, const char *target, const char *body,
+                     http_response_fn cb, void *ud) {
+    struct request *sub = http_subrequest(req, method, target, body, body ? strlen(body) : 0, cb, ud);
+    if (!sub) {
+        text_reply(req, 500, "out of memory");
+        return;
+    }
+    router_dispatch(sub);
+}
+
+/* The body's user_id (a non-empty string of at most USER_ID_MAX bytes). */
+static json_t *body_with_user(struct request *req, const char **user_id) {
+    json_t *body = json_loadb(req->body.data, req->body.len, 0, NULL);
+    *user_id = json_string_value(json_object_get(body, "user_id"));
+    if (!json_is_object(body) || !*user_id || !**user_id || strlen(*user_id) > USER_ID_MAX) {
+        json_decref(body);
+        text_reply(req, 400, "the body must be JSON with a user_id string (1 to 128 bytes)");
+        return NULL;
+    }
+    return body;
+}
+
+/* ---- GET / ------------------------------------------------------------------------- */
+
+static void handle_root(struct request *req) { text_reply(req, 200, "v1.0"); }
+
+/* ---- create ------------------------------------------------------------------------- */
+
+struct create {
+    struct request *req;
+    char key_hash[65];
+    char user_id[USER_ID_MAX + 1];
+    char *v1_body;
+};
+
+static void create_free(struct create *c) {
+    free(c->v1_body);
+    free(c);
+}
+
+static void on_created(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
+    (void)sub;
+    (void)ctype;
+    struct create *c = ud;
+    if (status != 201) {
+        relay_error(c->req, status, body, len);
+        create_free(c);
+        return;
+    }
+    json_t *j = json_loadb(body, len, 0, NULL);
+    struct seed_user *u = find_user(c->key_hash, c->user_id, 1);
+    if (u) {
+        snprintf(u->session_id, sizeof u->session_id, "%s", json_string_value(json_object_get(j, "id")) ?: "");
+        u->cursor = 0;
+    }
+    json_decref(j);
+    text_reply(c->req, 200, "");
+    create_free(c);
+}
+
+static void on_previous(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
+    (void)sub;
+    (void)ctype;
+    struct create *c = ud;
+    json_t *j = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+    const char *state = json_string_value(json_object_get(j, "state"));
+    int live = state && (strcmp(state, "running") == 0 || strcmp(state, "starting") == 0);
+    json_decref(j);
+    if (live) {
+        text_reply(c->req, 409, "a session for this user_id is already running");
+        create_free(c);
+        return;
+    }
+    dispatch(c->req, "POST", "/v1/sessions", c->v1_body, on_created, c);
+}
+
+/* The program a seed session runs: the uploaded file, or the language's REPL. */
+static int seed_program(struct request *req, const char *language, const char *file_url, const char *key_hash,
+                        json_t **v1) {
+    const char *lang = strcmp(language, "PYTHON") == 0 ? "python" : strcmp(language, "C") == 0 ? "c"
+                     : strcmp(language, "IPYTHON") == 0 ? "ipython" : NULL;
+    if (!lang) {
+        text_reply(req, 400, "language must be IPYTHON, PYTHON or C");
+        return -1;
+    }
+    const char *code = NULL;
+    if (file_url && *file_url) {
+        const char *ours = strstr(file_url, "/api/files/get?userId=");
+        if (!ours) {
+            text_reply(req, 400, "file_url must be a URL returned by /api/files/add (no other host is allowed)");
+            return -1;
+        }
+        char owner[USER_ID_MAX * 3 + 1];
+        const char *raw = ours + strlen("/api/files/get?userId=");
+        if (http_percent_decode(raw, strlen(raw), owner, sizeof owner, 1) < 0) {
+            text_reply(req, 400, "file_url names no valid userId");
+            return -1;
+        }
+        struct seed_user *u = find_user(key_hash, owner, 0);
+        if (!u || u->upload_expires <= wall_clock_ms()) {
+            text_reply(req, 404, "no uploaded file for that userId (uploads live 10 minutes)");
+            return -1;
+        }
+        buf_append(&u->upload, "", 0);
+        code = u->upload.data;
+    }
+    if (!code && strcmp(lang, "c") == 0) {
+        text_reply(req, 400, "a C session needs a file_url");
+        return -1;
+    }
+    if (!code) code = strcmp(lang, "python") == 0 ? "import code\ncode.interact(banner='', exitmsg='')\n" : "";
+    *v1 = json_pack("{s:s,s:s,s:b}", "language", lang, "code", code, "tty", 1);
+    if (!*v1) {
+        text_reply(req, 400, "the file must be UTF-8 text");
+        return -1;
+    }
+    return 0;
+}
+
+static void handle_create(struct request *req) {
+    const char *user_id;
+    json_t *body = body_with_user(req, &user_id);
+    if (!body) return;
+    const char *language = json_string_value(json_object_get(body, "language"));
+    const json_t *url = json_object_get(body, "file_url");
+    json_t *v1 = NULL;
+    if (!language) text_reply(req, 400, "language must be IPYTHON, PYTHON or C");
+    else if (url && !json_is_string(url) && !json_is_null(url)) text_reply(req, 400, "file_url must be a string");
+    else if (seed_program(req, language, json_string_value(url), req->key_hash, &v1) == 0) {
+        struct create *c = calloc(1, sizeof *c);
+        c->req = req;
+        snprintf(c->key_hash, sizeof c->key_hash, "%s", req->key_hash);
+        snprintf(c->user_id, sizeof c->user_id, "%s", user_id);
+        c->v1_body = json_text(v1);
+        struct seed_user *u = find_user(req->key_hash, user_id, 0);
+        if (u && u->session_id[0]) {
+            char target[128];
+            snprintf(target, sizeof target, "/v1/sessions/%s", u->session_id);
+            dispatch(req, "GET", target, NULL, on_previous, c);
+        } else {
+            dispatch(req, "POST", "/v1/sessions", c->v1_body, on_created, c);
+        }
+    }
+    json_decref(v1);
+    json_decref(body);
+}
+
+/* ---- output, input, delete ------------------------------------------------------------- */
+
+static struct seed_user *session_user(struct request *req, const char *user_id) {
+    struct seed_user *u = user_id ? find_user(req->key_hash, user_id, 0) : NULL;
+    if (!u || !u->session_id[0]) {
+        text_reply(req, 404, "no session for this user_id");
+        return NULL;
+    }
+    return u;
+}
+
+struct pending {
+    struct request *req;
+    char key_hash[65];
+    char user_id[USER_ID_MAX + 1];
+};
+
+static struct pending *pending_new(struct request *req, const char *user_id) {
+    struct pending *p = calloc(1, sizeof *p);
+    p->req = req;
+    snprintf(p->key_hash, sizeof p->key_hash, "%s", req->key_hash);
+    snprintf(p->user_id, sizeof p->user_id, "%s", user_id);
+    return p;
+}
+
+static void on_output(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
+    (void)sub;
+    (void)ctype;
+    struct pending *p = ud;
+    if (status != 200) {
+        relay_error(p->req, status, body, len);
+        free(p);
+        return;
+    }
+    json_t *j = json_loadb(body, len, 0, NULL);
+    buf_t text = BUF_INIT;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(j, "events"), i, e) buf_append_str(&text, json_string_value(json_object_get(e, "data")));
+    struct seed_user *u = find_user(p->key_hash, p->user_id, 0);
+    if (u) u->cursor = (uint64_t)json_integer_value(json_object_get(j, "cursor"));
+    http_respond(p->req, 200, "text/plain; charset=utf-8", text.data ? text.data : "", text.len, NULL);
+    buf_free(&text);
+    json_decref(j);
+    free(p);
+}
+
+static void handle_output(struct request *req) {
+    char user_id[USER_ID_MAX + 1];
+    struct seed_user *u = http_query_param(req, "userId", user_id, sizeof user_id) > 0 ? session_user(req, user_id)
+                                                                                     : session_user(req, NULL);
+    if (!u) return;
+    char target[160];
+    snprintf(target, sizeof target, "/v1/sessions/%s/output?cursor=%llu", u->session_id, (unsigned long long)u->cursor);
+    dispatch(req, "GET", target, NULL, on_output, pending_new(req, user_id));
+}
+
+static void on_done_empty(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
+    (void)sub;
+    (void)ctype;
+    struct pending *p = ud;
+    if (status >= 300) relay_error(p->req, status, body, len);
+    else text_reply(p->req, 200, "");
+    free(p);
+}
+
+static void handle_input(struct request *req) {
+    const char *user_id;
+    json_t *body = body_with_user(req, &user_id);
+    if (!body) return;
+    const char *input = json_string_value(json_object_get(body, "input"));
+    struct seed_user *u = session_user(req, user_id);
+    if (u && !input) {
+        text_reply(req, 400, "input must be a string");
+    } else if (u) {
+        /* The seed sent input as a line; the literal ENTER is just the newline. */
+        buf_t line = BUF_INIT;
+        if (strcmp(input, "ENTER") != 0) buf_append_str(&line, input);
+        buf_append(&line, "\n", 1);
+        json_t *v1 = json_pack("{s:s%}", "data", line.data, line.len);
+        char *text = json_text(v1);
+        char target[128];
+        snprintf(target, sizeof target, "/v1/sessions/%s/input", u->session_id);
+        dispatch(req, "POST", target, text, on_done_empty, pending_new(req, user_id));
+        free(text);
+        json_decref(v1);
+        buf_free(&line);
+    }
+    json_decref(body);
+}
+
+static void handle_delete(struct request *req) {
+    const char *user_id;
+    json_t *body = body_with_user(req, &user_id);
+    if (!body) return;
+    struct seed_user *u = session_user(req, user_id);
+    if (u) {
+        char target[128];
+        snprintf(target, sizeof target, "/v1/sessions/%s", u->session_id);
+        u->session_id[0] = '\0';
+        dispatch(req, "DELETE", target, NULL, on_done_empty, pending_new(req, user_id));
+    }
+    json_decref(body);
+}
+
+/* ---- files --------------------------------------------------------------------------------- */
+
+struct upload_ctx {
+    const struct multipart_part *file;
+    struct multipart_part copy;
+};
+
+static int on_part(void *ud, const struct multipart_part *p) {
+    struct upload_ctx *ctx = ud;
+    if (strcmp(p->name, "file") == 0 && !ctx->file) {
+        ctx->copy = *p;
+        ctx->file = &ctx->copy;
+    }
+    return 0;
+}
+
+static void handle_upload(struct request *req) {
+    const char *user_id = req->params[0];
+    char boundary[80], err[128];
+    const char *ctype = http_header(req, "content-type");
+    struct upload_ctx ctx = {0};
+    if (!ctype || multipart_boundary(ctype, boundary, sizeof boundary) < 0) {
+        text_reply(req, 400, "the body must be multipart/form-data with a boundary");
+        return;
+    }
+    if (multipart_parse(req->body.data, req->body.len, boundary, on_part, &ctx, err, sizeof err) < 0) {
+        text_reply(req, 400, err);
+        return;
+    }
+    if (!ctx.file) {
+        text_reply(req, 400, "the form needs a part named file");
+        return;
+    }
+    double now = wall_clock_ms();
+    struct seed_user *u = find_user(req->key_hash, user_id, 1);
+    size_t others = uploads_of_key(req->key_hash, now) - (u && u->upload_expires > now ? u->upload.len : 0);
+    if (!u || others + ctx.file->len > UPLOAD_MAX_PER_KEY) {
+        text_reply(req, 413, "uploads are limited to 1 MiB per key");
+        return;
+    }
+    buf_reset(&u->upload);
+    buf_append(&u->upload, ctx.file->data, ctx.file->len);
+    u->upload_expires = now + UPLOAD_TTL_MS;
+    const char *host = http_header(req, "host");
+    buf_t url = BUF_INIT;
+    buf_printf(&url, "http://%s/api/files/get?userId=", host ? host : app_config()->listen);
+    for (const char *s = user_id; *s; s++) {
+        if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || strchr("-._~", *s))
+            buf_append(&url, s, 1);
+        else buf_printf(&url, "%%%02X", (unsigned char)*s);
+    }
+    http_respond(req, 200, "text/plain; charset=utf-8", url.data, url.len, NULL);
+    buf_free(&url);
+}
+
+static void handle_file_get(struct request *req) {
+    char user_id[USER_ID_MAX + 1];
+    struct seed_user *u = http_query_param(req, "userId", user_id, sizeof user_id) > 0
+                              ? find_user(req->key_hash, user_id, 0) : NULL;
+    if (!u || u->upload_expires <= wall_clock_ms()) {
+        text_reply(req, 404, "no uploaded file for that userId");
+        return;
+    }
+    http_respond(req, 200, "application/octet-stream", u->upload.data ? u->upload.data : "", u->upload.len, NULL);
+}
+
+/* ---- metrics ---------------------------------------------------------------------------------- */
+
+static void on_count(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
+    (void)sub;
+    (void)ctype;
+    struct request *req = ud;
+    if (status != 200) {
+        relay_error(req, status, body, len);
+        return;
+    }
+    json_t *j = json_loadb(body, len, 0, NULL);
+    int n = 0;
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(j, "sessions"), i, s) {
+        const char *st = json_string_value(json_object_get(s, "state"));
+        n += st && (strcmp(st, "running") == 0 || strcmp(st, "starting") == 0);
+    }
+    json_decref(j);
+    char text[32];
+    snprintf(text, sizeof text, "%d", n);
+    text_reply(req, 200, text);
+}
+
+static void handle_count(struct request *req) { dispatch(req, "GET", "/v1/sessions?mine=1", NULL, on_count, req); }
+
+static void on_has(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
+    (void)sub;
+    (void)ctype;
+    struct request *req = ud;
+    json_t *j = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+    const char *st = json_string_value(json_object_get(j, "state"));
+    int live = st && (strcmp(st, "running") == 0 || strcmp(st, "starting") == 0);
+    json_decref(j);
+    text_reply(req, live ? 200 : 404, live ? "true" : "false");
+}
+
+static void handle_has(struct request *req) {
+    char user_id[USER_ID_MAX + 1];
+    struct seed_user *u = http_query_param(req, "userId", user_id, sizeof user_id) > 0
+                              ? find_user(req->key_hash, user_id, 0) : NULL;
+    if (!u || !u->session_id[0]) {
+        text_reply(req, 404, "false");
+        return;
+    }
+    char target[128];
+    snprintf(target, sizeof target, "/v1/sessions/%s", u->session_id);
+    dispatch(req, "GET", target, NULL, on_has, req);
+}
+
+static void on_backend_added(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
+    (void)sub;
+    (void)ctype;
+    struct request *req = ud;
+    if (status >= 300) relay_error(req, status, body, len);
+    else text_reply(req, 200, "");
+}
+
+static void handle_lb_add(struct request *req) {
+    json_t *body = json_loadb(req->body.data, req->body.len, 0, NULL);
+    const char *server = json_string_value(json_object_get(body, "server"));
+    if (!server) {
+        text_reply(req, 400, "the body must be JSON with a server string (host:port)");
+    } else {
+        json_t *v1 = json_pack("{s:s++}", "url", strncmp(server, "http://", 7) == 0 ? "" : "http://", server);
+        char *text = json_text(v1);
+        dispatch(req, "POST", "/v1/backends", text, on_backend_added, req);
+        free(text);
+        json_decref(v1);
+    }
+    json_decref(body);
+}
+
+/* Text errors for auth too: the seed's clients read a status and a line. */
+static const struct route seed_routes[] = {
+    {"GET", "/", ACCESS_OPEN, handle_root, ROUTE_TEXT_ERRORS},
+    {"POST", "/api/session/create", ACCESS_CLIENT, handle_create, ROUTE_TEXT_ERRORS},
+    {"GET", "/api/session/output", ACCESS_CLIENT, handle_output, ROUTE_TEXT_ERRORS},
+    {"POST", "/api/session/input", ACCESS_CLIENT, handle_input, ROUTE_TEXT_ERRORS},
+    {"POST", "/api/session/delete", ACCESS_CLIENT, handle_delete, ROUTE_TEXT_ERRORS},
+    {"POST", "/api/files/add/{user}", ACCESS_CLIENT, handle_upload, ROUTE_TEXT_ERRORS},
+    {"GET", "/api/files/get", ACCESS_CLIENT, handle_file_get, ROUTE_TEXT_ERRORS},
+    {"GET", "/api/metrics/session/count", ACCESS_CLIENT, handle_count, ROUTE_TEXT_ERRORS},
+    {"GET", "/api/metrics/session/has", ACCESS_CLIENT, handle_has, ROUTE_TEXT_ERRORS},
+};
+
+static const struct route seed_balancer_routes[] = {
+    {"POST", "/load_balancer/add", ACCESS_ADMIN, handle_lb_add, ROUTE_TEXT_ERRORS},
+};
+
+void compat_seed_init(void) {
+    router_add(seed_routes, sizeof seed_routes / sizeof seed_routes[0]);
+    if (app_config()->role == ROLE_BALANCER)
+        router_add(seed_balancer_routes, sizeof seed_balancer_routes / sizeof seed_balancer_routes[0]);
+}
+
+void compat_seed_free(void) {
+    while (users) {
+        struct seed_user *u = users;
+        users = u->next;
+        buf_free(&u->upload);
+        free(u);
+    }
+}

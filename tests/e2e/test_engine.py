@@ -1,0 +1,160 @@
+"""The backend and its Docker engine: containers killed from outside, reconciling leftovers,
+and the engine itself going away and coming back.
+
+An attach stream cut mid-output (the launcher resends what we lack after a re-attach) is
+covered by tests/unit/test_sandbox.c, which drops the stream with sandbox_drop_stream."""
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from backend_util import (backend_containers, containers, create, delete, docker, no_containers_left,  # noqa: F401
+                          read_until, run_ok, session, session_container, track, wait_state)
+from conftest import slow
+
+pytestmark = pytest.mark.docker
+
+ECHO = "import sys\nfor line in sys.stdin:\n    print(line.strip().upper())"
+DOCKERD_PID = Path("/var/lib/cloudcode/dockerd.pid")
+DOCKERD_CMD = Path("/var/lib/cloudcode/dockerd.cmd")
+DOCKERD_LOG = Path("/var/log/cloudcode-dockerd.log")   # scripts/dockerd.sh's
+
+
+def test_container_killed_from_outside_is_lost(start_server):
+    srv = track(start_server())
+    sid = create(srv, {"language": "python", "code": ECHO})["id"]
+    cid = session_container(srv, sid)
+    t0 = time.monotonic()
+    docker("kill", cid)
+    s = wait_state(srv, sid, {"lost", "memory_limit", "exited", "killed"}, timeout=5)
+    assert s["state"] == "lost", s
+    assert time.monotonic() - t0 < slow(3)
+    # its container is removed; the backend goes on
+    deadline = time.monotonic() + slow(10)
+    while cid in backend_containers(srv):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    run_ok(srv, {"language": "python", "code": "print(1)"})
+    delete(srv, sid)
+
+
+def _decoy(*labels):
+    args = ["create"]
+    for label in labels:
+        args += ["--label", label]
+    return docker(*args, "cloudcode/python").stdout.strip()
+
+
+def test_start_removes_only_own_leftovers(start_server, tmp_path):
+    backend_id = f"e2e-reconcile-{os.getpid()}"
+    other_id = backend_id + "-other"
+    ours = [_decoy("cloudcode=1", f"cloudcode.backend={backend_id}", "cloudcode.session=old") for _ in range(2)]
+    keep = [_decoy("cloudcode=1", f"cloudcode.backend={other_id}"),          # another backend's
+            _decoy(f"cloudcode.backend={backend_id}"),                         # without our label
+            _decoy("unrelated=1")]
+    try:
+        srv = start_server(env={"CODECLOUD_BACKEND_ID": backend_id})
+        deadline = time.monotonic() + slow(10)
+        while containers(f"cloudcode.backend={backend_id}", "cloudcode") - set(keep):
+            assert time.monotonic() < deadline, "leftovers not removed"
+            time.sleep(0.1)
+        existing = set(docker("ps", "-aq", "--no-trunc").stdout.split())
+        assert not existing & set(ours)
+        assert set(keep) <= existing
+        # the new backend labels its own containers with its id, and removes them on SIGTERM
+        sid = create(srv, {"language": "python", "code": ECHO})["id"]
+        assert containers(f"cloudcode.session={sid}", f"cloudcode.backend={backend_id}", "cloudcode=1")
+        srv.stop()
+        assert containers(f"cloudcode.backend={backend_id}", "cloudcode") - set(keep) == set()
+        assert set(keep) <= set(docker("ps", "-aq", "--no-trunc").stdout.split())
+    finally:
+        docker("rm", "-f", *ours, *keep, check=False)
+
+
+# ---- the engine goes away ------------------------------------------------------------------------
+
+def _dockerd():
+    """(pid, command line) of the engine we started, or skip saying why."""
+    if not DOCKERD_PID.exists() or not DOCKERD_CMD.exists():
+        pytest.skip(f"{DOCKERD_PID} or {DOCKERD_CMD} is missing: the engine was not started by our set-up")
+    pid = int(DOCKERD_PID.read_text().split()[0])
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except FileNotFoundError:
+        pytest.skip(f"pid {pid} of {DOCKERD_PID} is not running")
+    if comm != "dockerd":
+        pytest.skip(f"pid {pid} of {DOCKERD_PID} is {comm!r}, not dockerd")
+    return pid, DOCKERD_CMD.read_text().strip()
+
+
+def _engine_up():
+    return subprocess.run(["docker", "version"], capture_output=True, timeout=10).returncode == 0
+
+
+def _restart_dockerd(cmd):
+    """Start the engine again exactly as scripts/dockerd.sh did: the recorded command line (words
+    separated by single spaces), its own session, the same log; record the new pid."""
+    log = open(DOCKERD_LOG, "ab")
+    proc = subprocess.Popen(cmd.split(" "), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                            start_new_session=True)
+    log.close()
+    DOCKERD_PID.write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + 60
+    while not _engine_up():
+        assert proc.poll() is None, f"dockerd exited with {proc.returncode}"
+        assert time.monotonic() < deadline, "dockerd did not come back within 60 s"
+        time.sleep(0.2)
+
+
+def _health(srv):
+    status, _, body = srv.request("GET", "/healthz")
+    return status, body
+
+
+def test_engine_stops_and_comes_back(start_server):
+    pid, cmd = _dockerd()
+    srv = track(start_server())
+    sid = create(srv, {"language": "python", "code": ECHO})["id"]
+    cid = session_container(srv, sid)
+    restarted = False
+    try:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while Path(f"/proc/{pid}").exists():
+            assert time.monotonic() < deadline, "dockerd did not exit within 60 s of SIGTERM"
+            time.sleep(0.1)
+        s = wait_state(srv, sid, {"lost", "killed", "exited"}, timeout=10)
+        assert s["state"] == "lost", s
+        # the health check notices within its interval
+        deadline = time.monotonic() + slow(10)
+        while _health(srv)[0] != 503:
+            assert time.monotonic() < deadline, _health(srv)
+            time.sleep(0.1)
+        status, body = _health(srv)
+        assert body["status"] == "unavailable" and body["checks"]["docker"] != "ok", body
+        status, _, body = srv.request("POST", "/v1/run", {"language": "python", "code": "print(1)"})
+        assert status == 503 and body["error"]["code"] == "unavailable", body
+        status, _, body = srv.request("POST", "/v1/sessions", {"language": "python", "code": ECHO})
+        assert status == 503 and body["error"]["code"] == "unavailable", body
+        assert session(srv, sid)["state"] == "lost"
+        _restart_dockerd(cmd)
+        restarted = True
+        # the backend recovers by itself
+        deadline = time.monotonic() + slow(20)
+        while _health(srv)[0] != 200:
+            assert time.monotonic() < deadline, _health(srv)
+            time.sleep(0.2)
+        r = run_ok(srv, {"language": "python", "code": "print('back')"})
+        assert r["stdout"] == "back\n"
+        # the lost session's container, which could not be removed while the engine was away, goes now
+        deadline = time.monotonic() + slow(15)
+        while cid in backend_containers(srv):
+            assert time.monotonic() < deadline, "the lost session's container was never removed"
+            time.sleep(0.2)
+        delete(srv, sid)
+    finally:
+        if not restarted and not _engine_up():
+            _restart_dockerd(cmd)
