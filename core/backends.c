@@ -141,6 +141,7 @@ static void on_health(void *ud, int status, const char *ctype, const char *body,
         b->sessions = (int)json_integer_value(json_object_get(h, "sessions"));
         b->capacity = (int)json_integer_value(json_object_get(h, "capacity"));
         if (strcmp(b->boot_id, boot) != 0) {
+            if (b->boot_id[0]) b->rebooted_at = wall_clock_ms();
             snprintf(b->boot_id, sizeof b->boot_id, "%s", boot);
             store_boot_id(b);
         }

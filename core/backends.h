@@ -17,7 +17,8 @@ struct backend {
     char boot_id[64];       /* from its /healthz */
     int refused;            /* the last check was refused: nobody listens there */
     double unhealthy_since; /* wall ms, 0 while healthy */
-    double drained_since;   /* wall ms: draining with no live session (or gone) since */
+    double drained_since;
+    double rebooted_at;     /* wall ms when a new boot id was first seen */   /* wall ms: draining with no live session (or gone) since */
     int fails, passes;      /* consecutive results */
     struct proxy_call *check;
     double check_started;

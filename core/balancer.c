@@ -33,11 +33,6 @@ static void handle_run(struct request *req) { placement_start(req, 1); }
 
 /* ---- routing by session ------------------------------------------------------------------- */
 
-struct routed {
-    struct request *req;
-    char id[64];
-};
-
 /* The session ended: it no longer counts for its key, and its route is kept
  * only as long as the backend keeps it readable. */
 static void session_ended(const char *id, const char *owner, const char *url) {
@@ -52,27 +47,34 @@ static void session_ended(const char *id, const char *owner, const char *url) {
     redis_argv(NULL, NULL, 3, expire);
 }
 
+/* A request for one session, with its route as Redis holds it. */
+struct routed {
+    struct request *req;
+    char id[64];
+    char owner[65];
+    char url[128];
+    char language[64];
+    char created_at[40];
+    char lost_at[32];      /* "" until found lost: wall ms it was lost since */
+    int lost_is_new;       /* lost_at was computed now, not read from Redis */
+    struct proxy_call *call;
+};
+
 /* A gone backend's session, from the summary kept at creation: `lost` for
  * the retention counted from when it was first found lost, then 404. */
-static void answer_lost(struct request *req, const char *id, redisReply *r, const char *owner, const char *url) {
-    const char *language = "", *created = "", *lost_at = NULL;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        if (strcmp(r->element[i]->str, "language") == 0) language = r->element[i + 1]->str;
-        if (strcmp(r->element[i]->str, "created_at") == 0) created = r->element[i + 1]->str;
-        if (strcmp(r->element[i]->str, "lost_at") == 0) lost_at = r->element[i + 1]->str;
-    }
-    double now = wall_clock_ms(), since = lost_at ? atof(lost_at) : now;
+static void answer_lost(struct request *req, const struct routed *rt) {
+    const char *id = rt->id, *language = rt->language, *created = rt->created_at;
+    double now = wall_clock_ms(), since = rt->lost_at[0] ? atof(rt->lost_at) : now;
     if (now - since > (double)app_config()->ended_retention_ms) {
         reply_error(req, 404, "not_found", "no such session");
         return;
     }
-    if (!lost_at) {
-        char key[128], at[32];
+    if (rt->lost_is_new) {
+        char key[128];
         snprintf(key, sizeof key, "cc:session:%s", id);
-        snprintf(at, sizeof at, "%.0f", now);
-        const char *hset[] = {"HSETNX", key, "lost_at", at};
+        const char *hset[] = {"HSETNX", key, "lost_at", rt->lost_at};
         redis_argv(NULL, NULL, 4, hset);
-        session_ended(id, owner, url);
+        session_ended(id, rt->owner, rt->url);
     }
     char expires[32];
     format_rfc3339_ms(expires, since + (double)app_config()->ended_retention_ms);
@@ -91,14 +93,42 @@ static void answer_lost(struct request *req, const char *id, redisReply *r, cons
     }
 }
 
-static int field_is(redisReply *r, const char *name, const char *value, const char **out) {
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        if (strcmp(r->element[i]->str, name) == 0) {
-            if (out) *out = r->element[i + 1]->str;
-            return value ? strcmp(r->element[i + 1]->str, value) == 0 : 1;
-        }
+static void copy_field(redisReply *r, const char *name, char *out, size_t len) {
+    out[0] = '\0';
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        if (strcmp(r->element[i]->str, name) == 0) snprintf(out, len, "%s", r->element[i + 1]->str);
+}
+
+/* A backend no longer in the set (drained and removed) may still hold the
+ * session's end for its retention: ask it; if nobody listens, it is lost. */
+static void on_relayed_to_removed(void *ud, int status, const char *ctype, const char *body, size_t len,
+                                  const char *err, int refused) {
+    struct routed *rt = ud;
+    struct request *req = rt->req;
+    req->on_abort = NULL;
+    if (status) http_respond(req, status, ctype, body, len, NULL);
+    else if (refused) answer_lost(req, rt);
+    else reply_error(req, 503, "unavailable", "%s", err ? err : "the backend did not answer");
+    free(rt);
+}
+
+static void on_removed_abort(struct request *req, void *ud) {
+    struct routed *rt = ud;
+    proxy_cancel(rt->call);
+    free(rt);
+    reply_error(req, 503, "unavailable", "the client went away");
+}
+
+static long relay_timeout(const struct request *req, const char *id) {
+    char wait[32];
+    long timeout = app_config()->backend_timeout_ms;
+    if (http_query_param(req, "wait_ms", wait, sizeof wait) > 0) {
+        long w = atol(wait);
+        timeout += w < app_config()->max_wait_ms ? w : app_config()->max_wait_ms;
     }
-    return 0;
+    const char *sub = req->path + strlen("/v1/sessions/") + strlen(id);
+    if (strcmp(sub, "/execute") == 0) timeout += 600000; /* the cell's own bound is the backend's */
+    return timeout;
 }
 
 static void on_session_route(void *ud, redisReply *r, const char *err) {
@@ -109,43 +139,53 @@ static void on_session_route(void *ud, redisReply *r, const char *err) {
         free(rt);
         return;
     }
-    const char *owner = NULL, *url = NULL, *boot = NULL;
-    field_is(r, "owner", NULL, &owner);
-    field_is(r, "backend", NULL, &url);
-    field_is(r, "boot_id", NULL, &boot);
-    if (!owner || !url || (!req->is_admin && strcmp(owner, req->key_hash) != 0)) {
-        if (strcmp(req->method, "DELETE") == 0 && !owner) reply_no_content(req);
+    char boot[64];
+    copy_field(r, "owner", rt->owner, sizeof rt->owner);
+    copy_field(r, "backend", rt->url, sizeof rt->url);
+    copy_field(r, "boot_id", boot, sizeof boot);
+    copy_field(r, "language", rt->language, sizeof rt->language);
+    copy_field(r, "created_at", rt->created_at, sizeof rt->created_at);
+    copy_field(r, "lost_at", rt->lost_at, sizeof rt->lost_at);
+    int known = rt->url[0] && (r->elements > 0);
+    if (!known || (!req->is_admin && strcmp(rt->owner, req->key_hash) != 0)) {
+        if (strcmp(req->method, "DELETE") == 0 && !known) reply_no_content(req);
         else reply_error(req, 404, "not_found", "no such session");
         free(rt);
         return;
     }
-    struct backend *b = backends_find(url);
-    if (!b || backend_gone(b) || (boot && b->boot_id[0] && strcmp(boot, b->boot_id) != 0)) {
-        answer_lost(req, rt->id, r, owner, url);
+    struct backend *b = backends_find(rt->url);
+    int rebooted = b && boot[0] && b->boot_id[0] && strcmp(boot, b->boot_id) != 0;
+    if (rt->lost_at[0] || (b && (backend_gone(b) || rebooted))) {
+        /* Lost since the backend went away, whenever this session is first read. */
+        if (!rt->lost_at[0]) {
+            double since = rebooted && b->rebooted_at ? b->rebooted_at
+                         : b->unhealthy_since ? b->unhealthy_since : wall_clock_ms();
+            snprintf(rt->lost_at, sizeof rt->lost_at, "%.0f", since);
+            rt->lost_is_new = 1;
+        }
+        answer_lost(req, rt);
         free(rt);
         return;
     }
-    if (!b->healthy) {
+    if (b && !b->healthy) {
         reply_error(req, 503, "unavailable", "the session's backend is unhealthy");
         free(rt);
         return;
     }
-    if (strcmp(req->method, "DELETE") == 0) session_ended(rt->id, owner, url);
-    char ws_suffix[8];
-    snprintf(ws_suffix, sizeof ws_suffix, "/ws");
+    if (strcmp(req->method, "DELETE") == 0) session_ended(rt->id, rt->owner, rt->url);
     size_t plen = strlen(req->path);
-    if (plen > 3 && strcmp(req->path + plen - 3, ws_suffix) == 0) {
-        proxy_tunnel(req, url);
+    if (b && plen > 3 && strcmp(req->path + plen - 3, "/ws") == 0) {
+        proxy_tunnel(req, rt->url);
+    } else if (b) {
+        proxy_relay(req, rt->url, relay_timeout(req, rt->id));
     } else {
-        char wait[32];
-        long timeout = app_config()->backend_timeout_ms;
-        if (http_query_param(req, "wait_ms", wait, sizeof wait) > 0) {
-            long w = atol(wait);
-            timeout += w < app_config()->max_wait_ms ? w : app_config()->max_wait_ms;
+        rt->call = proxy_send(rt->url, req->method, req->target, req, req->body.data, req->body.len,
+                              relay_timeout(req, rt->id), on_relayed_to_removed, rt);
+        if (rt->call) {
+            http_set_abort(req, on_removed_abort, rt);
+            return; /* rt is freed by on_relayed_to_removed */
         }
-        const char *sub = req->path + strlen("/v1/sessions/") + strlen(rt->id);
-        if (strcmp(sub, "/execute") == 0) timeout += 600000; /* a cell's own bound is enforced by the backend */
-        proxy_relay(req, url, timeout);
+        answer_lost(req, rt);
     }
     free(rt);
 }

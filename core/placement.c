@@ -361,11 +361,13 @@ static void admit(struct placement *p) {
         const char *reason = json_string_value(json_array_get(res, 1));
         const char *code = json_string_value(json_array_get(res, 2));
         const char *scope = json_string_value(json_array_get(res, 3));
-        char msg[512];
+        char msg[512], code_copy[32], scope_copy[16];
         snprintf(msg, sizeof msg, "%s", reason ? reason : "the policy refused this request");
+        int throttled = code && (strcmp(code, "too_many_sessions") == 0 || strcmp(code, "rate_limited") == 0);
+        snprintf(code_copy, sizeof code_copy, "%s", throttled ? code : "forbidden");
+        snprintf(scope_copy, sizeof scope_copy, "%s", scope && strcmp(scope, "key") == 0 ? "key" : "server");
         json_decref(res);
-        if (code && (strcmp(code, "too_many_sessions") == 0 || strcmp(code, "rate_limited") == 0))
-            fail(p, 429, code, scope ? scope : "server", "%s", msg);
+        if (throttled) fail(p, 429, code_copy, scope_copy, "%s", msg);
         else fail(p, 403, "forbidden", NULL, "%s", msg);
         return;
     }
