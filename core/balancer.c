@@ -277,6 +277,7 @@ int balancer_init(uv_loop_t *loop, char *err, size_t errlen) {
     if (redis_start(loop, app_config()->redis, err, errlen) < 0) return -1;
     service_init("balancer", balancer_health);
     router_add(balancer_routes, sizeof balancer_routes / sizeof balancer_routes[0]);
+    balancer_seed_init();
     return 0;
 }
 

@@ -10,5 +10,7 @@
 
 int balancer_init(uv_loop_t *loop, char *err, size_t errlen);
 void balancer_shutdown(void (*done)(void));
+/* The seed's routes, relayed by user_id (balancer_seed.c). */
+void balancer_seed_init(void);
 
 #endif

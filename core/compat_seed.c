@@ -444,7 +444,7 @@ static void handle_lb_add(struct request *req) {
     if (!server) {
         text_reply(req, 400, "the body must be JSON with a server string (host:port)");
     } else {
-        json_t *v1 = json_pack("{s:s++}", "url", strncmp(server, "http://", 7) == 0 ? "" : "http://", server);
+        json_t *v1 = json_pack("{s:s+}", "url", strncmp(server, "http://", 7) == 0 ? "" : "http://", server);
         char *text = json_text(v1);
         dispatch(req, "POST", "/v1/backends", text, on_backend_added, req);
         free(text);
@@ -470,6 +470,8 @@ static const struct route seed_balancer_routes[] = {
     {"POST", "/load_balancer/add", ACCESS_ADMIN, handle_lb_add, ROUTE_TEXT_ERRORS},
 };
 
+/* On a balancer the user_id routes were registered first by balancer_seed.c
+ * (relayed to the backend pinned to the user_id); these serve a backend. */
 void compat_seed_init(void) {
     router_add(seed_routes, sizeof seed_routes / sizeof seed_routes[0]);
     if (app_config()->role == ROLE_BALANCER)

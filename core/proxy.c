@@ -95,7 +95,8 @@ static void on_timeout(uv_timer_t *t) {
 /* Authorization, X-API-Key and Content-Type pass through unchanged: every
  * node of a fleet shares its key sets. */
 static void forward_headers(buf_t *h, const struct request *creds) {
-    static const char *const names[] = {"authorization", "x-api-key", "content-type"};
+    /* Host too: answers that name the server (the seed's upload URL) name the one the client used. */
+    static const char *const names[] = {"authorization", "x-api-key", "content-type", "host"};
     for (size_t i = 0; creds && i < sizeof names / sizeof names[0]; i++) {
         const char *v = http_header(creds, names[i]);
         if (v) buf_printf(h, "%s: %s\r\n", names[i], v);
