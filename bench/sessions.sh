@@ -41,10 +41,22 @@ done
 TMP=$(mktemp -d /tmp/cloudcode-bench-sessions.XXXXXX)
 LABEL=sessions-$$-$RANDOM
 BACKEND_ID=bench-$LABEL
-CC_PID=
+CC_PID= CLIENT_PID=
+remove_ours() { # every container left that this run started, by label only
+  local ids
+  ids=$( { docker ps -aq --filter "label=cloudcode-bench=$LABEL"
+           docker ps -aq --filter "label=cloudcode.backend=$BACKEND_ID"; } 2>/dev/null | sort -u)
+  [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1 || true
+}
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
+  if [ -n "$CLIENT_PID" ] && kill -0 "$CLIENT_PID" 2>/dev/null; then
+    # the measuring client and the docker commands it started (its children, by parent pid)
+    pkill -TERM -P "$CLIENT_PID" 2>/dev/null || true
+    kill -TERM "$CLIENT_PID" 2>/dev/null || true
+    wait "$CLIENT_PID" 2>/dev/null || true
+  fi
   if [ -n "$CC_PID" ] && kill -0 "$CC_PID" 2>/dev/null; then
     kill -TERM "$CC_PID" 2>/dev/null || true
     # SIGTERM removes the sessions' containers and exits within shutdown_grace_s (10 s)
@@ -52,11 +64,11 @@ cleanup() {
     kill -KILL "$CC_PID" 2>/dev/null || true
     wait "$CC_PID" 2>/dev/null || true
   fi
-  # whatever is left: ours only, by label
-  local ids
-  ids=$( { docker ps -aq --filter "label=cloudcode-bench=$LABEL"
-           docker ps -aq --filter "label=cloudcode.backend=$BACKEND_ID"; } 2>/dev/null | sort -u)
-  [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1 || true
+  # whatever is left: ours only, by label (twice: a docker command stopped mid-way may still
+  # have been creating a container the first time)
+  remove_ours
+  sleep 1
+  remove_ours
   if [ "$rc" != 0 ] && [ -s "$TMP/cloudcode.log" ]; then
     echo "bench/sessions.sh: failed (exit $rc); the server's last log lines:" >&2
     tail -n 5 "$TMP/cloudcode.log" >&2
@@ -84,10 +96,16 @@ echo "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /p
 echo "server: $BIN bench/sessions_policy.lua on $URL (VmRSS at start $START_RSS MiB)"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every number)"
 echo
+client() { # in the background, so that a signal reaches the traps at once
+  $PY "$ROOT/bench/sessions_client.py" "$URL" "$LABEL" "$@" &
+  CLIENT_PID=$!
+  wait "$CLIENT_PID"
+  CLIENT_PID=
+}
 for part in $PARTS; do
   case $part in
-    idle) $PY "$ROOT/bench/sessions_client.py" "$URL" "$LABEL" idle "$CC_PID" "$BACKEND_ID" ;;
-    run|create|echo|sustained|phases) $PY "$ROOT/bench/sessions_client.py" "$URL" "$LABEL" "$part" ;;
+    idle) client idle "$CC_PID" "$BACKEND_ID" ;;
+    run|create|echo|sustained|phases) client "$part" ;;
     *) echo "bench/sessions.sh: unknown part $part" >&2; exit 2 ;;
   esac
   echo

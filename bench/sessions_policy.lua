@@ -5,6 +5,7 @@ local env    = require "cloudcode.env"
 local images = require "cloudcode.images"
 local limits = require "cloudcode.limits"
 local admit  = require "cloudcode.admit"
+local pools  = require "cloudcode.pools"
 
 local listen = env.str("CODECLOUD_LISTEN", "127.0.0.1:8080")
 
@@ -28,6 +29,8 @@ return {
 
   limits = limits.default,
   images = images.default,
+  pools = pools.default,      -- as policies/backend.lua: warm containers (docs/pools.md)
+  reuse = true,
 
   admit = admit.caps,
 }

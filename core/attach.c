@@ -37,6 +37,7 @@
 #define frame_put_data lc_frame_put_data
 #define frame_put_exit lc_frame_put_exit
 #define frame_put_reply lc_frame_put_reply
+#define frame_put_channel lc_frame_put_channel
 #define xmalloc lc_xmalloc
 #define xrealloc lc_xrealloc
 #define xstrdup lc_xstrdup
@@ -198,6 +199,10 @@ static int deliver(struct attach *a, const struct frame *f) {
     case FRAME_REPLY:
         if (f->len < 5) return -1;
         a->cb.on_reply(a, a->ud, be32(p), p[4], (const char *)p + 5, f->len - 5);
+        return 0;
+    case FRAME_CHANNEL_OUT:
+        if (f->len < 8) return -1;
+        if (a->cb.on_channel) a->cb.on_channel(a, a->ud, get_u64(p), (const char *)p + 8, f->len - 8);
         return 0;
     case FRAME_READY:
         return 0;   /* a Y to an older hello: already in sync */
@@ -480,7 +485,7 @@ int attach_exec(struct attach *a, const struct launcher_exec *x) {
     for (size_t i = 0; i < x->envc; i++) len += strlen(x->env[i]) + 1;
     if (!usable(a, len)) return -1;
     frame_begin(a, FRAME_EXEC, len);
-    buf_put_u8(&a->out, (uint8_t)((x->tty ? 1 : 0) | (x->stdin_closed ? 2 : 0)));
+    buf_put_u8(&a->out, (uint8_t)((x->tty ? 1 : 0) | (x->stdin_closed ? 2 : 0) | (x->notebook ? 4 : 0)));
     buf_put_u16(&a->out, x->cols);
     buf_put_u16(&a->out, x->rows);
     buf_put_u32(&a->out, x->timeout_ms);
@@ -492,18 +497,23 @@ int attach_exec(struct attach *a, const struct launcher_exec *x) {
     return frame_send(a);
 }
 
-int attach_input(struct attach *a, const void *data, size_t len) {
+static int send_chunked(struct attach *a, uint8_t type, const void *data, size_t len) {
     const char *p = data;
     do {
         size_t n = len < INPUT_CHUNK ? len : INPUT_CHUNK;
         if (!usable(a, n)) return -1;
-        frame_begin(a, FRAME_INPUT, n);
+        frame_begin(a, type, n);
         buf_append(&a->out, p, n);
         if (frame_send(a) < 0) return -1;
         p += n;
         len -= n;
     } while (len);
     return 0;
+}
+
+int attach_input(struct attach *a, const void *data, size_t len) { return send_chunked(a, FRAME_INPUT, data, len); }
+int attach_channel(struct attach *a, const void *data, size_t len) {
+    return send_chunked(a, FRAME_CHANNEL_IN, data, len);
 }
 
 int attach_eof(struct attach *a) {

@@ -36,6 +36,7 @@ struct launcher_exec {
     size_t envc;
     int tty;
     int stdin_closed;          /* eof already sent */
+    int notebook;              /* give the program the notebook channel as fd 3 and fd 4 */
     uint16_t cols, rows;       /* tty only; 0 = 80x24 */
     uint32_t timeout_ms;       /* 0 = none */
     uint64_t output_limit;     /* 0 = none */
@@ -69,6 +70,8 @@ struct attach_callbacks {
      * it failed, or (fatal = 1) the engine refused the attach or the launcher sent a
      * malformed frame. The caller reconnects (attach_reconnect) or closes. */
     void (*on_stream_end)(struct attach *a, void *ud, int fatal, const char *why);
+    /* The `c` frame: bytes the program wrote to its notebook channel (fd 4). May be NULL. */
+    void (*on_channel)(struct attach *a, void *ud, uint64_t seq, const char *data, size_t len);
 };
 
 /* Connect to the engine and attach to the container's stdin, stdout and stderr.
@@ -94,6 +97,7 @@ int attach_ack(struct attach *a, uint64_t seq);
 int attach_file(struct attach *a, const char *name, const void *data, size_t len);
 int attach_exec(struct attach *a, const struct launcher_exec *x);
 int attach_input(struct attach *a, const void *data, size_t len);   /* split into frames as needed */
+int attach_channel(struct attach *a, const void *data, size_t len); /* C frames, split likewise */
 int attach_eof(struct attach *a);
 int attach_signal(struct attach *a, int signo);
 int attach_resize(struct attach *a, uint16_t cols, uint16_t rows);

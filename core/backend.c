@@ -11,6 +11,7 @@
 #include "backend_int.h"
 #include "log.h"
 #include "metrics.h"
+#include "pool.h"
 #include "reply.h"
 #include "router.h"
 #include "run.h"
@@ -63,7 +64,7 @@ int backend_validate(const struct config *c, struct policy *p, char *err, size_t
             return -1;
         }
     }
-    return 0;
+    return pool_validate(c, p, err, errlen);
 }
 
 /* ---- load ------------------------------------------------------------------------- */
@@ -99,6 +100,27 @@ void backend_sandbox_spec(const struct program *p, unsigned uid, const char *ses
     spec->fsize_bytes = mem / 8;
     spec->nofile = 256;
     spec->tty = p->tty;
+}
+
+int backend_sandbox_start(const struct program *p, unsigned *uid, const char *session_id,
+                          const struct sandbox_callbacks *cb, void *ud, struct sandbox **sbp) {
+    struct sandbox_spec spec;
+    backend_sandbox_spec(p, *uid, session_id, &spec);
+    unsigned warm_uid = 0;
+    struct sandbox *sb = pool_take(p, &spec, session_id != NULL, &warm_uid);
+    if (sb) {
+        /* The warm container has a uid of its own: the one taken for a cold start goes back. */
+        uidpool_give(*uid);
+        *uid = warm_uid;
+        sandbox_set_callbacks(sb, cb, ud);
+        *sbp = sb;
+        log_event(LOG_INFO, "pool_take", json_pack("{s:s,s:s,s:s}", "language", p->language, "container",
+                                                  sandbox_container_id(sb), "session", session_id ? session_id : ""));
+        if (cb->on_ready) cb->on_ready(sb, ud);
+        return 0;
+    }
+    *sbp = sandbox_create(backend_docker(), &spec, cb, ud);
+    return *sbp ? 0 : -1;
 }
 
 /* The image's own environment (its ENV lines: IPYTHONDIR, MPLCONFIGDIR, ...),
@@ -197,11 +219,13 @@ int backend_image_available(const char *language) { return json_object_get(be.im
 static int backend_health(json_t *body) {
     json_object_set_new(body, "sessions", json_integer((json_int_t)(session_count_live() + run_count())));
     json_object_set_new(body, "capacity", json_integer(app_config()->max_sessions));
-    json_t *checks = json_pack("{s:s,s:{}}", "docker", be.engine_ok ? "ok" : be.engine_why, "pools");
+    int pools_failing;
+    json_t *checks = json_pack("{s:s,s:o}", "docker", be.engine_ok ? "ok" : be.engine_why, "pools",
+                               pool_health(&pools_failing));
     if (json_object_size(be.images_missing)) json_object_set(checks, "images_missing", be.images_missing);
     json_object_set_new(body, "checks", checks);
     if (!be.engine_ok) return 2;
-    return json_object_size(be.images_missing) ? 1 : 0;
+    return json_object_size(be.images_missing) || pools_failing ? 1 : 0;
 }
 
 /* ---- routes ------------------------------------------------------------------------- */
@@ -295,6 +319,7 @@ int backend_init(uv_loop_t *loop, char *err, size_t errlen) {
     uv_timer_init(loop, &be.health_timer);
     uv_timer_start(&be.health_timer, on_health_tick, 0, HEALTH_INTERVAL_MS);
     session_reaper_start();
+    pool_init(loop);
     reconcile();
     return 0;
 }
@@ -314,6 +339,7 @@ void backend_shutdown(void (*done)(void)) {
     be.shutdown_done = done;
     session_kill_all();
     run_kill_all();
+    pool_shutdown();
     session_reaper_stop();
     uv_timer_stop(&be.health_timer);
     uv_close((uv_handle_t *)&be.health_timer, NULL);
@@ -326,5 +352,6 @@ void backend_free(void) {
     json_decref(be.images_missing);
     json_decref(be.image_env);
     be.images_missing = be.image_env = NULL;
+    pool_free();
     uidpool_free();
 }

@@ -20,6 +20,13 @@ void backend_load_changed(void);
  * at most half the memory), fsize at or below the smallest tmpfs. */
 void backend_sandbox_spec(const struct program *p, unsigned uid, const char *session_id,
                           struct sandbox_spec *spec);
+/* Start the program's sandbox into *sbp: a warm container from the pool when
+ * one fits the program's settings (its uid then replaces *uid, and cb->on_ready
+ * runs before this returns: the program starts at once), else a new one.
+ * A session (session_id set) takes only a container that never ran anything.
+ * -1 (and *sbp NULL) if no sandbox could be started. */
+int backend_sandbox_start(const struct program *p, unsigned *uid, const char *session_id,
+                          const struct sandbox_callbacks *cb, void *ud, struct sandbox **sbp);
 /* The program's environment: PATH, HOME, LANG, and what keeps output unbuffered. */
 json_t *backend_program_env(const struct program *p);
 /* Answer a request for a sandbox that could not start: 503 naming the missing

@@ -4,6 +4,7 @@
 #define CC_COMPAT_H
 
 void compat_piston_init(void);
+void compat_piston_ws_init(void);
 void compat_seed_init(void);
 void compat_seed_free(void);
 

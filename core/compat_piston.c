@@ -8,13 +8,13 @@
 
 #include "app.h"
 #include "compat.h"
+#include "piston.h"
 #include "reply.h"
 #include "router.h"
 #include "util.h"
 
-/* Piston's own defaults. */
+/* Piston's own default. */
 #define PISTON_RUN_TIMEOUT_MS 3000
-#define PISTON_COMPILE_TIMEOUT_MS 10000
 
 static void piston_error(struct request *req, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void piston_error(struct request *req, int status, const char *fmt, ...) {
@@ -29,7 +29,7 @@ static void piston_error(struct request *req, int status, const char *fmt, ...) 
 /* Without CODECLOUD_PISTON_OPEN the dialect needs a key like /v1 (the
  * internal /v1 request checks it); with it, every caller is one anonymous
  * tenant. */
-static void piston_identity(struct request *req) {
+void piston_identity(struct request *req) {
     if (app_config()->piston_open) sha256_hex("piston", 6, req->key_hash);
 }
 
@@ -63,7 +63,7 @@ static void on_languages(struct request *sub, int status, const char *ctype, con
     reply_json(req, 200, out);
 }
 
-static void dispatch_sub(struct request *req, const char *method, const char *target, const char *body, size_t len,
+void dispatch_sub(struct request *req, const char *method, const char *target, const char *body, size_t len,
                          http_response_fn cb, void *ud) {
     struct request *sub = http_subrequest(req, method, target, body, len, cb, ud);
     if (!sub) {
@@ -101,15 +101,6 @@ static int version_matches(const char *selector, const char *version) {
     }
     return 1;
 }
-
-struct execute {
-    struct request *req;
-    json_t *piston;     /* the client's body */
-    char language[64];
-    char version[64];
-    int compiled;
-    long long per_stream;
-};
 
 static int decode_file(const json_t *f, size_t i, buf_t *out, char *err, size_t errlen) {
     const json_t *content = json_object_get(f, "content");
@@ -152,7 +143,6 @@ static int decode_file(const json_t *f, size_t i, buf_t *out, char *err, size_t 
     snprintf(err, errlen, "files[%zu].encoding must be one of utf8, base64, hex", i);
     return -1;
 }
-
 static json_t *stage(const char *out, const char *errs, json_t *code, json_t *signal, const char *status,
                      const char *message, json_int_t ms, json_int_t memory) {
     buf_t both = BUF_INIT;
@@ -167,15 +157,138 @@ static json_t *stage(const char *out, const char *errs, json_t *code, json_t *si
     return s;
 }
 
+static long long number_or(const json_t *v, long long def) {
+    return json_is_number(v) && json_number_value(v) >= 0 ? (long long)json_number_value(v) : def;
+}
+
+/* ---- a job: a Piston request resolved to a /v1 program ------------------------------------ */
+
+/* Piston's own validation of a job description: its message, or NULL. */
+const char *job_invalid(const json_t *body) {
+    if (!json_is_object(body)) return "the body must be a JSON object";
+    if (!json_is_string(json_object_get(body, "language"))) return "language is required as a string";
+    if (!json_is_string(json_object_get(body, "version"))) return "version is required as a string";
+    if (!json_is_array(json_object_get(body, "files")) || json_array_size(json_object_get(body, "files")) == 0)
+        return "files is required as an array";
+    return NULL;
+}
+
+static const json_t *find_runtime(const json_t *langs, const char *want, const char *sel) {
+    const json_t *found = NULL;
+    size_t i, k;
+    json_t *l, *a;
+    json_array_foreach(json_object_get(langs, "languages"), i, l) {
+        int named = strcmp(json_string_value(json_object_get(l, "name")), want) == 0;
+        json_array_foreach(json_object_get(l, "aliases"), k, a) named |= strcmp(json_string_value(a), want) == 0;
+        if (named && json_is_true(json_object_get(l, "available")) &&
+            version_matches(sel, json_string_value(json_object_get(l, "version")) ?: ""))
+            found = l;
+    }
+    return found;
+}
+
+/* The /v1 program of a job: Piston's first file is the main one; stdin gets
+ * a trailing newline; the larger memory limit serves both stages. */
+static json_t *job_program(struct job *j, char *err, size_t errlen) {
+    json_t *files = json_array();
+    buf_t main_code = BUF_INIT;
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(j->piston, "files"), i, a) {
+        buf_t content = BUF_INIT;
+        if (decode_file(a, i, &content, err, errlen) < 0) {
+            buf_free(&content);
+            buf_free(&main_code);
+            json_decref(files);
+            return NULL;
+        }
+        if (i == 0) {
+            main_code = content;
+            continue;
+        }
+        const char *name = json_string_value(json_object_get(a, "name"));
+        char fallback[32];
+        snprintf(fallback, sizeof fallback, "file%zu.code", i);
+        json_t *text = json_stringn(content.data ? content.data : "", content.len);
+        if (!text) text = json_string(""); /* binary content: not representable in /v1's JSON */
+        json_array_append_new(files, json_pack("{s:s,s:o}", "name", name ? name : fallback, "content", text));
+        buf_free(&content);
+    }
+    const json_t *in = json_object_get(j->piston, "stdin");
+    buf_t stdin_text = BUF_INIT;
+    if (json_is_string(in)) {
+        buf_append(&stdin_text, json_string_value(in), json_string_length(in));
+        if (stdin_text.len && stdin_text.data[stdin_text.len - 1] != '\n') buf_append(&stdin_text, "\n", 1);
+    }
+    long long mem = number_or(json_object_get(j->piston, "run_memory_limit"), 0);
+    long long cmem = number_or(json_object_get(j->piston, "compile_memory_limit"), 0);
+    if (cmem > mem) mem = cmem;
+    json_t *limits = json_pack("{s:I}", "timeout_ms",
+                               (json_int_t)number_or(json_object_get(j->piston, "run_timeout"), PISTON_RUN_TIMEOUT_MS));
+    if (mem > 0) json_object_set_new(limits, "memory_mb", json_integer((json_int_t)((mem + (1 << 20) - 1) >> 20)));
+    const json_t *args = json_object_get(j->piston, "args");
+    json_t *program = json_pack("{s:s,s:s%,s:o,s:s%,s:o,s:o}", "language", j->language, "code",
+                                main_code.data ? main_code.data : "", main_code.len, "files", files, "stdin",
+                                stdin_text.data ? stdin_text.data : "", stdin_text.len, "args",
+                                json_is_array(args) ? json_incref((json_t *)args) : json_array(), "limits", limits);
+    buf_free(&main_code);
+    buf_free(&stdin_text);
+    if (!program) snprintf(err, errlen, "files[0].content must be text (utf8, or base64/hex of UTF-8)");
+    return program;
+}
+
+static void on_job_languages(struct request *sub, int status, const char *ctype, const char *body, size_t len,
+                             void *ud) {
+    (void)sub;
+    (void)ctype;
+    struct job *j = ud;
+    if (status != 200) {
+        json_t *e = json_loadb(body, len, 0, NULL);
+        const char *msg = json_string_value(json_object_get(json_object_get(e, "error"), "message"));
+        char text[300];
+        snprintf(text, sizeof text, "%s", msg ? msg : "cannot list the runtimes");
+        json_decref(e);
+        j->ready(j, NULL, text);
+        return;
+    }
+    json_t *langs = json_loadb(body, len, 0, NULL);
+    const char *want = json_string_value(json_object_get(j->piston, "language"));
+    const char *sel = json_string_value(json_object_get(j->piston, "version"));
+    const json_t *found = find_runtime(langs, want, sel);
+    char err[300];
+    json_t *program = NULL;
+    if (!found) {
+        snprintf(err, sizeof err, "%s-%s runtime is unknown", want, sel);
+    } else {
+        snprintf(j->language, sizeof j->language, "%s", json_string_value(json_object_get(found, "name")));
+        snprintf(j->version, sizeof j->version, "%s", json_string_value(json_object_get(found, "version")));
+        j->compiled = json_is_true(json_object_get(found, "compiled"));
+        program = job_program(j, err, sizeof err);
+    }
+    json_decref(langs);
+    j->ready(j, program, program ? NULL : err);
+    json_decref(program);
+}
+
+void job_resolve(struct job *j) {
+    dispatch_sub(j->creds, "GET", "/v1/languages", NULL, 0, on_job_languages, j);
+}
+
+void job_free(struct job *j) {
+    json_decref(j->piston);
+    free(j);
+}
+
+/* ---- execute ------------------------------------------------------------------------------- */
+
 static void on_run(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
     (void)sub;
     (void)ctype;
-    struct execute *x = ud;
-    struct request *req = x->req;
+    struct job *x = ud;
+    struct request *req = x->creds;
     if (status != 200) {
         relay_error(req, status, body, len);
-        json_decref(x->piston);
-        free(x);
+        job_free(x);
         return;
     }
     json_t *r = json_loadb(body, len, 0, NULL);
@@ -214,128 +327,34 @@ static void on_run(struct request *sub, int status, const char *ctype, const cha
 done:
     json_decref(r);
     reply_json(req, 200, resp);
-    json_decref(x->piston);
-    free(x);
+    job_free(x);
 }
 
-static long long number_or(const json_t *v, long long def) {
-    return json_is_number(v) && json_number_value(v) >= 0 ? (long long)json_number_value(v) : def;
-}
-
-static void on_execute_languages(struct request *sub, int status, const char *ctype, const char *body, size_t len,
-                                 void *ud) {
-    (void)sub;
-    (void)ctype;
-    struct execute *x = ud;
-    struct request *req = x->req;
-    if (status != 200) {
-        relay_error(req, status, body, len);
-        json_decref(x->piston);
-        free(x);
+static void on_execute_ready(struct job *x, json_t *program, const char *err) {
+    if (!program) {
+        piston_error(x->creds, 400, "%s", err);
+        job_free(x);
         return;
     }
-    json_t *langs = json_loadb(body, len, 0, NULL);
-    const char *want = json_string_value(json_object_get(x->piston, "language"));
-    const char *sel = json_string_value(json_object_get(x->piston, "version"));
-    const json_t *found = NULL;
-    size_t i;
-    json_t *l, *a;
-    json_array_foreach(json_object_get(langs, "languages"), i, l) {
-        int named = strcmp(json_string_value(json_object_get(l, "name")), want) == 0;
-        size_t k;
-        json_array_foreach(json_object_get(l, "aliases"), k, a) named |= strcmp(json_string_value(a), want) == 0;
-        if (named && json_is_true(json_object_get(l, "available")) &&
-            version_matches(sel, json_string_value(json_object_get(l, "version")) ?: "")) found = l;
-    }
-    if (!found) {
-        piston_error(req, 400, "%s-%s runtime is unknown", want, sel);
-        json_decref(langs);
-        json_decref(x->piston);
-        free(x);
-        return;
-    }
-    snprintf(x->language, sizeof x->language, "%s", json_string_value(json_object_get(found, "name")));
-    snprintf(x->version, sizeof x->version, "%s", json_string_value(json_object_get(found, "version")));
-    x->compiled = json_is_true(json_object_get(found, "compiled"));
-    json_decref(langs);
-
-    /* Piston's first file is the main one; the others keep their names. */
-    json_t *files = json_array();
-    buf_t main_code = BUF_INIT;
-    char err[256];
-    json_array_foreach(json_object_get(x->piston, "files"), i, a) {
-        buf_t content = BUF_INIT;
-        if (decode_file(a, i, &content, err, sizeof err) < 0) {
-            buf_free(&content);
-            buf_free(&main_code);
-            json_decref(files);
-            piston_error(req, 400, "%s", err);
-            json_decref(x->piston);
-            free(x);
-            return;
-        }
-        if (i == 0) {
-            main_code = content;
-            continue;
-        }
-        const char *name = json_string_value(json_object_get(a, "name"));
-        char fallback[32];
-        snprintf(fallback, sizeof fallback, "file%zu.code", i);
-        json_t *text = json_stringn(content.data ? content.data : "", content.len);
-        if (!text) text = json_string(""); /* binary content: not representable in /v1's JSON */
-        json_array_append_new(files, json_pack("{s:s,s:o}", "name", name ? name : fallback, "content", text));
-        buf_free(&content);
-    }
-    const json_t *in = json_object_get(x->piston, "stdin");
-    buf_t stdin_text = BUF_INIT;
-    if (json_is_string(in)) {
-        buf_append(&stdin_text, json_string_value(in), json_string_length(in));
-        if (stdin_text.len && stdin_text.data[stdin_text.len - 1] != '\n') buf_append(&stdin_text, "\n", 1);
-    }
-    long long mem = number_or(json_object_get(x->piston, "run_memory_limit"), 0);
-    long long cmem = number_or(json_object_get(x->piston, "compile_memory_limit"), 0);
-    if (cmem > mem) mem = cmem; /* one container serves both stages */
-    json_t *limits = json_pack("{s:I}", "timeout_ms",
-                               (json_int_t)number_or(json_object_get(x->piston, "run_timeout"), PISTON_RUN_TIMEOUT_MS));
-    if (mem > 0) json_object_set_new(limits, "memory_mb", json_integer((json_int_t)((mem + (1 << 20) - 1) >> 20)));
-    json_t *run = json_pack("{s:s,s:s%,s:o,s:s%,s:O,s:o}", "language", x->language, "code",
-                            main_code.data ? main_code.data : "", main_code.len, "files", files, "stdin",
-                            stdin_text.data ? stdin_text.data : "", stdin_text.len, "args",
-                            json_is_array(json_object_get(x->piston, "args")) ? json_object_get(x->piston, "args")
-                                                                               : json_array(),
-                            "limits", limits);
-    buf_free(&main_code);
-    buf_free(&stdin_text);
-    if (!run) {
-        piston_error(req, 400, "files[0].content must be text (utf8, or base64/hex of UTF-8)");
-        json_decref(x->piston);
-        free(x);
-        return;
-    }
-    char *text = json_text(run);
-    json_decref(run);
-    dispatch_sub(req, "POST", "/v1/run", text, strlen(text), on_run, x);
+    char *text = json_text(program);
+    dispatch_sub(x->creds, "POST", "/v1/run", text, strlen(text), on_run, x);
     free(text);
 }
 
 static void handle_execute(struct request *req) {
     piston_identity(req);
     json_t *body = json_loadb(req->body.data, req->body.len, 0, NULL);
-    const char *why = NULL;
-    if (!json_is_object(body)) why = "the body must be a JSON object";
-    else if (!json_is_string(json_object_get(body, "language"))) why = "language is required as a string";
-    else if (!json_is_string(json_object_get(body, "version"))) why = "version is required as a string";
-    else if (!json_is_array(json_object_get(body, "files")) || json_array_size(json_object_get(body, "files")) == 0)
-        why = "files is required as an array";
+    const char *why = job_invalid(body);
     if (why) {
         json_decref(body);
         piston_error(req, 400, "%s", why);
         return;
     }
-    struct execute *x = calloc(1, sizeof *x);
-    x->req = req;
+    struct job *x = calloc(1, sizeof *x);
+    x->creds = req;
     x->piston = body;
-    dispatch_sub(req, "GET", "/v1/languages", NULL, 0, on_execute_languages, x);
+    x->ready = on_execute_ready;
+    job_resolve(x);
 }
 
 static const struct route piston_routes[] = {
@@ -343,4 +362,7 @@ static const struct route piston_routes[] = {
     {"POST", "/api/v2/execute", ACCESS_OPEN, handle_execute, 0},
 };
 
-void compat_piston_init(void) { router_add(piston_routes, sizeof piston_routes / sizeof piston_routes[0]); }
+void compat_piston_init(void) {
+    router_add(piston_routes, sizeof piston_routes / sizeof piston_routes[0]);
+    compat_piston_ws_init();
+}

@@ -171,6 +171,10 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
     }
     c->limits = read_table(&r, "limits");
     c->images = read_table(&r, "images");
+    c->pools = read_table(&r, "pools");
+    const json_t *reuse = json_object_get(r.settings, "reuse");
+    if (reuse && !json_is_boolean(reuse)) fail(&r, "reuse", "must be true or false");
+    c->reuse = !json_is_false(reuse);
 
     const json_t *open = json_object_get(r.settings, "piston_open");
     if (open && !json_is_boolean(open)) fail(&r, "piston_open", "must be true or false");
@@ -198,6 +202,7 @@ void config_free(struct config *c) {
     json_decref(c->cors_origins);
     json_decref(c->limits);
     json_decref(c->images);
+    json_decref(c->pools);
     json_decref(c->backends);
     json_decref(c->file_url_hosts);
     memset(c, 0, sizeof *c);

@@ -375,6 +375,8 @@ struct request *http_subrequest(const struct request *parent, const char *method
     return req;
 }
 
+void http_request_discard(struct request *req) { request_free(req); }
+
 /* ---- upgrades --------------------------------------------------------------------- */
 
 struct conn *http_upgrade(struct request *req, const char *response_head, const struct conn_raw *raw,

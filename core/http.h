@@ -116,5 +116,8 @@ const char *http_status_text(int status);
  * right after.  No upgrades. */
 struct request *http_subrequest(const struct request *parent, const char *method, const char *target,
                                 const void *body, size_t len, http_response_fn on_response, void *ud);
+/* Free an internal request that was never dispatched (one kept only as the
+ * credentials of later internal requests). */
+void http_request_discard(struct request *req);
 
 #endif

@@ -4,7 +4,9 @@
  * launcher first runs the compile command; only if that exits 0 does it run
  * the program with the request's stdin.  The response is sent once the
  * launcher has reported the end, by which time every process of the run is
- * gone; the container is removed afterwards. */
+ * gone.  The sandbox is a warm one from the pool when one fits; afterwards the
+ * container goes back to the pool, which resets it (the response then waits
+ * for the reset, so the next request finds it ready), or it is removed. */
 #include "run.h"
 
 #include <signal.h>
@@ -15,6 +17,7 @@
 #include "backend_int.h"
 #include "log.h"
 #include "metrics.h"
+#include "pool.h"
 #include "reply.h"
 #include "uidpool.h"
 #include "utf8.h"
@@ -29,6 +32,8 @@ struct run {
     enum run_phase phase;
     buf_t out[2];          /* stdout, stderr of the current phase */
     json_t *compile;       /* the compile step's report, or NULL */
+    json_t *result;        /* the answer, while the pool resets the container */
+    struct pool_entry *returning;
     char key_hash[65];
     struct run *prev, *next;
 };
@@ -48,12 +53,14 @@ static void run_free(struct run *r) {
     if (r->prev) r->prev->next = r->next; else runs = r->next;
     if (r->next) r->next->prev = r->prev;
     nruns--;
+    pool_return_cancel(r->returning);
     if (r->sb) sandbox_destroy(r->sb);
     if (r->uid) uidpool_give(r->uid);
     program_free(&r->prog);
     buf_free(&r->out[0]);
     buf_free(&r->out[1]);
     json_decref(r->compile);
+    json_decref(r->result);
     free(r);
     backend_load_changed();
 }
@@ -66,7 +73,26 @@ static json_t *text_of(const buf_t *b) {
     return s;
 }
 
-static void finish(struct run *r, const char *status, const struct launcher_exit *ex) {
+static void reply_result(struct run *r) {
+    struct request *req = r->req;
+    json_t *body = r->result;
+    r->req = NULL;
+    r->result = NULL;
+    reply_json(req, 200, body);
+    run_free(r);
+}
+
+/* The pool has reset the container (or discarded it). */
+static void returned(void *ud) {
+    struct run *r = ud;
+    r->returning = NULL;
+    reply_result(r);
+}
+
+/* `reusable`: the launcher reported the end and no process of the run hit the
+ * memory limit (a container whose cgroup saw an OOM kill is never reused, so
+ * the engine's OOMKilled flag stays exact for the containers we keep). */
+static void finish(struct run *r, const char *status, const struct launcher_exit *ex, int reusable) {
     json_t *body = json_pack("{s:s,s:s}", "language", r->prog.language, "status", status);
     int signaled = ex && ex->signo;
     json_object_set_new(body, "exit_code", ex && !signaled && ex->exit_code >= 0 ? json_integer(ex->exit_code) : json_null());
@@ -83,10 +109,21 @@ static void finish(struct run *r, const char *status, const struct launcher_exit
     char labels[64];
     snprintf(labels, sizeof labels, "status=\"%s\"", status);
     metrics_add(METRIC_COUNTER, "cloudcode_runs_total", labels, 1);
-    struct request *req = r->req;
-    r->req = NULL;
-    reply_json(req, 200, body);
-    run_free(r);
+    r->result = body;
+    if (r->sb) {
+        struct sandbox *sb = r->sb;
+        unsigned uid = r->uid;
+        r->sb = NULL;
+        r->uid = 0;
+        if (reusable) {
+            r->returning = pool_return(sb, uid, &r->prog, returned, r);
+            if (r->returning) return;   /* returned() follows the reset */
+        } else {
+            sandbox_destroy(sb);
+            uidpool_give(uid);
+        }
+    }
+    reply_result(r);
 }
 
 static json_t *argv_with_args(const json_t *argv, const json_t *args) {
@@ -169,10 +206,10 @@ static void on_exit_frame(struct sandbox *sb, void *ud, const struct launcher_ex
         const char *status = ex->reason == 1 ? "timeout" : ex->oom_kills ? "memory_limit" : "compile_error";
         buf_reset(&r->out[0]);
         buf_reset(&r->out[1]);
-        finish(r, status, NULL);
+        finish(r, status, NULL, ex->oom_kills == 0);
         return;
     }
-    finish(r, status_of(ex), ex);
+    finish(r, status_of(ex), ex, ex->oom_kills == 0);
 }
 
 static void on_lost(struct sandbox *sb, void *ud, enum sandbox_lost_reason why, const char *text) {
@@ -181,7 +218,7 @@ static void on_lost(struct sandbox *sb, void *ud, enum sandbox_lost_reason why, 
     r->sb = NULL; /* the sandbox frees itself after reporting a loss */
     if (why == SANDBOX_LOST_OOM) {
         /* The launcher itself was killed for memory: the run blew its limit. */
-        finish(r, "memory_limit", NULL);
+        finish(r, "memory_limit", NULL, 0);
         return;
     }
     struct request *req = r->req;
@@ -194,10 +231,16 @@ static void on_reply(struct sandbox *sb, void *ud, uint32_t rid, int status, con
     (void)sb; (void)ud; (void)rid; (void)status; (void)data; (void)len;
 }
 
-static const struct sandbox_callbacks run_callbacks = {on_ready, on_data, on_exit_frame, on_reply, on_lost};
+static const struct sandbox_callbacks run_callbacks = {
+    .on_ready = on_ready, .on_data = on_data, .on_exit = on_exit_frame, .on_reply = on_reply, .on_lost = on_lost,
+};
 
 /* Answer with an error instead of a result, and stop the run. */
 static void abandon(struct run *r, int status, const char *code, const char *msg) {
+    if (r->result) {   /* finished: only the reset was pending */
+        reply_result(r);
+        return;
+    }
     struct request *req = r->req;
     r->req = NULL;
     reply_error(req, status, code, "%s", msg);
@@ -242,11 +285,8 @@ void run_handle(struct request *req) {
     runs = r;
     nruns++;
     backend_load_changed();
-    struct sandbox_spec spec;
-    backend_sandbox_spec(&r->prog, r->uid, NULL, &spec);
     http_set_abort(req, on_abort, r);
-    r->sb = sandbox_create(backend_docker(), &spec, &run_callbacks, r);
-    if (!r->sb) {
+    if (backend_sandbox_start(&r->prog, &r->uid, NULL, &run_callbacks, r, &r->sb) < 0) {
         r->req = NULL;
         reply_error(req, 500, "internal", "cannot start a sandbox");
         run_free(r);

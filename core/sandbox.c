@@ -26,6 +26,7 @@ enum phase { PH_CREATE, PH_ATTACH, PH_START, PH_HELLO, PH_READY, PH_REATTACH, PH
 struct sandbox {
     struct docker *d;
     struct sandbox_callbacks cb;
+    sandbox_channel_cb on_channel;   /* notebook sessions only */
     void *ud;
     enum phase phase;
     char name[24];             /* cc-<16 hex> */
@@ -336,6 +337,12 @@ static void on_frame_exit(struct attach *a, void *ud, const struct launcher_exit
     if (fresh(sb, ex->seq) && sb->cb.on_exit) sb->cb.on_exit(sb, sb->ud, ex);
 }
 
+static void on_frame_channel(struct attach *a, void *ud, uint64_t seq, const char *data, size_t len) {
+    (void)a;
+    struct sandbox *sb = ud;
+    if (fresh(sb, seq) && sb->on_channel) sb->on_channel(sb, sb->ud, data, len);
+}
+
 static void on_frame_reply(struct attach *a, void *ud, uint32_t rid, int status, const char *data,
                            size_t len) {
     (void)a;
@@ -367,7 +374,7 @@ static void on_stream_end(struct attach *a, void *ud, int fatal, const char *why
 
 static const struct attach_callbacks attach_cbs = {
     on_attached, on_launcher_ready, on_frame_data, on_frame_exit,
-    on_frame_reply, on_batch_end, on_stream_end,
+    on_frame_reply, on_batch_end, on_stream_end, on_frame_channel,
 };
 
 /* ---- creating ----------------------------------------------------------------------------- */
@@ -458,7 +465,10 @@ struct sandbox *sandbox_create(struct docker *d, const struct sandbox_spec *spec
 void sandbox_set_callbacks(struct sandbox *sb, const struct sandbox_callbacks *cb, void *ud) {
     sb->cb = *cb;
     sb->ud = ud;
+    sb->on_channel = NULL;
 }
+
+void sandbox_set_channel_callback(struct sandbox *sb, sandbox_channel_cb cb) { sb->on_channel = cb; }
 
 const char *sandbox_container_id(const struct sandbox *sb) { return sb->id; }
 int sandbox_is_ready(const struct sandbox *sb) { return !sb->dead && sb->phase == PH_READY; }
@@ -540,6 +550,7 @@ int sandbox_exec(struct sandbox *sb, const struct sandbox_exec *ex) {
         .rows = ex->rows,
         .timeout_ms = ex->timeout_ms,
         .output_limit = ex->output_limit,
+        .notebook = ex->notebook,
     };
     const char **argv = strings_of(ex->argv, &x.argc);
     const char **env = strings_of(ex->env, &x.envc);
@@ -556,6 +567,9 @@ int sandbox_exec(struct sandbox *sb, const struct sandbox_exec *ex) {
 
 int sandbox_input(struct sandbox *sb, const void *data, size_t len) {
     return usable(sb) ? attach_input(sb->att, data, len) : -1;
+}
+int sandbox_channel(struct sandbox *sb, const void *data, size_t len) {
+    return usable(sb) ? attach_channel(sb->att, data, len) : -1;
 }
 int sandbox_eof(struct sandbox *sb) { return usable(sb) ? attach_eof(sb->att) : -1; }
 int sandbox_signal(struct sandbox *sb, int signo) {

@@ -63,6 +63,12 @@ struct sandbox_callbacks {
     void (*on_lost)(struct sandbox *sb, void *ud, enum sandbox_lost_reason why, const char *text);
 };
 
+/* The `c` frame: bytes from the program's notebook channel, in order, once each, to the same
+ * `ud` as the callbacks. Apart from sandbox_callbacks so that only notebook users name it;
+ * sandbox_set_callbacks (a new owner) clears it. */
+typedef void (*sandbox_channel_cb)(struct sandbox *sb, void *ud, const char *data, size_t len);
+void sandbox_set_channel_callback(struct sandbox *sb, sandbox_channel_cb cb);
+
 /* Start creating. NULL only if the engine is closing or out of memory; every
  * failure after that comes through on_lost, never from inside this call. */
 struct sandbox *sandbox_create(struct docker *d, const struct sandbox_spec *spec,
@@ -95,6 +101,7 @@ struct sandbox_exec {
     uint16_t cols, rows;
     uint32_t timeout_ms;
     uint64_t output_limit;
+    int notebook;                /* the notebook channel on fd 3 and fd 4 (docs/protocol.md) */
 };
 
 /* Frames to the launcher, meant from on_ready on; while a stream is being
@@ -104,6 +111,8 @@ struct sandbox_exec {
 int sandbox_send_file(struct sandbox *sb, const char *name, const void *data, size_t len);
 int sandbox_exec(struct sandbox *sb, const struct sandbox_exec *ex);
 int sandbox_input(struct sandbox *sb, const void *data, size_t len);
+/* Bytes for the program's notebook channel (its fd 3). */
+int sandbox_channel(struct sandbox *sb, const void *data, size_t len);
 int sandbox_eof(struct sandbox *sb);
 int sandbox_signal(struct sandbox *sb, int signo);
 int sandbox_resize(struct sandbox *sb, uint16_t cols, uint16_t rows);

@@ -17,6 +17,7 @@
 #include "backend_int.h"
 #include "log.h"
 #include "metrics.h"
+#include "notebook.h"
 #include "reply.h"
 #include "uidpool.h"
 #include "utf8.h"
@@ -83,6 +84,7 @@ struct session {
     struct pending_file *files;
     struct pending_delete *deletes;
     int killing;              /* SIGKILL sent for a DELETE: its exit frame ends the session */
+    struct notebook *nb;      /* cells (execute), for a notebook language once its program runs */
     double kill_deadline_ms;
     struct session *prev, *next;
 };
@@ -215,7 +217,16 @@ static void wsclient_flush(struct wsclient *c) {
 }
 
 static void wake_readers(struct session *s) {
-    while (s->waiters) waiter_answer(s->waiters);
+    /* Answer the waiters of now only: an answer may start a new long-poll at
+     * once (an internal request), which must wait for the next output. */
+    struct waiter *batch = s->waiters;
+    s->waiters = NULL;
+    while (batch) {
+        struct waiter *w = batch;
+        batch = w->next;
+        w->next = NULL;
+        waiter_answer(w); /* no longer listed: it only answers and frees */
+    }
     struct wsclient *c = s->clients;
     while (c) {
         struct wsclient *next = c->next;
@@ -256,6 +267,15 @@ static void answer_deletes(struct session *s) {
     }
 }
 
+/* What a cell that was running when the session ended is told. */
+static const char *notebook_end_reason(const struct session *s, enum session_state st) {
+    static char why[96];
+    if (st == SESSION_EXITED && s->signo) snprintf(why, sizeof why, "the interpreter was killed by signal %d", s->signo);
+    else if (st == SESSION_EXITED) snprintf(why, sizeof why, "the interpreter exited with code %d", s->exit_code);
+    else snprintf(why, sizeof why, "the session ended (%s)", state_names[st]);
+    return why;
+}
+
 static void session_end(struct session *s, enum session_state st) {
     if (session_ended(s)) return;
     s->state = st;
@@ -272,6 +292,7 @@ static void session_end(struct session *s, enum session_state st) {
     buf_free(&s->stdin_queue);
     fail_pending_files(s);
     answer_deletes(s);
+    if (s->nb) notebook_ended(s->nb, notebook_end_reason(s, st));
     char labels[64];
     snprintf(labels, sizeof labels, "state=\"%s\"", state_names[st]);
     metrics_add(METRIC_COUNTER, "cloudcode_sessions_ended_total", labels, 1);
@@ -290,6 +311,7 @@ static void session_free(struct session *s) {
     }
     fail_pending_files(s);
     answer_deletes(s);
+    notebook_free(s->nb);
     if (s->sb) sandbox_destroy(s->sb);
     if (s->uid) uidpool_give(s->uid);
     program_free(&s->prog);
@@ -301,15 +323,24 @@ static void session_free(struct session *s) {
 
 /* ---- the sandbox's reports ---------------------------------------------------------- */
 
+static void on_channel(struct sandbox *sb, void *ud, const char *data, size_t len) {
+    (void)sb;
+    struct session *s = ud;
+    if (s->nb) notebook_channel(s->nb, data, len);
+}
+
 static void start_program(struct session *s) {
     s->compiling = 0;
     json_t *argv = json_deep_copy(json_object_get(s->prog.image, "run"));
     json_array_extend(argv, s->prog.args);
     json_t *env = backend_program_env(&s->prog);
+    /* A notebook language's program is the driver: it gets the channel for execute. */
+    if (json_is_true(json_object_get(s->prog.image, "notebook")) && !s->nb) s->nb = notebook_new();
+    if (s->nb) sandbox_set_channel_callback(s->sb, on_channel);
     struct sandbox_exec ex = {
         .argv = argv, .env = env, .tty = s->prog.tty, .cols = (uint16_t)s->prog.cols,
         .rows = (uint16_t)s->prog.rows, .timeout_ms = (uint32_t)s->prog.limits.timeout_ms,
-        .output_limit = (uint64_t)s->prog.limits.output_bytes,
+        .output_limit = (uint64_t)s->prog.limits.output_bytes, .notebook = s->nb != NULL,
     };
     sandbox_exec(s->sb, &ex);
     json_decref(argv);
@@ -499,10 +530,8 @@ void session_create(struct request *req) {
     metrics_add(METRIC_COUNTER, "cloudcode_sessions_created_total", "", 1);
     backend_load_changed();
     http_set_abort(req, on_create_abort, s);
-    struct sandbox_spec spec;
-    backend_sandbox_spec(&s->prog, s->uid, s->id, &spec);
-    s->sb = sandbox_create(backend_docker(), &spec, &session_callbacks, s);
-    if (!s->sb) {
+    /* A warm container runs on_ready (and answers the create) before this returns. */
+    if (backend_sandbox_start(&s->prog, &s->uid, s->id, &session_callbacks, s, &s->sb) < 0) {
         s->create_req = NULL;
         reply_error(req, 500, "internal", "cannot start a sandbox");
         session_end(s, SESSION_LOST);
@@ -593,6 +622,20 @@ void session_resize(struct request *req, struct session *s, int cols, int rows) 
     }
     if (s->state == SESSION_RUNNING) sandbox_resize(s->sb, (uint16_t)cols, (uint16_t)rows);
     reply_no_content(req);
+}
+
+/* ---- notebook cells ------------------------------------------------------------------------ */
+
+void session_execute(struct request *req, struct session *s, const char *code, size_t len, uint32_t timeout_ms) {
+    if (!s->nb) {
+        reply_error(req, 409, "conflict", "execute needs a notebook session (ipython)");
+        return;
+    }
+    if (session_ended(s) || !s->sb) {
+        reply_error(req, 409, "conflict", "the session has ended (%s)", state_names[s->state]);
+        return;
+    }
+    notebook_execute(s->nb, s->sb, req, code, len, timeout_ms, (uint64_t)s->prog.limits.output_bytes);
 }
 
 /* ---- output ---------------------------------------------------------------------------- */
@@ -795,6 +838,10 @@ static void on_reap(uv_timer_t *t) {
     while (s) {
         struct session *next = s->next;
         if (s->clients) s->last_active_ms = now; /* an open WebSocket is activity */
+        if (s->nb && !session_ended(s)) {
+            notebook_tick(s->nb, s->sb, now);
+            if (notebook_busy(s->nb)) s->last_active_ms = now; /* so is a running cell */
+        }
         struct waiter *w = s->waiters;
         while (w) {
             struct waiter *wn = w->next;

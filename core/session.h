@@ -39,6 +39,8 @@ void session_input(struct request *req, struct session *s, const char *data, siz
 void session_output(struct request *req, struct session *s, uint64_t cursor, long wait_ms);
 void session_signal(struct request *req, struct session *s, int signo);
 void session_resize(struct request *req, struct session *s, int cols, int rows);
+/* POST /v1/sessions/{id}/execute: a notebook cell (notebook.h). */
+void session_execute(struct request *req, struct session *s, const char *code, size_t len, uint32_t timeout_ms);
 void session_file_get(struct request *req, struct session *s, const char *path);
 void session_file_put(struct request *req, struct session *s, const char *path);
 void session_file_list(struct request *req, struct session *s);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "notebook.h"
 #include "program.h"
 #include "reply.h"
 #include "router.h"
@@ -107,7 +108,21 @@ static void handle_resize(struct request *req) {
 
 static void handle_execute(struct request *req) {
     struct session *s = session_lookup(req);
-    if (s) reply_error(req, 409, "conflict", "execute needs a notebook session");
+    if (!s) return;
+    json_t *body = request_json_object(req);
+    if (!body) return;
+    const json_t *code = json_object_get(body, "code"), *timeout = json_object_get(body, "timeout_ms");
+    if (!json_is_string(code)) {
+        reply_error(req, 400, "bad_request", "execute is {\"code\": string, \"timeout_ms\": integer}");
+    } else if (timeout && !json_is_null(timeout) &&
+               (!json_is_integer(timeout) || json_integer_value(timeout) < 1 ||
+                json_integer_value(timeout) > NOTEBOOK_MAX_TIMEOUT_MS)) {
+        reply_error(req, 400, "bad_request", "timeout_ms must be an integer from 1 to %d", NOTEBOOK_MAX_TIMEOUT_MS);
+    } else {
+        uint32_t ms = json_is_integer(timeout) ? (uint32_t)json_integer_value(timeout) : NOTEBOOK_DEFAULT_TIMEOUT_MS;
+        session_execute(req, s, json_string_value(code), json_string_length(code), ms);
+    }
+    json_decref(body);
 }
 
 /* Whether the decoded path is as long as its escapes say: a %00 would cut it short. */

@@ -225,6 +225,7 @@ int frame_parse_exec(const struct frame *f, struct exec_msg *m)
     uint8_t flags = take_u8(&c);
     m->tty = flags & 1;
     m->stdin_closed = flags & 2;
+    m->notebook = flags & 4;
     m->cols = take_u16(&c);
     m->rows = take_u16(&c);
     m->timeout_ms = take_u32(&c);
@@ -286,5 +287,12 @@ void frame_put_reply(struct buf *out, uint32_t rid, uint8_t status, const void *
     put_header(out, FRAME_REPLY, 4 + 1 + n);
     buf_put_u32(out, rid);
     buf_put_u8(out, status);
+    buf_append(out, data, n);
+}
+
+void frame_put_channel(struct buf *out, uint64_t seq, const void *data, size_t n)
+{
+    put_header(out, FRAME_CHANNEL_OUT, 8 + n);
+    buf_put_u64(out, seq);
     buf_append(out, data, n);
 }

@@ -30,11 +30,13 @@ enum frame_type {
     FRAME_PUT = 'P',
     FRAME_LIST = 'L',
     FRAME_RESET = 'K',
+    FRAME_CHANNEL_IN = 'C', /* bytes for the notebook channel (the program's fd 3) */
     /* launcher -> backend */
     FRAME_READY = 'Y',
     FRAME_DATA = 'D',
     FRAME_EXIT = 'x',
     FRAME_REPLY = 'R',
+    FRAME_CHANNEL_OUT = 'c', /* bytes the program wrote to its fd 4, numbered like D */
 };
 
 enum exit_reason {
@@ -88,6 +90,7 @@ struct hello_msg {
 struct exec_msg {
     bool tty;
     bool stdin_closed;
+    bool notebook; /* flags bit2: give the program the channel pipes as fd 3 and fd 4 */
     uint16_t cols, rows;
     uint32_t timeout_ms;
     uint64_t output_limit;
@@ -132,5 +135,6 @@ void frame_put_ready(struct buf *out, uint64_t next_seq, const struct hello_msg 
 void frame_put_data(struct buf *out, uint64_t seq, uint8_t stream, const void *data, size_t n);
 void frame_put_exit(struct buf *out, const struct exit_msg *m);
 void frame_put_reply(struct buf *out, uint32_t rid, uint8_t status, const void *data, size_t n);
+void frame_put_channel(struct buf *out, uint64_t seq, const void *data, size_t n);
 
 #endif

@@ -24,6 +24,11 @@
  * it wrote last, short enough that a background process holding them cannot hold the run. */
 #define DRAIN_MS 100
 
+/* Bytes for the notebook channel wait up to this much for the program to read them; past it C
+ * frames are dropped rather than pausing every frame (stdin and signals included) behind a
+ * program that is busy and not reading its channel. */
+#define CHANNEL_CAP (8 * 1024 * 1024)
+
 /* One program run, from X to its x frame. */
 struct run {
     bool active; /* started, and its x frame not yet sent */
@@ -50,6 +55,7 @@ struct launcher {
     struct outbox out;
     struct buf input; /* bytes for the program's stdin, from I frames */
     bool input_eof;   /* E (or X's flag) seen: stdin closes once `input` is written */
+    struct buf chan_in; /* bytes for the program's notebook channel (fd 3), from C frames */
     struct run run;
 };
 

@@ -163,6 +163,9 @@ static void handle_frame(struct launcher *l, const struct frame *f)
     case FRAME_INPUT:
         run_input(l, f->payload, f->len);
         break;
+    case FRAME_CHANNEL_IN:
+        run_channel_input(l, f->payload, f->len);
+        break;
     case FRAME_EOF:
         if (f->len != 0)
             protocol_error(f->type);
@@ -230,11 +233,12 @@ int main(void)
     frame_reader_init(&l->reader);
     outbox_init(&l->out, STDOUT_FILENO);
     buf_init(&l->input);
-    l->run.child.stdin_fd = l->run.child.stdout_fd = l->run.child.stderr_fd = -1;
+    buf_init(&l->chan_in);
+    child_clear_fds(&l->run.child);
     reset_init(l->workdir, l->is_init);
 
     for (;;) {
-        struct pollfd pfds[6];
+        struct pollfd pfds[8];
         int n = 0;
 
         /* Frames fill the program's input and writing it to the program makes room for more

@@ -72,6 +72,16 @@ void outbox_data(struct outbox *ob, uint8_t stream, const void *data, size_t n)
     keep(ob, seq, buf_used(&ob->queue) - before);
 }
 
+/* Numbered and kept like program output: a cell's reply must survive a dropped attach stream
+ * as well as its printed output does. */
+void outbox_channel(struct outbox *ob, const void *data, size_t n)
+{
+    size_t before = buf_used(&ob->queue);
+    uint64_t seq = ob->next_seq++;
+    frame_put_channel(&ob->queue, seq, data, n);
+    keep(ob, seq, buf_used(&ob->queue) - before);
+}
+
 void outbox_exit(struct outbox *ob, struct exit_msg *m)
 {
     size_t before = buf_used(&ob->queue);

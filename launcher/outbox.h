@@ -31,6 +31,7 @@ void outbox_init(struct outbox *ob, int fd);
 void outbox_set_output_limit(struct outbox *ob, uint64_t output_limit);
 
 void outbox_data(struct outbox *ob, uint8_t stream, const void *data, size_t n);
+void outbox_channel(struct outbox *ob, const void *data, size_t n); /* c: numbered like D */
 void outbox_exit(struct outbox *ob, struct exit_msg *m); /* sets m->seq */
 void outbox_busy(struct outbox *ob);                     /* an unnumbered x with reason busy */
 void outbox_reply(struct outbox *ob, uint32_t rid, uint8_t status, const void *data, size_t n);

@@ -32,6 +32,11 @@ static void close_fd(int *fd)
     *fd = -1;
 }
 
+void child_clear_fds(struct child *c)
+{
+    c->stdin_fd = c->stdout_fd = c->stderr_fd = c->chan_in_fd = c->chan_out_fd = -1;
+}
+
 void child_close_fds(struct child *c)
 {
     if (c->stdin_fd == c->stdout_fd)
@@ -39,14 +44,37 @@ void child_close_fds(struct child *c)
     close_fd(&c->stdin_fd);
     close_fd(&c->stdout_fd);
     close_fd(&c->stderr_fd);
+    close_fd(&c->chan_in_fd);
+    close_fd(&c->chan_out_fd);
+}
+
+/* In the child: puts the channel's ends on fd 3 and fd 4, open across exec. Every fd the
+ * launcher made is close-on-exec, and any of them may sit on 3 or 4 now, so both ends are
+ * first copied above that range and only then moved down. */
+static int place_channel(const int chan[2])
+{
+    int in = fcntl(chan[0], F_DUPFD, 10);
+    int out = in < 0 ? -1 : fcntl(chan[1], F_DUPFD, 10);
+    if (out < 0 || dup2(in, 3) < 0 || dup2(out, 4) < 0)
+        return -1;
+    close(in);
+    close(out);
+    return 0;
 }
 
 /* Runs in the child between fork and exec. Only async-signal-safe calls: the parent is
  * single-threaded, but this keeps the child correct whatever it inherited. */
 static __attribute__((noreturn)) void child_exec(const struct child_spec *spec, int stdio[3],
-                                                 int status_fd)
+                                                 const int chan[2], int status_fd)
 {
     struct child_failure failure = {STAGE_TERMINAL, 0};
+
+    /* Out of the way of the channel's fd 3 and fd 4, which may replace whatever sits there. */
+    if (spec->notebook) {
+        int moved = fcntl(status_fd, F_DUPFD_CLOEXEC, 10);
+        if (moved >= 0)
+            status_fd = moved;
+    }
 
     /* Its own session and process group: S signals and kills reach the program and everything it
      * starts, never the launcher. */
@@ -56,6 +84,8 @@ static __attribute__((noreturn)) void child_exec(const struct child_spec *spec, 
     for (int i = 0; i < 3; i++)
         if (dup2(stdio[i], i) < 0)
             goto fail;
+    if (spec->notebook && place_channel(chan) < 0)
+        goto fail;
 
     /* The launcher is non-dumpable, which makes /proc/self/ root-owned; the program gets back the
      * normal state first, so it can write its own oom_score_adj and so the kernel picks the
@@ -163,6 +193,35 @@ static int open_stdio(const struct child_spec *spec, struct child *c, int stdio[
     return 0;
 }
 
+/* The notebook channel: chan[0] becomes the program's fd 3 (it reads requests), chan[1] its
+ * fd 4 (it writes replies); the parent keeps the other ends in c. */
+static int open_channel(const struct child_spec *spec, struct child *c, int chan[2])
+{
+    int req[2], rep[2];
+    chan[0] = chan[1] = -1;
+    if (!spec->notebook)
+        return 0;
+    if (pipe2(req, O_CLOEXEC) < 0)
+        return -1;
+    if (pipe2(rep, O_CLOEXEC) < 0) {
+        close(req[0]);
+        close(req[1]);
+        return -1;
+    }
+    c->chan_in_fd = req[1];
+    c->chan_out_fd = rep[0];
+    chan[0] = req[0];
+    chan[1] = rep[1];
+    return 0;
+}
+
+static void close_pair(int fds[2])
+{
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
 static void close_stdio(int stdio[3])
 {
     close(stdio[0]);
@@ -175,28 +234,31 @@ static void close_stdio(int stdio[3])
 enum spawn_result child_spawn(const struct child_spec *spec, struct child *c, struct buf *why)
 {
     int stdio[3];
+    int chan[2];
     int status_pipe[2];
 
     c->pid = -1;
-    c->stdin_fd = c->stdout_fd = c->stderr_fd = -1;
+    child_clear_fds(c);
     if (open_stdio(spec, c, stdio) < 0) {
         buf_printf(why, "cloudcode: cannot create the program's %s: %s\n", spec->tty ? "terminal" : "pipes",
                    strerror(errno));
         return SPAWN_SETUP_FAILED;
     }
-    if (pipe2(status_pipe, O_CLOEXEC) < 0) {
+    if (open_channel(spec, c, chan) < 0 || pipe2(status_pipe, O_CLOEXEC) < 0) {
         buf_printf(why, "cloudcode: cannot create a pipe: %s\n", strerror(errno));
         close_stdio(stdio);
+        close_pair(chan);
         child_close_fds(c);
         return SPAWN_SETUP_FAILED;
     }
     c->pid = fork();
     if (c->pid == 0) {
         close(status_pipe[0]);
-        child_exec(spec, stdio, status_pipe[1]);
+        child_exec(spec, stdio, chan, status_pipe[1]);
     }
     int fork_err = errno;
     close_stdio(stdio);
+    close_pair(chan);
     close(status_pipe[1]);
     if (c->pid < 0) {
         buf_printf(why, "cloudcode: cannot fork: %s\n", strerror(fork_err));
@@ -223,6 +285,10 @@ enum spawn_result child_spawn(const struct child_spec *spec, struct child *c, st
     set_nonblocking(c->stdout_fd);
     if (c->stderr_fd >= 0)
         set_nonblocking(c->stderr_fd);
+    if (c->chan_in_fd >= 0) {
+        set_nonblocking(c->chan_in_fd);
+        set_nonblocking(c->chan_out_fd);
+    }
     return SPAWN_OK;
 }
 

@@ -15,6 +15,7 @@ struct child_spec {
     char **envp;
     const char *workdir;
     bool tty;
+    bool notebook; /* also the channel pipes, as the program's fd 3 (in) and fd 4 (out) */
     uint16_t cols, rows;
 };
 
@@ -23,7 +24,12 @@ struct child {
     int stdin_fd;  /* pipe write end; the pty master for a tty */
     int stdout_fd; /* pipe read end; the same pty master for a tty */
     int stderr_fd; /* pipe read end; -1 for a tty, whose stderr is the terminal */
+    int chan_in_fd;  /* notebook channel: write end of the program's fd 3; else -1 */
+    int chan_out_fd; /* notebook channel: read end of the program's fd 4; else -1 */
 };
+
+/* Marks every fd of c as not open. */
+void child_clear_fds(struct child *c);
 
 enum spawn_result {
     SPAWN_OK,

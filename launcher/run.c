@@ -66,9 +66,11 @@ static void finish(struct launcher *l, bool reaped)
     child_close_fds(&r->child);
     outbox_exit(&l->out, &m);
     memset(r, 0, sizeof *r);
-    r->child.stdin_fd = r->child.stdout_fd = r->child.stderr_fd = -1;
+    child_clear_fds(&r->child);
     buf_clear(&l->input);
     buf_trim(&l->input);
+    buf_clear(&l->chan_in);
+    buf_trim(&l->chan_in);
     l->input_eof = false;
 }
 
@@ -127,7 +129,7 @@ void run_start(struct launcher *l, const struct exec_msg *msg)
     r->deadline_ms = msg->timeout_ms ? r->started_ms + msg->timeout_ms : 0;
     r->output_limit = msg->output_limit;
     r->oom_kills_at_start = read_oom_kills();
-    r->child.stdin_fd = r->child.stdout_fd = r->child.stderr_fd = -1;
+    child_clear_fds(&r->child);
     outbox_set_output_limit(&l->out, msg->output_limit);
 
     struct buf why;
@@ -143,6 +145,7 @@ void run_start(struct launcher *l, const struct exec_msg *msg)
         .envp = msg->envp,
         .workdir = l->workdir,
         .tty = msg->tty,
+        .notebook = msg->notebook,
         .cols = msg->cols,
         .rows = msg->rows,
     };
@@ -185,6 +188,14 @@ void run_input(struct launcher *l, const void *data, size_t n)
         n = n < room ? n : room;
     }
     buf_append(&l->input, data, n);
+}
+
+void run_channel_input(struct launcher *l, const void *data, size_t n)
+{
+    struct run *r = &l->run;
+    if (!r->active || r->exited || r->child.chan_in_fd < 0 || buf_used(&l->chan_in) + n > CHANNEL_CAP)
+        return;
+    buf_append(&l->chan_in, data, n);
 }
 
 bool run_input_full(const struct launcher *l)
@@ -230,7 +241,13 @@ int run_poll_fds(struct launcher *l, struct pollfd *pfds)
         return 0;
     if (!r->exited && r->child.stdin_fd >= 0 && buf_used(&l->input) > 0)
         pfds[n++] = (struct pollfd){.fd = r->child.stdin_fd, .events = POLLOUT};
+    if (!r->exited && r->child.chan_in_fd >= 0 && buf_used(&l->chan_in) > 0)
+        pfds[n++] = (struct pollfd){.fd = r->child.chan_in_fd, .events = POLLOUT};
     if (outbox_pending(&l->out) < OUTPUT_HIGH_WATER) {
+        /* The channel first: what the program wrote there before its stdout (the notebook
+         * driver's "idle" before its prompt) then reaches the backend first as well. */
+        if (r->child.chan_out_fd >= 0)
+            pfds[n++] = (struct pollfd){.fd = r->child.chan_out_fd, .events = POLLIN};
         if (r->child.stdout_fd >= 0)
             pfds[n++] = (struct pollfd){.fd = r->child.stdout_fd, .events = POLLIN};
         if (r->child.stderr_fd >= 0)
@@ -260,6 +277,43 @@ void run_feed_stdin(struct launcher *l)
     }
     if (buf_used(&l->input) == 0 && l->input_eof)
         close_stdin(r);
+}
+
+/* Writes what the channel's fd 3 takes now. A program that closed its end loses the rest. */
+static void feed_channel(struct launcher *l)
+{
+    struct run *r = &l->run;
+    while (buf_used(&l->chan_in) > 0 && r->child.chan_in_fd >= 0) {
+        ssize_t n = write(r->child.chan_in_fd, buf_head(&l->chan_in), buf_used(&l->chan_in));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n < 0) {
+            buf_clear(&l->chan_in);
+            close(r->child.chan_in_fd);
+            r->child.chan_in_fd = -1;
+            return;
+        }
+        buf_consume(&l->chan_in, (size_t)n);
+    }
+}
+
+/* Reads one chunk of the channel's fd 4 into a c frame. Not counted against the output limit:
+ * the backend caps a cell's reply itself (api.md: a cell's outputs are capped on their own). */
+static void read_channel(struct launcher *l)
+{
+    static unsigned char chunk[64 * 1024];
+    struct run *r = &l->run;
+    ssize_t n = read(r->child.chan_out_fd, chunk, sizeof chunk);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {
+        close(r->child.chan_out_fd);
+        r->child.chan_out_fd = -1;
+        return;
+    }
+    outbox_channel(&l->out, chunk, (size_t)n);
 }
 
 /* Reads one chunk of the program's output into a D frame, keeping to the output limit. */
@@ -302,7 +356,11 @@ void run_handle_poll(struct launcher *l, const struct pollfd *pfds, int n)
     for (int i = 0; i < n && r->active; i++) {
         if (!pfds[i].revents)
             continue;
-        if (pfds[i].events & POLLOUT)
+        if (pfds[i].fd == r->child.chan_in_fd && (pfds[i].events & POLLOUT))
+            feed_channel(l);
+        else if (pfds[i].fd == r->child.chan_out_fd)
+            read_channel(l);
+        else if (pfds[i].events & POLLOUT)
             run_feed_stdin(l);
         else if (pfds[i].fd == r->child.stdout_fd)
             read_output(l, &r->child.stdout_fd, STREAM_STDOUT);
@@ -341,7 +399,7 @@ int run_check_timers(struct launcher *l)
         return -1;
     int64_t now = now_ms();
     if (r->exited) {
-        if (r->child.stdout_fd < 0 && r->child.stderr_fd < 0)
+        if (r->child.stdout_fd < 0 && r->child.stderr_fd < 0 && r->child.chan_out_fd < 0)
             now = r->drain_until_ms; /* everything read: no reason to wait */
         if (now >= r->drain_until_ms) {
             end(l);

@@ -11,6 +11,8 @@
 void run_start(struct launcher *l, const struct exec_msg *msg);
 
 void run_input(struct launcher *l, const void *data, size_t n); /* I */
+/* C: bytes for the notebook channel; dropped when no run with a channel is going. */
+void run_channel_input(struct launcher *l, const void *data, size_t n);
 
 /* Writes what the program's stdin takes now, and closes it once E has been seen and everything
  * before it written. Called on every turn of the loop, like a flush. */
@@ -23,7 +25,7 @@ void run_eof(struct launcher *l);                               /* E */
 void run_signal(struct launcher *l, int signo);                 /* S */
 void run_resize(struct launcher *l, uint16_t cols, uint16_t rows); /* Z */
 
-/* Adds the program's fds the loop should watch now to pfds (room for 3); returns the count. */
+/* Adds the program's fds the loop should watch now to pfds (room for 5); returns the count. */
 int run_poll_fds(struct launcher *l, struct pollfd *pfds);
 void run_handle_poll(struct launcher *l, const struct pollfd *pfds, int n);
 

@@ -6,6 +6,7 @@ local env    = require "cloudcode.env"
 local images = require "cloudcode.images"
 local limits = require "cloudcode.limits"
 local admit  = require "cloudcode.admit"
+local pools  = require "cloudcode.pools"
 
 local listen = env.str("CODECLOUD_LISTEN", "127.0.0.1:8080")
 
@@ -29,6 +30,11 @@ return {
 
   limits = limits.default,
   images = images.default,
+
+  -- Warm containers per language, and reuse of a run's container for the next
+  -- run after a complete reset (docs/pools.md).
+  pools = pools.default,
+  reuse = true,
 
   admit = admit.caps,
 }

@@ -23,7 +23,9 @@ images.default = {
   },
   ipython = {
     image = "cloudcode/ipython", version = "8.5.0", aliases = { "ipython3" },
-    file = "main.py", run = { "ipython3", "--no-banner", "--no-confirm-exit", "--colors=NoColor", "--simple-prompt", "-i", "main.py" },
+    -- The driver (docker-services/ipython/notebook.py) is IPython's shell serving both the
+    -- line REPL on stdin/stdout and `execute` cells over the launcher's notebook channel.
+    file = "main.py", run = { "python3", "/opt/cloudcode/notebook.py", "main.py" },
     script = { "ipython3", "--no-banner", "--colors=NoColor", "main.py" },
     interactive = true, notebook = true,
   },

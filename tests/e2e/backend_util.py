@@ -243,6 +243,12 @@ def backend_containers(server):
 
 def session_container(server, sid):
     ids = containers(f"cloudcode.session={sid}")
+    if not ids:
+        # A warm pool container keeps its empty session label (labels cannot change); the
+        # backend logs which one a session took (docs/pools.md).
+        took = server.wait_log(lambda l: l.get("event") == "pool_take" and l.get("session") == sid,
+                               timeout=2)
+        ids = {took["container"]}
     assert len(ids) == 1, ids
     return ids.pop()
 

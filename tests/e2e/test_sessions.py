@@ -550,7 +550,7 @@ def test_sigterm_with_live_sessions(start_server):
     sids = [create(srv, {"language": "python", "code": ECHO})["id"] for _ in range(2)]
     ws = WebSocket(srv, f"/v1/sessions/{sids[0]}/ws")
     assert ws.status == 101
-    assert len(backend_containers(srv)) == 2
+    assert len({session_container(srv, sid) for sid in sids} & backend_containers(srv)) == 2
     t0 = time.monotonic()
     srv.stop()   # SIGTERM; asserts exit 0 (and valgrind's verdict)
     assert time.monotonic() - t0 < slow(10)

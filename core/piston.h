@@ -1,0 +1,36 @@
+/* piston.h — what the Piston dialect's two halves share: a job (a Piston
+ * request resolved to a /v1 program) and internal requests made for it. */
+#ifndef CC_PISTON_H
+#define CC_PISTON_H
+
+#include <jansson.h>
+
+#include "http.h"
+
+struct job;
+/* program is the /v1 body (NULL with `err` when the job cannot run). */
+typedef void (*job_ready_fn)(struct job *j, json_t *program, const char *err);
+
+struct job {
+    struct request *creds;     /* the request the internal calls act for */
+    json_t *piston;            /* the client's job description (owned) */
+    char language[64];
+    char version[64];
+    int compiled;
+    job_ready_fn ready;
+    void *owner;
+};
+
+/* Piston's own validation of a job description: its message, or NULL. */
+const char *job_invalid(const json_t *body);
+/* Find the runtime (language, aliases, SemVer selector) and build the program. */
+void job_resolve(struct job *j);
+void job_free(struct job *j);
+
+/* The caller's identity: with CODECLOUD_PISTON_OPEN one anonymous tenant. */
+void piston_identity(struct request *req);
+/* An internal /v1 request on behalf of `creds`. */
+void dispatch_sub(struct request *creds, const char *method, const char *target, const char *body, size_t len,
+                  http_response_fn cb, void *ud);
+
+#endif
