@@ -70,8 +70,9 @@ def main():
     url, label = sys.argv[1], sys.argv[2]
     print("(a) inside the container (notebook.py --bench, same image, no server):")
     own = in_container(label)
-    print(f"  {'IPython run_cell(\"1+1\")':<46} median {own['ipython_run_cell_ms']:9.3f} ms   (n={own['cells']})")
-    print(f"  {'driver cell path (capture, fds, reply)':<46} median {own['driver_cell_ms']:9.3f} ms   (n={own['cells']})")
+    for name, key in (("IPython run_cell('1+1')", "ipython_run_cell_ms"),
+                      ("driver cell path (capture, fds, reply)", "driver_cell_ms")):
+        print(f"  {name:<46} median {own[key]:9.3f} ms   (n={own['cells']})")
 
     api = Api(url)
     status, s = api.call("POST", "/v1/sessions", {"language": "ipython"})

@@ -131,25 +131,42 @@ static long relay_timeout(const struct request *req, const char *id) {
     return timeout;
 }
 
-static void on_session_route(void *ud, redisReply *r, const char *err) {
-    struct routed *rt = ud;
-    struct request *req = rt->req;
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        reply_error(req, 503, "unavailable", "Redis is unavailable: %s", err ? err : "bad reply");
-        free(rt);
-        return;
-    }
+/* Routes seen recently, so that a session's requests do not each wait on
+ * Redis: a route never changes once written.  An entry lives ROUTE_CACHE_MS
+ * and is dropped on DELETE; a collision just evicts. */
+#define ROUTE_CACHE_SLOTS 4096
+#define ROUTE_CACHE_MS 5000
+
+struct cached_route {
+    char id[64];
+    char owner[65];
+    char url[128];
     char boot[64];
-    copy_field(r, "owner", rt->owner, sizeof rt->owner);
-    copy_field(r, "backend", rt->url, sizeof rt->url);
-    copy_field(r, "boot_id", boot, sizeof boot);
-    copy_field(r, "language", rt->language, sizeof rt->language);
-    copy_field(r, "created_at", rt->created_at, sizeof rt->created_at);
-    copy_field(r, "lost_at", rt->lost_at, sizeof rt->lost_at);
-    int known = rt->url[0] && (r->elements > 0);
-    if (!known || (!req->is_admin && strcmp(rt->owner, req->key_hash) != 0)) {
-        if (strcmp(req->method, "DELETE") == 0 && !known) reply_no_content(req);
-        else reply_error(req, 404, "not_found", "no such session");
+    char language[64];
+    char created_at[40];
+    double at;
+};
+
+static struct cached_route *route_cache;
+
+static struct cached_route *cache_slot(const char *id) {
+    if (!route_cache) route_cache = calloc(ROUTE_CACHE_SLOTS, sizeof *route_cache);
+    if (!route_cache) return NULL;
+    unsigned h = 2166136261u; /* FNV-1a */
+    for (const char *p = id; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+    return &route_cache[h % ROUTE_CACHE_SLOTS];
+}
+
+static void cache_drop(const char *id) {
+    struct cached_route *e = cache_slot(id);
+    if (e && strcmp(e->id, id) == 0) e->id[0] = '\0';
+}
+
+/* Decide where a request for a known session goes. */
+static void route_session(struct routed *rt, const char *boot) {
+    struct request *req = rt->req;
+    if (!req->is_admin && strcmp(rt->owner, req->key_hash) != 0) {
+        reply_error(req, 404, "not_found", "no such session");
         free(rt);
         return;
     }
@@ -163,6 +180,7 @@ static void on_session_route(void *ud, redisReply *r, const char *err) {
             snprintf(rt->lost_at, sizeof rt->lost_at, "%.0f", since);
             rt->lost_is_new = 1;
         }
+        cache_drop(rt->id);
         answer_lost(req, rt);
         free(rt);
         return;
@@ -172,7 +190,10 @@ static void on_session_route(void *ud, redisReply *r, const char *err) {
         free(rt);
         return;
     }
-    if (strcmp(req->method, "DELETE") == 0) session_ended(rt->id, rt->owner, rt->url);
+    if (strcmp(req->method, "DELETE") == 0) {
+        cache_drop(rt->id);
+        session_ended(rt->id, rt->owner, rt->url);
+    }
     size_t plen = strlen(req->path);
     if (b && plen > 3 && strcmp(req->path + plen - 3, "/ws") == 0) {
         proxy_tunnel(req, rt->url);
@@ -190,14 +211,64 @@ static void on_session_route(void *ud, redisReply *r, const char *err) {
     free(rt);
 }
 
+static void on_session_route(void *ud, redisReply *r, const char *err) {
+    struct routed *rt = ud;
+    struct request *req = rt->req;
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        reply_error(req, 503, "unavailable", "Redis is unavailable: %s", err ? err : "bad reply");
+        free(rt);
+        return;
+    }
+    char boot[64];
+    copy_field(r, "owner", rt->owner, sizeof rt->owner);
+    copy_field(r, "backend", rt->url, sizeof rt->url);
+    copy_field(r, "boot_id", boot, sizeof boot);
+    copy_field(r, "language", rt->language, sizeof rt->language);
+    copy_field(r, "created_at", rt->created_at, sizeof rt->created_at);
+    copy_field(r, "lost_at", rt->lost_at, sizeof rt->lost_at);
+    if (!rt->url[0]) {
+        if (strcmp(req->method, "DELETE") == 0) reply_no_content(req);
+        else reply_error(req, 404, "not_found", "no such session");
+        free(rt);
+        return;
+    }
+    struct cached_route *e = rt->lost_at[0] ? NULL : cache_slot(rt->id);
+    if (e) {
+        snprintf(e->id, sizeof e->id, "%s", rt->id);
+        snprintf(e->owner, sizeof e->owner, "%s", rt->owner);
+        snprintf(e->url, sizeof e->url, "%s", rt->url);
+        snprintf(e->boot, sizeof e->boot, "%s", boot);
+        snprintf(e->language, sizeof e->language, "%s", rt->language);
+        snprintf(e->created_at, sizeof e->created_at, "%s", rt->created_at);
+        e->at = wall_clock_ms();
+    }
+    route_session(rt, boot);
+}
+
 static void handle_session(struct request *req) {
+    struct routed *rt = calloc(1, sizeof *rt);
+    if (!rt) {
+        reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    rt->req = req;
+    snprintf(rt->id, sizeof rt->id, "%s", req->params[0]);
+    struct cached_route *e = cache_slot(rt->id);
+    if (e && strcmp(e->id, rt->id) == 0 && wall_clock_ms() - e->at < ROUTE_CACHE_MS) {
+        snprintf(rt->owner, sizeof rt->owner, "%s", e->owner);
+        snprintf(rt->url, sizeof rt->url, "%s", e->url);
+        snprintf(rt->language, sizeof rt->language, "%s", e->language);
+        snprintf(rt->created_at, sizeof rt->created_at, "%s", e->created_at);
+        char boot[64];
+        snprintf(boot, sizeof boot, "%s", e->boot);
+        route_session(rt, boot);
+        return;
+    }
     if (!redis_ready()) {
+        free(rt);
         reply_error(req, 503, "unavailable", "Redis is unavailable: %s", redis_status());
         return;
     }
-    struct routed *rt = calloc(1, sizeof *rt);
-    rt->req = req;
-    snprintf(rt->id, sizeof rt->id, "%s", req->params[0]);
     char key[128];
     snprintf(key, sizeof key, "cc:session:%s", rt->id);
     const char *argv[] = {"HGETALL", key};
@@ -219,6 +290,9 @@ static void handle_list(struct request *req) {
     fanout_get(req, req->target, on_sessions_gathered, NULL);
 }
 
+static char *languages_text; /* the last union gathered, and when */
+static double languages_at;
+
 static void on_languages_gathered(struct request *req, json_t *answers, void *ud) {
     (void)ud;
     json_t *by_name = json_object(), *list = json_array();
@@ -238,10 +312,22 @@ static void on_languages_gathered(struct request *req, json_t *answers, void *ud
         }
     }
     json_decref(by_name);
-    reply_json(req, 200, json_pack("{s:o}", "languages", list));
+    json_t *body = json_pack("{s:o}", "languages", list);
+    free(languages_text);
+    languages_text = json_text(body);
+    languages_at = wall_clock_ms();
+    reply_json(req, 200, body);
 }
 
-static void handle_languages(struct request *req) { fanout_get(req, "/v1/languages", on_languages_gathered, NULL); }
+/* The union changes only with the backends' health: answer from the last one
+ * gathered for a health interval. */
+static void handle_languages(struct request *req) {
+    if (languages_text && wall_clock_ms() - languages_at < (double)app_config()->health_interval_ms) {
+        http_respond(req, 200, "application/json", languages_text, strlen(languages_text), NULL);
+        return;
+    }
+    fanout_get(req, "/v1/languages", on_languages_gathered, NULL);
+}
 
 static const struct route balancer_routes[] = {
     {"GET", "/v1/languages", ACCESS_CLIENT, handle_languages, 0},
@@ -290,5 +376,10 @@ static void on_redis_stopped(void) {
 void balancer_shutdown(void (*done)(void)) {
     stopped_cb = done;
     backends_stop();
+    proxy_pool_close();
+    free(route_cache);
+    route_cache = NULL;
+    free(languages_text);
+    languages_text = NULL;
     redis_stop(on_redis_stopped);
 }

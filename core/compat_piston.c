@@ -26,11 +26,38 @@ static void piston_error(struct request *req, int status, const char *fmt, ...) 
     reply_json(req, status, json_pack("{s:s}", "message", msg));
 }
 
+/* Anonymous callers share one tenant whose name is not hex, so that it can
+ * never be the hash of a real key. */
+#define PISTON_ANONYMOUS "piston-anonymous"
+
 /* Without CODECLOUD_PISTON_OPEN the dialect needs a key like /v1 (the
- * internal /v1 request checks it); with it, every caller is one anonymous
- * tenant. */
+ * internal /v1 request checks it).  With it, a caller that presents no key is
+ * the anonymous tenant; one that presents a key is still checked and counted
+ * as that key. */
 void piston_identity(struct request *req) {
-    if (app_config()->piston_open) sha256_hex("piston", 6, req->key_hash);
+    if (app_config()->piston_open && !req->key_hash[0]) snprintf(req->key_hash, sizeof req->key_hash, PISTON_ANONYMOUS);
+}
+
+int piston_anonymous(const struct request *req) { return strcmp(req->key_hash, PISTON_ANONYMOUS) == 0; }
+
+/* The anonymous tenant's rate: one token bucket per process (piston_rate).
+ * Keyed callers are bounded by the policy's admit hook instead. */
+int piston_admit(struct request *req) {
+    static double tokens = -1;
+    static uint64_t last;
+    if (!piston_anonymous(req)) return 0;
+    const struct config *c = app_config();
+    uint64_t now = uv_now(app_loop());
+    if (tokens < 0) tokens = c->piston_rate_burst;
+    else tokens += (double)(now - last) * c->piston_rate_per_s / 1000.0;
+    if (tokens > c->piston_rate_burst) tokens = c->piston_rate_burst;
+    last = now;
+    if (tokens >= 1) {
+        tokens -= 1;
+        return 0;
+    }
+    reply_json(req, 429, json_pack("{s:s}", "message", "rate_limited: too many requests without a key, retry later"));
+    return -1;
 }
 
 /* The status and body of the /v1 answer become Piston's. */
@@ -70,7 +97,7 @@ void dispatch_sub(struct request *req, const char *method, const char *target, c
         piston_error(req, 500, "out of memory");
         return;
     }
-    if (app_config()->piston_open) {
+    if (piston_anonymous(req)) {
         sub->preauth = 1;
         memcpy(sub->key_hash, req->key_hash, sizeof sub->key_hash);
     }
@@ -158,18 +185,47 @@ static json_t *stage(const char *out, const char *errs, json_t *code, json_t *si
 }
 
 static long long number_or(const json_t *v, long long def) {
-    return json_is_number(v) && json_number_value(v) >= 0 ? (long long)json_number_value(v) : def;
+    return json_is_number(v) && json_number_value(v) > 0 ? (long long)json_number_value(v) : def;
 }
 
 /* ---- a job: a Piston request resolved to a /v1 program ------------------------------------ */
 
-/* Piston's own validation of a job description: its message, or NULL. */
+/* Piston's own validation of a job description, with Piston's messages:
+ * the message, or NULL. */
 const char *job_invalid(const json_t *body) {
+    static char msg[128];
+    static const char *const limits[] = {"compile_memory_limit", "run_memory_limit", "compile_timeout",
+                                         "run_timeout", "compile_cpu_time", "run_cpu_time"};
     if (!json_is_object(body)) return "the body must be a JSON object";
-    if (!json_is_string(json_object_get(body, "language"))) return "language is required as a string";
-    if (!json_is_string(json_object_get(body, "version"))) return "version is required as a string";
-    if (!json_is_array(json_object_get(body, "files")) || json_array_size(json_object_get(body, "files")) == 0)
-        return "files is required as an array";
+    const json_t *v = json_object_get(body, "language");
+    if (!json_is_string(v) || !json_string_length(v)) return "language is required as a string";
+    v = json_object_get(body, "version");
+    if (!json_is_string(v) || !json_string_length(v)) return "version is required as a string";
+    const json_t *files = json_object_get(body, "files");
+    if (!json_is_array(files)) return "files is required as an array";
+    size_t i;
+    json_t *f;
+    json_array_foreach(files, i, f) {
+        if (!json_is_string(json_object_get(f, "content"))) {
+            snprintf(msg, sizeof msg, "files[%zu].content is required as a string", i);
+            return msg;
+        }
+    }
+    for (i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        v = json_object_get(body, limits[i]);
+        if (!v || json_is_null(v) || json_is_false(v) || (json_is_number(v) && json_number_value(v) == 0))
+            continue; /* Piston skips a falsy constraint */
+        if (!json_is_number(v)) snprintf(msg, sizeof msg, "If specified, %s must be a number", limits[i]);
+        else if (json_number_value(v) < 0 && json_number_value(v) != -1)
+            snprintf(msg, sizeof msg, "%s must be non-negative", limits[i]);
+        else continue;
+        return msg;
+    }
+    const json_t *args = json_object_get(body, "args");
+    if (args && !json_is_null(args) && !json_is_array(args)) return "args must be an array of strings";
+    json_array_foreach(args, i, f) if (!json_is_string(f)) return "args must be an array of strings";
+    const json_t *in = json_object_get(body, "stdin");
+    if (in && !json_is_null(in) && !json_is_string(in)) return "stdin must be a string";
     return NULL;
 }
 
@@ -189,11 +245,40 @@ static const json_t *find_runtime(const json_t *langs, const char *want, const c
 
 /* The /v1 program of a job: Piston's first file is the main one; stdin gets
  * a trailing newline; the larger memory limit serves both stages. */
+/* A policy limit's bound ("min" or "max") in its own unit, or `def`. */
+static long long policy_bound(const char *limit, const char *bound, long long def) {
+    const json_t *v = json_object_get(json_object_get(app_config()->limits, limit), bound);
+    return json_is_number(v) ? (long long)json_number_value(v) : def;
+}
+
 static json_t *job_program(struct job *j, char *err, size_t errlen) {
-    json_t *files = json_array();
-    buf_t main_code = BUF_INIT;
+    int utf8 = 0;
     size_t i;
     json_t *a;
+    json_array_foreach(json_object_get(j->piston, "files"), i, a) {
+        const char *enc = json_string_value(json_object_get(a, "encoding"));
+        utf8 |= !enc || strcmp(enc, "utf8") == 0;
+    }
+    if (!utf8) {
+        snprintf(err, errlen, "files must include at least one utf8 encoded file");
+        return NULL;
+    }
+    /* Piston's units: ms and bytes; the policy's: ms and MiB.  -1 and 0 mean "the default". */
+    long long tmax = policy_bound("timeout_ms", "max", 0), mmax = policy_bound("memory_mb", "max", 0) << 20;
+    long long mmin = policy_bound("memory_mb", "min", 0) << 20;
+    static const char *const timeouts[] = {"compile_timeout", "run_timeout"};
+    static const char *const memories[] = {"compile_memory_limit", "run_memory_limit"};
+    for (int k = 0; k < 2; k++) {
+        long long t = number_or(json_object_get(j->piston, timeouts[k]), 0);
+        long long m = number_or(json_object_get(j->piston, memories[k]), 0);
+        const char *name = tmax && t > tmax ? timeouts[k] : mmax && m > mmax ? memories[k] : NULL;
+        if (name) {
+            snprintf(err, errlen, "%s cannot exceed the configured limit of %lld", name, name == timeouts[k] ? tmax : mmax);
+            return NULL;
+        }
+    }
+    json_t *files = json_array();
+    buf_t main_code = BUF_INIT;
     json_array_foreach(json_object_get(j->piston, "files"), i, a) {
         buf_t content = BUF_INIT;
         if (decode_file(a, i, &content, err, errlen) < 0) {
@@ -223,6 +308,7 @@ static json_t *job_program(struct job *j, char *err, size_t errlen) {
     long long mem = number_or(json_object_get(j->piston, "run_memory_limit"), 0);
     long long cmem = number_or(json_object_get(j->piston, "compile_memory_limit"), 0);
     if (cmem > mem) mem = cmem;
+    if (mem > 0 && mem < mmin) mem = mmin; /* Piston clients ask for little; the policy's floor applies */
     json_t *limits = json_pack("{s:I}", "timeout_ms",
                                (json_int_t)number_or(json_object_get(j->piston, "run_timeout"), PISTON_RUN_TIMEOUT_MS));
     if (mem > 0) json_object_set_new(limits, "memory_mb", json_integer((json_int_t)((mem + (1 << 20) - 1) >> 20)));
@@ -248,6 +334,7 @@ static void on_job_languages(struct request *sub, int status, const char *ctype,
         char text[300];
         snprintf(text, sizeof text, "%s", msg ? msg : "cannot list the runtimes");
         json_decref(e);
+        j->err_status = status == 422 || status == 0 ? 400 : status;
         j->ready(j, NULL, text);
         return;
     }
@@ -257,6 +344,7 @@ static void on_job_languages(struct request *sub, int status, const char *ctype,
     const json_t *found = find_runtime(langs, want, sel);
     char err[300];
     json_t *program = NULL;
+    j->err_status = 400;
     if (!found) {
         snprintf(err, sizeof err, "%s-%s runtime is unknown", want, sel);
     } else {
@@ -313,11 +401,14 @@ static void on_run(struct request *sub, int status, const char *ctype, const cha
         if (!st || strcmp(st, "ok") == 0) pst = NULL;
         else if (strcmp(st, "timeout") == 0) pst = "TO", msg = "Timeout exceeded";
         else if (strcmp(st, "output_limit") == 0)
-            pst = strlen(out ? out : "") >= strlen(err ? err : "") ? "OL" : "EL", msg = "Output limit exceeded";
+        {
+            int ol = strlen(out ? out : "") >= strlen(err ? err : "");
+            pst = ol ? "OL" : "EL", msg = ol ? "stdout length exceeded" : "stderr length exceeded";
+        }
         else if (strcmp(st, "memory_limit") == 0) pst = "SG", msg = "Memory limit exceeded";
         else if (json_is_string(sig)) pst = "SG", msg = "Killed by a signal";
         else pst = "RE", msg = "Non-zero exit code";
-        if (pst && strcmp(pst, "SG") == 0 && !json_is_string(sig)) {
+        if (pst && (strcmp(pst, "SG") == 0 || strcmp(pst, "TO") == 0) && !json_is_string(sig)) {
             json_decref(sig);
             sig = json_string("SIGKILL");
         }
@@ -332,7 +423,7 @@ done:
 
 static void on_execute_ready(struct job *x, json_t *program, const char *err) {
     if (!program) {
-        piston_error(x->creds, 400, "%s", err);
+        piston_error(x->creds, x->err_status ? x->err_status : 400, "%s", err);
         job_free(x);
         return;
     }
@@ -343,6 +434,7 @@ static void on_execute_ready(struct job *x, json_t *program, const char *err) {
 
 static void handle_execute(struct request *req) {
     piston_identity(req);
+    if (piston_admit(req) < 0 || piston_relay_anonymous(req, 0) == 0) return;
     json_t *body = json_loadb(req->body.data, req->body.len, 0, NULL);
     const char *why = job_invalid(body);
     if (why) {

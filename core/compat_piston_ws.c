@@ -289,6 +289,7 @@ static void handle_connect(struct request *req) {
         reply_json(req, 400, json_pack("{s:s}", "message", "this route needs a WebSocket upgrade"));
         return;
     }
+    if (piston_admit(req) < 0 || piston_relay_anonymous(req, 1) == 0) return;
     struct pconn *pc = calloc(1, sizeof *pc);
     if (!pc) {
         reply_json(req, 500, json_pack("{s:s}", "message", "out of memory"));

@@ -179,7 +179,24 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
     const json_t *open = json_object_get(r.settings, "piston_open");
     if (open && !json_is_boolean(open)) fail(&r, "piston_open", "must be true or false");
     c->piston_open = json_is_true(open);
+    const json_t *rate = json_object_get(r.settings, "piston_rate");
+    c->piston_rate_per_s = 2;
+    c->piston_rate_burst = 10;
+    if (rate && !json_is_null(rate)) {
+        const json_t *per_s = json_object_get(rate, "per_s"), *burst = json_object_get(rate, "burst");
+        if (!json_is_object(rate) || !json_is_number(per_s) || json_number_value(per_s) <= 0 ||
+            !json_is_number(burst) || json_number_value(burst) < 1)
+            fail(&r, "piston_rate", "must be { per_s = N > 0, burst = M >= 1 }");
+        else {
+            c->piston_rate_per_s = json_number_value(per_s);
+            c->piston_rate_burst = json_number_value(burst);
+        }
+    }
     c->file_url_hosts = read_str_list(&r, json_object_get(r.settings, "file_url_hosts"), "file_url_hosts");
+    const json_t *loop = json_object_get(r.settings, "file_url_test_allow_loopback");
+    if (loop && !json_is_boolean(loop)) fail(&r, "file_url_test_allow_loopback", "must be true or false");
+    c->file_url_test_allow_loopback = json_is_true(loop);
+    c->file_url_test_ca_file = read_str(&r, "file_url_test_ca_file", NULL);
 
     c->redis = read_str(&r, "redis", "127.0.0.1:6379");
     c->backends = read_str_list(&r, json_object_get(r.settings, "backends"), "backends");
@@ -197,6 +214,7 @@ void config_free(struct config *c) {
     free(c->docker_host);
     free(c->backend_id);
     free(c->redis);
+    free(c->file_url_test_ca_file);
     json_decref(c->client_keys);
     json_decref(c->admin_keys);
     json_decref(c->cors_origins);

@@ -50,7 +50,12 @@ struct config {
 
     /* the older API dialects */
     int piston_open;           /* serve the Piston dialect without a key */
+    double piston_rate_per_s;  /* the anonymous Piston tenant's token bucket, per process */
+    double piston_rate_burst;
     json_t *file_url_hosts;    /* hosts the seed's file_url may name (fetched by us) */
+    /* UNSAFE, tests only: let file_url fetch from loopback, trusting this CA. */
+    int file_url_test_allow_loopback;
+    char *file_url_test_ca_file;
 
     /* balancer */
     char *redis;

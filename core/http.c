@@ -273,10 +273,7 @@ static void format_head(buf_t *head_out, struct request *req, int status, const 
 static void request_finish(struct request *req) {
     double secs = (double)(uv_hrtime() - req->start_ns) / 1e9;
     metrics_observe_request(req->route, req->status, secs);
-    log_event(LOG_INFO, "request",
-              json_pack("{s:s,s:s,s:s,s:i,s:f}", "method", req->method, "route", req->route, "path",
-                        req->path ? req->path : "", "status", req->status, "duration_ms",
-                        secs * 1000.0));
+    log_request(req->method, req->route, req->path ? req->path : "", req->status, secs * 1000.0);
     struct conn *c = req->conn;
     if (!c) {
         request_free(req);

@@ -41,6 +41,7 @@ struct httpc {
     int deferred_err;          /* an error found inside a call of ours, reported from the timer */
     const char *deferred_what;
     int connected, upgraded, head_request, read_paused;
+    int keep_alive;            /* the last response allows another request */
     int closing, gai_pending, handles_open;
 };
 
@@ -108,6 +109,15 @@ static void timer_fired(uv_timer_t *t) {
 static void arm_idle(struct httpc *c) {
     if (c->idle_ms && c->connected && !c->closing && !c->deferred_err)
         uv_timer_start(&c->timer, timer_fired, c->idle_ms, 0);
+}
+
+void httpc_set_callbacks(struct httpc *c, const struct httpc_callbacks *cb, void *ud) {
+    c->cb = *cb;
+    c->ud = ud;
+}
+
+int httpc_reusable(const struct httpc *c) {
+    return c->keep_alive && c->connected && !c->closing && !c->upgraded && !c->deferred_err;
 }
 
 void httpc_set_idle_timeout(struct httpc *c, unsigned ms) {
@@ -268,6 +278,7 @@ static int on_body(llhttp_t *p, const char *at, size_t len) {
 static int on_message_complete(llhttp_t *p) {
     struct httpc *c = of(p);
     if (llhttp_get_upgrade(p)) return 0;   /* raw mode follows, no "complete" */
+    c->keep_alive = llhttp_should_keep_alive(p);
     if (c->cb.on_complete) c->cb.on_complete(c, c->ud);
     return c->closing ? -1 : 0;
 }

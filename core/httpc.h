@@ -69,6 +69,10 @@ size_t httpc_queued(const struct httpc *c);
 void httpc_read_pause(struct httpc *c, int paused);
 /* Fail with UV_ETIMEDOUT when nothing is read for ms once connected (0: never, the default). */
 void httpc_set_idle_timeout(struct httpc *c, unsigned ms);
+/* Hand the connection to another owner (a pool of kept-alive connections). */
+void httpc_set_callbacks(struct httpc *c, const struct httpc_callbacks *cb, void *ud);
+/* After on_complete: whether the connection may carry another request. */
+int httpc_reusable(const struct httpc *c);
 int httpc_upgraded(const struct httpc *c);
 /* Close now; pending writes are dropped. Only on_close runs after this. */
 void httpc_close(struct httpc *c);

@@ -57,3 +57,22 @@ void log_msgf(enum log_level level, const char *event, const char *fmt, ...) {
     va_end(ap);
     log_event(level, event, json_pack("{s:s}", "msg", msg));
 }
+
+void log_request(const char *method, const char *route, const char *path, int status, double ms) {
+    if (LOG_INFO < min_level) return;
+    /* The hottest log line: formatted straight into one buffer, one write.
+     * Only the path comes from the client; jansson quotes it. */
+    json_t *p = json_string(path);
+    char quoted[1200];
+    size_t n = p ? json_dumpb(p, quoted, sizeof quoted - 1, JSON_ENCODE_ANY) : 0;
+    json_decref(p);
+    if (n == 0 || n >= sizeof quoted - 1) n = (size_t)snprintf(quoted, sizeof quoted, "\"(not shown)\"");
+    quoted[n] = '\0';
+    char ts[32], line[1600];
+    format_rfc3339_ms(ts, wall_clock_ms());
+    int len = snprintf(line, sizeof line,
+                       "{\"ts\":\"%s\",\"level\":\"info\",\"event\":\"request\",\"method\":\"%s\",\"route\":\"%s\","
+                       "\"path\":%s,\"status\":%d,\"duration_ms\":%.3f}\n",
+                       ts, method, route, quoted, status, ms);
+    if (len > 0) fwrite(line, 1, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1, stderr);
+}

@@ -14,6 +14,9 @@ void log_event(enum log_level level, const char *event, json_t *fields);
 void log_msgf(enum log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void log_set_min_level(enum log_level level);
+/* One line per request: method, route pattern, path (never the query: it
+ * may carry a key), status, duration. */
+void log_request(const char *method, const char *route, const char *path, int status, double ms);
 
 /* RFC 3339 UTC with milliseconds and Z, of a wall-clock time in ms since the epoch. */
 void format_rfc3339_ms(char out[32], double epoch_ms);

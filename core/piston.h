@@ -17,6 +17,7 @@ struct job {
     char language[64];
     char version[64];
     int compiled;
+    int err_status;            /* with `err`: the HTTP status Piston answers it with */
     job_ready_fn ready;
     void *owner;
 };
@@ -27,8 +28,16 @@ const char *job_invalid(const json_t *body);
 void job_resolve(struct job *j);
 void job_free(struct job *j);
 
-/* The caller's identity: with CODECLOUD_PISTON_OPEN one anonymous tenant. */
+/* The caller's identity: with CODECLOUD_PISTON_OPEN a caller without a key
+ * is the anonymous tenant. */
 void piston_identity(struct request *req);
+int piston_anonymous(const struct request *req);
+/* The anonymous tenant's rate (piston_rate): 0, or -1 once answered 429. */
+int piston_admit(struct request *req);
+/* A balancer relays an anonymous caller's Piston request to a backend as it
+ * is (its own /v1 requests would carry no key a backend accepts): 0, or -1
+ * when this is not a balancer or the request was answered. */
+int piston_relay_anonymous(struct request *req, int websocket);
 /* An internal /v1 request on behalf of `creds`. */
 void dispatch_sub(struct request *creds, const char *method, const char *target, const char *body, size_t len,
                   http_response_fn cb, void *ud);

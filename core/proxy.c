@@ -15,32 +15,128 @@
 /* A backend's answer above this is refused (the API's largest is a file). */
 #define PROXY_MAX_BODY (16u << 20)
 
+/* Kept-alive connections to backends, idle, by URL: a request reuses one
+ * instead of paying a TCP connect and close (most of a proxied request's
+ * cost). */
+#define POOL_MAX_IDLE_PER_URL 32
+#define POOL_IDLE_MS 30000
+
+struct pooled {
+    struct httpc *hc;
+    char url[128];
+    struct pooled *next;
+};
+
+static struct pooled *idle;
+
 struct proxy_call {
     struct httpc *hc;
     uv_timer_t timer;
     proxy_done_fn cb;
     void *ud;
+    char url[128];
+    buf_t request;      /* head and body, kept to retry once on a fresh connection */
+    int reused;         /* hc came from the pool: it may have been closed by the peer */
     int status;
     char content_type[128];
     buf_t body;
-    int done;       /* cb ran or was cancelled */
-    int open;       /* handles still to close: httpc + timer */
+    int done;           /* cb ran or was cancelled */
 };
 
-static void call_release(struct proxy_call *c) {
-    if (--c->open > 0) return;
+static const struct httpc_callbacks call_cbs;
+
+static void pooled_remove(struct httpc *hc) {
+    for (struct pooled **pp = &idle; *pp; pp = &(*pp)->next) {
+        if ((*pp)->hc == hc) {
+            struct pooled *p = *pp;
+            *pp = p->next;
+            free(p);
+            return;
+        }
+    }
+}
+
+/* An idle connection that errors or closes just leaves the pool. */
+static void idle_error(struct httpc *hc, void *ud, int err, const char *why) {
+    (void)ud, (void)err, (void)why;
+    pooled_remove(hc);
+}
+static void idle_close(struct httpc *hc, void *ud) {
+    (void)ud;
+    pooled_remove(hc);
+}
+static void idle_data(struct httpc *hc, void *ud, const char *data, size_t len) {
+    (void)ud, (void)data, (void)len;
+    httpc_close(hc); /* nothing may arrive on an idle connection */
+}
+static const struct httpc_callbacks idle_cbs = {NULL, idle_data, NULL, idle_error, NULL, idle_close};
+/* A connection nobody owns any more, closing. */
+static const struct httpc_callbacks orphan_cbs = {NULL, NULL, NULL, NULL, NULL, NULL};
+
+static void pool_put(const char *url, struct httpc *hc) {
+    size_t same = 0;
+    for (struct pooled *p = idle; p; p = p->next) same += strcmp(p->url, url) == 0;
+    struct pooled *p = same < POOL_MAX_IDLE_PER_URL ? calloc(1, sizeof *p) : NULL;
+    if (!p) {
+        httpc_set_callbacks(hc, &orphan_cbs, NULL);
+        httpc_close(hc);
+        return;
+    }
+    p->hc = hc;
+    snprintf(p->url, sizeof p->url, "%s", url);
+    p->next = idle;
+    idle = p;
+    httpc_set_callbacks(hc, &idle_cbs, NULL);
+    httpc_set_idle_timeout(hc, POOL_IDLE_MS);
+}
+
+static struct httpc *pool_take(const char *url, void *owner) {
+    for (struct pooled **pp = &idle; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->url, url) == 0) {
+            struct pooled *p = *pp;
+            struct httpc *hc = p->hc;
+            *pp = p->next;
+            free(p);
+            httpc_set_idle_timeout(hc, 0);
+            httpc_set_callbacks(hc, &call_cbs, owner);
+            return hc;
+        }
+    }
+    return NULL;
+}
+
+void proxy_pool_close(void) {
+    while (idle) {
+        struct httpc *hc = idle->hc;
+        httpc_set_callbacks(hc, &orphan_cbs, NULL);
+        pooled_remove(hc);
+        httpc_close(hc);
+    }
+}
+
+static void on_timer_closed(uv_handle_t *h) {
+    struct proxy_call *c = h->data;
     buf_free(&c->body);
+    buf_free(&c->request);
     free(c);
 }
 
-static void on_timer_closed(uv_handle_t *h) { call_release(h->data); }
-
+/* The call is over: its connection goes back to the pool or is closed. */
 static void finish(struct proxy_call *c, int status, const char *err, int refused) {
     if (c->done) return;
     c->done = 1;
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
-    if (c->hc) httpc_close(c->hc);
+    if (c->hc) {
+        struct httpc *hc = c->hc;
+        c->hc = NULL;
+        if (status && !err && httpc_reusable(hc)) {
+            pool_put(c->url, hc);
+        } else {
+            httpc_set_callbacks(hc, &orphan_cbs, NULL);
+            httpc_close(hc);
+        }
+    }
     if (c->cb) c->cb(c->ud, status, c->content_type[0] ? c->content_type : NULL, c->body.data ? c->body.data : "",
                      c->body.len, err, refused);
 }
@@ -70,22 +166,24 @@ static void on_complete(struct httpc *hc, void *ud) {
     finish(c, c->status, NULL, 0);
 }
 
+static int call_connect(struct proxy_call *c);
+
 static void on_error(struct httpc *hc, void *ud, int err, const char *why) {
     (void)hc;
     struct proxy_call *c = ud;
+    c->hc = NULL; /* closing by itself */
+    if (c->reused && c->status == 0 && c->body.len == 0) {
+        /* The backend closed a kept-alive connection as we reused it: nothing
+         * of this request was processed, so one fresh try is safe. */
+        c->reused = 0;
+        if (call_connect(c) == 0) return;
+    }
     char text[300];
     snprintf(text, sizeof text, "the backend did not answer: %s", why ? why : uv_strerror(err));
     finish(c, 0, text, err == UV_ECONNREFUSED);
 }
 
-static void on_close(struct httpc *hc, void *ud) {
-    (void)hc;
-    struct proxy_call *c = ud;
-    c->hc = NULL;
-    call_release(c);
-}
-
-static const struct httpc_callbacks call_cbs = {on_response, on_data, on_complete, on_error, NULL, on_close};
+static const struct httpc_callbacks call_cbs = {on_response, on_data, on_complete, on_error, NULL, NULL};
 
 static void on_timeout(uv_timer_t *t) {
     struct proxy_call *c = t->data;
@@ -104,31 +202,50 @@ static void forward_headers(buf_t *h, const struct request *creds) {
     /* The balancer's own calls (clean-ups) speak as the fleet's first admin key. */
     const char *admin = json_string_value(json_array_get(app_config()->admin_keys, 0));
     if (!creds && admin) buf_printf(h, "X-API-Key: %s\r\n", admin);
-    buf_append_str(h, "Connection: close\r\n");
+}
+
+/* Send the kept request on a pooled connection, or a new one. */
+static int call_connect(struct proxy_call *c) {
+    c->hc = c->reused ? NULL : pool_take(c->url, c);
+    c->reused = c->hc != NULL;
+    if (!c->hc) {
+        struct hostaddr addr;
+        if (hostaddr_parse(c->url, &addr) < 0) return -1;
+        c->hc = httpc_connect(app_loop(), &addr, (unsigned)app_config()->backend_timeout_ms, &call_cbs, c);
+        if (!c->hc) return -1;
+    }
+    return httpc_write(c->hc, c->request.data, c->request.len);
 }
 
 struct proxy_call *proxy_send(const char *backend_url, const char *method, const char *target,
                               const struct request *creds, const char *body, size_t len, long timeout_ms,
                               proxy_done_fn cb, void *ud) {
-    struct hostaddr addr;
-    if (hostaddr_parse(backend_url, &addr) < 0) return NULL;
     struct proxy_call *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->cb = cb;
     c->ud = ud;
-    c->open = 2;
+    snprintf(c->url, sizeof c->url, "%s", backend_url);
+    struct hostaddr addr;
+    buf_printf(&c->request, "%s %s HTTP/1.1\r\n", method, target);
+    forward_headers(&c->request, creds);
+    if (!creds || !http_header(creds, "host")) {
+        char host[300];
+        if (hostaddr_parse(backend_url, &addr) == 0) {
+            hostaddr_format(&addr, host, sizeof host);
+            buf_printf(&c->request, "Host: %s\r\n", host);
+        }
+    }
+    if (body && len) buf_printf(&c->request, "Content-Length: %zu\r\n", len);
+    else if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) buf_append_str(&c->request, "Content-Length: 0\r\n");
+    buf_append_str(&c->request, "\r\n");
+    if (body && len) buf_append(&c->request, body, len);
     uv_timer_init(app_loop(), &c->timer);
     c->timer.data = c;
-    c->hc = httpc_connect(app_loop(), &addr, (unsigned)(app_config()->backend_timeout_ms), &call_cbs, c);
-    if (!c->hc) {
-        c->open = 1;
-        uv_close((uv_handle_t *)&c->timer, on_timer_closed);
-        return NULL;
+    /* A failure to start is reported from the loop, never under the caller. */
+    if (call_connect(c) < 0) {
+        uv_timer_start(&c->timer, on_timeout, 0, 0);
+        return c;
     }
-    buf_t headers = BUF_INIT;
-    forward_headers(&headers, creds);
-    httpc_request(c->hc, method, target, headers.data, body, len);
-    buf_free(&headers);
     uv_timer_start(&c->timer, on_timeout, (uint64_t)timeout_ms, 0);
     return c;
 }

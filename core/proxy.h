@@ -27,6 +27,8 @@ void proxy_cancel(struct proxy_call *c);
 /* Answer `req` with the backend's response unchanged (503 if it does not
  * answer within timeout_ms). */
 void proxy_relay(struct request *req, const char *backend_url, long timeout_ms);
+/* Close the kept-alive connections (shutdown). */
+void proxy_pool_close(void);
 /* Relay a WebSocket upgrade and then the bytes both ways, without bound. */
 void proxy_tunnel(struct request *req, const char *backend_url);
 

@@ -36,5 +36,13 @@ return {
   pools = pools.default,
   reuse = true,
 
+  -- The older dialects (docs/compat.md).  With CODECLOUD_PISTON_OPEN=1 Piston
+  -- callers without a key are served as one anonymous tenant, at most
+  -- piston_rate requests per second per process (429 beyond).  file_url_hosts:
+  -- hosts a seed file_url may name (fetched by the server: https only).
+  piston_open = env.flag("CODECLOUD_PISTON_OPEN"),
+  piston_rate = { per_s = 5, burst = 20 },
+  file_url_hosts = {},
+
   admit = admit.caps,
 }

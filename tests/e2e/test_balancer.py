@@ -407,10 +407,11 @@ def test_balancer_restart_loses_nothing_and_a_drained_backend_stays_drained(flee
 def test_killed_backend_sessions_read_lost_then_not_found(fleet):
     a, b = fleet.backend(), fleet.backend()
     l1, l2 = fleet.balancer(), fleet.balancer()
-    ids = [create(l1 if i % 2 else l2)["id"] for i in range(4)]
+    ids = [create(l1 if i % 2 else l2)["id"] for i in range(6)]
     spread = placed([a, b], ids)
     victim_ids = spread[b.url]
-    assert victim_ids and spread[a.url], spread
+    # least-loaded placement spreads 6 sessions 3..3 (ties are random only among equals)
+    assert len(victim_ids) >= 2 and spread[a.url], spread
     sid = sorted(victim_ids)[0]
     send(l1, sid, "before\n")
     read_until(l1, sid, "BEFORE\n")
