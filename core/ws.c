@@ -19,6 +19,7 @@ struct ws {
     const struct ws_callbacks *cb;
     void *ud;
     buf_t in;       /* received bytes not yet taken by wslay */
+    buf_t out;      /* a frame being assembled: header and payload leave in one write */
     int closed;     /* ws_close was called or the peer is gone */
     int in_recv;    /* inside wslay_event_recv: ws_close must not free yet */
     int close_deferred;
@@ -58,10 +59,25 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *ud) {
     (void)ctx;
-    (void)flags;
     struct ws *ws = ud;
-    conn_raw_write(ws->conn, data, len);
+    if (buf_append(&ws->out, data, len) < 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    if (!(flags & WSLAY_MSG_MORE)) {
+        conn_raw_write(ws->conn, ws->out.data, ws->out.len);
+        buf_reset(&ws->out);
+    }
     return (ssize_t)len;
+}
+
+/* Whatever wslay left assembled when it returned goes out now. */
+static void send_pending(struct ws *ws) {
+    wslay_event_send(ws->ctx);
+    if (ws->out.len) {
+        conn_raw_write(ws->conn, ws->out.data, ws->out.len);
+        buf_reset(&ws->out);
+    }
 }
 
 static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *ud) {
@@ -76,6 +92,7 @@ static const struct wslay_event_callbacks wslay_cbs = {recv_cb, send_cb, NULL, N
 static void ws_free(struct ws *ws) {
     if (ws->ctx) wslay_event_context_free(ws->ctx);
     buf_free(&ws->in);
+    buf_free(&ws->out);
     free(ws);
 }
 
@@ -94,12 +111,13 @@ static void on_raw_data(void *ud, const char *data, size_t len) {
     ws->in_recv = 0;
     if (ws->close_deferred) {
         /* A handler called ws_close while wslay was delivering a message. */
-        wslay_event_send(ws->ctx);
+        send_pending(ws);
         conn_raw_close(ws->conn);
         ws_free(ws);
         return;
     }
-    if (rc != 0 || wslay_event_send(ws->ctx) != 0) {
+    if (rc == 0) send_pending(ws);
+    if (rc != 0) {
         conn_raw_close(ws->conn); /* protocol error: drop the connection */
         on_raw_close(ws);
         return;
@@ -155,7 +173,7 @@ void ws_start(struct ws *ws) { conn_raw_start(ws->conn); }
 void ws_send_text(struct ws *ws, const char *data, size_t len) {
     if (ws->closed) return;
     struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, (const uint8_t *)data, len};
-    if (wslay_event_queue_msg(ws->ctx, &msg) == 0) wslay_event_send(ws->ctx);
+    if (wslay_event_queue_msg(ws->ctx, &msg) == 0) send_pending(ws);
 }
 
 size_t ws_backlog(const struct ws *ws) { return conn_raw_write_queue(ws->conn); }
@@ -168,7 +186,7 @@ void ws_close(struct ws *ws, uint16_t code, const char *reason) {
         ws->close_deferred = 1;
         return;
     }
-    wslay_event_send(ws->ctx);
+    send_pending(ws);
     conn_raw_close(ws->conn); /* after the close frame is written */
     ws_free(ws);
 }
