@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app.h"
 #include "auth.h"
 #include "reply.h"
 
@@ -87,6 +88,19 @@ void router_dispatch(struct request *req) {
         }
     }
     clear_params(req);
+    const char *origin = http_header(req, "origin");
+    if (path_match && strcmp(req->method, "OPTIONS") == 0 && origin && app_cors_allowed(origin)) {
+        /* A browser's CORS preflight for an allowed origin (the answer's
+         * Allow-Origin is added to every response by http.c). */
+        char extra[400];
+        snprintf(extra, sizeof extra,
+                 "Access-Control-Allow-Methods: %s\r\nAccess-Control-Allow-Headers: Authorization, X-API-Key, "
+                 "Content-Type\r\nAccess-Control-Max-Age: 600\r\n",
+                 allow);
+        req->route = path_match->pattern;
+        http_respond(req, 204, NULL, "", 0, extra);
+        return;
+    }
     if (path_match) {
         req->route = path_match->pattern;
         char extra[160];
