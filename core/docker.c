@@ -1,42 +1,23 @@
-/* docker.c — Docker Engine API calls and the /events stream on libcurl multi.
- *
- * The curl_multi_socket_action pattern: libcurl tells us which sockets to watch
- * (sock_cb → one uv_poll each) and when to wake it (timer_cb → one uv_timer);
- * we tell it what happened and read finished transfers off its message queue.
- *
- * libcurl refuses re-entrant calls (add/remove a handle from inside one of its
- * callbacks), and a user callback may run inside one (an event line is parsed
- * inside the write callback). So while we are inside libcurl (`in_curl`),
- * starting, cancelling and closing only mark the call or the engine; the
- * marks are acted on in after_curl(), once libcurl has returned. */
+/* docker.c — Docker Engine API calls and the /events stream, on libcurl
+ * multi driven by the uv loop (curlm.c: sockets, timer, deferred starts and
+ * cancels that are safe from inside libcurl's callbacks). */
 #include "docker.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "curlm.h"
 #include "log.h"
 
 #define DEFAULT_TIMEOUT_MS 30000u
 #define CONNECT_TIMEOUT_MS 5000u
 #define MAX_EVENT_LINE (1u << 20)
 
-struct docker_sock {
-    uv_poll_t poll;
-    struct docker *d;
-    curl_socket_t fd;
-    struct docker_sock *prev, *next;
-};
-
 struct docker_call {
+    struct curlm_xfer x;   /* first: curlm's callbacks get &c->x */
     struct docker *d;
-    CURL *easy;
-    struct docker_call *prev, *next;
-    int added;       /* the easy handle is in the multi */
-    int cancelled;   /* no callback may run any more */
-    int finishing;   /* finish_call is running its callback */
     int too_large;
     docker_done_fn done;
     docker_event_fn on_event;
@@ -50,38 +31,17 @@ struct docker_call {
 };
 
 struct docker {
-    uv_loop_t *loop;
-    CURLM *multi;
-    uv_timer_t timer;
+    struct curlm *m;
     struct hostaddr addr;
     char base_url[300];
-    struct docker_call *calls;
-    struct docker_sock *socks;
-    int in_curl;
-    int closing;
-    int torn_down;
-    int handles_open;
     void (*on_closed)(void *ud);
     void *closed_ud;
 };
 
-static int curl_global_ready;
-
 /* ---- lifetime of calls ----------------------------------------------------------- */
 
-static void call_unlink(struct docker_call *c) {
-    struct docker *d = c->d;
-    if (c->prev) c->prev->next = c->next;
-    else if (d->calls == c) d->calls = c->next;
-    if (c->next) c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-}
-
-static void call_free(struct docker_call *c) {
-    if (c->easy) {
-        if (c->added && c->d->multi) curl_multi_remove_handle(c->d->multi, c->easy);
-        curl_easy_cleanup(c->easy);
-    }
+static void call_release(struct curlm_xfer *x) {
+    struct docker_call *c = (struct docker_call *)x;
     curl_slist_free_all(c->headers);
     free(c->req_body);
     buf_free(&c->resp);
@@ -89,195 +49,39 @@ static void call_free(struct docker_call *c) {
     free(c);
 }
 
-static void check_multi_info(struct docker *d);
-static void teardown(struct docker *d);
-
-static void finish_call(struct docker_call *c, CURLcode result) {
-    struct docker *d = c->d;
+static void call_done(struct curlm_xfer *x, CURLcode result) {
+    struct docker_call *c = (struct docker_call *)x;
     long status = 0;
-    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_multi_remove_handle(d->multi, c->easy);
-    c->added = 0;
-    call_unlink(c);
-    c->finishing = 1;
-
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
     char why[CURL_ERROR_SIZE + 64];
     const char *error = NULL;
     if (result != CURLE_OK) {
         if (c->too_large)
             snprintf(why, sizeof why, "engine response larger than %u bytes", DOCKER_MAX_BODY);
+        else if (result == CURLE_FAILED_INIT)
+            snprintf(why, sizeof why, "docker engine: cannot start the call");
         else
-            snprintf(why, sizeof why, "docker engine: %s",
-                     c->errbuf[0] ? c->errbuf : curl_easy_strerror(result));
+            snprintf(why, sizeof why, "docker engine: %s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(result));
         error = why;
         status = 0;
     }
-
-    if (!c->cancelled) {
-        if (c->on_broken) {
-            if (!error) {
-                snprintf(why, sizeof why, "events stream ended (HTTP %ld)", status);
-                error = why;
-            }
-            c->on_broken(c->ud, error);
-        } else if (c->done) {
-            json_t *body = NULL;
-            if (!error && c->resp.len)
-                body = json_loadb(c->resp.data, c->resp.len, JSON_DECODE_ANY, NULL);
-            c->done(c->ud, status, body, error);
-            json_decref(body);
+    if (c->on_broken) {
+        if (!error) {
+            snprintf(why, sizeof why, "events stream ended (HTTP %ld)", status);
+            error = why;
         }
+        c->on_broken(c->ud, error);
+    } else if (c->done) {
+        json_t *body = NULL;
+        if (!error && c->resp.len) body = json_loadb(c->resp.data, c->resp.len, JSON_DECODE_ANY, NULL);
+        c->done(c->ud, status, body, error);
+        json_decref(body);
     }
-    call_free(c);
-}
-
-/* Act on what was marked while libcurl was running: deferred adds, cancels, close. */
-static void after_curl(struct docker *d) {
-    if (d->in_curl || d->torn_down) return;
-    if (d->closing) {
-        teardown(d);
-        return;
-    }
-    struct docker_call *c = d->calls, *next;
-    for (; c; c = next) {
-        next = c->next;
-        if (c->cancelled) {
-            call_unlink(c);
-            call_free(c);
-        } else if (!c->added) {
-            if (curl_multi_add_handle(d->multi, c->easy) == CURLM_OK) {
-                c->added = 1;
-            } else {
-                /* Report it like any transport failure; we are outside libcurl here. */
-                call_unlink(c);
-                c->finishing = 1;
-                if (c->on_broken) c->on_broken(c->ud, "docker engine: cannot start the call");
-                else if (c->done) c->done(c->ud, 0, NULL, "docker engine: cannot start the call");
-                call_free(c);
-                if (d->closing) {
-                    teardown(d);
-                    return;
-                }
-                next = d->calls;   /* the callback may have changed the list */
-            }
-        }
-    }
-}
-
-static void socket_action(struct docker *d, curl_socket_t fd, int flags) {
-    if (!d->multi || d->closing) return;
-    int running;
-    d->in_curl++;
-    curl_multi_socket_action(d->multi, fd, flags, &running);
-    d->in_curl--;
-    after_curl(d);
-    check_multi_info(d);
-}
-
-static void check_multi_info(struct docker *d) {
-    CURLMsg *msg;
-    int left;
-    while (!d->closing && d->multi && (msg = curl_multi_info_read(d->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE) continue;
-        CURL *easy = msg->easy_handle;
-        CURLcode result = msg->data.result;
-        struct docker_call *c = NULL;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
-        finish_call(c, result);
-    }
-    if (d->closing) after_curl(d);
-}
-
-/* ---- libcurl's socket and timer callbacks ---------------------------------------- */
-
-static void maybe_finalize(struct docker *d) {
-    if (!d->torn_down || d->handles_open) return;
-    void (*cb)(void *) = d->on_closed;
-    void *ud = d->closed_ud;
-    free(d);
-    if (cb) cb(ud);
-}
-
-static void sock_closed(uv_handle_t *h) {
-    struct docker_sock *s = h->data;
-    struct docker *d = s->d;
-    free(s);
-    d->handles_open--;
-    maybe_finalize(d);
-}
-
-static void sock_release(struct docker_sock *s) {
-    struct docker *d = s->d;
-    if (s->prev) s->prev->next = s->next;
-    else d->socks = s->next;
-    if (s->next) s->next->prev = s->prev;
-    uv_close((uv_handle_t *)&s->poll, sock_closed);
-}
-
-static void poll_cb(uv_poll_t *h, int status, int events) {
-    struct docker_sock *s = h->data;
-    int flags = 0;
-    if (status < 0) flags = CURL_CSELECT_ERR;
-    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
-    socket_action(s->d, s->fd, flags);
-}
-
-static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
-    (void)easy;
-    struct docker *d = userp;
-    struct docker_sock *s = socketp;
-    if (what == CURL_POLL_REMOVE) {
-        if (s) {
-            curl_multi_assign(d->multi, fd, NULL);
-            sock_release(s);
-        }
-        return 0;
-    }
-    if (!s) {
-        s = calloc(1, sizeof *s);
-        if (!s) return -1;
-        if (uv_poll_init_socket(d->loop, &s->poll, fd) != 0) {
-            free(s);
-            return -1;
-        }
-        s->d = d;
-        s->fd = fd;
-        s->poll.data = s;
-        s->next = d->socks;
-        if (d->socks) d->socks->prev = s;
-        d->socks = s;
-        d->handles_open++;
-        curl_multi_assign(d->multi, fd, s);
-    }
-    int events = 0;
-    if (what & CURL_POLL_IN) events |= UV_READABLE;
-    if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
-    uv_poll_start(&s->poll, events, poll_cb);
-    return 0;
-}
-
-static void timer_fired(uv_timer_t *t) {
-    socket_action(t->data, CURL_SOCKET_TIMEOUT, 0);
-}
-
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp) {
-    (void)multi;
-    struct docker *d = userp;
-    if (d->closing) return 0;
-    if (timeout_ms < 0) uv_timer_stop(&d->timer);
-    else uv_timer_start(&d->timer, timer_fired, (uint64_t)timeout_ms, 0);
-    return 0;
 }
 
 /* ---- the engine ------------------------------------------------------------------ */
 
 struct docker *docker_new(uv_loop_t *loop, const char *host) {
-    if (!curl_global_ready) {
-        /* Not thread-safe, but we have no threads of our own; runs once at start-up. */
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return NULL;
-        curl_global_ready = 1;
-    }
     struct docker *d = calloc(1, sizeof *d);
     if (!d) return NULL;
     if (hostaddr_parse(host ? host : "unix:///var/run/docker.sock", &d->addr) < 0) {
@@ -290,52 +94,30 @@ struct docker *docker_new(uv_loop_t *loop, const char *host) {
         snprintf(d->base_url, sizeof d->base_url, "http://[%s]:%d", d->addr.host, d->addr.port);
     else
         snprintf(d->base_url, sizeof d->base_url, "http://%s:%d", d->addr.host, d->addr.port);
-    d->multi = curl_multi_init();
-    if (!d->multi) {
+    d->m = curlm_new(loop);
+    if (!d->m) {
         free(d);
         return NULL;
     }
-    d->loop = loop;
-    uv_timer_init(loop, &d->timer);
-    d->timer.data = d;
-    d->handles_open = 1;
-    curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-    curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
-    curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
     return d;
 }
 
 const struct hostaddr *docker_hostaddr(const struct docker *d) { return &d->addr; }
-uv_loop_t *docker_loop(const struct docker *d) { return d->loop; }
+uv_loop_t *docker_loop(const struct docker *d) { return curlm_loop(d->m); }
 
-static void timer_closed(uv_handle_t *h) {
-    struct docker *d = h->data;
-    d->handles_open--;
-    maybe_finalize(d);
-}
-
-static void teardown(struct docker *d) {
-    d->torn_down = 1;
-    while (d->calls) {
-        struct docker_call *c = d->calls;
-        call_unlink(c);
-        call_free(c);
-    }
-    /* Cleanup closes cached connections, reporting their sockets through sock_cb. */
-    curl_multi_cleanup(d->multi);
-    d->multi = NULL;
-    while (d->socks) sock_release(d->socks);
-    uv_close((uv_handle_t *)&d->timer, timer_closed);
+static void multi_closed(void *ud) {
+    struct docker *d = ud;
+    void (*cb)(void *) = d->on_closed;
+    void *cb_ud = d->closed_ud;
+    free(d);
+    if (cb) cb(cb_ud);
 }
 
 void docker_close(struct docker *d, void (*on_closed)(void *ud), void *ud) {
-    if (!d || d->closing) return;
-    d->closing = 1;
+    if (!d || curlm_closing(d->m)) return;
     d->on_closed = on_closed;
     d->closed_ud = ud;
-    for (struct docker_call *c = d->calls; c; c = c->next) c->cancelled = 1;
-    after_curl(d);   /* tears down now, unless libcurl is on the stack */
+    curlm_close(d->m, multi_closed, d);
 }
 
 /* ---- calls ----------------------------------------------------------------------- */
@@ -343,7 +125,7 @@ void docker_close(struct docker *d, void (*on_closed)(void *ud), void *ud) {
 static size_t write_body(char *ptr, size_t size, size_t n, void *userdata) {
     struct docker_call *c = userdata;
     size_t len = size * n;
-    if (c->cancelled) return 0;
+    if (c->x.cancelled) return 0;
     if (c->resp.len + len > DOCKER_MAX_BODY || buf_append(&c->resp, ptr, len) < 0) {
         c->too_large = 1;
         return 0;
@@ -354,10 +136,10 @@ static size_t write_body(char *ptr, size_t size, size_t n, void *userdata) {
 static size_t write_events(char *ptr, size_t size, size_t n, void *userdata) {
     struct docker_call *c = userdata;
     size_t len = size * n;
-    if (c->cancelled) return 0;
+    if (c->x.cancelled) return 0;
     if (buf_append(&c->resp, ptr, len) < 0) return 0;
     char *nl;
-    while (!c->cancelled && (nl = memchr(c->resp.data, '\n', c->resp.len))) {
+    while (!c->x.cancelled && (nl = memchr(c->resp.data, '\n', c->resp.len))) {
         size_t line = (size_t)(nl - c->resp.data);
         json_t *ev = line ? json_loadb(c->resp.data, line, 0, NULL) : NULL;
         buf_consume(&c->resp, line + 1);
@@ -373,13 +155,15 @@ static size_t write_events(char *ptr, size_t size, size_t n, void *userdata) {
 
 static struct docker_call *call_new(struct docker *d, const char *method, const char *path,
                                     json_t *body, unsigned timeout_ms) {
-    if (!d || d->closing) return NULL;
+    if (!d || curlm_closing(d->m)) return NULL;
     struct docker_call *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->d = d;
-    c->easy = curl_easy_init();
+    c->x.easy = curl_easy_init();
+    c->x.done = call_done;
+    c->x.release = call_release;
     buf_t url = BUF_INIT;
-    if (!c->easy || buf_printf(&url, "%s%s%s", d->base_url, DOCKER_API_PREFIX, path) < 0) goto fail;
+    if (!c->x.easy || buf_printf(&url, "%s%s%s", d->base_url, DOCKER_API_PREFIX, path) < 0) goto fail;
     if (body) {
         c->req_body = json_dumps(body, JSON_COMPACT);
         if (!c->req_body) goto fail;
@@ -387,13 +171,12 @@ static struct docker_call *call_new(struct docker *d, const char *method, const 
     }
     c->headers = curl_slist_append(c->headers, "Expect:");
 
-    CURL *e = c->easy;
+    CURL *e = c->x.easy;
     curl_easy_setopt(e, CURLOPT_URL, url.data);
     buf_free(&url);
     if (d->addr.is_unix) curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, d->addr.path);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, c);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
@@ -411,25 +194,20 @@ static struct docker_call *call_new(struct docker *d, const char *method, const 
     return c;
 fail:
     buf_free(&url);
-    if (c->easy) curl_easy_cleanup(c->easy);
+    if (c->x.easy) curl_easy_cleanup(c->x.easy);
+    curl_slist_free_all(c->headers);
+    free(c->req_body);
     free(c);
     return NULL;
 }
 
-/* Link the call and hand it to libcurl, now or (inside libcurl) in after_curl. */
+/* Hand the call to libcurl; on refusal it is freed here. */
 static struct docker_call *call_start(struct docker_call *c) {
-    struct docker *d = c->d;
-    if (!d->in_curl) {
-        if (curl_multi_add_handle(d->multi, c->easy) != CURLM_OK) {
-            call_free(c);
-            return NULL;
-        }
-        c->added = 1;
-    }
-    c->next = d->calls;
-    if (d->calls) d->calls->prev = c;
-    d->calls = c;
-    return c;
+    if (curlm_start(c->d->m, &c->x) == 0) return c;
+    curl_easy_cleanup(c->x.easy);
+    c->x.easy = NULL;
+    call_release(&c->x);
+    return NULL;
 }
 
 struct docker_call *docker_call(struct docker *d, const char *method, const char *path,
@@ -439,19 +217,13 @@ struct docker_call *docker_call(struct docker *d, const char *method, const char
     if (!c) return NULL;
     c->done = cb;
     c->ud = ud;
-    curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, write_body);
-    curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(c->x.easy, CURLOPT_WRITEFUNCTION, write_body);
+    curl_easy_setopt(c->x.easy, CURLOPT_WRITEDATA, c);
     return call_start(c);
 }
 
 void docker_call_cancel(struct docker_call *c) {
-    if (!c || c->cancelled) return;
-    c->cancelled = 1;
-    if (c->finishing) return;   /* finish_call frees it */
-    struct docker *d = c->d;
-    if (d->in_curl || d->torn_down) return;   /* after_curl (or teardown) frees it */
-    call_unlink(c);
-    call_free(c);
+    if (c) curlm_cancel(&c->x);
 }
 
 char *docker_urlencode(const char *s) {
@@ -494,10 +266,10 @@ struct docker_call *docker_events(struct docker *d, const char *filters_json,
     c->on_event = on_event;
     c->on_broken = on_broken;
     c->ud = ud;
-    curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, write_events);
-    curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(c->x.easy, CURLOPT_WRITEFUNCTION, write_events);
+    curl_easy_setopt(c->x.easy, CURLOPT_WRITEDATA, c);
     /* An idle stream carries nothing for hours: let TCP notice a dead engine. */
-    curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c->x.easy, CURLOPT_TCP_KEEPALIVE, 1L);
     return call_start(c);
 }
 
