@@ -133,8 +133,10 @@ static void open_safe_libs(lua_State *L, const char *policy_path) {
     char *slash = strrchr(pdir, '/');
     if (slash) *slash = '\0'; else snprintf(pdir, sizeof pdir, ".");
     lua_getglobal(L, LUA_LOADLIBNAME);
-    lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;%s/?.lua;%s/../lua/?.lua", dir, dir, pdir,
-                    pdir);
+    /* lua/ helpers; the policy's own folder; and the default policies as
+     * modules ("policies.backend"), so a variant can start from one. */
+    lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;%s/?.lua;%s/../lua/?.lua;%s/?.lua", dir, dir, pdir,
+                    pdir, dir);
     lua_setfield(L, -2, "path");
     lua_pushstring(L, "");
     lua_setfield(L, -2, "cpath");

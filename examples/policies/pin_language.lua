@@ -11,9 +11,8 @@
 --
 -- Run: CODECLOUD_PIN_C=http://127.0.0.1:8081 ./cloudcode examples/policies/pin_language.lua
 local env     = require "cloudcode.env"
-local limits  = require "cloudcode.limits"
-local admit   = require "cloudcode.admit"
 local balance = require "cloudcode.balance"
+local policy  = require "policies.balancer"   -- everything else as the default
 
 local pinned = {}
 for _, url in ipairs(env.list("CODECLOUD_PIN_C")) do pinned[url] = true end
@@ -34,21 +33,5 @@ local function pick_backend(backends, req)
   return balance.least_loaded(backends, req)
 end
 
-return {
-  role = "balancer",
-  listen = env.str("CODECLOUD_LISTEN", "127.0.0.1:8080"),
-  keys = { client = env.list("CODECLOUD_API_KEY"), admin = env.list("CODECLOUD_ADMIN_KEY") },
-  redis = env.str("CODECLOUD_REDIS", "127.0.0.1:6379"),
-  backends = env.list("CODECLOUD_BACKENDS"),
-
-  max_sessions_per_key = 10,
-  ended_retention_s = 60,
-  max_wait_ms = 30000,
-  backend_timeout_s = 5,
-  backend_lost_after_s = 30,
-  health_interval_ms = 1000,
-
-  limits = limits.default,
-  admit = admit.caps,
-  pick_backend = pick_backend,
-}
+policy.pick_backend = pick_backend
+return policy
