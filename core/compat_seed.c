@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <strings.h>
+
 #include "app.h"
+#include "fetch.h"
 #include "log.h"
 #include "multipart.h"
 #include "reply.h"
@@ -17,6 +20,7 @@
 #define UPLOAD_TTL_MS (10 * 60 * 1000)
 #define UPLOAD_MAX_PER_KEY (1u << 20)
 #define USER_ID_MAX 128
+#define FETCH_TIMEOUT_MS 10000L
 
 struct seed_user {
     char key_hash[65];
@@ -94,7 +98,9 @@ struct create {
     struct request *req;
     char key_hash[65];
     char user_id[USER_ID_MAX + 1];
+    char lang[16];
     char *v1_body;
+    struct fetch *fetch;     /* file_url from another host, in flight */
 };
 
 static void create_free(struct create *c) {
@@ -138,47 +144,110 @@ static void on_previous(struct request *sub, int status, const char *ctype, cons
     dispatch(c->req, "POST", "/v1/sessions", c->v1_body, on_created, c);
 }
 
-/* The program a seed session runs: the uploaded file, or the language's REPL. */
-static int seed_program(struct request *req, const char *language, const char *file_url, const char *key_hash,
-                        json_t **v1) {
-    const char *lang = strcmp(language, "PYTHON") == 0 ? "python" : strcmp(language, "C") == 0 ? "c"
-                     : strcmp(language, "IPYTHON") == 0 ? "ipython" : NULL;
-    if (!lang) {
-        text_reply(req, 400, "language must be IPYTHON, PYTHON or C");
-        return -1;
+/* The program is known (`code`, or NULL for the language's REPL): create the
+ * session, after checking that the user_id has no live one. */
+static void create_with(struct create *c, const char *code, size_t len) {
+    struct request *req = c->req;
+    if (!code) {
+        code = strcmp(c->lang, "python") == 0 ? "import code\ncode.interact(banner='', exitmsg='')\n" : "";
+        len = strlen(code);
     }
-    const char *code = NULL;
-    if (file_url && *file_url) {
-        const char *ours = strstr(file_url, "/api/files/get?userId=");
-        if (!ours) {
-            text_reply(req, 400, "file_url must be a URL returned by /api/files/add (no other host is allowed)");
-            return -1;
-        }
-        char owner[USER_ID_MAX * 3 + 1];
-        const char *raw = ours + strlen("/api/files/get?userId=");
-        if (http_percent_decode(raw, strlen(raw), owner, sizeof owner, 1) < 0) {
-            text_reply(req, 400, "file_url names no valid userId");
-            return -1;
-        }
-        struct seed_user *u = find_user(key_hash, owner, 0);
-        if (!u || u->upload_expires <= wall_clock_ms()) {
-            text_reply(req, 404, "no uploaded file for that userId (uploads live 10 minutes)");
-            return -1;
-        }
-        buf_append(&u->upload, "", 0);
-        code = u->upload.data;
-    }
-    if (!code && strcmp(lang, "c") == 0) {
-        text_reply(req, 400, "a C session needs a file_url");
-        return -1;
-    }
-    if (!code) code = strcmp(lang, "python") == 0 ? "import code\ncode.interact(banner='', exitmsg='')\n" : "";
-    *v1 = json_pack("{s:s,s:s,s:b}", "language", lang, "code", code, "tty", 1);
-    if (!*v1) {
+    json_t *v1 = json_pack("{s:s,s:s%,s:b}", "language", c->lang, "code", code, len, "tty", 1);
+    c->v1_body = v1 ? json_text(v1) : NULL;
+    json_decref(v1);
+    if (!c->v1_body || memchr(code, '\0', len)) {
         text_reply(req, 400, "the file must be UTF-8 text");
-        return -1;
+        create_free(c);
+        return;
+    }
+    struct seed_user *u = find_user(c->key_hash, c->user_id, 0);
+    if (u && u->session_id[0]) {
+        char target[128];
+        snprintf(target, sizeof target, "/v1/sessions/%s", u->session_id);
+        dispatch(req, "GET", target, NULL, on_previous, c);
+    } else {
+        dispatch(req, "POST", "/v1/sessions", c->v1_body, on_created, c);
+    }
+}
+
+/* ---- file_url from another host: fetched by us ---- */
+
+static void on_fetch_abort(struct request *req, void *ud) {
+    (void)req;
+    struct create *c = ud;
+    fetch_cancel(c->fetch);
+    create_free(c);
+}
+
+static void on_fetched(void *ud, const char *data, size_t len, const char *err) {
+    struct create *c = ud;
+    c->fetch = NULL;
+    http_set_abort(c->req, NULL, NULL);
+    if (err) {
+        text_reply(c->req, 400, err);
+        create_free(c);
+        return;
+    }
+    create_with(c, data, len);
+}
+
+static int host_allowed(const char *host) {
+    size_t i;
+    json_t *h;
+    json_array_foreach(app_config()->file_url_hosts, i, h) {
+        const char *allowed = json_string_value(h);
+        size_t n = strlen(allowed);
+        if (n >= 2 && allowed[0] == '[' && allowed[n - 1] == ']') allowed++, n -= 2; /* "[::1]" */
+        if (strlen(host) == n && strncasecmp(allowed, host, n) == 0) return 1;
     }
     return 0;
+}
+
+static void fetch_file(struct create *c, const char *url) {
+    const struct config *cfg = app_config();
+    char host[256], scheme[16], err[300];
+    if (fetch_url_host(url, host, sizeof host, scheme, sizeof scheme) < 0) {
+        text_reply(c->req, 400, "file_url is not a valid URL");
+        create_free(c);
+        return;
+    }
+    if (!host_allowed(host)) {
+        snprintf(err, sizeof err, "file_url must be a URL returned by /api/files/add, or name a host the "
+                                  "policy allows (file_url_hosts): %s is not allowed", host);
+        text_reply(c->req, 400, err);
+        create_free(c);
+        return;
+    }
+    struct fetch_opts o = {.max_bytes = UPLOAD_MAX_PER_KEY,
+                           .timeout_ms = FETCH_TIMEOUT_MS,
+                           .allow_loopback = cfg->file_url_test_allow_loopback,
+                           .ca_file = cfg->file_url_test_ca_file};
+    c->fetch = fetch_start(app_loop(), url, &o, on_fetched, c, err, sizeof err);
+    if (!c->fetch) {
+        text_reply(c->req, 400, err);
+        create_free(c);
+        return;
+    }
+    http_set_abort(c->req, on_fetch_abort, c);
+}
+
+/* Our own file URL, from /api/files/add: resolved here, never fetched (the
+ * Host it names may be a balancer's or a proxy's). */
+static void own_file(struct create *c, const char *ours) {
+    char owner[USER_ID_MAX * 3 + 1];
+    const char *raw = ours + strlen("/api/files/get?userId=");
+    if (http_percent_decode(raw, strlen(raw), owner, sizeof owner, 1) < 0) {
+        text_reply(c->req, 400, "file_url names no valid userId");
+        create_free(c);
+        return;
+    }
+    struct seed_user *u = find_user(c->key_hash, owner, 0);
+    if (!u || u->upload_expires <= wall_clock_ms()) {
+        text_reply(c->req, 404, "no uploaded file for that userId (uploads live 10 minutes)");
+        create_free(c);
+        return;
+    }
+    create_with(c, u->upload.data ? u->upload.data : "", u->upload.len);
 }
 
 static void handle_create(struct request *req) {
@@ -187,25 +256,24 @@ static void handle_create(struct request *req) {
     if (!body) return;
     const char *language = json_string_value(json_object_get(body, "language"));
     const json_t *url = json_object_get(body, "file_url");
-    json_t *v1 = NULL;
-    if (!language) text_reply(req, 400, "language must be IPYTHON, PYTHON or C");
+    const char *file_url = json_string_value(url);
+    const char *lang = !language ? NULL : strcmp(language, "PYTHON") == 0 ? "python" : strcmp(language, "C") == 0 ? "c"
+                     : strcmp(language, "IPYTHON") == 0 ? "ipython" : NULL;
+    struct create *c = NULL;
+    if (!lang) text_reply(req, 400, "language must be IPYTHON, PYTHON or C");
     else if (url && !json_is_string(url) && !json_is_null(url)) text_reply(req, 400, "file_url must be a string");
-    else if (seed_program(req, language, json_string_value(url), req->key_hash, &v1) == 0) {
-        struct create *c = calloc(1, sizeof *c);
+    else if (strcmp(lang, "c") == 0 && !(file_url && *file_url)) text_reply(req, 400, "a C session needs a file_url");
+    else if (!(c = calloc(1, sizeof *c))) text_reply(req, 500, "out of memory");
+    else {
         c->req = req;
         snprintf(c->key_hash, sizeof c->key_hash, "%s", req->key_hash);
         snprintf(c->user_id, sizeof c->user_id, "%s", user_id);
-        c->v1_body = json_text(v1);
-        struct seed_user *u = find_user(req->key_hash, user_id, 0);
-        if (u && u->session_id[0]) {
-            char target[128];
-            snprintf(target, sizeof target, "/v1/sessions/%s", u->session_id);
-            dispatch(req, "GET", target, NULL, on_previous, c);
-        } else {
-            dispatch(req, "POST", "/v1/sessions", c->v1_body, on_created, c);
-        }
+        snprintf(c->lang, sizeof c->lang, "%s", lang);
+        const char *ours = file_url ? strstr(file_url, "/api/files/get?userId=") : NULL;
+        if (!file_url || !*file_url) create_with(c, NULL, 0);
+        else if (ours) own_file(c, ours);
+        else fetch_file(c, file_url);
     }
-    json_decref(v1);
     json_decref(body);
 }
 

@@ -1,0 +1,127 @@
+"""Both older dialects through a balancer: a seed session (its upload and its session pinned to
+one backend by user_id), the fleet-wide session count; Piston execute and WebSocket with a key,
+and anonymous Piston (CODECLOUD_PISTON_OPEN) relayed to a backend."""
+import time
+import uuid
+
+import pytest
+
+from balancer_util import auth, fleet, redis  # noqa: F401  (fixtures)
+from conftest import slow
+
+pytestmark = pytest.mark.docker
+
+PROGRAM = 'print("ready")\nprint("echo", input())\n'
+
+
+def multipart(data):
+    boundary = "----bal" + uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"m.py\"\r\n\r\n").encode() \
+        + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def seed_ok(server, method, path, body=None, key="k1", headers=None):
+    status, hdrs, reply = server.request(method, path, body, headers={**auth(key), **(headers or {})},
+                                         timeout=slow(60))
+    assert status == 200, (method, path, status, reply)
+    return reply.decode() if isinstance(reply, bytes) else reply
+
+
+def read_output(server, user, want, timeout=20):
+    deadline = time.monotonic() + slow(timeout)
+    got = ""
+    while time.monotonic() < deadline:
+        got += seed_ok(server, "GET", f"/api/session/output?userId={user}")
+        if want in got:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"{want!r} never came; got {got!r}")
+
+
+@pytest.mark.valgrind
+def test_seed_session_through_balancer(fleet):
+    b1, b2 = fleet.backend(), fleet.backend()
+    bal = fleet.balancer()
+    users = [f"user{i}" for i in range(4)]
+    for u in users:
+        body, headers = multipart(PROGRAM.encode())
+        url = seed_ok(bal, "POST", f"/api/files/add/{u}", body, headers=headers)
+        assert url.endswith(f"/api/files/get?userId={u}"), url
+        seed_ok(bal, "POST", "/api/session/create", {"user_id": u, "language": "PYTHON", "file_url": url})
+    # Each user's upload and session share its pinned backend.
+    pins = {u: fleet.redis.command("KEYS", f"cc:seed:*:{u}") for u in users}
+    assert all(len(p) == 1 for p in pins.values()), pins
+    for u in users:
+        read_output(bal, u, "ready")
+    assert seed_ok(bal, "GET", "/api/metrics/session/count") == "4"
+    assert seed_ok(bal, "GET", "/api/metrics/session/has?userId=user0") == "true"
+    seed_ok(bal, "POST", "/api/session/input", {"user_id": "user0", "input": "hi"})
+    out = read_output(bal, "user0", "echo hi")
+    assert "ready" not in out
+    for u in users:
+        seed_ok(bal, "POST", "/api/session/delete", {"user_id": u})
+    status, _, _ = bal.request("GET", "/api/metrics/session/has?userId=user0", headers=auth("k1"))
+    assert status == 404
+    status, hdrs, body = bal.request("GET", "/api/session/output?userId=nobody", headers=auth("k1"))
+    assert status == 404 and hdrs["content-type"].startswith("text/plain"), (status, body)
+    status, hdrs, body = bal.request("POST", "/api/session/create", {"user_id": "x", "language": "PYTHON"})
+    assert status == 401 and hdrs["content-type"].startswith("text/plain"), (status, body)
+    status, _, body = bal.request("GET", "/")
+    assert (status, body) == (200, b"v1.0")
+
+
+def test_piston_through_balancer(fleet):
+    fleet.backend()
+    bal = fleet.balancer()
+    status, _, rts = bal.request("GET", "/api/v2/runtimes", headers=auth("k1"))
+    assert status == 200 and {r["language"] for r in rts} >= {"python", "c"}, rts
+    status, _, r = bal.request("POST", "/api/v2/execute", {"language": "python", "version": "*",
+                                                           "files": [{"content": "print(3*3)"}]},
+                               headers=auth("k1"), timeout=slow(60))
+    assert status == 200 and r["run"]["stdout"] == "9\n", r
+    status, _, r = bal.request("POST", "/api/v2/execute", {"language": "c", "version": "*",
+                                                           "files": [{"content": "int main(){"}]},
+                               headers=auth("k1"), timeout=slow(60))
+    assert status == 200 and r["compile"]["status"] == "RE" and "run" not in r, r
+    status, _, r = bal.request("POST", "/api/v2/execute", {"language": "python", "version": "*",
+                                                           "files": [{"content": "1"}]})
+    assert status == 401 and set(r) == {"message"}, r
+
+
+def ws_run(bal, key):
+    from balancer_util import WebSocket
+    ws = WebSocket(bal, "/api/v2/connect", headers=auth(key))
+    assert ws.status == 101, ws.head
+    ws.send({"type": "init", "language": "python", "version": "*",
+             "files": [{"content": "print('ws', input())"}]})
+    ws.sock.settimeout(slow(30))
+    msgs = []
+    while True:
+        m = ws.recv()
+        if isinstance(m, tuple):
+            code = m[1]
+            break
+        msgs.append(m)
+        if m == {"type": "stage", "stage": "run"}:
+            ws.send({"type": "data", "stream": "stdin", "data": "there\n"})
+    ws.close()
+    assert code == 4999, msgs
+    assert "".join(m["data"] for m in msgs if m["type"] == "data") == "ws there\n", msgs
+    assert msgs[-1] == {"type": "exit", "stage": "run", "code": 0, "signal": None}, msgs
+
+
+def test_piston_websocket_through_balancer(fleet):
+    fleet.backend()
+    bal = fleet.balancer()
+    ws_run(bal, "k1")
+
+
+def test_anonymous_piston_through_balancer(fleet):
+    fleet.backend(env={"CODECLOUD_PISTON_OPEN": "1"})
+    bal = fleet.balancer(env={"CODECLOUD_PISTON_OPEN": "1"})
+    status, _, r = bal.request("POST", "/api/v2/execute", {"language": "python", "version": "*",
+                                                           "files": [{"content": "print('anon')"}]},
+                               headers={"Content-Type": "text/plain"}, timeout=slow(60))
+    assert status == 200 and r["run"]["stdout"] == "anon\n", (status, r)
+    ws_run(bal, None)
