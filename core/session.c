@@ -865,6 +865,11 @@ void session_reaper_start(void) {
     uv_timer_start(&reaper, on_reap, REAPER_MS, REAPER_MS);
     reaper_running = 1;
     metrics_declare(METRIC_COUNTER, "cloudcode_sessions_created_total", "");
+    for (int st = SESSION_EXITED; st <= SESSION_LOST; st++) {
+        char labels[64];
+        snprintf(labels, sizeof labels, "state=\"%s\"", state_names[st]);
+        metrics_declare(METRIC_COUNTER, "cloudcode_sessions_ended_total", labels);
+    }
 }
 
 void session_reaper_stop(void) {
