@@ -1,24 +1,24 @@
-/* frame.c — framing codec and incremental reader. */
+/* frame.c — the incremental frame reader and the codec of every message, both directions. */
 #include "frame.h"
-#include "util.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 void frame_reader_init(struct frame_reader *r)
 {
-    buf_init(&r->in);
+    lbuf_init(&r->in);
 }
 
 void frame_reader_free(struct frame_reader *r)
 {
-    buf_free(&r->in);
+    lbuf_free(&r->in);
 }
 
 void frame_reader_feed(struct frame_reader *r, const void *data, size_t n)
 {
-    buf_trim(&r->in);
-    buf_append(&r->in, data, n);
+    lbuf_trim(&r->in);
+    lbuf_append(&r->in, data, n);
 }
 
 /* The length of the frame at the head of the buffer: 0 while its header is incomplete, -1 when
@@ -26,16 +26,16 @@ void frame_reader_feed(struct frame_reader *r, const void *data, size_t n)
  * rather than after the launcher has buffered gigabytes. */
 static int64_t head_length(const struct frame_reader *r)
 {
-    if (buf_used(&r->in) < FRAME_HEADER_LEN)
+    if (lbuf_used(&r->in) < FRAME_HEADER_LEN)
         return 0;
-    uint32_t len = be32(buf_head(&r->in));
+    uint32_t len = be32(lbuf_head(&r->in));
     return len == 0 || len > FRAME_MAX_LEN ? -1 : (int64_t)len;
 }
 
 bool frame_reader_ready(const struct frame_reader *r)
 {
     int64_t len = head_length(r);
-    return len < 0 || (len > 0 && buf_used(&r->in) - FRAME_HEADER_LEN >= (uint64_t)len);
+    return len < 0 || (len > 0 && lbuf_used(&r->in) - FRAME_HEADER_LEN >= (uint64_t)len);
 }
 
 int frame_reader_next(struct frame_reader *r, struct frame *f)
@@ -45,11 +45,11 @@ int frame_reader_next(struct frame_reader *r, struct frame *f)
         return -1;
     if (!frame_reader_ready(r))
         return 0;
-    const unsigned char *p = buf_head(&r->in);
+    const unsigned char *p = lbuf_head(&r->in);
     f->type = p[FRAME_HEADER_LEN];
     f->payload = p + FRAME_HEADER_LEN + 1;
     f->len = (size_t)len - 1;
-    buf_consume(&r->in, FRAME_HEADER_LEN + (size_t)len);
+    lbuf_consume(&r->in, FRAME_HEADER_LEN + (size_t)len);
     return 1;
 }
 
@@ -122,15 +122,173 @@ static int finish(const struct cursor *c, bool must_be_empty)
     return c->bad || (must_be_empty && c->left) ? -1 : 0;
 }
 
+/* u64 seq, then an optional u64 nonce: H and Y. The nonce is optional so that a backend that does
+ * not need resynchronisation can send the 8-byte form (see "Re-attaching" in docs/protocol.md). */
+static int take_seq_nonce(struct cursor *c, uint64_t *seq, bool *has_nonce, uint64_t *nonce)
+{
+    *seq = take_u64(c);
+    *has_nonce = c->left > 0;
+    *nonce = *has_nonce ? take_u64(c) : 0;
+    return finish(c, true);
+}
+
+/* Whatever is left of the payload: the bytes of D, R and c. */
+static void take_rest(struct cursor *c, const unsigned char **p, size_t *n)
+{
+    *n = c->left;
+    *p = take(c, c->left);
+}
+
+/* Appends the 5-byte header of a frame whose payload is `payload_len` bytes. */
+static void put_header(struct lbuf *out, uint8_t type, size_t payload_len)
+{
+    lbuf_put_u32(out, (uint32_t)(payload_len + 1));
+    lbuf_put_u8(out, type);
+}
+
+/* Whether a payload of `fixed` bytes plus `var` of the caller's fits in one frame; in two parts so
+ * that an absurd `var` cannot wrap the sum. */
+static bool fits(size_t fixed, size_t var)
+{
+    return var <= FRAME_MAX_LEN - 1 && fixed + var <= FRAME_MAX_LEN - 1;
+}
+
+/* ---- backend -> launcher ---------------------------------------------------------------------- */
+
+void frame_put_hello(struct lbuf *out, const struct hello_msg *m)
+{
+    put_header(out, FRAME_HELLO, m->has_nonce ? 16 : 8);
+    lbuf_put_u64(out, m->last_seq);
+    if (m->has_nonce)
+        lbuf_put_u64(out, m->nonce);
+}
+
+void frame_put_ack(struct lbuf *out, uint64_t seq)
+{
+    put_header(out, FRAME_ACK, 8);
+    lbuf_put_u64(out, seq);
+}
+
+/* [u32 rid,] u16 path_len, path, data: F (without the rid) and P. */
+static int put_named_data(struct lbuf *out, uint8_t type, size_t rid_len, const struct file_msg *m)
+{
+    if (m->path_len > UINT16_MAX || !fits(rid_len + 2 + m->path_len, m->data_len))
+        return -1;
+    put_header(out, type, rid_len + 2 + m->path_len + m->data_len);
+    if (rid_len)
+        lbuf_put_u32(out, m->rid);
+    lbuf_put_u16(out, (uint16_t)m->path_len);
+    lbuf_append(out, m->path, m->path_len);
+    lbuf_append(out, m->data, m->data_len);
+    return 0;
+}
+
+int frame_put_file(struct lbuf *out, const struct file_msg *m)
+{
+    return put_named_data(out, FRAME_FILE, 0, m);
+}
+
+int frame_put_put(struct lbuf *out, const struct file_msg *m)
+{
+    return put_named_data(out, FRAME_PUT, 4, m);
+}
+
+int frame_put_get(struct lbuf *out, const struct file_msg *m)
+{
+    if (!fits(4, m->path_len))
+        return -1;
+    put_header(out, FRAME_GET, 4 + m->path_len);
+    lbuf_put_u32(out, m->rid);
+    lbuf_append(out, m->path, m->path_len);
+    return 0;
+}
+
+/* Bytes the strings take with their NULs, or SIZE_MAX when they cannot fit in a frame. */
+static size_t strings_size(const char *const *v, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n && total <= FRAME_MAX_LEN; i++)
+        total += strnlen(v[i], FRAME_MAX_LEN) + 1;
+    return n > UINT16_MAX || total > FRAME_MAX_LEN ? SIZE_MAX : total;
+}
+
+static void put_strings(struct lbuf *out, const char *const *v, size_t n)
+{
+    lbuf_put_u16(out, (uint16_t)n);
+    for (size_t i = 0; i < n; i++)
+        lbuf_append(out, v[i], strlen(v[i]) + 1);
+}
+
+int frame_put_exec(struct lbuf *out, const struct exec_opts *o, const char *const *argv, size_t argc,
+                   const char *const *envp, size_t envc)
+{
+    size_t argv_size = strings_size(argv, argc), envp_size = strings_size(envp, envc);
+    if (argv_size == SIZE_MAX || envp_size == SIZE_MAX || !fits(1 + 2 + 2 + 4 + 8 + 2 + 2 + argv_size, envp_size))
+        return -1;
+    put_header(out, FRAME_EXEC, 1 + 2 + 2 + 4 + 8 + 2 + argv_size + 2 + envp_size);
+    lbuf_put_u8(out, (uint8_t)(o->tty | o->stdin_closed << 1 | o->notebook << 2));
+    lbuf_put_u16(out, o->cols);
+    lbuf_put_u16(out, o->rows);
+    lbuf_put_u32(out, o->timeout_ms);
+    lbuf_put_u64(out, o->output_limit);
+    put_strings(out, argv, argc);
+    put_strings(out, envp, envc);
+    return 0;
+}
+
+static int put_raw(struct lbuf *out, uint8_t type, const void *data, size_t n)
+{
+    if (!fits(0, n))
+        return -1;
+    put_header(out, type, n);
+    lbuf_append(out, data, n);
+    return 0;
+}
+
+int frame_put_input(struct lbuf *out, const void *data, size_t n)
+{
+    return put_raw(out, FRAME_INPUT, data, n);
+}
+
+int frame_put_channel_in(struct lbuf *out, const void *data, size_t n)
+{
+    return put_raw(out, FRAME_CHANNEL_IN, data, n);
+}
+
+void frame_put_eof(struct lbuf *out)
+{
+    put_header(out, FRAME_EOF, 0);
+}
+
+void frame_put_signal(struct lbuf *out, uint8_t signo)
+{
+    put_header(out, FRAME_SIGNAL, 1);
+    lbuf_put_u8(out, signo);
+}
+
+void frame_put_resize(struct lbuf *out, uint16_t cols, uint16_t rows)
+{
+    put_header(out, FRAME_RESIZE, 4);
+    lbuf_put_u16(out, cols);
+    lbuf_put_u16(out, rows);
+}
+
+void frame_put_list(struct lbuf *out, uint32_t rid)
+{
+    put_header(out, FRAME_LIST, 4);
+    lbuf_put_u32(out, rid);
+}
+
+void frame_put_reset(struct lbuf *out, uint32_t rid)
+{
+    put_header(out, FRAME_RESET, 4);
+    lbuf_put_u32(out, rid);
+}
+
 int frame_parse_hello(const struct frame *f, struct hello_msg *m)
 {
     struct cursor c = cursor_of(f);
-    m->last_seq = take_u64(&c);
-    /* The nonce is optional so that a backend that does not need resynchronisation can send the
-     * 8-byte form (see "Re-attaching" in docs/protocol.md). */
-    m->has_nonce = c.left > 0;
-    m->nonce = m->has_nonce ? take_u64(&c) : 0;
-    return finish(&c, true);
+    return take_seq_nonce(&c, &m->last_seq, &m->has_nonce, &m->nonce);
 }
 
 int frame_parse_u64(const struct frame *f, uint64_t *v)
@@ -223,13 +381,13 @@ int frame_parse_exec(const struct frame *f, struct exec_msg *m)
     struct cursor c = cursor_of(f);
     memset(m, 0, sizeof *m);
     uint8_t flags = take_u8(&c);
-    m->tty = flags & 1;
-    m->stdin_closed = flags & 2;
-    m->notebook = flags & 4;
-    m->cols = take_u16(&c);
-    m->rows = take_u16(&c);
-    m->timeout_ms = take_u32(&c);
-    m->output_limit = take_u64(&c);
+    m->opts.tty = flags & 1;
+    m->opts.stdin_closed = flags & 2;
+    m->opts.notebook = flags & 4;
+    m->opts.cols = take_u16(&c);
+    m->opts.rows = take_u16(&c);
+    m->opts.timeout_ms = take_u32(&c);
+    m->opts.output_limit = take_u64(&c);
     m->argv = take_strings(&c);
     m->envp = take_strings(&c);
     if (finish(&c, true) < 0) {
@@ -246,53 +404,96 @@ void exec_msg_free(struct exec_msg *m)
     m->argv = m->envp = NULL;
 }
 
-/* Appends the 5-byte header of a frame whose payload is `payload_len` bytes. */
-static void put_header(struct buf *out, uint8_t type, size_t payload_len)
-{
-    buf_put_u32(out, (uint32_t)(payload_len + 1));
-    buf_put_u8(out, type);
-}
 
-void frame_put_ready(struct buf *out, uint64_t next_seq, const struct hello_msg *hello)
+/* ---- launcher -> backend ---------------------------------------------------------------------- */
+
+void frame_put_ready(struct lbuf *out, uint64_t next_seq, const struct hello_msg *hello)
 {
     put_header(out, FRAME_READY, hello->has_nonce ? 16 : 8);
-    buf_put_u64(out, next_seq);
+    lbuf_put_u64(out, next_seq);
     if (hello->has_nonce)
-        buf_put_u64(out, hello->nonce);
+        lbuf_put_u64(out, hello->nonce);
 }
 
-void frame_put_data(struct buf *out, uint64_t seq, uint8_t stream, const void *data, size_t n)
+void frame_put_data(struct lbuf *out, uint64_t seq, uint8_t stream, const void *data, size_t n)
 {
     put_header(out, FRAME_DATA, 8 + 1 + n);
-    buf_put_u64(out, seq);
-    buf_put_u8(out, stream);
-    buf_append(out, data, n);
+    lbuf_put_u64(out, seq);
+    lbuf_put_u8(out, stream);
+    lbuf_append(out, data, n);
 }
 
-void frame_put_exit(struct buf *out, const struct exit_msg *m)
+void frame_put_exit(struct lbuf *out, const struct exit_msg *m)
 {
     put_header(out, FRAME_EXIT, 8 + 4 + 1 + 1 + 4 + 4 + 8 + 4);
-    buf_put_u64(out, m->seq);
-    buf_put_u32(out, (uint32_t)m->exit_code);
-    buf_put_u8(out, m->signo);
-    buf_put_u8(out, m->reason);
-    buf_put_u32(out, m->wall_ms);
-    buf_put_u32(out, m->cpu_ms);
-    buf_put_u64(out, m->maxrss_kb);
-    buf_put_u32(out, m->oom_kills);
+    lbuf_put_u64(out, m->seq);
+    lbuf_put_u32(out, (uint32_t)m->exit_code);
+    lbuf_put_u8(out, m->signo);
+    lbuf_put_u8(out, m->reason);
+    lbuf_put_u32(out, m->wall_ms);
+    lbuf_put_u32(out, m->cpu_ms);
+    lbuf_put_u64(out, m->maxrss_kb);
+    lbuf_put_u32(out, m->oom_kills);
 }
 
-void frame_put_reply(struct buf *out, uint32_t rid, uint8_t status, const void *data, size_t n)
+void frame_put_reply(struct lbuf *out, uint32_t rid, uint8_t status, const void *data, size_t n)
 {
     put_header(out, FRAME_REPLY, 4 + 1 + n);
-    buf_put_u32(out, rid);
-    buf_put_u8(out, status);
-    buf_append(out, data, n);
+    lbuf_put_u32(out, rid);
+    lbuf_put_u8(out, status);
+    lbuf_append(out, data, n);
 }
 
-void frame_put_channel(struct buf *out, uint64_t seq, const void *data, size_t n)
+void frame_put_channel_out(struct lbuf *out, uint64_t seq, const void *data, size_t n)
 {
     put_header(out, FRAME_CHANNEL_OUT, 8 + n);
-    buf_put_u64(out, seq);
-    buf_append(out, data, n);
+    lbuf_put_u64(out, seq);
+    lbuf_append(out, data, n);
+}
+
+int frame_parse_ready(const struct frame *f, struct ready_msg *m)
+{
+    struct cursor c = cursor_of(f);
+    return take_seq_nonce(&c, &m->next_seq, &m->has_nonce, &m->nonce);
+}
+
+int frame_parse_data(const struct frame *f, struct data_msg *m)
+{
+    struct cursor c = cursor_of(f);
+    m->seq = take_u64(&c);
+    m->stream = take_u8(&c);
+    take_rest(&c, &m->data, &m->len);
+    return m->stream == STREAM_STDOUT || m->stream == STREAM_STDERR ? finish(&c, true) : -1;
+}
+
+int frame_parse_exit(const struct frame *f, struct exit_msg *m)
+{
+    struct cursor c = cursor_of(f);
+    m->seq = take_u64(&c);
+    m->exit_code = (int32_t)take_u32(&c);
+    m->signo = take_u8(&c);
+    m->reason = take_u8(&c);
+    m->wall_ms = take_u32(&c);
+    m->cpu_ms = take_u32(&c);
+    m->maxrss_kb = take_u64(&c);
+    m->oom_kills = take_u32(&c);
+    return finish(&c, true);
+}
+
+int frame_parse_reply(const struct frame *f, struct reply_msg *m)
+{
+    struct cursor c = cursor_of(f);
+    m->rid = take_u32(&c);
+    m->status = take_u8(&c);
+    take_rest(&c, &m->data, &m->len);
+    return finish(&c, true);
+}
+
+int frame_parse_channel_out(const struct frame *f, struct data_msg *m)
+{
+    struct cursor c = cursor_of(f);
+    m->seq = take_u64(&c);
+    m->stream = 0;
+    take_rest(&c, &m->data, &m->len);
+    return finish(&c, true);
 }

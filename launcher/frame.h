@@ -1,9 +1,11 @@
-/* frame.h — the wire format of docs/protocol.md: an incremental reader that cuts frames out of
- * the byte stream on stdin, decoders for the backend's messages and encoders for ours. */
+/* frame.h — the wire format of docs/protocol.md, both directions: an incremental reader that
+ * cuts frames out of a byte stream, and an encoder and a decoder for every message. The launcher
+ * links it to read the backend's messages and write its own; the server (core/attach.c) links the
+ * same objects to do the opposite, so the two ends cannot disagree about a layout. */
 #ifndef LAUNCHER_FRAME_H
 #define LAUNCHER_FRAME_H
 
-#include "buf.h"
+#include "lbuf.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -65,7 +67,7 @@ struct frame {
 
 /* Reassembles frames from reads of any size. */
 struct frame_reader {
-    struct buf in;
+    struct lbuf in;
 };
 
 void frame_reader_init(struct frame_reader *r);
@@ -79,7 +81,12 @@ bool frame_reader_ready(const struct frame_reader *r);
  * feed), 0 when more bytes are needed, -1 when the length field is 0 or above FRAME_MAX_LEN. */
 int frame_reader_next(struct frame_reader *r, struct frame *f);
 
-/* --- Decoding the backend's messages. Each returns 0, or -1 when the payload is malformed. --- */
+/* --- The messages. Decoders return 0, or -1 when the payload does not match its type; what
+ * they fill points into the frame's payload unless said otherwise. Encoders append one whole
+ * frame to `out`; those whose size depends on the caller return -1, appending nothing, when the
+ * frame would exceed FRAME_MAX_LEN or a u16 count or length would overflow. --- */
+
+/* Backend -> launcher. */
 
 struct hello_msg {
     uint64_t last_seq;
@@ -87,18 +94,23 @@ struct hello_msg {
     uint64_t nonce;
 };
 
-struct exec_msg {
+/* X's fields before its argv and envp. */
+struct exec_opts {
     bool tty;
     bool stdin_closed;
     bool notebook; /* flags bit2: give the program the channel pipes as fd 3 and fd 4 */
     uint16_t cols, rows;
     uint32_t timeout_ms;
     uint64_t output_limit;
+};
+
+struct exec_msg {
+    struct exec_opts opts;
     char **argv; /* NULL-terminated copies, owned: free with exec_msg_free */
     char **envp;
 };
 
-/* F (rid is 0), P and G (no data). Path and data point into the frame. */
+/* F (rid is 0), P and G (no data). */
 struct file_msg {
     uint32_t rid;
     const char *path;
@@ -107,6 +119,22 @@ struct file_msg {
     size_t data_len;
 };
 
+void frame_put_hello(struct lbuf *out, const struct hello_msg *m); /* nonce only if has_nonce */
+void frame_put_ack(struct lbuf *out, uint64_t seq);
+int frame_put_file(struct lbuf *out, const struct file_msg *m); /* F: rid unused */
+int frame_put_exec(struct lbuf *out, const struct exec_opts *o, const char *const *argv, size_t argc,
+                   const char *const *envp, size_t envc);
+int frame_put_input(struct lbuf *out, const void *data, size_t n);
+void frame_put_eof(struct lbuf *out);
+void frame_put_signal(struct lbuf *out, uint8_t signo);
+void frame_put_resize(struct lbuf *out, uint16_t cols, uint16_t rows);
+int frame_put_get(struct lbuf *out, const struct file_msg *m); /* data unused */
+int frame_put_put(struct lbuf *out, const struct file_msg *m);
+void frame_put_list(struct lbuf *out, uint32_t rid);
+void frame_put_reset(struct lbuf *out, uint32_t rid);
+int frame_put_channel_in(struct lbuf *out, const void *data, size_t n);
+
+/* I and C carry raw bytes, E nothing: the frame itself is the message. */
 int frame_parse_hello(const struct frame *f, struct hello_msg *m);
 int frame_parse_u64(const struct frame *f, uint64_t *v); /* A */
 int frame_parse_rid(const struct frame *f, uint32_t *rid); /* L, K */
@@ -118,7 +146,21 @@ int frame_parse_get(const struct frame *f, struct file_msg *m); /* G */
 int frame_parse_exec(const struct frame *f, struct exec_msg *m);
 void exec_msg_free(struct exec_msg *m);
 
-/* --- Encoding our messages, appended to `out`. --- */
+/* Launcher -> backend. */
+
+struct ready_msg {
+    uint64_t next_seq;
+    bool has_nonce;
+    uint64_t nonce;
+};
+
+/* D and c (which has no stream). */
+struct data_msg {
+    uint64_t seq;
+    uint8_t stream;
+    const unsigned char *data;
+    size_t len;
+};
 
 struct exit_msg {
     uint64_t seq;
@@ -131,10 +173,24 @@ struct exit_msg {
     uint32_t oom_kills;
 };
 
-void frame_put_ready(struct buf *out, uint64_t next_seq, const struct hello_msg *hello);
-void frame_put_data(struct buf *out, uint64_t seq, uint8_t stream, const void *data, size_t n);
-void frame_put_exit(struct buf *out, const struct exit_msg *m);
-void frame_put_reply(struct buf *out, uint32_t rid, uint8_t status, const void *data, size_t n);
-void frame_put_channel(struct buf *out, uint64_t seq, const void *data, size_t n);
+struct reply_msg {
+    uint32_t rid;
+    uint8_t status;
+    const unsigned char *data;
+    size_t len;
+};
+
+/* The launcher keeps every frame it sends within FRAME_MAX_LEN itself (FRAME_REPLY_MAX_DATA). */
+void frame_put_ready(struct lbuf *out, uint64_t next_seq, const struct hello_msg *hello);
+void frame_put_data(struct lbuf *out, uint64_t seq, uint8_t stream, const void *data, size_t n);
+void frame_put_exit(struct lbuf *out, const struct exit_msg *m);
+void frame_put_reply(struct lbuf *out, uint32_t rid, uint8_t status, const void *data, size_t n);
+void frame_put_channel_out(struct lbuf *out, uint64_t seq, const void *data, size_t n);
+
+int frame_parse_ready(const struct frame *f, struct ready_msg *m);
+int frame_parse_data(const struct frame *f, struct data_msg *m); /* stream is 1 or 2 */
+int frame_parse_exit(const struct frame *f, struct exit_msg *m);
+int frame_parse_reply(const struct frame *f, struct reply_msg *m);
+int frame_parse_channel_out(const struct frame *f, struct data_msg *m); /* stream is 0 */
 
 #endif

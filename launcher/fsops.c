@@ -16,24 +16,24 @@
 /* The biggest file G can return: what fits in one R frame. */
 #define READ_MAX_BYTES (4u * 1024 * 1024)
 
-static int fail(struct buf *out, const char *what, int err)
+static int fail(struct lbuf *out, const char *what, int err)
 {
     int status = path_status_of_errno(err);
     if (status == REPLY_ERROR)
-        buf_printf(out, "%s: %s", what, strerror(err));
+        lbuf_printf(out, "%s: %s", what, strerror(err));
     return status;
 }
 
-static int not_regular(struct buf *out)
+static int not_regular(struct lbuf *out)
 {
-    buf_printf(out, "not a regular file");
+    lbuf_printf(out, "not a regular file");
     return REPLY_ERROR;
 }
 
 /* Opens the parent directory of the backend's `path` below the working directory. Returns its fd
  * and a NUL-terminated copy of the path in `copy` (with *leaf inside it), or -1 with *status. */
 static int open_parent(const char *workdir, const char *path, size_t len, bool create,
-                       char copy[PATH_MAX_BYTES + 1], const char **leaf, int *status, struct buf *out)
+                       char copy[PATH_MAX_BYTES + 1], const char **leaf, int *status, struct lbuf *out)
 {
     if (!path_is_valid(path, len)) {
         *status = REPLY_BAD_PATH;
@@ -44,7 +44,7 @@ static int open_parent(const char *workdir, const char *path, size_t len, bool c
     int root_fd = open(workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root_fd < 0) {
         *status = REPLY_ERROR;
-        buf_printf(out, "working directory: %s", strerror(errno));
+        lbuf_printf(out, "working directory: %s", strerror(errno));
         return -1;
     }
     int dir_fd = path_open_parent(root_fd, copy, create, leaf);
@@ -76,7 +76,7 @@ static int write_all(int fd, const unsigned char *p, size_t n)
 }
 
 int fsop_write(const char *workdir, const char *path, size_t path_len, const void *data, size_t n,
-               struct buf *out)
+               struct lbuf *out)
 {
     char copy[PATH_MAX_BYTES + 1];
     const char *leaf;
@@ -110,7 +110,7 @@ int fsop_write(const char *workdir, const char *path, size_t path_len, const voi
     return status;
 }
 
-int fsop_read(const char *workdir, const char *path, size_t path_len, struct buf *out)
+int fsop_read(const char *workdir, const char *path, size_t path_len, struct lbuf *out)
 {
     char copy[PATH_MAX_BYTES + 1];
     const char *leaf;
@@ -126,7 +126,7 @@ int fsop_read(const char *workdir, const char *path, size_t path_len, struct buf
         return fail(out, "open", err);
 
     struct stat st;
-    size_t start = buf_used(out);
+    size_t start = lbuf_used(out);
     status = REPLY_OK;
     if (fstat(fd, &st) < 0) {
         status = fail(out, "stat", errno);
@@ -141,12 +141,12 @@ int fsop_read(const char *workdir, const char *path, size_t path_len, struct buf
         while ((n = read(fd, chunk, sizeof chunk)) != 0) {
             if (n < 0 && errno == EINTR)
                 continue;
-            if (n < 0 || buf_used(out) - start + (size_t)n > READ_MAX_BYTES) {
-                buf_truncate(out, start);
+            if (n < 0 || lbuf_used(out) - start + (size_t)n > READ_MAX_BYTES) {
+                lbuf_truncate(out, start);
                 status = fail(out, "read", n < 0 ? errno : EFBIG);
                 break;
             }
-            buf_append(out, chunk, (size_t)n);
+            lbuf_append(out, chunk, (size_t)n);
         }
     }
     close(fd);
@@ -157,7 +157,7 @@ int fsop_read(const char *workdir, const char *path, size_t path_len, struct buf
  * path relative to the working directory is path[0..path_len). Directories that cannot be read
  * and paths longer than G accepts are skipped: they could not be fetched anyway. The length
  * bound also bounds the depth, and with it the fds and stack this recursion uses. */
-static void list_dir(int dir_fd, char *path, size_t path_len, struct buf *out)
+static void list_dir(int dir_fd, char *path, size_t path_len, struct lbuf *out)
 {
     DIR *dir = fdopendir(dir_fd);
     if (!dir) {
@@ -182,9 +182,9 @@ static void list_dir(int dir_fd, char *path, size_t path_len, struct buf *out)
         if (fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue;
         if (S_ISREG(st.st_mode)) {
-            buf_put_u64(out, (uint64_t)st.st_size);
-            buf_put_u16(out, (uint16_t)len);
-            buf_append(out, path, len);
+            lbuf_put_u64(out, (uint64_t)st.st_size);
+            lbuf_put_u16(out, (uint16_t)len);
+            lbuf_append(out, path, len);
         } else if (S_ISDIR(st.st_mode)) {
             int sub_fd = openat(dirfd(dir), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (sub_fd >= 0)
@@ -194,19 +194,19 @@ static void list_dir(int dir_fd, char *path, size_t path_len, struct buf *out)
     closedir(dir);
 }
 
-int fsop_list(const char *workdir, struct buf *out)
+int fsop_list(const char *workdir, struct lbuf *out)
 {
     char path[PATH_MAX_BYTES + 1];
     int root_fd = open(workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root_fd < 0) {
-        buf_printf(out, "working directory: %s", strerror(errno));
+        lbuf_printf(out, "working directory: %s", strerror(errno));
         return REPLY_ERROR;
     }
-    size_t start = buf_used(out);
+    size_t start = lbuf_used(out);
     list_dir(root_fd, path, 0, out);
-    if (buf_used(out) - start > FRAME_REPLY_MAX_DATA) {
-        buf_truncate(out, start);
-        buf_printf(out, "listing too large");
+    if (lbuf_used(out) - start > FRAME_REPLY_MAX_DATA) {
+        lbuf_truncate(out, start);
+        lbuf_printf(out, "listing too large");
         return REPLY_ERROR;
     }
     return REPLY_OK;

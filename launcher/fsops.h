@@ -4,13 +4,13 @@
 #ifndef LAUNCHER_FSOPS_H
 #define LAUNCHER_FSOPS_H
 
-#include "buf.h"
+#include "lbuf.h"
 
 #include <stddef.h>
 
 int fsop_write(const char *workdir, const char *path, size_t path_len, const void *data, size_t n,
-               struct buf *out);
-int fsop_read(const char *workdir, const char *path, size_t path_len, struct buf *out);
-int fsop_list(const char *workdir, struct buf *out);
+               struct lbuf *out);
+int fsop_read(const char *workdir, const char *path, size_t path_len, struct lbuf *out);
+int fsop_list(const char *workdir, struct lbuf *out);
 
 #endif

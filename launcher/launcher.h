@@ -2,7 +2,7 @@
 #ifndef LAUNCHER_LAUNCHER_H
 #define LAUNCHER_LAUNCHER_H
 
-#include "buf.h"
+#include "lbuf.h"
 #include "frame.h"
 #include "outbox.h"
 #include "proc.h"
@@ -53,9 +53,9 @@ struct launcher {
     int signal_fd;
     struct frame_reader reader;
     struct outbox out;
-    struct buf input; /* bytes for the program's stdin, from I frames */
+    struct lbuf input; /* bytes for the program's stdin, from I frames */
     bool input_eof;   /* E (or X's flag) seen: stdin closes once `input` is written */
-    struct buf chan_in; /* bytes for the program's notebook channel (fd 3), from C frames */
+    struct lbuf chan_in; /* bytes for the program's notebook channel (fd 3), from C frames */
     struct run run;
 };
 

@@ -7,7 +7,7 @@ LAUNCHER_SRCS := $(wildcard launcher/*.c)
 LAUNCHER_HDRS := $(wildcard launcher/*.h)
 LAUNCHER_OBJS := $(patsubst launcher/%.c,build/launcher/%.o,$(LAUNCHER_SRCS))
 # The framing and path code the unit test exercises, without the loop.
-LAUNCHER_TEST_OBJS := build/launcher/frame.o build/launcher/buf.o build/launcher/paths.o \
+LAUNCHER_TEST_OBJS := build/launcher/frame.o build/launcher/lbuf.o build/launcher/xalloc.o build/launcher/paths.o \
                       build/launcher/outbox.o build/launcher/util.o
 
 LAUNCHER_UNIT_TESTS := build/test_launcher_frame

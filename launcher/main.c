@@ -69,22 +69,22 @@ static void handle_signals(struct launcher *l)
     }
 }
 
-static void reply_with(struct launcher *l, uint32_t rid, int status, struct buf *data)
+static void reply_with(struct launcher *l, uint32_t rid, int status, struct lbuf *data)
 {
-    outbox_reply(&l->out, rid, (uint8_t)status, buf_head(data), buf_used(data));
-    buf_free(data);
+    outbox_reply(&l->out, rid, (uint8_t)status, lbuf_head(data), lbuf_used(data));
+    lbuf_free(data);
 }
 
 static void handle_file(struct launcher *l, const struct frame *f)
 {
     struct file_msg m;
-    struct buf data;
+    struct lbuf data;
     if ((f->type == FRAME_FILE ? frame_parse_file(f, &m) : frame_parse_put(f, &m)) < 0)
         protocol_error(f->type);
-    buf_init(&data);
+    lbuf_init(&data);
     int status = fsop_write(l->workdir, m.path, m.path_len, m.data, m.data_len, &data);
     if (f->type == FRAME_FILE && status == REPLY_OK)
-        buf_free(&data); /* F is answered only when it fails */
+        lbuf_free(&data); /* F is answered only when it fails */
     else
         reply_with(l, m.rid, status, &data);
 }
@@ -92,10 +92,10 @@ static void handle_file(struct launcher *l, const struct frame *f)
 static void handle_get(struct launcher *l, const struct frame *f)
 {
     struct file_msg m;
-    struct buf data;
+    struct lbuf data;
     if (frame_parse_get(f, &m) < 0)
         protocol_error(f->type);
-    buf_init(&data);
+    lbuf_init(&data);
     int status = fsop_read(l->workdir, m.path, m.path_len, &data);
     reply_with(l, m.rid, status, &data);
 }
@@ -103,10 +103,10 @@ static void handle_get(struct launcher *l, const struct frame *f)
 static void handle_list(struct launcher *l, const struct frame *f)
 {
     uint32_t rid;
-    struct buf data;
+    struct lbuf data;
     if (frame_parse_rid(f, &rid) < 0)
         protocol_error(f->type);
-    buf_init(&data);
+    lbuf_init(&data);
     int status = fsop_list(l->workdir, &data);
     reply_with(l, rid, status, &data);
 }
@@ -115,13 +115,13 @@ static void handle_list(struct launcher *l, const struct frame *f)
 static void handle_reset(struct launcher *l, const struct frame *f)
 {
     uint32_t rid;
-    struct buf why;
+    struct lbuf why;
     if (frame_parse_rid(f, &rid) < 0)
         protocol_error(f->type);
     run_kill_all(l);
-    buf_clear(&l->input);
+    lbuf_clear(&l->input);
     l->input_eof = false;
-    buf_init(&why);
+    lbuf_init(&why);
     int status = reset_sandbox(&why) < 0 ? REPLY_ERROR : REPLY_OK;
     reply_with(l, rid, status, &why);
 }
@@ -232,8 +232,8 @@ int main(void)
     l->is_init = getpid() == 1;
     frame_reader_init(&l->reader);
     outbox_init(&l->out, STDOUT_FILENO);
-    buf_init(&l->input);
-    buf_init(&l->chan_in);
+    lbuf_init(&l->input);
+    lbuf_init(&l->chan_in);
     child_clear_fds(&l->run.child);
     reset_init(l->workdir, l->is_init);
 

@@ -1,6 +1,6 @@
 /* outbox.c — the outbound stream: write queue, sequence numbers and the resend buffer. */
 #include "outbox.h"
-#include "util.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -23,7 +23,7 @@ void outbox_init(struct outbox *ob, int fd)
 {
     memset(ob, 0, sizeof *ob);
     ob->fd = fd;
-    buf_init(&ob->queue);
+    lbuf_init(&ob->queue);
     ob->next_seq = 1;
     ob->kept_cap = KEPT_DEFAULT_CAP + KEPT_SLACK;
 }
@@ -66,28 +66,28 @@ static void keep(struct outbox *ob, uint64_t seq, size_t len)
 
 void outbox_data(struct outbox *ob, uint8_t stream, const void *data, size_t n)
 {
-    size_t before = buf_used(&ob->queue);
+    size_t before = lbuf_used(&ob->queue);
     uint64_t seq = ob->next_seq++;
     frame_put_data(&ob->queue, seq, stream, data, n);
-    keep(ob, seq, buf_used(&ob->queue) - before);
+    keep(ob, seq, lbuf_used(&ob->queue) - before);
 }
 
 /* Numbered and kept like program output: a cell's reply must survive a dropped attach stream
  * as well as its printed output does. */
 void outbox_channel(struct outbox *ob, const void *data, size_t n)
 {
-    size_t before = buf_used(&ob->queue);
+    size_t before = lbuf_used(&ob->queue);
     uint64_t seq = ob->next_seq++;
-    frame_put_channel(&ob->queue, seq, data, n);
-    keep(ob, seq, buf_used(&ob->queue) - before);
+    frame_put_channel_out(&ob->queue, seq, data, n);
+    keep(ob, seq, lbuf_used(&ob->queue) - before);
 }
 
 void outbox_exit(struct outbox *ob, struct exit_msg *m)
 {
-    size_t before = buf_used(&ob->queue);
+    size_t before = lbuf_used(&ob->queue);
     m->seq = ob->next_seq++;
     frame_put_exit(&ob->queue, m);
-    keep(ob, m->seq, buf_used(&ob->queue) - before);
+    keep(ob, m->seq, lbuf_used(&ob->queue) - before);
 }
 
 void outbox_busy(struct outbox *ob)
@@ -112,13 +112,13 @@ void outbox_hello(struct outbox *ob, const struct hello_msg *hello)
     outbox_ack(ob, hello->last_seq);
     frame_put_ready(&ob->queue, ob->next_seq, hello);
     for (struct kept_frame *k = ob->head; k; k = k->next)
-        buf_append(&ob->queue, k->bytes, k->len);
+        lbuf_append(&ob->queue, k->bytes, k->len);
 }
 
 int outbox_flush(struct outbox *ob)
 {
-    while (buf_used(&ob->queue) > 0) {
-        ssize_t n = write(ob->fd, buf_head(&ob->queue), buf_used(&ob->queue));
+    while (lbuf_used(&ob->queue) > 0) {
+        ssize_t n = write(ob->fd, lbuf_head(&ob->queue), lbuf_used(&ob->queue));
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -126,8 +126,8 @@ int outbox_flush(struct outbox *ob)
                 return 0;
             return -1;
         }
-        buf_consume(&ob->queue, (size_t)n);
+        lbuf_consume(&ob->queue, (size_t)n);
     }
-    buf_trim(&ob->queue);
+    lbuf_trim(&ob->queue);
     return 0;
 }

@@ -5,7 +5,7 @@
 #ifndef LAUNCHER_OUTBOX_H
 #define LAUNCHER_OUTBOX_H
 
-#include "buf.h"
+#include "lbuf.h"
 #include "frame.h"
 
 #include <stdbool.h>
@@ -16,7 +16,7 @@ struct kept_frame;
 
 struct outbox {
     int fd;
-    struct buf queue;        /* encoded frames not yet written to fd */
+    struct lbuf queue;        /* encoded frames not yet written to fd */
     uint64_t next_seq;       /* the seq the next data or exit frame will carry; starts at 1 */
     struct kept_frame *head; /* oldest unacknowledged numbered frame */
     struct kept_frame *tail;
@@ -46,6 +46,6 @@ void outbox_hello(struct outbox *ob, const struct hello_msg *hello);
 /* Writes what fd takes now. Returns 0, or -1 when fd is broken (the backend is gone). */
 int outbox_flush(struct outbox *ob);
 
-static inline size_t outbox_pending(const struct outbox *ob) { return buf_used(&ob->queue); }
+static inline size_t outbox_pending(const struct outbox *ob) { return lbuf_used(&ob->queue); }
 
 #endif

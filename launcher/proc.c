@@ -122,17 +122,17 @@ fail:
 }
 
 static void describe_failure(const struct child_spec *spec, const struct child_failure *f,
-                             struct buf *why)
+                             struct lbuf *why)
 {
     switch (f->stage) {
     case STAGE_TERMINAL:
-        buf_printf(why, "cloudcode: cannot set up the terminal: %s\n", strerror(f->err));
+        lbuf_printf(why, "cloudcode: cannot set up the terminal: %s\n", strerror(f->err));
         break;
     case STAGE_CHDIR:
-        buf_printf(why, "cloudcode: cannot enter %s: %s\n", spec->workdir, strerror(f->err));
+        lbuf_printf(why, "cloudcode: cannot enter %s: %s\n", spec->workdir, strerror(f->err));
         break;
     default:
-        buf_printf(why, "cloudcode: cannot run %s: %s\n", spec->argv[0], strerror(f->err));
+        lbuf_printf(why, "cloudcode: cannot run %s: %s\n", spec->argv[0], strerror(f->err));
         break;
     }
 }
@@ -231,7 +231,7 @@ static void close_stdio(int stdio[3])
         close(stdio[2]);
 }
 
-enum spawn_result child_spawn(const struct child_spec *spec, struct child *c, struct buf *why)
+enum spawn_result child_spawn(const struct child_spec *spec, struct child *c, struct lbuf *why)
 {
     int stdio[3];
     int chan[2];
@@ -240,12 +240,12 @@ enum spawn_result child_spawn(const struct child_spec *spec, struct child *c, st
     c->pid = -1;
     child_clear_fds(c);
     if (open_stdio(spec, c, stdio) < 0) {
-        buf_printf(why, "cloudcode: cannot create the program's %s: %s\n", spec->tty ? "terminal" : "pipes",
+        lbuf_printf(why, "cloudcode: cannot create the program's %s: %s\n", spec->tty ? "terminal" : "pipes",
                    strerror(errno));
         return SPAWN_SETUP_FAILED;
     }
     if (open_channel(spec, c, chan) < 0 || pipe2(status_pipe, O_CLOEXEC) < 0) {
-        buf_printf(why, "cloudcode: cannot create a pipe: %s\n", strerror(errno));
+        lbuf_printf(why, "cloudcode: cannot create a pipe: %s\n", strerror(errno));
         close_stdio(stdio);
         close_pair(chan);
         child_close_fds(c);
@@ -261,7 +261,7 @@ enum spawn_result child_spawn(const struct child_spec *spec, struct child *c, st
     close_pair(chan);
     close(status_pipe[1]);
     if (c->pid < 0) {
-        buf_printf(why, "cloudcode: cannot fork: %s\n", strerror(fork_err));
+        lbuf_printf(why, "cloudcode: cannot fork: %s\n", strerror(fork_err));
         close(status_pipe[0]);
         child_close_fds(c);
         return SPAWN_SETUP_FAILED;

@@ -3,7 +3,7 @@
 #ifndef LAUNCHER_PROC_H
 #define LAUNCHER_PROC_H
 
-#include "buf.h"
+#include "lbuf.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -39,7 +39,7 @@ enum spawn_result {
 
 /* Starts the program. On failure, appends a line for the user saying why to `why`. The parent's
  * ends of the pipes come back non-blocking and close-on-exec. */
-enum spawn_result child_spawn(const struct child_spec *spec, struct child *c, struct buf *why);
+enum spawn_result child_spawn(const struct child_spec *spec, struct child *c, struct lbuf *why);
 
 /* Closes the parent's ends that are still open, each once. */
 void child_close_fds(struct child *c);

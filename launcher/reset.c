@@ -51,7 +51,7 @@ void reset_init(const char *workdir, bool in_container)
  * program may have left it mode 0 (it owns it). Once entered and emptied, it is removed when its
  * parent is scanned again. Stops at the first entry it cannot remove: scanning on would revisit
  * that entry forever. */
-static int empty_dir(int root_fd, const char *root_path, struct buf *why)
+static int empty_dir(int root_fd, const char *root_path, struct lbuf *why)
 {
     int cur = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int depth = 0;
@@ -82,7 +82,7 @@ static int empty_dir(int root_fd, const char *root_path, struct buf *why)
                 failed = name;
         }
         if (failed) {
-            buf_printf(why, "cannot remove %s in %s: %s", failed, root_path, strerror(errno));
+            lbuf_printf(why, "cannot remove %s in %s: %s", failed, root_path, strerror(errno));
             closedir(dir);
             return -1;
         }
@@ -99,11 +99,11 @@ static int empty_dir(int root_fd, const char *root_path, struct buf *why)
         closedir(dir);
         cur = next;
     }
-    buf_printf(why, "cannot open a directory in %s: %s", root_path, strerror(errno));
+    lbuf_printf(why, "cannot open a directory in %s: %s", root_path, strerror(errno));
     return -1;
 }
 
-static int empty_root(const struct reset_root *r, struct buf *why)
+static int empty_root(const struct reset_root *r, struct lbuf *why)
 {
     if (!r->known)
         return 0;
@@ -113,7 +113,7 @@ static int empty_root(const struct reset_root *r, struct buf *why)
         chmod(r->path, r->mode);
     int fd = open(r->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
-        buf_printf(why, "cannot open %s: %s", r->path, strerror(errno));
+        lbuf_printf(why, "cannot open %s: %s", r->path, strerror(errno));
         return -1;
     }
     int rc = empty_dir(fd, r->path, why);
@@ -137,7 +137,7 @@ static int remove_ipc_object(enum ipc_kind kind, int id)
 
 /* The ids come from /proc/sysvipc/ rather than from *_STAT calls, which refuse objects of mode 0
  * although their owner may still remove them. Every table has the id in its second column. */
-static int remove_ipc(const char *table, enum ipc_kind kind, struct buf *why)
+static int remove_ipc(const char *table, enum ipc_kind kind, struct lbuf *why)
 {
     FILE *f = fopen(table, "re");
     if (!f)
@@ -155,7 +155,7 @@ static int remove_ipc(const char *table, enum ipc_kind kind, struct buf *why)
             continue;
         /* EINVAL and EIDRM: it went away since the table was read. */
         if (remove_ipc_object(kind, id) < 0 && errno != EINVAL && errno != EIDRM && rc == 0) {
-            buf_printf(why, "cannot remove %s id %d: %s", table, id, strerror(errno));
+            lbuf_printf(why, "cannot remove %s id %d: %s", table, id, strerror(errno));
             rc = -1;
         }
     }
@@ -163,7 +163,7 @@ static int remove_ipc(const char *table, enum ipc_kind kind, struct buf *why)
     return rc;
 }
 
-int reset_sandbox(struct buf *why)
+int reset_sandbox(struct lbuf *why)
 {
     for (int i = 0; i < root_count; i++)
         if (empty_root(&roots[i], why) < 0)

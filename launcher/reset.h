@@ -4,7 +4,7 @@
 #ifndef LAUNCHER_RESET_H
 #define LAUNCHER_RESET_H
 
-#include "buf.h"
+#include "lbuf.h"
 
 #include <stdbool.h>
 
@@ -15,6 +15,6 @@ void reset_init(const char *workdir, bool in_container);
 /* Empties the working directory and, inside a container, /tmp, /dev/shm, /dev/mqueue and every
  * SysV IPC object. Outside a container those belong to the machine, so only the working directory
  * is emptied there. Returns 0, or -1 with a reason appended to `why`. */
-int reset_sandbox(struct buf *why);
+int reset_sandbox(struct lbuf *why);
 
 #endif

@@ -67,10 +67,10 @@ static void finish(struct launcher *l, bool reaped)
     outbox_exit(&l->out, &m);
     memset(r, 0, sizeof *r);
     child_clear_fds(&r->child);
-    buf_clear(&l->input);
-    buf_trim(&l->input);
-    buf_clear(&l->chan_in);
-    buf_trim(&l->chan_in);
+    lbuf_clear(&l->input);
+    lbuf_trim(&l->input);
+    lbuf_clear(&l->chan_in);
+    lbuf_trim(&l->chan_in);
     l->input_eof = false;
 }
 
@@ -98,9 +98,9 @@ static void kill_for(struct launcher *l, uint8_t reason)
 }
 
 /* X without a process to show for it: the reason on stderr, then x with reason 4. */
-static void refuse(struct launcher *l, const struct buf *why, bool reaped)
+static void refuse(struct launcher *l, const struct lbuf *why, bool reaped)
 {
-    outbox_data(&l->out, STREAM_STDERR, buf_head(why), buf_used(why));
+    outbox_data(&l->out, STREAM_STDERR, lbuf_head(why), lbuf_used(why));
     l->run.reason = EXIT_REASON_EXEC_FAILED;
     l->run.exited_ms = now_ms();
     finish(l, reaped);
@@ -124,53 +124,53 @@ void run_start(struct launcher *l, const struct exec_msg *msg)
         return;
     }
     r->active = true;
-    r->tty = msg->tty;
+    r->tty = msg->opts.tty;
     r->started_ms = now_ms();
-    r->deadline_ms = msg->timeout_ms ? r->started_ms + msg->timeout_ms : 0;
-    r->output_limit = msg->output_limit;
+    r->deadline_ms = msg->opts.timeout_ms ? r->started_ms + msg->opts.timeout_ms : 0;
+    r->output_limit = msg->opts.output_limit;
     r->oom_kills_at_start = read_oom_kills();
     child_clear_fds(&r->child);
-    outbox_set_output_limit(&l->out, msg->output_limit);
+    outbox_set_output_limit(&l->out, msg->opts.output_limit);
 
-    struct buf why;
-    buf_init(&why);
+    struct lbuf why;
+    lbuf_init(&why);
     if (!msg->argv[0]) {
-        buf_printf(&why, "cloudcode: empty command\n");
+        lbuf_printf(&why, "cloudcode: empty command\n");
         refuse(l, &why, false);
-        buf_free(&why);
+        lbuf_free(&why);
         return;
     }
     struct child_spec spec = {
         .argv = msg->argv,
         .envp = msg->envp,
         .workdir = l->workdir,
-        .tty = msg->tty,
-        .notebook = msg->notebook,
-        .cols = msg->cols,
-        .rows = msg->rows,
+        .tty = msg->opts.tty,
+        .notebook = msg->opts.notebook,
+        .cols = msg->opts.cols,
+        .rows = msg->opts.rows,
     };
     switch (child_spawn(&spec, &r->child, &why)) {
     case SPAWN_OK:
         break;
     case SPAWN_SETUP_FAILED:
         refuse(l, &why, false);
-        buf_free(&why);
+        lbuf_free(&why);
         return;
     case SPAWN_EXEC_FAILED:
         /* The child is exiting with 127 right now; its status is worth the short wait. */
         while (wait4(r->child.pid, &r->status, 0, &r->usage) < 0 && errno == EINTR)
             ;
         refuse(l, &why, true);
-        buf_free(&why);
+        lbuf_free(&why);
         return;
     }
-    buf_free(&why);
+    lbuf_free(&why);
 
-    if (msg->stdin_closed)
+    if (msg->opts.stdin_closed)
         l->input_eof = true;
     if (l->input_eof && r->tty) {
         /* A terminal has no end of input: ^D at the start of a line is what reads as one. */
-        buf_put_u8(&l->input, 4);
+        lbuf_put_u8(&l->input, 4);
         l->input_eof = false;
     }
 }
@@ -184,24 +184,24 @@ void run_input(struct launcher *l, const void *data, size_t n)
     /* Before X nobody drains the buffer, so pausing stdin would also hold back the X itself:
      * input past the cap is dropped instead. */
     if (!r->active) {
-        size_t room = buf_used(&l->input) < INPUT_CAP ? INPUT_CAP - buf_used(&l->input) : 0;
+        size_t room = lbuf_used(&l->input) < INPUT_CAP ? INPUT_CAP - lbuf_used(&l->input) : 0;
         n = n < room ? n : room;
     }
-    buf_append(&l->input, data, n);
+    lbuf_append(&l->input, data, n);
 }
 
 void run_channel_input(struct launcher *l, const void *data, size_t n)
 {
     struct run *r = &l->run;
-    if (!r->active || r->exited || r->child.chan_in_fd < 0 || buf_used(&l->chan_in) + n > CHANNEL_CAP)
+    if (!r->active || r->exited || r->child.chan_in_fd < 0 || lbuf_used(&l->chan_in) + n > CHANNEL_CAP)
         return;
-    buf_append(&l->chan_in, data, n);
+    lbuf_append(&l->chan_in, data, n);
 }
 
 bool run_input_full(const struct launcher *l)
 {
     const struct run *r = &l->run;
-    return r->active && !r->exited && buf_used(&l->input) >= INPUT_CAP;
+    return r->active && !r->exited && lbuf_used(&l->input) >= INPUT_CAP;
 }
 
 void run_eof(struct launcher *l)
@@ -209,7 +209,7 @@ void run_eof(struct launcher *l)
     struct run *r = &l->run;
     if (r->active && r->tty) {
         if (!r->exited)
-            buf_put_u8(&l->input, 4);
+            lbuf_put_u8(&l->input, 4);
         return;
     }
     l->input_eof = true;
@@ -239,9 +239,9 @@ int run_poll_fds(struct launcher *l, struct pollfd *pfds)
     int n = 0;
     if (!r->active)
         return 0;
-    if (!r->exited && r->child.stdin_fd >= 0 && buf_used(&l->input) > 0)
+    if (!r->exited && r->child.stdin_fd >= 0 && lbuf_used(&l->input) > 0)
         pfds[n++] = (struct pollfd){.fd = r->child.stdin_fd, .events = POLLOUT};
-    if (!r->exited && r->child.chan_in_fd >= 0 && buf_used(&l->chan_in) > 0)
+    if (!r->exited && r->child.chan_in_fd >= 0 && lbuf_used(&l->chan_in) > 0)
         pfds[n++] = (struct pollfd){.fd = r->child.chan_in_fd, .events = POLLOUT};
     if (outbox_pending(&l->out) < OUTPUT_HIGH_WATER) {
         /* The channel first: what the program wrote there before its stdout (the notebook
@@ -261,21 +261,21 @@ void run_feed_stdin(struct launcher *l)
     struct run *r = &l->run;
     if (!r->active || r->exited)
         return;
-    while (buf_used(&l->input) > 0 && r->child.stdin_fd >= 0) {
-        ssize_t n = write(r->child.stdin_fd, buf_head(&l->input), buf_used(&l->input));
+    while (lbuf_used(&l->input) > 0 && r->child.stdin_fd >= 0) {
+        ssize_t n = write(r->child.stdin_fd, lbuf_head(&l->input), lbuf_used(&l->input));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
             return;
         if (n < 0) {
             /* EPIPE: the program closed its stdin; what it did not read is dropped. */
-            buf_clear(&l->input);
+            lbuf_clear(&l->input);
             close_stdin(r);
             break;
         }
-        buf_consume(&l->input, (size_t)n);
+        lbuf_consume(&l->input, (size_t)n);
     }
-    if (buf_used(&l->input) == 0 && l->input_eof)
+    if (lbuf_used(&l->input) == 0 && l->input_eof)
         close_stdin(r);
 }
 
@@ -283,19 +283,19 @@ void run_feed_stdin(struct launcher *l)
 static void feed_channel(struct launcher *l)
 {
     struct run *r = &l->run;
-    while (buf_used(&l->chan_in) > 0 && r->child.chan_in_fd >= 0) {
-        ssize_t n = write(r->child.chan_in_fd, buf_head(&l->chan_in), buf_used(&l->chan_in));
+    while (lbuf_used(&l->chan_in) > 0 && r->child.chan_in_fd >= 0) {
+        ssize_t n = write(r->child.chan_in_fd, lbuf_head(&l->chan_in), lbuf_used(&l->chan_in));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
             return;
         if (n < 0) {
-            buf_clear(&l->chan_in);
+            lbuf_clear(&l->chan_in);
             close(r->child.chan_in_fd);
             r->child.chan_in_fd = -1;
             return;
         }
-        buf_consume(&l->chan_in, (size_t)n);
+        lbuf_consume(&l->chan_in, (size_t)n);
     }
 }
 
@@ -383,7 +383,7 @@ void run_reap(struct launcher *l)
     r->exited = true;
     r->exited_ms = now_ms();
     r->drain_until_ms = r->exited_ms + DRAIN_MS;
-    buf_clear(&l->input);
+    lbuf_clear(&l->input);
     close_stdin(r);
 }
 

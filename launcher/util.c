@@ -1,12 +1,10 @@
-/* util.c — clock, allocation and last-gasp helpers shared by the launcher's parts. */
+/* util.c — clock and last-gasp helpers shared by the launcher's parts. */
 #include "util.h"
+#include "xalloc.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,26 +15,11 @@ int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void *xmalloc(size_t n)
+/* The launcher's memory is bounded by its caps, so running out means the container is already
+ * lost: say so on stderr and exit rather than limp on. */
+void xalloc_failed(size_t n)
 {
-    void *p = malloc(n ? n : 1);
-    if (!p)
-        die(EXIT_LAUNCHER_FATAL, "out of memory (%zu bytes)", n);
-    return p;
-}
-
-void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q)
-        die(EXIT_LAUNCHER_FATAL, "out of memory (%zu bytes)", n);
-    return q;
-}
-
-char *xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    return memcpy(xmalloc(n), s, n);
+    die(EXIT_LAUNCHER_FATAL, "out of memory (%zu bytes)", n);
 }
 
 void die(int status, const char *fmt, ...)

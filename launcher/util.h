@@ -1,5 +1,5 @@
-/* util.h — the few helpers every part of the launcher needs: a monotonic clock,
- * allocation that cannot fail quietly, and the last-gasp exit. */
+/* util.h — the few helpers every part of the launcher needs: a monotonic clock and the
+ * last-gasp exit (which is also how it dies when an allocation fails, see xalloc.h). */
 #ifndef LAUNCHER_UTIL_H
 #define LAUNCHER_UTIL_H
 
@@ -12,12 +12,6 @@
 
 /* Milliseconds on CLOCK_MONOTONIC: every deadline of the launcher is kept in this unit. */
 int64_t now_ms(void);
-
-/* The launcher's memory is bounded by its caps, so running out means the container is
- * already lost: say so on stderr and exit rather than limp on. */
-void *xmalloc(size_t n);
-void *xrealloc(void *p, size_t n);
-char *xstrdup(const char *s);
 
 /* Writes "cloudcode-launcher: <message>" to stderr and exits with `status`. The only output the
  * launcher ever puts on its stderr. */

@@ -1,16 +1,13 @@
-"""Helpers shared by the backend's end-to-end tests: runs, sessions, a minimal
-RFC 6455 WebSocket client, and the Docker CLI for checking containers."""
-import base64
-import json
-import os
-import socket
-import struct
+"""Helpers shared by the end-to-end tests (backend and balancer alike): runs, sessions, polling,
+and the Docker CLI for checking containers.  The WebSocket client is tests/e2e/wsclient.py
+(re-exported here as WebSocket)."""
 import subprocess
 import time
+from datetime import datetime, timezone
 
-import pytest
-
+import conftest
 from conftest import slow
+from wsclient import WebSocket  # noqa: F401  (re-exported: tests import it from here)
 
 KEYS = {"CODECLOUD_API_KEY": "k1,k2", "CODECLOUD_ADMIN_KEY": "adm"}
 
@@ -43,8 +40,11 @@ def run_ok(server, body, key=None, expect="ok"):
 # ---- sessions -----------------------------------------------------------------------------
 
 def create(server, body, key=None, expect=201):
+    """POST /v1/sessions → the body, the status asserted; expect=None: → (status, body)."""
     status, _, reply = server.request("POST", "/v1/sessions", body, headers=auth(key),
                                       timeout=slow(60))
+    if expect is None:
+        return status, reply
     assert status == expect, (status, reply)
     return reply
 
@@ -56,12 +56,15 @@ def session(server, sid, key=None):
 
 
 def send_input(server, sid, data=None, eof=None, key=None, expect=204):
+    """POST input → the body, the status asserted; expect=None: → (status, body)."""
     body = {}
     if data is not None:
         body["data"] = data
     if eof is not None:
         body["eof"] = eof
     status, _, reply = server.request("POST", f"/v1/sessions/{sid}/input", body, headers=auth(key))
+    if expect is None:
+        return status, reply
     assert status == expect, (status, reply)
     return reply
 
@@ -111,113 +114,21 @@ def wait_state(server, sid, states, timeout=20, key=None):
         time.sleep(0.05)
 
 
+def wait_until(predicate, timeout=10, interval=0.05, what="condition"):
+    """Poll predicate() until it returns something true; return that."""
+    deadline = time.monotonic() + slow(timeout)
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached within {slow(timeout)} s (last: {last!r})")
+
+
 def delete(server, sid, key=None):
     status, _, reply = server.request("DELETE", f"/v1/sessions/{sid}", headers=auth(key))
     assert status == 204, (status, reply)
-
-
-# ---- WebSocket (RFC 6455, client side) ----------------------------------------------------------
-
-class WebSocket:
-    """A minimal blocking client: text frames in and out, close frames, masked client frames."""
-
-    def __init__(self, server, path, headers=None, timeout=None):
-        self.sock = server.connect(timeout or slow(20))
-        key = base64.b64encode(os.urandom(16)).decode()
-        lines = [f"GET {path} HTTP/1.1", f"Host: {server.host}:{server.port}", "Upgrade: websocket",
-                 "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
-        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        data = b""
-        while b"\r\n\r\n" not in data:
-            b = self.sock.recv(4096)
-            if not b:
-                raise AssertionError(f"no handshake answer: {data!r}")
-            data += b
-        head, _, self.buf = data.partition(b"\r\n\r\n")
-        self.status = int(head.split(b" ", 2)[1])
-        self.head = head.decode("latin-1")
-        self.close_code = None
-
-    def send_frame(self, opcode, payload):
-        mask = os.urandom(4)
-        n = len(payload)
-        if n < 126:
-            header = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
-        elif n < 65536:
-            header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
-        else:
-            header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(header + mask + masked)
-
-    def send(self, msg):
-        self.send_frame(0x1, json.dumps(msg).encode())
-
-    def close(self, code=1000):
-        try:
-            self.send_frame(0x8, struct.pack("!H", code))
-        except OSError:
-            pass
-        self.sock.close()
-
-    def _need(self, n):
-        while len(self.buf) < n:
-            b = self.sock.recv(65536)
-            if not b:
-                raise EOFError("connection closed")
-            self.buf += b
-
-    def _frame(self):
-        self._need(2)
-        b0, b1 = self.buf[0], self.buf[1]
-        n, off = b1 & 0x7F, 2
-        assert not b1 & 0x80, "server frames are never masked"
-        if n == 126:
-            self._need(4)
-            n, off = struct.unpack("!H", self.buf[2:4])[0], 4
-        elif n == 127:
-            self._need(10)
-            n, off = struct.unpack("!Q", self.buf[2:10])[0], 10
-        self._need(off + n)
-        payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
-        return b0 & 0x80, b0 & 0x0F, payload
-
-    def recv(self):
-        """The next message: a dict for a text frame, ("close", code) for a close; pings answered."""
-        parts, first = [], None
-        while True:
-            fin, opcode, payload = self._frame()
-            if opcode == 0x9:
-                self.send_frame(0xA, payload)
-                continue
-            if opcode == 0xA:
-                continue
-            if opcode == 0x8:
-                self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
-                return ("close", self.close_code)
-            if opcode != 0x0:
-                first = opcode
-            parts.append(payload)
-            if fin:
-                assert first == 0x1, f"expected a text frame, got opcode {first}"
-                return json.loads(b"".join(parts).decode())
-
-    def collect(self, until=None, text_has=None, timeout=20):
-        """Messages until the close frame, until(msg) holds, or the stdout/stderr text read
-        contains text_has → (messages, that text)."""
-        self.sock.settimeout(slow(timeout))
-        msgs, text = [], ""
-        while True:
-            m = self.recv()
-            msgs.append(m)
-            if isinstance(m, tuple):
-                break
-            if m["type"] in ("stdout", "stderr"):
-                text += m["data"]
-            if (until and until(m)) or (text_has and text_has in text):
-                break
-        return msgs, text
 
 
 # ---- Docker CLI ----------------------------------------------------------------------------
@@ -260,36 +171,47 @@ def wait_no_containers(server, timeout=15):
         time.sleep(0.1)
 
 
-_our_backends = set()
-
-
 def track(server):
-    """Remember a server's backend id for the end-of-suite leak check."""
-    _our_backends.add(f"{server.host}:{server.port}")
+    """Kept for older callers: every server conftest.Server.start() started is tracked."""
     return server
 
 
+def _created(stamp):
+    """Docker's RFC 3339 Created (nanoseconds, Z) → Unix time."""
+    stamp = stamp.strip().rstrip("Z")
+    whole, _, frac = stamp.partition(".")
+    t = datetime.fromisoformat(whole).replace(tzinfo=timezone.utc).timestamp()
+    return t + (float("0." + frac) if frac.isdigit() else 0.0)
+
+
 def _left_behind():
+    """{container id: backend id} of every container labelled `cloudcode` whose
+    `cloudcode.backend` is the id of a server this run started (conftest.STARTED), created while
+    that server ran: another server (someone else's) may use the same address later."""
     left = {}
     ids = containers("cloudcode")
     if ids:
-        out = docker("inspect", "--format", '{{.Id}} {{index .Config.Labels "cloudcode.backend"}}', *ids,
-                     check=False).stdout
+        out = docker("inspect", "--format", '{{.Id}} {{.Created}} {{index .Config.Labels "cloudcode.backend"}}',
+                     *ids, check=False).stdout
         for line in out.splitlines():
-            cid, _, backend = line.partition(" ")
-            if backend in _our_backends:
-                left[cid] = backend
+            cid, created, backend = (line.split(" ", 2) + ["", ""])[:3]
+            try:
+                t = _created(created)
+            except ValueError:
+                continue
+            for s in conftest.STARTED:
+                if backend in s.backend_ids and s.started_at - 1 <= t <= (s.ended_at or time.time()):
+                    left[cid] = backend
+                    break
     return left
 
 
-@pytest.fixture(scope="session", autouse=True)
-def no_containers_left():
-    """At the end of the suite, no container labelled `cloudcode` of any backend these tests
-    started is left (removals finish in the background: they get a few seconds).  Containers
-    of other backends on the same engine (another suite, decoys a test removes itself) are not
-    ours to judge."""
-    yield
-    deadline = time.monotonic() + slow(10)
+def no_containers_left(timeout=10):
+    """No container labelled `cloudcode` of any backend these tests started is left (removals
+    finish in the background: they get `timeout` seconds).  Containers of other backends on the
+    same engine (another suite, decoys a test removes itself) are not ours to judge.  Called at
+    the end of the session by conftest's autouse fixture."""
+    deadline = time.monotonic() + slow(timeout)
     while _left_behind() and time.monotonic() < deadline:
         time.sleep(0.2)
     left = _left_behind()

@@ -1,16 +1,14 @@
 """Helpers for the balancer's end-to-end tests: a Redis server of our own, a fleet of
-backends and balancers sharing it, a minimal RFC 6455 WebSocket client, and the Docker
-CLI for cleaning up after backends that were killed.
+backends and balancers sharing it, the session helpers of backend_util.py with the
+balancer tests' defaults (key "k1", an echo program), and clean-up after backends that were
+killed.  The WebSocket client is tests/e2e/wsclient.py (re-exported here).
 
 Everything listens on 127.0.0.1 only.  Every backend gets a distinct CODECLOUD_BACKEND_ID
 (btest-<pid>-<n>), so the containers of one test are found by label and never confused
 with anybody else's."""
-import base64
-import json
 import os
 import signal
 import socket
-import struct
 import subprocess
 import threading
 import time
@@ -18,17 +16,14 @@ from pathlib import Path
 
 import pytest
 
+import backend_util
+from backend_util import KEYS, auth, containers, docker  # noqa: F401  (auth re-exported)
 from conftest import POLICIES, REPO, Server, free_port, slow
-
-KEYS = {"CODECLOUD_API_KEY": "k1,k2", "CODECLOUD_ADMIN_KEY": "adm"}
+from wsclient import WebSocket  # noqa: F401  (re-exported)
 BALANCER_POLICY = REPO / "policies" / "balancer.lua"
 BACKEND_POLICY = REPO / "policies" / "backend.lua"
 FAST_BALANCER = POLICIES / "balancer_fast.lua"
 SMALL_BACKEND = POLICIES / "backend_small.lua"
-
-
-def auth(key):
-    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 # ---- Redis -------------------------------------------------------------------------------
@@ -123,19 +118,14 @@ def redis(tmp_path_factory):
 
 # ---- Docker ------------------------------------------------------------------------------
 
-def docker(*args, timeout=60):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
-
-
 def containers_of(backend_id):
-    r = docker("ps", "-aq", "--no-trunc", "--filter", f"label=cloudcode.backend={backend_id}")
-    return set(r.stdout.split())
+    return containers(f"cloudcode.backend={backend_id}")
 
 
 def remove_containers_of(backend_id):
     ids = containers_of(backend_id)
     if ids:
-        docker("rm", "-f", *ids)
+        docker("rm", "-f", *ids, check=False)
 
 
 # ---- the fleet ---------------------------------------------------------------------------
@@ -190,6 +180,7 @@ class Fleet:
         removed at close()."""
         server.proc.send_signal(sig)
         server.proc.wait(timeout=10)
+        server.ended_at = time.time()
         server.stopped = True
         self.stopped_by_signal.append(server)
 
@@ -244,17 +235,6 @@ def backends_of(balancer):
     return {b["url"]: b for b in body["backends"]}
 
 
-def wait_until(predicate, timeout=10, interval=0.05, what="condition"):
-    deadline = time.monotonic() + slow(timeout)
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what} not reached within {slow(timeout)} s (last: {last!r})")
-
-
 # ---- sessions ------------------------------------------------------------------------------
 
 ECHO = "import sys\nfor line in sys.stdin:\n    print(line.strip().upper(), flush=True)\n"
@@ -262,11 +242,8 @@ SLEEPER = "import time\ntime.sleep(120)\n"
 
 
 def create(server, body=None, key="k1", expect=201):
-    status, _, reply = server.request("POST", "/v1/sessions", body or {"language": "python", "code": ECHO},
-                                      headers=auth(key), timeout=slow(60))
-    if expect is not None:
-        assert status == expect, (status, reply)
-    return reply if expect is not None else (status, reply)
+    """backend_util.create with an echo session and key k1 by default."""
+    return backend_util.create(server, body or {"language": "python", "code": ECHO}, key=key, expect=expect)
 
 
 def ids_on(backend, key="adm"):
@@ -283,35 +260,18 @@ def all_ids_on(backend, key="adm"):
 
 
 def output(server, sid, cursor=0, wait_ms=0, key="k1", timeout=None):
-    status, _, reply = server.request("GET", f"/v1/sessions/{sid}/output?cursor={cursor}&wait_ms={wait_ms}",
-                                      headers=auth(key), timeout=timeout or slow(40))
-    assert status == 200, (status, reply)
-    return reply
+    return backend_util.output(server, sid, cursor, wait_ms, key=key, timeout=timeout)
 
 
 def read_until(server, sid, text, cursor=0, key="k1", timeout=20):
     """Long-poll until the output read so far contains `text` → (text read, cursor)."""
-    deadline = time.monotonic() + slow(timeout)
-    got = ""
-    while time.monotonic() < deadline:
-        body = output(server, sid, cursor, wait_ms=2000, key=key)
-        got += "".join(e["data"] for e in body["events"])
-        cursor = body["cursor"]
-        if text in got:
-            return got, cursor
-        if body["state"] not in ("starting", "running") and not body["events"]:
-            break
-    raise AssertionError(f"{text!r} never came; got {got!r}")
+    got, cursor, _ = backend_util.read_until(server, sid, lambda t, _: text in t, cursor, timeout=timeout, key=key)
+    return got, cursor
 
 
 def send(server, sid, data=None, eof=None, key="k1"):
-    body = {}
-    if data is not None:
-        body["data"] = data
-    if eof is not None:
-        body["eof"] = eof
-    status, _, reply = server.request("POST", f"/v1/sessions/{sid}/input", body, headers=auth(key))
-    return status, reply
+    """POST input → (status, body), nothing asserted."""
+    return backend_util.send_input(server, sid, data, eof, key=key, expect=None)
 
 
 class Background(threading.Thread):
@@ -335,118 +295,3 @@ class Background(threading.Thread):
         if self.error:
             raise self.error
         return self.value
-
-
-# ---- WebSocket (RFC 6455, client side) ---------------------------------------------------
-
-class WebSocket:
-    """A minimal blocking client: masked text frames out, text/close frames in."""
-
-    def __init__(self, server, path, headers=None, timeout=20):
-        self.sock = socket.create_connection((server.host, server.port), timeout=slow(timeout))
-        key = base64.b64encode(os.urandom(16)).decode()
-        lines = [f"GET {path} HTTP/1.1", f"Host: {server.host}:{server.port}", "Upgrade: websocket",
-                 "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
-        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        data = b""
-        while b"\r\n\r\n" not in data:
-            b = self.sock.recv(4096)
-            if not b:
-                raise AssertionError(f"no handshake answer: {data!r}")
-            data += b
-        head, _, self.buf = data.partition(b"\r\n\r\n")
-        self.head = head.decode("latin-1")
-        self.status = int(self.head.split(" ", 2)[1])
-        self.accept = None
-        for line in self.head.split("\r\n")[1:]:
-            k, _, v = line.partition(":")
-            if k.strip().lower() == "sec-websocket-accept":
-                self.accept = v.strip()
-        import hashlib
-        self.expected_accept = base64.b64encode(hashlib.sha1(
-            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
-
-    def body(self):
-        """The rest of a non-101 answer (read to EOF)."""
-        data = self.buf
-        self.sock.settimeout(slow(5))
-        try:
-            while True:
-                b = self.sock.recv(65536)
-                if not b:
-                    break
-                data += b
-        except OSError:
-            pass
-        return data
-
-    def send_frame(self, opcode, payload):
-        mask = os.urandom(4)
-        n = len(payload)
-        if n < 126:
-            header = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
-        elif n < 65536:
-            header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
-        else:
-            header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-
-    def send(self, msg):
-        self.send_frame(0x1, json.dumps(msg).encode())
-
-    def close(self, code=1000):
-        try:
-            self.send_frame(0x8, struct.pack("!H", code))
-        except OSError:
-            pass
-        self.sock.close()
-
-    def _need(self, n):
-        while len(self.buf) < n:
-            b = self.sock.recv(65536)
-            if not b:
-                raise EOFError("connection closed")
-            self.buf += b
-
-    def recv(self):
-        """A dict for a text message, ("close", code) for a close frame; pings answered."""
-        parts = []
-        while True:
-            self._need(2)
-            b0, b1 = self.buf[0], self.buf[1]
-            assert not b1 & 0x80, "server frames are never masked"
-            n, off = b1 & 0x7F, 2
-            if n == 126:
-                self._need(4)
-                n, off = struct.unpack("!H", self.buf[2:4])[0], 4
-            elif n == 127:
-                self._need(10)
-                n, off = struct.unpack("!Q", self.buf[2:10])[0], 10
-            self._need(off + n)
-            payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
-            opcode = b0 & 0x0F
-            if opcode == 0x9:
-                self.send_frame(0xA, payload)
-                continue
-            if opcode == 0xA:
-                continue
-            if opcode == 0x8:
-                return ("close", struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005)
-            parts.append(payload)
-            if b0 & 0x80:
-                return json.loads(b"".join(parts).decode())
-
-    def collect(self, until, timeout=20):
-        """Messages until until(msg) holds or the close frame → (messages, stdout+stderr text)."""
-        self.sock.settimeout(slow(timeout))
-        msgs, text = [], ""
-        while True:
-            m = self.recv()
-            msgs.append(m)
-            if isinstance(m, tuple):
-                return msgs, text
-            if m.get("type") in ("stdout", "stderr"):
-                text += m["data"]
-            if until(m, text):
-                return msgs, text

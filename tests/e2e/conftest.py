@@ -134,6 +134,10 @@ def parse_responses(data, head_only=()):
     return out
 
 
+# Every Server started in this run, for the end-of-session container check (no_containers_left).
+STARTED = []
+
+
 class Server:
     def __init__(self, tmpdir, policy=None, env=None, name="server"):
         self.tmpdir = Path(tmpdir)
@@ -148,6 +152,7 @@ class Server:
         self.vg_log = self.tmpdir / f"{name}.valgrind.log"
         self.proc = None
         self.stopped = False
+        self.started_at = self.ended_at = None
 
     # ---- life cycle ------------------------------------------------------------------
     def command(self):
@@ -159,8 +164,16 @@ class Server:
                    f"--log-file={self.vg_log}"] + cmd
         return cmd
 
+    @property
+    def backend_ids(self):
+        """The ids its containers are labelled with (cloudcode.backend): as the policies have
+        backend_id, CODECLOUD_BACKEND_ID or else the listen address."""
+        return {self.env.get("CODECLOUD_BACKEND_ID") or self.env.get("CODECLOUD_LISTEN")}
+
     def start(self, wait=True):
         self._log = open(self.log_path, "wb")
+        self.started_at, self.ended_at = time.time(), None
+        STARTED.append(self)
         self.proc = subprocess.Popen(self.command(), cwd=REPO, env=self.env, stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=self._log)
         if wait:
@@ -198,9 +211,11 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+            self.ended_at = time.time()
             self._log.close()
             raise AssertionError(f"{self.name} did not exit within {slow(timeout)} s of SIGTERM:\n"
                                  f"{self.log()[-4000:]}")
+        self.ended_at = time.time()
         self._log.close()
         assert rc == 0, f"{self.name} exited with {rc}:\n{self.log()[-4000:]}\n{self.valgrind_log()}"
         if VALGRIND:
@@ -210,6 +225,7 @@ class Server:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+            self.ended_at = time.time()
         self.stopped = True
 
     def log(self):
@@ -355,6 +371,16 @@ def check_valgrind_log(text):
 
 
 # ---- fixtures --------------------------------------------------------------------------
+
+@pytest.fixture(scope="session", autouse=True)
+def no_containers_left_at_end():
+    """After the whole session: no container labelled `cloudcode` of a backend this run started
+    is left, pool containers included (backend_util.no_containers_left).  Other servers on the
+    machine (someone else's run) are not judged.  Set up first, so torn down last."""
+    yield
+    from backend_util import no_containers_left  # imports conftest: not at the top
+    no_containers_left()
+
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):

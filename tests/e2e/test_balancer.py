@@ -14,10 +14,11 @@ import urllib.parse
 
 import pytest
 
-from balancer_util import (ECHO, FAST_BALANCER, SLEEPER, SMALL_BACKEND, Background, Fleet, Redis, WebSocket,
-                           all_ids_on, auth, backends_of, containers_of, create, fleet, ids_on, output,
-                           read_until, redis, remove_containers_of, send, wait_backends_healthy, wait_until)
+from backend_util import auth, wait_until
+from balancer_util import (ECHO, FAST_BALANCER, SLEEPER, SMALL_BACKEND, Background, Fleet, Redis, all_ids_on,
+                           backends_of, create, fleet, ids_on, output, read_until, redis, send)  # noqa: F401
 from conftest import REPO, assert_error, slow
+from wsclient import WebSocket
 
 pytestmark = pytest.mark.docker
 
@@ -109,13 +110,13 @@ def test_sessions_spread_and_every_operation_routes_through_either_balancer(flee
         assert ws.status == 101, ws.head
         assert ws.accept == ws.expected_accept, ws.head
         ws.send({"type": "input", "data": "socket\n"})
-        msgs, text = ws.collect(lambda m, t: "SOCKET\n" in t)
+        msgs, text = ws.collect(text_has="SOCKET\n")
         assert text == "SOCKET\n", msgs
         assert all(m["cursor"] > cursor for m in msgs if isinstance(m, dict) and "cursor" in m), msgs
         ws.close()
         ws = WebSocket(l1, f"/v1/sessions/{sid}/ws?key=k1&cursor=0")
         assert ws.status == 101, ws.head
-        msgs, text = ws.collect(lambda m, t: "SOCKET\n" in t)
+        msgs, text = ws.collect(text_has="SOCKET\n")
         assert text == "HELLO\nAGAIN\nSOCKET\n", msgs
         ws.close()
         # a signal through l1 reaches the program

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from backend_util import no_containers_left, run_ok, track  # noqa: F401  (autouse fixture)
+from backend_util import run_ok
 from conftest import slow
 
 pytestmark = pytest.mark.docker
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture
 def be(server):
-    s = track(server)
+    s = server
     yield s
     s.alive()   # /healthz still 200 after each case
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from backend_util import (backend_containers, containers, create, delete, docker, no_containers_left,  # noqa: F401
-                          read_until, run_ok, session, session_container, track, wait_state)
+from backend_util import (backend_containers, containers, create, delete, docker, run_ok, session,
+                          session_container, wait_state)
 from conftest import slow
 
 pytestmark = pytest.mark.docker
@@ -24,7 +24,7 @@ DOCKERD_LOG = Path("/var/log/cloudcode-dockerd.log")   # scripts/dockerd.sh's
 
 
 def test_container_killed_from_outside_is_lost(start_server):
-    srv = track(start_server())
+    srv = start_server()
     sid = create(srv, {"language": "python", "code": ECHO})["id"]
     cid = session_container(srv, sid)
     t0 = time.monotonic()
@@ -117,7 +117,7 @@ def _health(srv):
 
 def test_engine_stops_and_comes_back(start_server):
     pid, cmd = _dockerd()
-    srv = track(start_server())
+    srv = start_server()
     sid = create(srv, {"language": "python", "code": ECHO})["id"]
     cid = session_container(srv, sid)
     restarted = False

@@ -1,8 +1,7 @@
 """Files of a session's working directory: PUT, GET, list, and the paths that must not work."""
 import pytest
 
-from backend_util import (create, delete, no_containers_left, read_until, send_input, track,  # noqa: F401
-                          wait_ended)
+from backend_util import create, delete, read_until, send_input, wait_ended
 from conftest import assert_error
 
 pytestmark = pytest.mark.docker
@@ -19,7 +18,7 @@ for line in sys.stdin:
 
 @pytest.fixture
 def be(server):
-    return track(server)
+    return server
 
 
 @pytest.fixture
@@ -109,7 +108,7 @@ def test_files_on_ended_session_are_409(be):
 
 def test_files_of_another_key_are_404(start_server):
     from backend_util import KEYS, auth
-    srv = track(start_server(env=KEYS))
+    srv = start_server(env=KEYS)
     sid = create(srv, {"language": "python", "code": SHELL}, key="k1")["id"]
     status, _, body = srv.request("GET", f"/v1/sessions/{sid}/files/main.py", headers=auth("k2"))
     assert_error(status, body, "not_found", 404)

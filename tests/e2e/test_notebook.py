@@ -7,7 +7,7 @@ import time
 import pytest
 
 import balancer_util
-from backend_util import create, delete, output, read_until, send_input, session, text_of, track, wait_state
+from backend_util import create, delete, output, read_until, send_input, session, text_of, wait_state
 from balancer_util import fleet, redis  # noqa: F401  (fixtures)
 from conftest import assert_error, slow
 
@@ -18,7 +18,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture
 def be(server):
-    return track(server)
+    return server
 
 
 @pytest.fixture

@@ -1,15 +1,12 @@
 """Policies: --check, --print-images, start-up errors, SIGHUP reload, hook failures at request time."""
 import re
 import signal
+import subprocess
 import time
 
 import pytest
 
-from conftest import (DEFAULT_POLICY, POLICIES, REPO, Server, assert_error, base_env, binary,
-                      slow)
-import subprocess
-
-from conftest import run_cli
+from conftest import POLICIES, REPO, assert_error, base_env, binary, run_cli, slow
 
 
 def error_line(path):

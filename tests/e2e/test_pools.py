@@ -5,9 +5,8 @@ import time
 
 import pytest
 
-from backend_util import (containers, create, delete, docker, read_until, run_ok, track,
-                          wait_ended)
-from conftest import metric_value, slow
+from backend_util import containers, create, delete, docker, read_until, run_ok, wait_ended
+from conftest import slow
 
 pytestmark = pytest.mark.docker
 
@@ -89,7 +88,7 @@ print("cwd", os.getcwd())
 
 
 def pool_server(start_server, policy_file, reuse="true", env=None):
-    srv = track(start_server(policy=policy_file(POLICY % reuse), env=env))
+    srv = start_server(policy=policy_file(POLICY % reuse), env=env)
     wait_pools(srv, {"python": 1, "c": 1})
     return srv
 
@@ -233,7 +232,7 @@ def test_missing_image_degrades_health(start_server, policy_file):
                             "images = { python = images.default.python, "
                             "nope = { image = \"cloudcode/does-not-exist\", file = \"main.py\", run = { \"python3\" } } },")
     policy = policy.replace("c = { size = 1", "nope = { size = 1")
-    srv = track(start_server(policy=policy_file(policy)))
+    srv = start_server(policy=policy_file(policy))
     deadline = time.monotonic() + slow(20)
     while True:
         status, body = health(srv)

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from backend_util import no_containers_left, run, run_ok, track  # noqa: F401  (autouse fixture)
+from backend_util import run, run_ok
 from conftest import assert_error, slow
 
 pytestmark = pytest.mark.docker
@@ -11,7 +11,7 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture
 def be(server):
-    return track(server)
+    return server
 
 
 @pytest.mark.valgrind

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import POLICIES, Server, assert_error, metric_value, read_responses, slow
+from conftest import POLICIES, assert_error, metric_value, read_responses, slow
 
 SETTINGS = POLICIES / "settings.lua"
 

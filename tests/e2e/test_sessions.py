@@ -6,10 +6,11 @@ import time
 
 import pytest
 
-from backend_util import (KEYS, WebSocket, auth, backend_containers, create, delete, docker,  # noqa: F401
-                          no_containers_left, output, read_until, send_input, session, session_container, text_of,
-                          track, wait_ended, wait_state)
+from backend_util import (KEYS, auth, backend_containers, create, delete, docker, output,
+                          read_until, send_input, session, session_container, text_of, wait_ended,
+                          wait_state)
 from conftest import POLICIES, assert_error, slow
+from wsclient import WebSocket
 
 pytestmark = pytest.mark.docker
 
@@ -18,12 +19,12 @@ ECHO = "import sys\nfor line in sys.stdin:\n    print(line.strip().upper())\npri
 
 @pytest.fixture
 def be(server):
-    return track(server)
+    return server
 
 
 def settings_server(start_server, **settings):
     env = {"CODECLOUD_TEST_SETTINGS": json.dumps(settings)}
-    return track(start_server(policy=POLICIES / "settings.lua", env=env))
+    return start_server(policy=POLICIES / "settings.lua", env=env)
 
 
 @pytest.fixture
@@ -414,7 +415,7 @@ def test_websocket_input_after_eof_is_error(be):
 # ---- tenancy -------------------------------------------------------------------------------------
 
 def test_tenancy(start_server):
-    srv = track(start_server(env=KEYS))
+    srv = start_server(env=KEYS)
     a = create(srv, {"language": "python", "code": ECHO}, key="k1")["id"]
     b = create(srv, {"language": "python", "code": ECHO}, key="k2")["id"]
     c = create(srv, {"language": "python", "code": ECHO}, key="adm")["id"]
@@ -546,7 +547,7 @@ def test_server_cap(start_server):
 
 @pytest.mark.valgrind
 def test_sigterm_with_live_sessions(start_server):
-    srv = track(start_server())
+    srv = start_server()
     sids = [create(srv, {"language": "python", "code": ECHO})["id"] for _ in range(2)]
     ws = WebSocket(srv, f"/v1/sessions/{sids[0]}/ws")
     assert ws.status == 101

@@ -2,7 +2,7 @@
  * rules (launcher/paths.c) and its resend buffer (launcher/outbox.c). The frames the launcher
  * receives are built, and the frames it sends are read, by an independent little codec here, so a
  * mistake shared by both sides of frame.c cannot pass unnoticed. Prints TAP. */
-#include "buf.h"
+#include "lbuf.h"
 #include "frame.h"
 #include "outbox.h"
 #include "paths.h"
@@ -231,48 +231,48 @@ static void test_backend_frames(void)
 
 static void test_launcher_frames(void)
 {
-    struct buf out;
+    struct lbuf out;
     const unsigned char *p;
 
-    buf_init(&out);
+    lbuf_init(&out);
     struct hello_msg plain = {.last_seq = 0, .has_nonce = false};
     frame_put_ready(&out, 9, &plain);
-    p = buf_head(&out);
-    CHECK(buf_used(&out) == 13 && get(&p, 4) == 9 && get(&p, 1) == 'Y' && get(&p, 8) == 9, "Y encodes next_seq");
-    buf_free(&out);
+    p = lbuf_head(&out);
+    CHECK(lbuf_used(&out) == 13 && get(&p, 4) == 9 && get(&p, 1) == 'Y' && get(&p, 8) == 9, "Y encodes next_seq");
+    lbuf_free(&out);
 
     struct hello_msg nonce = {.last_seq = 0, .has_nonce = true, .nonce = 0x1122334455667788ull};
     frame_put_ready(&out, 10, &nonce);
-    p = buf_head(&out);
-    CHECK(buf_used(&out) == 21 && get(&p, 4) == 17 && get(&p, 1) == 'Y' && get(&p, 8) == 10 &&
+    p = lbuf_head(&out);
+    CHECK(lbuf_used(&out) == 21 && get(&p, 4) == 17 && get(&p, 1) == 'Y' && get(&p, 8) == 10 &&
               get(&p, 8) == 0x1122334455667788ull,
           "Y echoes the nonce of H");
-    buf_free(&out);
+    lbuf_free(&out);
 
     frame_put_data(&out, 0x100000001ull, STREAM_STDERR, "oops\n", 5);
-    p = buf_head(&out);
-    CHECK(buf_used(&out) == 4 + 1 + 8 + 1 + 5 && get(&p, 4) == 15 && get(&p, 1) == 'D' && get(&p, 8) == 0x100000001ull &&
+    p = lbuf_head(&out);
+    CHECK(lbuf_used(&out) == 4 + 1 + 8 + 1 + 5 && get(&p, 4) == 15 && get(&p, 1) == 'D' && get(&p, 8) == 0x100000001ull &&
               get(&p, 1) == 2 && memcmp(p, "oops\n", 5) == 0,
           "D encodes seq, stream and bytes");
-    buf_free(&out);
+    lbuf_free(&out);
 
     struct exit_msg x = {.seq = 12, .exit_code = -1, .signo = 9, .reason = EXIT_REASON_TIMEOUT,
                          .wall_ms = 1001, .cpu_ms = 998, .maxrss_kb = 1ull << 40, .oom_kills = 2};
     frame_put_exit(&out, &x);
-    p = buf_head(&out);
-    CHECK(buf_used(&out) == 4 + 35 && get(&p, 4) == 35 && get(&p, 1) == 'x' && get(&p, 8) == 12 &&
+    p = lbuf_head(&out);
+    CHECK(lbuf_used(&out) == 4 + 35 && get(&p, 4) == 35 && get(&p, 1) == 'x' && get(&p, 8) == 12 &&
               get(&p, 4) == 0xffffffffu && get(&p, 1) == 9 && get(&p, 1) == 1 && get(&p, 4) == 1001 &&
               get(&p, 4) == 998 && get(&p, 8) == 1ull << 40 && get(&p, 4) == 2,
           "x encodes every field, exit_code -1 as 0xffffffff");
-    buf_free(&out);
+    lbuf_free(&out);
 
     frame_put_reply(&out, 0xfedcba98, REPLY_IS_DIR, "", 0);
     frame_put_reply(&out, 3, REPLY_OK, "abc", 3);
-    p = buf_head(&out);
+    p = lbuf_head(&out);
     CHECK(get(&p, 4) == 6 && get(&p, 1) == 'R' && get(&p, 4) == 0xfedcba98 && get(&p, 1) == 3, "R encodes rid and status");
     CHECK(get(&p, 4) == 9 && get(&p, 1) == 'R' && get(&p, 4) == 3 && get(&p, 1) == 0 && memcmp(p, "abc", 3) == 0,
           "R encodes its data");
-    buf_free(&out);
+    lbuf_free(&out);
 }
 
 /* A stream of several frames, fed in two pieces split at every byte and then one byte at a
@@ -526,21 +526,21 @@ static void test_outbox(void)
 
 /* Moves what the outbox has queued through a non-blocking pipe into `got`, flushing and reading
  * in turns as the pipe fills. */
-static void pump(struct outbox *ob, int read_fd, struct buf *got)
+static void pump(struct outbox *ob, int read_fd, struct lbuf *got)
 {
     static unsigned char b[65536];
     do {
         outbox_flush(ob);
         ssize_t n;
         while ((n = read(read_fd, b, sizeof b)) > 0)
-            buf_append(got, b, (size_t)n);
+            lbuf_append(got, b, (size_t)n);
     } while (outbox_pending(ob) > 0);
 }
 
 /* Checks that `got` holds D frames with seqs first.. in order, each of `sizes` bytes of 'a' + seq. */
-static bool frames_intact(const struct buf *got, uint64_t first, const size_t *sizes, int count)
+static bool frames_intact(const struct lbuf *got, uint64_t first, const size_t *sizes, int count)
 {
-    const unsigned char *p = buf_head(got), *end = p + buf_used(got);
+    const unsigned char *p = lbuf_head(got), *end = p + lbuf_used(got);
     for (int i = 0; i < count; i++) {
         if (end - p < 14)
             return false;
@@ -566,11 +566,11 @@ static void test_outbox_partial_writes(void)
         return;
     }
     struct outbox ob;
-    struct buf got;
+    struct lbuf got;
     static unsigned char data[200000];
     const size_t sizes[] = {40000, 40000, 150000};
     outbox_init(&ob, pipefd[1]);
-    buf_init(&got);
+    lbuf_init(&got);
 
     for (int i = 0; i < 3; i++) {
         memset(data, 'a' + 1 + i, sizes[i]);
@@ -580,33 +580,33 @@ static void test_outbox_partial_writes(void)
     pump(&ob, pipefd[0], &got);
     CHECK(frames_intact(&got, 1, sizes, 3), "frames queued behind a partial write arrive whole");
 
-    buf_clear(&got);
+    lbuf_clear(&got);
     struct hello_msg hello = {.last_seq = 0};
     outbox_hello(&ob, &hello);
     pump(&ob, pipefd[0], &got);
-    buf_consume(&got, 13); /* Y */
+    lbuf_consume(&got, 13); /* Y */
     CHECK(frames_intact(&got, 1, sizes, 3), "and the kept copies resent after H are whole too");
-    buf_free(&got);
+    lbuf_free(&got);
     close(pipefd[0]);
     close(pipefd[1]);
 }
 
 static void test_buf(void)
 {
-    struct buf b;
-    buf_init(&b);
+    struct lbuf b;
+    lbuf_init(&b);
     for (int i = 0; i < 512; i++)
-        buf_put_u8(&b, (uint8_t)i);
-    buf_consume(&b, 500);
+        lbuf_put_u8(&b, (uint8_t)i);
+    lbuf_consume(&b, 500);
     size_t cap = b.cap;
-    buf_append(&b, "0123456789", 10); /* fits only once the 500 consumed bytes are slid out */
-    const unsigned char *p = buf_head(&b);
-    CHECK(cap == 512 && b.cap == cap && buf_used(&b) == 22 && p[0] == (500 & 0xff) && p[11] == (511 & 0xff) &&
+    lbuf_append(&b, "0123456789", 10); /* fits only once the 500 consumed bytes are slid out */
+    const unsigned char *p = lbuf_head(&b);
+    CHECK(cap == 512 && b.cap == cap && lbuf_used(&b) == 22 && p[0] == (500 & 0xff) && p[11] == (511 & 0xff) &&
               memcmp(p + 12, "0123456789", 10) == 0,
           "appending slides unconsumed bytes to the front before growing");
-    buf_truncate(&b, 12);
-    CHECK(buf_used(&b) == 12 && buf_head(&b)[11] == (511 & 0xff), "truncate drops what was appended last");
-    buf_free(&b);
+    lbuf_truncate(&b, 12);
+    CHECK(lbuf_used(&b) == 12 && lbuf_head(&b)[11] == (511 & 0xff), "truncate drops what was appended last");
+    lbuf_free(&b);
 }
 
 int main(void)

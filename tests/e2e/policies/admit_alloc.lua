@@ -1,17 +1,10 @@
--- tests/e2e/policies/admit_alloc.lua — an admit hook that fails (alloc).
-local env    = require "cloudcode.env"
-local images = require "cloudcode.images"
-local limits = require "cloudcode.limits"
+-- tests/e2e/policies/admit_alloc.lua — the default backend policy with an admit hook that fails (alloc).
+local policy = require "policies.backend"
+policy.pools = nil -- no warm containers (they start Docker work)
 
-return {
-  role = "backend",
-  listen = env.str("CODECLOUD_LISTEN", "127.0.0.1:8080"),
-  keys = { client = env.list("CODECLOUD_API_KEY"), admin = env.list("CODECLOUD_ADMIN_KEY") },
-  docker_host = env.str("CODECLOUD_DOCKER_HOST", "unix:///var/run/docker.sock"),
-  limits = limits.default,
-  images = images.default,
-  admit = function(req)
-    local t = {} for i = 1, 1e9 do t[i] = ("x"):rep(1000) .. i end
-    return req.limits
-  end,
-}
+policy.admit = function(req)
+  local t = {} for i = 1, 1e9 do t[i] = ("x"):rep(1000) .. i end
+  return req.limits
+end
+
+return policy

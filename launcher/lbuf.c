@@ -1,6 +1,6 @@
-/* buf.c — growable byte queue. */
-#include "buf.h"
-#include "util.h"
+/* lbuf.c — growable byte queue. */
+#include "lbuf.h"
+#include "xalloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,46 +8,46 @@
 #include <string.h>
 
 /* Above this a buffer that becomes empty is given back to the allocator. */
-#define BUF_KEEP_CAP (256 * 1024)
+#define LBUF_KEEP_CAP (256 * 1024)
 
-void buf_init(struct buf *b)
+void lbuf_init(struct lbuf *b)
 {
     memset(b, 0, sizeof *b);
 }
 
-void buf_free(struct buf *b)
+void lbuf_free(struct lbuf *b)
 {
     free(b->data);
-    buf_init(b);
+    lbuf_init(b);
 }
 
-void buf_consume(struct buf *b, size_t n)
+void lbuf_consume(struct lbuf *b, size_t n)
 {
     b->off += n;
     if (b->off >= b->len)
         b->off = b->len = 0;
 }
 
-void buf_clear(struct buf *b)
+void lbuf_clear(struct lbuf *b)
 {
     b->off = b->len = 0;
 }
 
-void buf_truncate(struct buf *b, size_t used)
+void lbuf_truncate(struct lbuf *b, size_t used)
 {
-    if (used < buf_used(b))
+    if (used < lbuf_used(b))
         b->len = b->off + used;
 }
 
-void buf_trim(struct buf *b)
+void lbuf_trim(struct lbuf *b)
 {
-    if (buf_used(b) == 0 && b->cap > BUF_KEEP_CAP)
-        buf_free(b);
+    if (lbuf_used(b) == 0 && b->cap > LBUF_KEEP_CAP)
+        lbuf_free(b);
 }
 
 /* Makes room for n more bytes at the end: first by sliding the unconsumed bytes to the front,
  * then by doubling. */
-static unsigned char *buf_reserve(struct buf *b, size_t n)
+static unsigned char *lbuf_reserve(struct lbuf *b, size_t n)
 {
     if (b->cap - b->len >= n)
         return b->data + b->len;
@@ -66,39 +66,39 @@ static unsigned char *buf_reserve(struct buf *b, size_t n)
     return b->data + b->len;
 }
 
-void buf_append(struct buf *b, const void *p, size_t n)
+void lbuf_append(struct lbuf *b, const void *p, size_t n)
 {
     if (n == 0)
         return;
-    memcpy(buf_reserve(b, n), p, n);
+    memcpy(lbuf_reserve(b, n), p, n);
     b->len += n;
 }
 
-void buf_put_u8(struct buf *b, uint8_t v)
+void lbuf_put_u8(struct lbuf *b, uint8_t v)
 {
-    buf_append(b, &v, 1);
+    lbuf_append(b, &v, 1);
 }
 
-void buf_put_u16(struct buf *b, uint16_t v)
+void lbuf_put_u16(struct lbuf *b, uint16_t v)
 {
     unsigned char p[2] = {(unsigned char)(v >> 8), (unsigned char)v};
-    buf_append(b, p, 2);
+    lbuf_append(b, p, 2);
 }
 
-void buf_put_u32(struct buf *b, uint32_t v)
+void lbuf_put_u32(struct lbuf *b, uint32_t v)
 {
     unsigned char p[4];
     put_be32(p, v);
-    buf_append(b, p, 4);
+    lbuf_append(b, p, 4);
 }
 
-void buf_put_u64(struct buf *b, uint64_t v)
+void lbuf_put_u64(struct lbuf *b, uint64_t v)
 {
-    buf_put_u32(b, (uint32_t)(v >> 32));
-    buf_put_u32(b, (uint32_t)v);
+    lbuf_put_u32(b, (uint32_t)(v >> 32));
+    lbuf_put_u32(b, (uint32_t)v);
 }
 
-void buf_printf(struct buf *b, const char *fmt, ...)
+void lbuf_printf(struct lbuf *b, const char *fmt, ...)
 {
     char text[512];
     va_list ap;
@@ -106,5 +106,5 @@ void buf_printf(struct buf *b, const char *fmt, ...)
     int n = vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     if (n > 0)
-        buf_append(b, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
+        lbuf_append(b, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
 }
