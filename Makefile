@@ -20,17 +20,22 @@ LLHTTP_OBJ   := $(patsubst /usr/share/llhttp/%.c,build/llhttp/%.o,$(LLHTTP_SRC))
 LLHTTP_ASAN  := $(patsubst /usr/share/llhttp/%.c,build/llhttp-asan/%.o,$(LLHTTP_SRC))
 CORE_OBJ     := $(patsubst core/%.c,$(OBJ_DIR)/%.o,$(CORE_SRC))
 CORE_ASAN    := $(patsubst core/%.c,$(ASAN_DIR)/%.o,$(CORE_SRC))
-LIB_OBJ      := $(filter-out $(OBJ_DIR)/main.o,$(CORE_OBJ))
+# The protocol's codec lives with the launcher (launcher/frame.h); the server links the same files.
+CODEC_SRC    := launcher/frame.c launcher/lbuf.c launcher/xalloc.c
+CODEC_OBJ    := $(patsubst launcher/%.c,$(OBJ_DIR)/launcher/%.o,$(CODEC_SRC))
+CODEC_ASAN   := $(patsubst launcher/%.c,$(ASAN_DIR)/launcher/%.o,$(CODEC_SRC))
+CODEC_HDRS   := $(CODEC_SRC:.c=.h)
+LIB_OBJ      := $(filter-out $(OBJ_DIR)/main.o,$(CORE_OBJ)) $(CODEC_OBJ)
 ASAN_FLAGS   := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 include launcher/launcher.mk
 
 all: cloudcode launcher/cloudcode-launcher
 
-cloudcode: $(CORE_OBJ) $(LLHTTP_OBJ)
+cloudcode: $(CORE_OBJ) $(CODEC_OBJ) $(LLHTTP_OBJ)
 	$(CC) -o $@ $^ $(LDLIBS)
 
-cloudcode-asan: $(CORE_ASAN) $(LLHTTP_ASAN)
+cloudcode-asan: $(CORE_ASAN) $(CODEC_ASAN) $(LLHTTP_ASAN)
 	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 asan: cloudcode-asan
@@ -41,6 +46,14 @@ $(OBJ_DIR)/%.o: core/%.c $(wildcard core/*.h) | $(OBJ_DIR)
 $(ASAN_DIR)/%.o: core/%.c $(wildcard core/*.h) | $(ASAN_DIR)
 	$(CC) $(CFLAGS_BASE) $(ASAN_FLAGS) -c -o $@ $<
 
+$(OBJ_DIR)/launcher/%.o: launcher/%.c $(CODEC_HDRS) | $(OBJ_DIR)/launcher
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) -c -o $@ $<
+
+$(ASAN_DIR)/launcher/%.o: launcher/%.c $(CODEC_HDRS) | $(ASAN_DIR)/launcher
+	$(CC) $(CFLAGS_BASE) $(ASAN_FLAGS) -c -o $@ $<
+
+$(OBJ_DIR)/attach.o $(ASAN_DIR)/attach.o: $(CODEC_HDRS)
+
 # llhttp is not our code: Debian ships its C sources; compile them apart, warnings off.
 build/llhttp/%.o: /usr/share/llhttp/%.c | build/llhttp
 	$(CC) -O2 -g -w -I/usr/share/include/llhttp -c -o $@ $<
@@ -48,7 +61,7 @@ build/llhttp/%.o: /usr/share/llhttp/%.c | build/llhttp
 build/llhttp-asan/%.o: /usr/share/llhttp/%.c | build/llhttp-asan
 	$(CC) $(ASAN_FLAGS) -w -I/usr/share/include/llhttp -c -o $@ $<
 
-$(OBJ_DIR) $(ASAN_DIR) build/llhttp build/llhttp-asan build/unit:
+$(OBJ_DIR) $(ASAN_DIR) $(OBJ_DIR)/launcher $(ASAN_DIR)/launcher build/llhttp build/llhttp-asan build/unit:
 	mkdir -p $@
 
 # C unit tests: tests/unit/test_<room>.c linked against every core object but main.o.
@@ -89,6 +102,3 @@ clean:
 	rm -rf build cloudcode cloudcode-asan launcher/cloudcode-launcher
 
 .PHONY: all asan unit lua-test deps engine images setup run test clean
-
-# attach.c compiles the launcher's framing code into the server (one codec for both ends).
-build/obj/attach.o build/asan/attach.o: launcher/frame.c launcher/buf.c launcher/frame.h launcher/buf.h

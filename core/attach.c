@@ -1,59 +1,5 @@
-/* attach.c — the launcher protocol over a hijacked attach stream. */
-
-/* The launcher's own codec (launcher/frame.c and the byte queue it is built on) is
- * compiled into this file, so both ends of the wire share one frame reader and one
- * set of constants. Its byte queue uses the same function names as core/buf.h, so
- * every one of its functions gets an `lc_` prefix here; this file therefore must not
- * include core/buf.h. Its allocation helpers come from launcher/util.c, which we
- * do not link (it holds the launcher's die()): they are defined below. */
-#define buf_init lc_buf_init
-#define buf_free lc_buf_free
-#define buf_consume lc_buf_consume
-#define buf_clear lc_buf_clear
-#define buf_truncate lc_buf_truncate
-#define buf_trim lc_buf_trim
-#define buf_append lc_buf_append
-#define buf_put_u8 lc_buf_put_u8
-#define buf_put_u16 lc_buf_put_u16
-#define buf_put_u32 lc_buf_put_u32
-#define buf_put_u64 lc_buf_put_u64
-#define buf_printf lc_buf_printf
-#define frame_reader_init lc_frame_reader_init
-#define frame_reader_free lc_frame_reader_free
-#define frame_reader_feed lc_frame_reader_feed
-#define frame_reader_ready lc_frame_reader_ready
-#define frame_reader_next lc_frame_reader_next
-#define frame_parse_hello lc_frame_parse_hello
-#define frame_parse_u64 lc_frame_parse_u64
-#define frame_parse_rid lc_frame_parse_rid
-#define frame_parse_signal lc_frame_parse_signal
-#define frame_parse_resize lc_frame_parse_resize
-#define frame_parse_file lc_frame_parse_file
-#define frame_parse_put lc_frame_parse_put
-#define frame_parse_get lc_frame_parse_get
-#define frame_parse_exec lc_frame_parse_exec
-#define exec_msg_free lc_exec_msg_free
-#define frame_put_ready lc_frame_put_ready
-#define frame_put_data lc_frame_put_data
-#define frame_put_exit lc_frame_put_exit
-#define frame_put_reply lc_frame_put_reply
-#define frame_put_channel lc_frame_put_channel
-#define xmalloc lc_xmalloc
-#define xrealloc lc_xrealloc
-#define xstrdup lc_xstrdup
-#define now_ms lc_now_ms
-#define die lc_die
-#define set_nonblocking lc_set_nonblocking
-
-#include <stddef.h>
-/* Declared static before launcher/util.h declares them, so they stay in this file. */
-static void *lc_xmalloc(size_t n);
-static void *lc_xrealloc(void *p, size_t n);
-static char *lc_xstrdup(const char *s);
-
-#include "../launcher/buf.c"
-#include "../launcher/frame.c"
-
+/* attach.c — the launcher protocol over a hijacked attach stream. Every frame is encoded and
+ * decoded by the launcher's own codec (launcher/frame.h), linked into the server as is. */
 #include "attach.h"
 
 #include <stdio.h>
@@ -62,6 +8,8 @@ static char *lc_xstrdup(const char *s);
 #include <sys/random.h>
 #include <time.h>
 
+#include "../launcher/frame.h"
+#include "../launcher/xalloc.h"
 #include "httpc.h"
 #include "log.h"
 
@@ -70,23 +18,19 @@ static char *lc_xstrdup(const char *s);
 #define STDERR_KEEP 1024
 #define REFUSAL_KEEP 512
 /* A Y answering a hello with a nonce: 00 00 00 11 'Y' next_seq(8) nonce(8). */
-#define SYNC_LEN 21
+#define SYNC_LEN (FRAME_HEADER_LEN + 1 + 8 + 8)
 
-/* The launcher's codec cannot report allocation failure: neither can we, usefully. */
-static void *lc_xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) abort();
-    return p;
-}
-static void *lc_xrealloc(void *p, size_t n) {
-    p = realloc(p, n ? n : 1);
-    if (!p) abort();
-    return p;
-}
-static char *lc_xstrdup(const char *s) {
-    char *p = strdup(s);
-    if (!p) abort();
-    return p;
+/* attach.h spells the codec's reply statuses for callers that do not include launcher/frame.h. */
+_Static_assert((int)LAUNCHER_OK == REPLY_OK && (int)LAUNCHER_NOT_FOUND == REPLY_NOT_FOUND &&
+                   (int)LAUNCHER_BAD_PATH == REPLY_BAD_PATH && (int)LAUNCHER_IS_DIR == REPLY_IS_DIR &&
+                   (int)LAUNCHER_ERROR == REPLY_ERROR,
+               "attach.h and launcher/frame.h disagree on R statuses");
+
+/* The codec cannot report allocation failure (launcher/xalloc.h); neither could we, usefully:
+ * as for any small allocation of the server's, running out aborts. */
+void xalloc_failed(size_t n) {
+    (void)n;
+    abort();
 }
 
 struct attach {
@@ -110,13 +54,13 @@ struct attach {
 
     /* Until the Y matching our nonce, stdout is scanned, not framed. */
     int synced, hello_sent;
-    unsigned char nonce[8];
+    uint64_t nonce;
     unsigned char window[SYNC_LEN];
     size_t window_len;
 
     struct frame_reader reader;
-    struct buf out;        /* the frame being encoded */
-    struct buf held;       /* frames written while no stream was attached */
+    struct lbuf out;       /* the frame being encoded */
+    struct lbuf held;      /* frames written while no stream was attached */
     char err[STDERR_KEEP]; /* the launcher's stderr, or the engine's refusal */
     size_t err_len;
 };
@@ -126,8 +70,8 @@ struct attach {
 static void maybe_free(struct attach *a) {
     if (!a->closed || a->https_open) return;
     frame_reader_free(&a->reader);
-    buf_free(&a->out);
-    buf_free(&a->held);
+    lbuf_free(&a->out);
+    lbuf_free(&a->held);
     free(a);
 }
 
@@ -161,7 +105,7 @@ void attach_close(struct attach *a) {
 }
 
 size_t attach_queued(const struct attach *a) {
-    return (a->http ? httpc_queued(a->http) : 0) + buf_used(&a->held);
+    return (a->http ? httpc_queued(a->http) : 0) + lbuf_used(&a->held);
 }
 const char *attach_stderr(const struct attach *a) { return a->err; }
 
@@ -171,41 +115,42 @@ const char *attach_stderr(const struct attach *a) { return a->err; }
  * attach or end the stream, and what followed in the same read is then dropped. */
 static int live(const struct attach *a) { return !a->closed && a->attached; }
 
-static uint64_t get_u64(const unsigned char *p) { return be64(p); }
-
 /* One frame; returns -1 if it is malformed. */
 static int deliver(struct attach *a, const struct frame *f) {
-    const unsigned char *p = f->payload;
+    struct data_msg d;
+    struct exit_msg x;
+    struct reply_msg r;
+    struct ready_msg y;
     switch (f->type) {
     case FRAME_DATA:
-        if (f->len < 9 || (p[8] != STREAM_STDOUT && p[8] != STREAM_STDERR)) return -1;
-        a->cb.on_data(a, a->ud, get_u64(p), p[8], (const char *)p + 9, f->len - 9);
+        if (frame_parse_data(f, &d) < 0) return -1;
+        a->cb.on_data(a, a->ud, d.seq, d.stream, (const char *)d.data, d.len);
         return 0;
     case FRAME_EXIT: {
-        if (f->len != 34) return -1;
+        if (frame_parse_exit(f, &x) < 0) return -1;
         struct launcher_exit ex = {
-            .seq = get_u64(p),
-            .exit_code = (int32_t)be32(p + 8),
-            .signo = p[12],
-            .reason = p[13],
-            .wall_ms = be32(p + 14),
-            .cpu_ms = be32(p + 18),
-            .maxrss_kb = get_u64(p + 22),
-            .oom_kills = be32(p + 30),
+            .seq = x.seq,
+            .exit_code = x.exit_code,
+            .signo = x.signo,
+            .reason = x.reason,
+            .wall_ms = x.wall_ms,
+            .cpu_ms = x.cpu_ms,
+            .maxrss_kb = x.maxrss_kb,
+            .oom_kills = x.oom_kills,
         };
         a->cb.on_exit(a, a->ud, &ex);
         return 0;
     }
     case FRAME_REPLY:
-        if (f->len < 5) return -1;
-        a->cb.on_reply(a, a->ud, be32(p), p[4], (const char *)p + 5, f->len - 5);
+        if (frame_parse_reply(f, &r) < 0) return -1;
+        a->cb.on_reply(a, a->ud, r.rid, r.status, (const char *)r.data, r.len);
         return 0;
     case FRAME_CHANNEL_OUT:
-        if (f->len < 8) return -1;
-        if (a->cb.on_channel) a->cb.on_channel(a, a->ud, get_u64(p), (const char *)p + 8, f->len - 8);
+        if (frame_parse_channel_out(f, &d) < 0) return -1;
+        if (a->cb.on_channel) a->cb.on_channel(a, a->ud, d.seq, (const char *)d.data, d.len);
         return 0;
     case FRAME_READY:
-        return 0;   /* a Y to an older hello: already in sync */
+        return frame_parse_ready(f, &y);   /* a Y to an older hello: already in sync */
     default:
         return -1;
     }
@@ -225,6 +170,18 @@ static void read_frames(struct attach *a) {
     }
 }
 
+/* Whether the window is the Y answering our latest hello: one whole frame carrying our nonce. */
+static int is_our_ready(const struct attach *a, uint64_t *next_seq) {
+    const unsigned char *w = a->window;
+    struct frame f = {w[FRAME_HEADER_LEN], w + FRAME_HEADER_LEN + 1, SYNC_LEN - FRAME_HEADER_LEN - 1};
+    struct ready_msg y;
+    if (be32(w) != SYNC_LEN - FRAME_HEADER_LEN || f.type != FRAME_READY || frame_parse_ready(&f, &y) < 0 ||
+        y.nonce != a->nonce)
+        return 0;
+    *next_seq = y.next_seq;
+    return 1;
+}
+
 /* Bytes of the launcher's stdout. */
 static void from_stdout(struct attach *a, const unsigned char *p, size_t n) {
     while (!a->synced && n && live(a)) {
@@ -235,11 +192,10 @@ static void from_stdout(struct attach *a, const unsigned char *p, size_t n) {
         }
         a->window[a->window_len++] = *p++;
         n--;
-        static const unsigned char head[5] = {0, 0, 0, 17, FRAME_READY};
-        if (a->window_len == SYNC_LEN && !memcmp(a->window, head, 5) &&
-            !memcmp(a->window + 13, a->nonce, 8)) {
+        uint64_t next_seq;
+        if (a->window_len == SYNC_LEN && is_our_ready(a, &next_seq)) {
             a->synced = 1;
-            a->cb.on_ready(a, a->ud, get_u64(a->window + 5));
+            a->cb.on_ready(a, a->ud, next_seq);
         }
     }
     if (!n || !live(a)) return;
@@ -297,10 +253,10 @@ static void http_response(struct httpc *c, void *ud, int status, const struct ht
      * 200 and a body that lasts as long as the connection: the same bytes. */
     a->attached = 1;
     httpc_set_idle_timeout(c, 0);
-    if (buf_used(&a->held)) {
-        httpc_write(c, buf_head(&a->held), buf_used(&a->held));
-        buf_clear(&a->held);
-        buf_trim(&a->held);
+    if (lbuf_used(&a->held)) {
+        httpc_write(c, lbuf_head(&a->held), lbuf_used(&a->held));
+        lbuf_clear(&a->held);
+        lbuf_trim(&a->held);
     }
     if (a->cb.on_attached) a->cb.on_attached(a, a->ud);
 }
@@ -360,7 +316,7 @@ static void connect_stream(struct attach *a) {
     frame_reader_free(&a->reader);
     frame_reader_init(&a->reader);
     a->http = httpc_connect(a->loop, &a->engine, a->timeout_ms, &http_cbs, a);
-    if (!a->http) abort();   /* a small allocation; see lc_xmalloc */
+    if (!a->http) abort();   /* a small allocation; see xalloc_failed */
     a->https_open++;
     /* Until the 101, silence for timeout_ms is a failure (the idle timer); after it, none. */
     httpc_set_idle_timeout(a->http, a->timeout_ms);
@@ -386,153 +342,124 @@ struct attach *attach_open(uv_loop_t *loop, const struct hostaddr *engine, const
     a->ud = ud;
     strcpy(a->id, container_id);
     frame_reader_init(&a->reader);
-    buf_init(&a->out);
-    buf_init(&a->held);
+    lbuf_init(&a->out);
+    lbuf_init(&a->held);
     connect_stream(a);
     return a;
 }
 
 /* ---- frames to the launcher ------------------------------------------------------------- */
 
-static void frame_begin(struct attach *a, uint8_t type, size_t payload_len) {
-    buf_clear(&a->out);
-    buf_put_u32(&a->out, (uint32_t)(payload_len + 1));
-    buf_put_u8(&a->out, type);
-}
-
+/* Sends the frame just encoded into a->out, or holds it until the stream is attached. */
 static int frame_send(struct attach *a) {
     int rc = 0;
-    if (a->http && a->attached) rc = httpc_write(a->http, buf_head(&a->out), buf_used(&a->out));
-    else buf_append(&a->held, buf_head(&a->out), buf_used(&a->out));
-    buf_clear(&a->out);
-    buf_trim(&a->out);
+    if (a->http && a->attached) rc = httpc_write(a->http, lbuf_head(&a->out), lbuf_used(&a->out));
+    else lbuf_append(&a->held, lbuf_head(&a->out), lbuf_used(&a->out));
+    lbuf_clear(&a->out);
+    lbuf_trim(&a->out);
     return rc;
 }
 
-static int usable(const struct attach *a, size_t payload_len) {
-    return !a->closed && payload_len + 1 <= FRAME_MAX_LEN;
-}
-
 int attach_hello(struct attach *a, uint64_t last_seq) {
-    if (!usable(a, 16)) return -1;
-    if (getrandom(a->nonce, sizeof a->nonce, GRND_NONBLOCK) != (ssize_t)sizeof a->nonce) {
+    if (a->closed) return -1;
+    if (getrandom(&a->nonce, sizeof a->nonce, GRND_NONBLOCK) != (ssize_t)sizeof a->nonce) {
         /* Only needs to differ from earlier hellos on this container's stdout. */
         static uint64_t counter;
-        uint64_t v = (uint64_t)time(NULL) * 1000003u ^ ++counter ^ (uintptr_t)a;
-        for (int i = 0; i < 8; i++) a->nonce[i] = (unsigned char)(v >> (8 * i));
+        a->nonce = (uint64_t)time(NULL) * 1000003u ^ ++counter ^ (uintptr_t)a;
     }
     a->synced = 0;
     a->hello_sent = 1;
     a->window_len = 0;
-    frame_begin(a, FRAME_HELLO, 16);
-    buf_put_u64(&a->out, last_seq);
-    buf_append(&a->out, a->nonce, 8);
+    struct hello_msg h = {.last_seq = last_seq, .has_nonce = true, .nonce = a->nonce};
+    frame_put_hello(&a->out, &h);
     return frame_send(a);
 }
 
-static int send_u64(struct attach *a, uint8_t type, uint64_t v) {
-    if (!usable(a, 8)) return -1;
-    frame_begin(a, type, 8);
-    buf_put_u64(&a->out, v);
+int attach_ack(struct attach *a, uint64_t seq) {
+    if (a->closed) return -1;
+    frame_put_ack(&a->out, seq);
     return frame_send(a);
 }
 
-static int send_u32(struct attach *a, uint8_t type, uint32_t v) {
-    if (!usable(a, 4)) return -1;
-    frame_begin(a, type, 4);
-    buf_put_u32(&a->out, v);
+int attach_list(struct attach *a, uint32_t rid) {
+    if (a->closed) return -1;
+    frame_put_list(&a->out, rid);
     return frame_send(a);
 }
 
-int attach_ack(struct attach *a, uint64_t seq) { return send_u64(a, FRAME_ACK, seq); }
-int attach_list(struct attach *a, uint32_t rid) { return send_u32(a, FRAME_LIST, rid); }
-int attach_reset(struct attach *a, uint32_t rid) { return send_u32(a, FRAME_RESET, rid); }
+int attach_reset(struct attach *a, uint32_t rid) {
+    if (a->closed) return -1;
+    frame_put_reset(&a->out, rid);
+    return frame_send(a);
+}
 
 int attach_file(struct attach *a, const char *name, const void *data, size_t len) {
-    size_t nlen = strlen(name);
-    if (nlen > UINT16_MAX || !usable(a, 2 + nlen + len)) return -1;
-    frame_begin(a, FRAME_FILE, 2 + nlen + len);
-    buf_put_u16(&a->out, (uint16_t)nlen);
-    buf_append(&a->out, name, nlen);
-    buf_append(&a->out, data, len);
-    return frame_send(a);
+    if (a->closed) return -1;
+    struct file_msg m = {.path = name, .path_len = strlen(name), .data = data, .data_len = len};
+    return frame_put_file(&a->out, &m) < 0 ? -1 : frame_send(a);
 }
 
 int attach_put(struct attach *a, uint32_t rid, const char *path, const void *data, size_t len) {
-    size_t plen = strlen(path);
-    if (plen > UINT16_MAX || !usable(a, 4 + 2 + plen + len)) return -1;
-    frame_begin(a, FRAME_PUT, 4 + 2 + plen + len);
-    buf_put_u32(&a->out, rid);
-    buf_put_u16(&a->out, (uint16_t)plen);
-    buf_append(&a->out, path, plen);
-    buf_append(&a->out, data, len);
-    return frame_send(a);
+    if (a->closed) return -1;
+    struct file_msg m = {.rid = rid, .path = path, .path_len = strlen(path), .data = data, .data_len = len};
+    return frame_put_put(&a->out, &m) < 0 ? -1 : frame_send(a);
 }
 
 int attach_get(struct attach *a, uint32_t rid, const char *path) {
-    size_t plen = strlen(path);
-    if (!usable(a, 4 + plen)) return -1;
-    frame_begin(a, FRAME_GET, 4 + plen);
-    buf_put_u32(&a->out, rid);
-    buf_append(&a->out, path, plen);
-    return frame_send(a);
+    if (a->closed) return -1;
+    struct file_msg m = {.rid = rid, .path = path, .path_len = strlen(path)};
+    return frame_put_get(&a->out, &m) < 0 ? -1 : frame_send(a);
 }
 
 int attach_exec(struct attach *a, const struct launcher_exec *x) {
-    size_t len = 1 + 2 + 2 + 4 + 8 + 2 + 2;
-    if (x->argc == 0 || x->argc > UINT16_MAX || x->envc > UINT16_MAX) return -1;
-    for (size_t i = 0; i < x->argc; i++) len += strlen(x->argv[i]) + 1;
-    for (size_t i = 0; i < x->envc; i++) len += strlen(x->env[i]) + 1;
-    if (!usable(a, len)) return -1;
-    frame_begin(a, FRAME_EXEC, len);
-    buf_put_u8(&a->out, (uint8_t)((x->tty ? 1 : 0) | (x->stdin_closed ? 2 : 0) | (x->notebook ? 4 : 0)));
-    buf_put_u16(&a->out, x->cols);
-    buf_put_u16(&a->out, x->rows);
-    buf_put_u32(&a->out, x->timeout_ms);
-    buf_put_u64(&a->out, x->output_limit);
-    buf_put_u16(&a->out, (uint16_t)x->argc);
-    for (size_t i = 0; i < x->argc; i++) buf_append(&a->out, x->argv[i], strlen(x->argv[i]) + 1);
-    buf_put_u16(&a->out, (uint16_t)x->envc);
-    for (size_t i = 0; i < x->envc; i++) buf_append(&a->out, x->env[i], strlen(x->env[i]) + 1);
-    return frame_send(a);
+    if (a->closed || x->argc == 0) return -1;
+    struct exec_opts o = {
+        .tty = x->tty,
+        .stdin_closed = x->stdin_closed,
+        .notebook = x->notebook,
+        .cols = x->cols,
+        .rows = x->rows,
+        .timeout_ms = x->timeout_ms,
+        .output_limit = x->output_limit,
+    };
+    return frame_put_exec(&a->out, &o, x->argv, x->argc, x->env, x->envc) < 0 ? -1 : frame_send(a);
 }
 
-static int send_chunked(struct attach *a, uint8_t type, const void *data, size_t len) {
+/* I and C: a write of any size, as frames of at most INPUT_CHUNK bytes. */
+static int send_chunked(struct attach *a, int (*put)(struct lbuf *, const void *, size_t), const void *data,
+                        size_t len) {
     const char *p = data;
     do {
         size_t n = len < INPUT_CHUNK ? len : INPUT_CHUNK;
-        if (!usable(a, n)) return -1;
-        frame_begin(a, type, n);
-        buf_append(&a->out, p, n);
-        if (frame_send(a) < 0) return -1;
+        if (a->closed || put(&a->out, p, n) < 0 || frame_send(a) < 0) return -1;
         p += n;
         len -= n;
     } while (len);
     return 0;
 }
 
-int attach_input(struct attach *a, const void *data, size_t len) { return send_chunked(a, FRAME_INPUT, data, len); }
+int attach_input(struct attach *a, const void *data, size_t len) {
+    return send_chunked(a, frame_put_input, data, len);
+}
+
 int attach_channel(struct attach *a, const void *data, size_t len) {
-    return send_chunked(a, FRAME_CHANNEL_IN, data, len);
+    return send_chunked(a, frame_put_channel_in, data, len);
 }
 
 int attach_eof(struct attach *a) {
-    if (!usable(a, 0)) return -1;
-    frame_begin(a, FRAME_EOF, 0);
+    if (a->closed) return -1;
+    frame_put_eof(&a->out);
     return frame_send(a);
 }
 
 int attach_signal(struct attach *a, int signo) {
-    if (!usable(a, 1) || signo <= 0 || signo > 255) return -1;
-    frame_begin(a, FRAME_SIGNAL, 1);
-    buf_put_u8(&a->out, (uint8_t)signo);
+    if (a->closed || signo <= 0 || signo > 255) return -1;
+    frame_put_signal(&a->out, (uint8_t)signo);
     return frame_send(a);
 }
 
 int attach_resize(struct attach *a, uint16_t cols, uint16_t rows) {
-    if (!usable(a, 4)) return -1;
-    frame_begin(a, FRAME_RESIZE, 4);
-    buf_put_u16(&a->out, cols);
-    buf_put_u16(&a->out, rows);
+    if (a->closed) return -1;
+    frame_put_resize(&a->out, cols, rows);
     return frame_send(a);
 }

@@ -42,7 +42,7 @@ struct launcher_exec {
     uint64_t output_limit;     /* 0 = none */
 };
 
-/* Reply statuses of `R`. */
+/* Reply statuses of `R` (launcher/frame.h's enum reply_status; core/attach.c checks they agree). */
 enum launcher_reply_status {
     LAUNCHER_OK = 0,
     LAUNCHER_NOT_FOUND = 1,

@@ -205,7 +205,7 @@ static int host_allowed(const char *host) {
 
 static void fetch_file(struct create *c, const char *url) {
     const struct config *cfg = app_config();
-    char host[256], scheme[16], err[300];
+    char host[256], scheme[16], err[512];
     if (fetch_url_host(url, host, sizeof host, scheme, sizeof scheme) < 0) {
         text_reply(c->req, 400, "file_url is not a valid URL");
         create_free(c);

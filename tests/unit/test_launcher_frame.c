@@ -1,7 +1,9 @@
-/* test_launcher_frame.c — unit test of the launcher's wire format (launcher/frame.c), its path
- * rules (launcher/paths.c) and its resend buffer (launcher/outbox.c). The frames the launcher
- * receives are built, and the frames it sends are read, by an independent little codec here, so a
- * mistake shared by both sides of frame.c cannot pass unnoticed. Prints TAP. */
+/* test_launcher_frame.c — unit test of the protocol's codec (launcher/frame.c, which the launcher
+ * and the server both link), the launcher's path rules (launcher/paths.c) and its resend buffer
+ * (launcher/outbox.c). Every decoder reads frames built, and every encoder's bytes are compared
+ * with frames built, by an independent little codec here, so a mistake shared by an encoder and
+ * its decoder cannot pass unnoticed; round trips then pair each encoder with its decoder. Prints
+ * TAP. */
 #include "lbuf.h"
 #include "frame.h"
 #include "outbox.h"
@@ -206,8 +208,8 @@ static void test_backend_frames(void)
     cstr(&m, "A=b=c");
     finish(&m);
     CHECK(read_one(&r, &m, &f) == 1 && frame_parse_exec(&f, &x) == 0, "X decodes");
-    CHECK(x.tty && x.stdin_closed && x.cols == 100 && x.rows == 30 && x.timeout_ms == 2500 &&
-              x.output_limit == 1ull << 33,
+    CHECK(x.opts.tty && x.opts.stdin_closed && !x.opts.notebook && x.opts.cols == 100 && x.opts.rows == 30 &&
+              x.opts.timeout_ms == 2500 && x.opts.output_limit == 1ull << 33,
           "X decodes flags, size, timeout and output limit");
     CHECK(strcmp(x.argv[0], "python3") == 0 && strcmp(x.argv[1], "-c") == 0 && strcmp(x.argv[2], "") == 0 &&
               x.argv[3] == NULL,
@@ -226,6 +228,30 @@ static void test_backend_frames(void)
     u8(&m, 0);
     finish(&m);
     CHECK(read_one(&r, &m, &f) == 1 && frame_parse_exec(&f, &x) < 0, "X with trailing bytes is malformed");
+    frame_reader_free(&r);
+
+    start(&m, 'X');
+    u8(&m, 4);
+    u16(&m, 0);
+    u16(&m, 0);
+    u32(&m, 0);
+    u64(&m, 0);
+    u16(&m, 1);
+    cstr(&m, "ipython");
+    u16(&m, 0);
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_exec(&f, &x) == 0 && x.opts.notebook && !x.opts.tty &&
+              !x.opts.stdin_closed && strcmp(x.argv[0], "ipython") == 0 && x.envp[0] == NULL,
+          "X flag bit2 alone is the notebook channel");
+    exec_msg_free(&x);
+    frame_reader_free(&r);
+
+    start(&m, 'C');
+    raw(&m, "{\"id\":1}\n", 9);
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && f.type == FRAME_CHANNEL_IN && f.len == 9 &&
+              memcmp(f.payload, "{\"id\":1}\n", 9) == 0,
+          "C carries raw bytes");
     frame_reader_free(&r);
 }
 
@@ -273,10 +299,530 @@ static void test_launcher_frames(void)
     CHECK(get(&p, 4) == 9 && get(&p, 1) == 'R' && get(&p, 4) == 3 && get(&p, 1) == 0 && memcmp(p, "abc", 3) == 0,
           "R encodes its data");
     lbuf_free(&out);
+
+    frame_put_channel_out(&out, 0x0a0b0c0d0e0f1011ull, "{}\n", 3);
+    p = lbuf_head(&out);
+    CHECK(lbuf_used(&out) == 4 + 1 + 8 + 3 && get(&p, 4) == 12 && get(&p, 1) == 'c' &&
+              get(&p, 8) == 0x0a0b0c0d0e0f1011ull && memcmp(p, "{}\n", 3) == 0,
+          "c encodes seq and bytes");
+    lbuf_free(&out);
 }
 
-/* A stream of several frames, fed in two pieces split at every byte and then one byte at a
- * time, must always come out as the same frames. */
+/* Whether `out` holds exactly the frame in `m`; empties out. */
+static bool encodes_as(struct lbuf *out, const struct msg *m)
+{
+    bool same = lbuf_used(out) == m->n && memcmp(lbuf_head(out), m->b, m->n) == 0;
+    lbuf_clear(out);
+    return same;
+}
+
+/* The server's encoders against frames built by hand. */
+static void test_backend_encoders(void)
+{
+    struct lbuf out;
+    struct msg m;
+    lbuf_init(&out);
+
+    struct hello_msg hello = {.last_seq = 0x0102030405060708ull};
+    frame_put_hello(&out, &hello);
+    start(&m, 'H');
+    u64(&m, 0x0102030405060708ull);
+    finish(&m);
+    CHECK(encodes_as(&out, &m), "H encodes last_seq");
+
+    hello.has_nonce = true;
+    hello.nonce = 0xfffefdfcfbfaf9f8ull;
+    frame_put_hello(&out, &hello);
+    u64(&m, 0xfffefdfcfbfaf9f8ull);
+    finish(&m);
+    CHECK(encodes_as(&out, &m), "H encodes its nonce");
+
+    frame_put_ack(&out, 1ull << 63);
+    start(&m, 'A');
+    u64(&m, 1ull << 63);
+    finish(&m);
+    CHECK(encodes_as(&out, &m), "A encodes seq");
+
+    struct file_msg fm = {.rid = 0x11223344, .path = "dir/a.txt", .path_len = 9,
+                          .data = (const unsigned char *)"DA\0TA", .data_len = 5};
+    CHECK(frame_put_file(&out, &fm) == 0, "F is encoded");
+    start(&m, 'F');
+    u16(&m, 9);
+    raw(&m, "dir/a.txt", 9);
+    raw(&m, "DA\0TA", 5);
+    finish(&m);
+    CHECK(encodes_as(&out, &m), "F encodes name and binary data, without the rid");
+
+    CHECK(frame_put_put(&out, &fm) == 0, "P is encoded");
+    start(&m, 'P');
+    u32(&m, 0x11223344);
+    u16(&m, 9);
+    raw(&m, "dir/a.txt", 9);
+    raw(&m, "DA\0TA", 5);
+    finish(&m);
+    CHECK(encodes_as(&out, &m), "P encodes rid, path and data");
+
+    CHECK(frame_put_get(&out, &fm) == 0, "G is encoded");
+    start(&m, 'G');
+    u32(&m, 0x11223344);
+    raw(&m, "dir/a.txt", 9);
+    finish(&m);
+    CHECK(encodes_as(&out, &m), "G encodes rid and path, without data");
+
+    const char *argv[] = {"python3", "-c", ""}, *envp[] = {"PATH=/usr/bin", "A=b=c"};
+    struct exec_opts o = {.stdin_closed = true, .notebook = true, .cols = 100, .rows = 30, .timeout_ms = 2500,
+                          .output_limit = 1ull << 33};
+    CHECK(frame_put_exec(&out, &o, argv, 3, envp, 2) == 0, "X is encoded");
+    start(&m, 'X');
+    u8(&m, 6);
+    u16(&m, 100);
+    u16(&m, 30);
+    u32(&m, 2500);
+    u64(&m, 1ull << 33);
+    u16(&m, 3);
+    cstr(&m, "python3");
+    cstr(&m, "-c");
+    cstr(&m, "");
+    u16(&m, 2);
+    cstr(&m, "PATH=/usr/bin");
+    cstr(&m, "A=b=c");
+    finish(&m);
+    CHECK(encodes_as(&out, &m), "X encodes flags (bit1 stdin closed, bit2 notebook), size, limits, argv and envp");
+
+    o = (struct exec_opts){.tty = true};
+    CHECK(frame_put_exec(&out, &o, argv, 1, envp, 0) == 0, "X without env is encoded");
+    start(&m, 'X');
+    u8(&m, 1);
+    u16(&m, 0);
+    u16(&m, 0);
+    u32(&m, 0);
+    u64(&m, 0);
+    u16(&m, 1);
+    cstr(&m, "python3");
+    u16(&m, 0);
+    finish(&m);
+    CHECK(encodes_as(&out, &m), "X encodes bit0 tty and an empty envp");
+
+    CHECK(frame_put_input(&out, "in\0put", 6) == 0, "I is encoded");
+    start(&m, 'I');
+    raw(&m, "in\0put", 6);
+    finish(&m);
+    CHECK(encodes_as(&out, &m), "I encodes raw bytes");
+
+    CHECK(frame_put_channel_in(&out, "{}\n", 3) == 0, "C is encoded");
+    start(&m, 'C');
+    raw(&m, "{}\n", 3);
+    finish(&m);
+    CHECK(encodes_as(&out, &m), "C encodes raw bytes");
+
+    frame_put_eof(&out);
+    start(&m, 'E');
+    finish(&m);
+    CHECK(encodes_as(&out, &m), "E is a bare type byte");
+
+    frame_put_signal(&out, 9);
+    start(&m, 'S');
+    u8(&m, 9);
+    finish(&m);
+    CHECK(encodes_as(&out, &m), "S encodes signo");
+
+    frame_put_resize(&out, 132, 43);
+    start(&m, 'Z');
+    u16(&m, 132);
+    u16(&m, 43);
+    finish(&m);
+    CHECK(encodes_as(&out, &m), "Z encodes cols and rows");
+
+    frame_put_list(&out, 77);
+    start(&m, 'L');
+    u32(&m, 77);
+    finish(&m);
+    CHECK(encodes_as(&out, &m), "L encodes rid");
+
+    frame_put_reset(&out, 0xfedcba98);
+    start(&m, 'K');
+    u32(&m, 0xfedcba98);
+    finish(&m);
+    CHECK(encodes_as(&out, &m), "K encodes rid");
+    lbuf_free(&out);
+}
+
+/* The server's decoders against frames built by hand. */
+static void test_launcher_decoders(void)
+{
+    struct frame_reader r;
+    struct frame f;
+    struct msg m;
+
+    struct ready_msg y;
+    start(&m, 'Y');
+    u64(&m, 9);
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_ready(&f, &y) == 0 && y.next_seq == 9 && !y.has_nonce,
+          "Y decodes next_seq");
+    frame_reader_free(&r);
+    u64(&m, 0x1122334455667788ull);
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_ready(&f, &y) == 0 && y.next_seq == 9 && y.has_nonce &&
+              y.nonce == 0x1122334455667788ull,
+          "Y decodes the nonce");
+    frame_reader_free(&r);
+    m.n -= 4;
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_ready(&f, &y) < 0, "Y with half a nonce is malformed");
+    frame_reader_free(&r);
+
+    struct data_msg d;
+    start(&m, 'D');
+    u64(&m, 0x100000001ull);
+    u8(&m, 2);
+    raw(&m, "oo\0ps", 5);
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_data(&f, &d) == 0 && d.seq == 0x100000001ull && d.stream == 2 &&
+              d.len == 5 && memcmp(d.data, "oo\0ps", 5) == 0,
+          "D decodes seq, stream and bytes");
+    frame_reader_free(&r);
+    m.b[4 + 1 + 8] = 3;
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_data(&f, &d) < 0, "D on stream 3 is malformed");
+    frame_reader_free(&r);
+    start(&m, 'D');
+    u64(&m, 1);
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_data(&f, &d) < 0, "D without a stream is malformed");
+    frame_reader_free(&r);
+
+    struct exit_msg x;
+    start(&m, 'x');
+    u64(&m, 12);
+    u32(&m, 0xffffffffu);
+    u8(&m, 9);
+    u8(&m, 1);
+    u32(&m, 1001);
+    u32(&m, 998);
+    u64(&m, 1ull << 40);
+    u32(&m, 2);
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_exit(&f, &x) == 0 && x.seq == 12 && x.exit_code == -1 &&
+              x.signo == 9 && x.reason == EXIT_REASON_TIMEOUT && x.wall_ms == 1001 && x.cpu_ms == 998 &&
+              x.maxrss_kb == 1ull << 40 && x.oom_kills == 2,
+          "x decodes every field, 0xffffffff as exit_code -1");
+    frame_reader_free(&r);
+    u8(&m, 0);
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_exit(&f, &x) < 0, "x with trailing bytes is malformed");
+    frame_reader_free(&r);
+    m.n -= 2;
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_exit(&f, &x) < 0, "a short x is malformed");
+    frame_reader_free(&r);
+
+    struct reply_msg rm;
+    start(&m, 'R');
+    u32(&m, 0xfedcba98);
+    u8(&m, REPLY_IS_DIR);
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_reply(&f, &rm) == 0 && rm.rid == 0xfedcba98 &&
+              rm.status == REPLY_IS_DIR && rm.len == 0,
+          "R decodes rid and status");
+    frame_reader_free(&r);
+    raw(&m, "abc", 3);
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_reply(&f, &rm) == 0 && rm.len == 3 && memcmp(rm.data, "abc", 3) == 0,
+          "R decodes its data");
+    frame_reader_free(&r);
+    start(&m, 'R');
+    u32(&m, 1);
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_reply(&f, &rm) < 0, "R without a status is malformed");
+    frame_reader_free(&r);
+
+    start(&m, 'c');
+    u64(&m, 7);
+    raw(&m, "{}\n", 3);
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_channel_out(&f, &d) == 0 && d.seq == 7 && d.len == 3 &&
+              memcmp(d.data, "{}\n", 3) == 0,
+          "c decodes seq and bytes");
+    frame_reader_free(&r);
+    start(&m, 'c');
+    u32(&m, 7);
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_channel_out(&f, &d) < 0, "c with a short seq is malformed");
+    frame_reader_free(&r);
+}
+
+/* Reads back the one frame `out` holds (and empties out): true when it is exactly one frame. The
+ * frame stays valid until r is freed. */
+static bool reread(struct frame_reader *r, struct lbuf *out, struct frame *f)
+{
+    struct frame extra;
+    frame_reader_init(r);
+    frame_reader_feed(r, lbuf_head(out), lbuf_used(out));
+    lbuf_clear(out);
+    return frame_reader_next(r, f) == 1 && frame_reader_next(r, &extra) == 0;
+}
+
+static bool same_bytes(const void *a, size_t a_len, const void *b, size_t b_len)
+{
+    return a_len == b_len && memcmp(a, b, a_len) == 0;
+}
+
+/* Each encoder of one side against the matching decoder of the other. */
+static void test_round_trips(void)
+{
+    struct frame_reader r;
+    struct frame f;
+    struct lbuf out;
+    lbuf_init(&out);
+
+    struct hello_msg h = {.last_seq = 5, .has_nonce = true, .nonce = 0x8000000000000001ull}, h2;
+    frame_put_hello(&out, &h);
+    CHECK(reread(&r, &out, &f) && f.type == FRAME_HELLO && frame_parse_hello(&f, &h2) == 0 && h2.last_seq == 5 &&
+              h2.has_nonce && h2.nonce == h.nonce,
+          "H round-trips with its nonce");
+    frame_reader_free(&r);
+    h.has_nonce = false;
+    frame_put_hello(&out, &h);
+    CHECK(reread(&r, &out, &f) && frame_parse_hello(&f, &h2) == 0 && h2.last_seq == 5 && !h2.has_nonce,
+          "H round-trips without one");
+    frame_reader_free(&r);
+
+    uint64_t seq;
+    frame_put_ack(&out, UINT64_MAX);
+    CHECK(reread(&r, &out, &f) && f.type == FRAME_ACK && frame_parse_u64(&f, &seq) == 0 && seq == UINT64_MAX,
+          "A round-trips");
+    frame_reader_free(&r);
+
+    struct file_msg fm = {.rid = 99, .path = "a/b.bin", .path_len = 7, .data = (const unsigned char *)"\0\1\2",
+                          .data_len = 3},
+                    fm2;
+    CHECK(frame_put_file(&out, &fm) == 0 && reread(&r, &out, &f) && f.type == FRAME_FILE &&
+              frame_parse_file(&f, &fm2) == 0 && fm2.rid == 0 && same_bytes(fm2.path, fm2.path_len, "a/b.bin", 7) &&
+              same_bytes(fm2.data, fm2.data_len, "\0\1\2", 3),
+          "F round-trips");
+    frame_reader_free(&r);
+    CHECK(frame_put_put(&out, &fm) == 0 && reread(&r, &out, &f) && f.type == FRAME_PUT &&
+              frame_parse_put(&f, &fm2) == 0 && fm2.rid == 99 && same_bytes(fm2.path, fm2.path_len, "a/b.bin", 7) &&
+              same_bytes(fm2.data, fm2.data_len, "\0\1\2", 3),
+          "P round-trips");
+    frame_reader_free(&r);
+    CHECK(frame_put_get(&out, &fm) == 0 && reread(&r, &out, &f) && f.type == FRAME_GET &&
+              frame_parse_get(&f, &fm2) == 0 && fm2.rid == 99 && same_bytes(fm2.path, fm2.path_len, "a/b.bin", 7) &&
+              fm2.data_len == 0,
+          "G round-trips");
+    frame_reader_free(&r);
+
+    /* Every combination of the three flags, so that each bit is seen to travel alone. */
+    const char *argv[] = {"sh", "-c", "echo \"$X\"", ""}, *envp[] = {"X=1", "PATH=/bin"};
+    int bad_exec = 0;
+    for (int flags = 0; flags < 8; flags++) {
+        struct exec_opts o = {.tty = flags & 1, .stdin_closed = flags & 2, .notebook = flags & 4,
+                              .cols = (uint16_t)(80 + flags), .rows = 24, .timeout_ms = 1000u * (uint32_t)flags,
+                              .output_limit = UINT64_MAX - (uint64_t)flags};
+        struct exec_msg x;
+        if (frame_put_exec(&out, &o, argv, 4, envp, (size_t)flags % 3) < 0 || !reread(&r, &out, &f) ||
+            f.type != FRAME_EXEC || frame_parse_exec(&f, &x) < 0) {
+            bad_exec++;
+            frame_reader_free(&r);
+            continue;
+        }
+        bool same = x.opts.tty == o.tty && x.opts.stdin_closed == o.stdin_closed && x.opts.notebook == o.notebook &&
+                    x.opts.cols == o.cols && x.opts.rows == o.rows && x.opts.timeout_ms == o.timeout_ms &&
+                    x.opts.output_limit == o.output_limit;
+        for (size_t i = 0; i < 4; i++)
+            same = same && x.argv[i] && strcmp(x.argv[i], argv[i]) == 0;
+        same = same && x.argv[4] == NULL;
+        for (size_t i = 0; i < (size_t)flags % 3; i++)
+            same = same && x.envp[i] && strcmp(x.envp[i], envp[i]) == 0;
+        same = same && x.envp[flags % 3] == NULL;
+        bad_exec += !same;
+        exec_msg_free(&x);
+        frame_reader_free(&r);
+    }
+    CHECK(bad_exec == 0, "X round-trips with each of the 8 flag combinations, argv and envp");
+
+    CHECK(frame_put_input(&out, "\0in", 3) == 0 && reread(&r, &out, &f) && f.type == FRAME_INPUT &&
+              same_bytes(f.payload, f.len, "\0in", 3),
+          "I round-trips");
+    frame_reader_free(&r);
+    CHECK(frame_put_channel_in(&out, "{\"a\":1}\n", 8) == 0 && reread(&r, &out, &f) && f.type == FRAME_CHANNEL_IN &&
+              same_bytes(f.payload, f.len, "{\"a\":1}\n", 8),
+          "C round-trips");
+    frame_reader_free(&r);
+    CHECK(frame_put_input(&out, "", 0) == 0 && reread(&r, &out, &f) && f.type == FRAME_INPUT && f.len == 0,
+          "an empty I round-trips");
+    frame_reader_free(&r);
+
+    frame_put_eof(&out);
+    CHECK(reread(&r, &out, &f) && f.type == FRAME_EOF && f.len == 0, "E round-trips");
+    frame_reader_free(&r);
+
+    uint8_t signo;
+    frame_put_signal(&out, 255);
+    CHECK(reread(&r, &out, &f) && f.type == FRAME_SIGNAL && frame_parse_signal(&f, &signo) == 0 && signo == 255,
+          "S round-trips");
+    frame_reader_free(&r);
+
+    uint16_t cols, rows;
+    frame_put_resize(&out, 65535, 1);
+    CHECK(reread(&r, &out, &f) && f.type == FRAME_RESIZE && frame_parse_resize(&f, &cols, &rows) == 0 &&
+              cols == 65535 && rows == 1,
+          "Z round-trips");
+    frame_reader_free(&r);
+
+    uint32_t rid;
+    frame_put_list(&out, 0xffffffffu);
+    CHECK(reread(&r, &out, &f) && f.type == FRAME_LIST && frame_parse_rid(&f, &rid) == 0 && rid == 0xffffffffu,
+          "L round-trips");
+    frame_reader_free(&r);
+    frame_put_reset(&out, 1);
+    CHECK(reread(&r, &out, &f) && f.type == FRAME_RESET && frame_parse_rid(&f, &rid) == 0 && rid == 1, "K round-trips");
+    frame_reader_free(&r);
+
+    struct ready_msg y;
+    struct hello_msg with_nonce = {.has_nonce = true, .nonce = 42};
+    frame_put_ready(&out, 1ull << 40, &with_nonce);
+    CHECK(reread(&r, &out, &f) && f.type == FRAME_READY && frame_parse_ready(&f, &y) == 0 && y.next_seq == 1ull << 40 &&
+              y.has_nonce && y.nonce == 42,
+          "Y round-trips, echoing the nonce");
+    frame_reader_free(&r);
+    frame_put_ready(&out, 1, &h);
+    CHECK(reread(&r, &out, &f) && frame_parse_ready(&f, &y) == 0 && y.next_seq == 1 && !y.has_nonce,
+          "Y round-trips without one");
+    frame_reader_free(&r);
+
+    struct data_msg d;
+    frame_put_data(&out, 3, STREAM_STDOUT, "out\n", 4);
+    CHECK(reread(&r, &out, &f) && f.type == FRAME_DATA && frame_parse_data(&f, &d) == 0 && d.seq == 3 &&
+              d.stream == STREAM_STDOUT && same_bytes(d.data, d.len, "out\n", 4),
+          "D round-trips");
+    frame_reader_free(&r);
+
+    struct exit_msg x = {.seq = UINT64_MAX, .exit_code = INT32_MIN, .signo = 31, .reason = EXIT_REASON_EXEC_FAILED,
+                         .wall_ms = UINT32_MAX, .cpu_ms = 1, .maxrss_kb = 123456789012ull, .oom_kills = 3},
+                    x2;
+    frame_put_exit(&out, &x);
+    CHECK(reread(&r, &out, &f) && f.type == FRAME_EXIT && frame_parse_exit(&f, &x2) == 0 && x2.seq == x.seq &&
+              x2.exit_code == x.exit_code && x2.signo == x.signo && x2.reason == x.reason && x2.wall_ms == x.wall_ms &&
+              x2.cpu_ms == x.cpu_ms && x2.maxrss_kb == x.maxrss_kb && x2.oom_kills == x.oom_kills,
+          "x round-trips every field");
+    frame_reader_free(&r);
+
+    struct reply_msg rm;
+    frame_put_reply(&out, 8, REPLY_ERROR, "no", 2);
+    CHECK(reread(&r, &out, &f) && f.type == FRAME_REPLY && frame_parse_reply(&f, &rm) == 0 && rm.rid == 8 &&
+              rm.status == REPLY_ERROR && same_bytes(rm.data, rm.len, "no", 2),
+          "R round-trips");
+    frame_reader_free(&r);
+
+    frame_put_channel_out(&out, 4, "{\"b\":2}\n", 8);
+    CHECK(reread(&r, &out, &f) && f.type == FRAME_CHANNEL_OUT && frame_parse_channel_out(&f, &d) == 0 && d.seq == 4 &&
+              same_bytes(d.data, d.len, "{\"b\":2}\n", 8),
+          "c round-trips");
+    frame_reader_free(&r);
+    lbuf_free(&out);
+}
+
+/* The server's encoders refuse what the protocol cannot carry, and leave nothing behind. */
+static void test_encoder_limits(void)
+{
+    struct lbuf out;
+    lbuf_init(&out);
+    size_t big = FRAME_MAX_LEN;
+    char *data = calloc(1, big + 1);
+    memset(data, 'a', big);
+
+    CHECK(frame_put_input(&out, data, big - 1) == 0 && lbuf_used(&out) == 4 + big,
+          "an I of the largest size is encoded");
+    lbuf_clear(&out);
+    CHECK(frame_put_input(&out, data, big) < 0 && lbuf_used(&out) == 0, "an I one byte larger is refused");
+    CHECK(frame_put_channel_in(&out, data, big) < 0 && lbuf_used(&out) == 0, "so is a C");
+
+    struct file_msg fm = {.path = data, .path_len = 65536};
+    CHECK(frame_put_file(&out, &fm) < 0 && frame_put_put(&out, &fm) < 0 && lbuf_used(&out) == 0,
+          "F and P refuse a name longer than a u16");
+    fm = (struct file_msg){.path = "x", .path_len = 1, .data = (const unsigned char *)data, .data_len = big - 3};
+    CHECK(frame_put_file(&out, &fm) < 0 && lbuf_used(&out) == 0, "F refuses data that overflows the frame");
+    fm.data_len = big - 4;
+    CHECK(frame_put_file(&out, &fm) == 0 && lbuf_used(&out) == 4 + big, "F of exactly the largest size is encoded");
+    lbuf_clear(&out);
+    fm.data_len = SIZE_MAX;
+    CHECK(frame_put_put(&out, &fm) < 0 && lbuf_used(&out) == 0, "an absurd length cannot wrap the size check");
+    fm = (struct file_msg){.path = data, .path_len = big};
+    CHECK(frame_put_get(&out, &fm) < 0 && lbuf_used(&out) == 0, "G refuses a path that overflows the frame");
+
+    static const char *many[65536];
+    for (size_t i = 0; i < 65536; i++)
+        many[i] = "";
+    struct exec_opts o = {.tty = false};
+    CHECK(frame_put_exec(&out, &o, many, 65535, many, 65535) == 0, "X with 65535 args and env strings is encoded");
+    lbuf_clear(&out);
+    CHECK(frame_put_exec(&out, &o, many, 65536, many, 0) < 0 && frame_put_exec(&out, &o, many, 1, many, 65536) < 0 &&
+              lbuf_used(&out) == 0,
+          "X refuses more than 65535 args or env strings");
+    const char *huge[] = {data};
+    CHECK(frame_put_exec(&out, &o, huge, 1, many, 0) < 0 && lbuf_used(&out) == 0,
+          "X refuses strings that overflow the frame");
+    free(data);
+    lbuf_free(&out);
+}
+
+/* Takes every frame r has ready and checks it against the next frame of `all`, at *pos. Returns
+ * how many were wrong. */
+static int take_frames(struct frame_reader *r, const struct msg *all, size_t *pos, int *seen)
+{
+    struct frame f;
+    int bad = 0, rc;
+    while ((rc = frame_reader_next(r, &f)) == 1) {
+        if (*pos + 5 > all->n)
+            return bad + 1;
+        const unsigned char *p = all->b + *pos;
+        size_t len = ((size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3]) - 1;
+        bad += f.type != p[4] || !same_bytes(f.payload, f.len, p + 5, len);
+        *pos += 5 + len;
+        (*seen)++;
+    }
+    return bad + (rc < 0);
+}
+
+/* A stream of `count` frames, fed in two pieces split at every byte and then one byte at a time,
+ * must always come out as the same frames. */
+static void check_splits(const char *what, const struct msg *all, int count)
+{
+    int bad_splits = 0;
+    for (size_t split = 0; split <= all->n; split++) {
+        struct frame_reader r;
+        size_t pos = 0;
+        int seen = 0;
+        frame_reader_init(&r);
+        frame_reader_feed(&r, all->b, split);
+        bad_splits += take_frames(&r, all, &pos, &seen);
+        frame_reader_feed(&r, all->b + split, all->n - split);
+        bad_splits += take_frames(&r, all, &pos, &seen);
+        bad_splits += seen != count || pos != all->n;
+        frame_reader_free(&r);
+    }
+    CHECK(bad_splits == 0, "%d %s split at each of %zu byte boundaries come out whole", count, what, all->n + 1);
+
+    struct frame_reader r;
+    size_t pos = 0;
+    int seen = 0, bad = 0;
+    frame_reader_init(&r);
+    for (size_t i = 0; i < all->n; i++) {
+        frame_reader_feed(&r, all->b + i, 1);
+        bad += take_frames(&r, all, &pos, &seen);
+    }
+    CHECK(bad == 0 && seen == count, "%d %s fed one byte at a time come out in order", count, what);
+    frame_reader_free(&r);
+}
+
+/* Appends what `out` holds to `all`; empties out. */
+static void move_to(struct msg *all, struct lbuf *out)
+{
+    raw(all, lbuf_head(out), lbuf_used(out));
+    lbuf_clear(out);
+}
+
 static void test_split_frames(void)
 {
     struct msg all = {.n = 0}, one;
@@ -288,43 +834,41 @@ static void test_split_frames(void)
         finish(&one);
         raw(&all, one.b, one.n);
     }
+    check_splits("hand-made frames", &all, 5);
 
-    int bad_splits = 0;
-    for (size_t split = 0; split <= all.n; split++) {
-        struct frame_reader r;
-        struct frame f;
-        int seen = 0, rc;
-        frame_reader_init(&r);
-        for (int piece = 0; piece < 2; piece++) {
-            if (piece == 0)
-                frame_reader_feed(&r, all.b, split);
-            else
-                frame_reader_feed(&r, all.b + split, all.n - split);
-            while ((rc = frame_reader_next(&r, &f)) == 1) {
-                bool same = f.type == (uint8_t)types[seen] && f.len == (size_t)seen * 3;
-                for (size_t k = 0; same && k < f.len; k++)
-                    same = f.payload[k] == seen * 16 + k;
-                bad_splits += !same;
-                seen++;
-            }
-            bad_splits += rc < 0;
-        }
-        bad_splits += seen != 5;
-        frame_reader_free(&r);
-    }
-    CHECK(bad_splits == 0, "five frames split at each of %zu byte boundaries come out whole", all.n + 1);
-
-    struct frame_reader r;
-    struct frame f;
-    int seen = 0;
-    frame_reader_init(&r);
-    for (size_t i = 0; i < all.n; i++) {
-        frame_reader_feed(&r, all.b + i, 1);
-        while (frame_reader_next(&r, &f) == 1)
-            seen += f.type == (uint8_t)types[seen];
-    }
-    CHECK(seen == 5, "five frames fed one byte at a time come out in order");
-    frame_reader_free(&r);
+    /* Every type of both directions, from the codec's encoders, the notebook frames among them. */
+    struct lbuf out;
+    lbuf_init(&out);
+    all.n = 0;
+    struct hello_msg h = {.last_seq = 1, .has_nonce = true, .nonce = 2};
+    frame_put_hello(&out, &h);
+    frame_put_ack(&out, 3);
+    struct file_msg fm = {.rid = 4, .path = "f.py", .path_len = 4, .data = (const unsigned char *)"print(1)\n",
+                          .data_len = 9};
+    frame_put_file(&out, &fm);
+    const char *argv[] = {"python3", "/opt/notebook.py"}, *envp[] = {"HOME=/work"};
+    struct exec_opts o = {.notebook = true, .timeout_ms = 60000, .output_limit = 1 << 20};
+    frame_put_exec(&out, &o, argv, 2, envp, 1);
+    move_to(&all, &out);
+    frame_put_input(&out, "1+1\n", 4);
+    frame_put_channel_in(&out, "{\"id\":\"c1\",\"code\":\"x\"}\n", 26);
+    frame_put_eof(&out);
+    frame_put_signal(&out, 2);
+    frame_put_resize(&out, 120, 40);
+    frame_put_get(&out, &fm);
+    frame_put_put(&out, &fm);
+    frame_put_list(&out, 5);
+    frame_put_reset(&out, 6);
+    move_to(&all, &out);
+    frame_put_ready(&out, 7, &h);
+    frame_put_data(&out, 7, STREAM_STDOUT, "2\n", 2);
+    frame_put_channel_out(&out, 8, "{\"id\":\"c1\",\"state\":\"idle\"}\n", 29);
+    frame_put_reply(&out, 4, REPLY_OK, "ok", 2);
+    struct exit_msg x = {.seq = 9, .exit_code = 0};
+    frame_put_exit(&out, &x);
+    move_to(&all, &out);
+    lbuf_free(&out);
+    check_splits("encoded frames of every type", &all, 18);
 }
 
 static void test_frame_lengths(void)
@@ -468,6 +1012,14 @@ static int collect_seqs(int fd, uint64_t *seqs, int max, uint64_t *ready_next)
     return count;
 }
 
+/* The launcher's outbox lives as long as the launcher and has no destructor: acknowledging
+ * everything and dropping the queue leaves nothing for valgrind to report. */
+static void drain(struct outbox *ob)
+{
+    outbox_ack(ob, UINT64_MAX);
+    lbuf_free(&ob->queue);
+}
+
 static void test_outbox(void)
 {
     FILE *sink = tmpfile();
@@ -521,6 +1073,7 @@ static void test_outbox(void)
           "past the cap the oldest kept frames are dropped: H(0) resends %d frames from seq %llu to %llu", n - 1,
           (unsigned long long)seqs[1], (unsigned long long)seqs[n - 1]);
     CHECK(ob.kept_bytes <= 64 * 1024 + 10, "what is kept stays within the output limit plus 64 KiB");
+    drain(&ob);
     fclose(sink);
 }
 
@@ -587,6 +1140,7 @@ static void test_outbox_partial_writes(void)
     lbuf_consume(&got, 13); /* Y */
     CHECK(frames_intact(&got, 1, sizes, 3), "and the kept copies resent after H are whole too");
     lbuf_free(&got);
+    drain(&ob);
     close(pipefd[0]);
     close(pipefd[1]);
 }
@@ -614,6 +1168,10 @@ int main(void)
     test_buf();
     test_backend_frames();
     test_launcher_frames();
+    test_backend_encoders();
+    test_launcher_decoders();
+    test_round_trips();
+    test_encoder_limits();
     test_split_frames();
     test_frame_lengths();
     test_path_rules();
