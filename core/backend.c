@@ -34,6 +34,7 @@ static struct {
     json_t *image_env;          /* {"language": [...]}: each image's own Config.Env */
     unsigned images_checked_at; /* health ticks since the last image check */
     struct docker_call *ping;
+    struct docker_call *events; /* the engine's /events stream, for our containers' deaths */
     int image_calls;
     void (*shutdown_done)(void);
     int stopping;
@@ -208,9 +209,37 @@ static void check_images(void) {
     }
 }
 
+/* A container of ours died or was OOM-killed: its sandbox finds out how. The
+ * attach stream ending tells the same; this catches what a stream misses. */
+static void on_engine_event(void *ud, json_t *ev) {
+    (void)ud;
+    const char *id = json_string_value(json_object_get(json_object_get(ev, "Actor"), "ID"));
+    struct sandbox *sb = id ? sandbox_find(be.docker, id) : NULL;
+    if (!sb) return;
+    log_msgf(LOG_INFO, "container_died", "the engine reports container %.12s %s", id,
+             json_string_value(json_object_get(ev, "status")) ?: "gone");
+    sandbox_container_died(sb);
+}
+
+static void on_events_broken(void *ud, const char *why) {
+    (void)ud;
+    be.events = NULL; /* the next health tick subscribes again */
+    log_msgf(LOG_DEBUG, "engine_events", "the events stream ended: %s", why ? why : "");
+}
+
+static void subscribe_events(void) {
+    json_t *f = json_pack("{s:[s],s:[s,s],s:[s+]}", "type", "container", "event", "die", "oom", "label",
+                          "cloudcode.backend=", app_config()->backend_id);
+    char *filters = json_text(f);
+    json_decref(f);
+    if (filters) be.events = docker_events(be.docker, filters, on_engine_event, on_events_broken, NULL);
+    free(filters);
+}
+
 static void on_health_tick(uv_timer_t *t) {
     (void)t;
     if (!be.ping) be.ping = docker_ping(be.docker, PING_TIMEOUT_MS, on_ping, NULL);
+    if (!be.events && be.engine_ok) subscribe_events();
     if (be.engine_ok && (be.images_checked_at++ % (IMAGES_INTERVAL_MS / HEALTH_INTERVAL_MS)) == 0) check_images();
 }
 
@@ -343,6 +372,8 @@ void backend_shutdown(void (*done)(void)) {
     session_reaper_stop();
     uv_timer_stop(&be.health_timer);
     uv_close((uv_handle_t *)&be.health_timer, NULL);
+    if (be.events) docker_call_cancel(be.events);
+    be.events = NULL;
     /* Sandboxes are being removed: wait for the engine to confirm, then close. */
     sandbox_wait_removals(be.docker, on_removals_done, NULL);
 }

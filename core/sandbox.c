@@ -480,6 +480,13 @@ struct sandbox *sandbox_find(struct docker *d, const char *id_or_name) {
     return NULL;
 }
 
+void sandbox_container_died(struct sandbox *sb) {
+    /* The attach stream usually ends at the same moment; whichever comes
+     * first asks the engine, the other finds the inspection under way. */
+    if (sb->dead || sb->call || (sb->phase != PH_READY && sb->phase != PH_REATTACH)) return;
+    inspect(sb);
+}
+
 void sandbox_drop_stream(struct sandbox *sb) {
     if (sb->dead || sb->phase != PH_READY) return;
     sb->phase = PH_REATTACH;

@@ -91,6 +91,9 @@ void sandbox_wait_removals(struct docker *d, void (*cb)(void *ud), void *ud);
 /* Tests only: drop the attach stream as a network failure would, so that the
  * sandbox re-attaches and resumes from its last seq. */
 void sandbox_drop_stream(struct sandbox *sb);
+/* The engine says the container died (its /events stream): find out how,
+ * and report the loss. */
+void sandbox_container_died(struct sandbox *sb);
 
 /* The program to run. argv and env are JSON arrays of strings (borrowed). */
 struct sandbox_exec {
