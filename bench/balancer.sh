@@ -43,78 +43,33 @@ ECHO_N=${ECHO_N:-200}
 ECHO_ROUNDS=${ECHO_ROUNDS:-3}
 ECHO_WARMUP=${ECHO_WARMUP:-10}
 PARTS=${PARTS:-languages echo}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${CODECLOUD_BENCH_BINARY:-$ROOT/cloudcode}
-PY=/usr/bin/python3
 ME=bench/balancer.sh
+. "$(dirname "$0")/lib.sh"
 
-for tool in wrk haproxy redis-server curl; do
-  command -v "$tool" >/dev/null || { echo "$ME: $tool is not installed (apt-get install wrk haproxy redis-server curl)" >&2; exit 2; }
-done
-[ -x "$PY" ] || { echo "$ME: $PY is missing" >&2; exit 2; }
-[ -x "$BIN" ] || make -C "$ROOT" cloudcode >/dev/null
+HINT="apt-get install wrk haproxy redis-server curl" need_tools wrk haproxy redis-server curl
+need_binary
 case " $PARTS " in *" echo "*)
-  command -v docker >/dev/null || { echo "$ME: docker is not installed (needed for the echo part)" >&2; exit 2; }
-  docker image inspect cloudcode/python >/dev/null 2>&1 || { echo "$ME: image cloudcode/python is not built (make images)" >&2; exit 2; }
+  HINT="needed for the echo part" need_tools docker
+  need_images cloudcode/python
 esac
 
-TMP=$(mktemp -d /tmp/cloudcode-bench-balancer.XXXXXX)
-BACKEND_ID=bench-balancer-$$-$RANDOM
-REDIS_PID= BACKEND_PID= BALANCER_PID= HAPROXY_PID=
-stop() { # pid signal
-  [ -n "$1" ] || return 0
-  kill -0 "$1" 2>/dev/null || return 0
-  kill "-$2" "$1" 2>/dev/null || true
-  for _ in $(seq 1 150); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
+REDIS_PID= BALANCER_PID= HAPROXY_PID=
+bench_stop() {
+  stop_pid "$HAPROXY_PID" USR1        # soft stop
+  stop_pid "$BALANCER_PID" TERM
+  stop_pid "$CC_PID" TERM             # removes the session's container (within shutdown_grace_s)
+  stop_pid "$REDIS_PID" TERM
+  if command -v docker >/dev/null; then remove_ours; fi
 }
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  stop "$HAPROXY_PID" USR1        # soft stop
-  stop "$BALANCER_PID" TERM
-  stop "$BACKEND_PID" TERM        # removes the session's container (within shutdown_grace_s)
-  stop "$REDIS_PID" TERM
-  local ids
-  ids=$(docker ps -aq --filter "label=cloudcode.backend=$BACKEND_ID" 2>/dev/null || true)
-  [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1 || true
-  if [ "$rc" != 0 ]; then
-    for f in backend balancer haproxy redis; do
-      [ -s "$TMP/$f.log" ] && { echo "$ME: failed (exit $rc); $f's last log lines:" >&2; tail -n 3 "$TMP/$f.log" >&2; }
-    done
-  fi
-  rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_for() { # url grep-pattern pid
-  for _ in $(seq 1 200); do
-    curl -s --max-time 1 "$1" 2>/dev/null | grep -q "$2" && return 0
-    kill -0 "$3" 2>/dev/null || { echo "$ME: the process behind $1 exited" >&2; return 1; }
-    sleep 0.05
-  done
-  echo "$ME: $1 did not come up" >&2
-  return 1
-}
+bench_setup balancer
 
 # ---- start everything ---------------------------------------------------------------------------
 REDIS_PORT=$(free_port)
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save '' --appendonly no >"$TMP/redis.log" 2>&1 &
 REDIS_PID=$!
 
-BACKEND_PORT=$(free_port)
-CODECLOUD_LISTEN=127.0.0.1:$BACKEND_PORT CODECLOUD_BACKEND_ID=$BACKEND_ID CODECLOUD_API_KEY= CODECLOUD_ADMIN_KEY= \
-  "$BIN" "$ROOT/policies/backend.lua" 2>"$TMP/backend.log" &
-BACKEND_PID=$!
-BACKEND=http://127.0.0.1:$BACKEND_PORT
+start_backend "$ROOT/policies/backend.lua" backend
+BACKEND_PID=$CC_PID BACKEND_PORT=$PORT BACKEND=$URL
 
 BALANCER_PORT=$(free_port)
 for _ in $(seq 1 100); do
@@ -134,41 +89,34 @@ haproxy -db -f "$TMP/haproxy.cfg" 2>"$TMP/haproxy.log" &
 HAPROXY_PID=$!
 HAPROXY=http://127.0.0.1:$HAPROXY_PORT
 
-wait_for "$BACKEND/healthz" '"status"' "$BACKEND_PID"
+wait_up "$BACKEND/healthz" "$BACKEND_PID" '"status"'
 # the balancer is ready when Redis is up and its first health check found the backend
-wait_for "$BALANCER/healthz" '"status":"ok"' "$BALANCER_PID"
-wait_for "$HAPROXY/healthz" '"status"' "$HAPROXY_PID"
+wait_up "$BALANCER/healthz" "$BALANCER_PID" '"status":"ok"'
+wait_up "$HAPROXY/healthz" "$HAPROXY_PID" '"status"'
 for u in "$BACKEND" "$BALANCER" "$HAPROXY"; do
   curl -sf "$u/v1/languages" | grep -q '"languages"' || { echo "$ME: $u/v1/languages failed" >&2; exit 1; }
 done
 
 TARGETS=(direct balancer haproxy)
-declare -A URL=([direct]=$BACKEND [balancer]=$BALANCER [haproxy]=$HAPROXY)
-declare -A PID=([direct]=$BACKEND_PID [balancer]=$BALANCER_PID [haproxy]=$HAPROXY_PID)
+declare -A TARGET_URL=([direct]=$BACKEND [balancer]=$BALANCER [haproxy]=$HAPROXY)
+declare -A TARGET_PID=([direct]=$BACKEND_PID [balancer]=$BALANCER_PID [haproxy]=$HAPROXY_PID)
 
-echo "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: $(machine); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "haproxy: $(haproxy -v | awk 'NR == 1 { print $3 }'), one process, one thread, http-reuse safe"
 
 # ---- helpers ------------------------------------------------------------------------------------
-# wrk's latency percentiles come as "99%  1.23ms" (us, ms or s).
-to_ms() { awk '{ v=$1; if (v ~ /us$/) { sub(/us$/,"",v); v/=1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v*=1000 }; printf "%.4f", v }'; }
-
 cpu_ticks() { # pid → utime + stime in clock ticks
   awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 TICK=$(getconf CLK_TCK)
 
-median() { # file column
-  sort -g -k"$2" "$1" | awk -v c="$2" '{ v[NR] = $c } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 wrk_run() { # name kind(load|lat) round → appends "rps p50 p99 [cpu_us/req redis_us/req]" to $TMP/name.kind
   local name=$1 kind=$2 round=$3 out="$TMP/$1.$2.$3.wrk" c0 r0 c1 r1
   local args=(-t"$THREADS" -c"$CONNS" -d"$DURATION")
   [ "$kind" = lat ] && args=(-t1 -c1 -d"$LAT_DURATION")
-  c0=$(cpu_ticks "${PID[$name]}"); r0=$(cpu_ticks "$REDIS_PID")
-  wrk "${args[@]}" --latency "${URL[$name]}/v1/languages" >"$out"
-  c1=$(cpu_ticks "${PID[$name]}"); r1=$(cpu_ticks "$REDIS_PID")
+  c0=$(cpu_ticks "${TARGET_PID[$name]}"); r0=$(cpu_ticks "$REDIS_PID")
+  wrk "${args[@]}" --latency "${TARGET_URL[$name]}/v1/languages" >"$out"
+  c1=$(cpu_ticks "${TARGET_PID[$name]}"); r1=$(cpu_ticks "$REDIS_PID")
   local rps p50 p99 n errors cpu redis
   rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
   n=$(awk '/requests in/ { print $1 }' "$out")
@@ -187,7 +135,7 @@ case " $PARTS " in *" languages "*)
   echo
   echo "(1) GET /v1/languages: wrk -t$THREADS -c$CONNS -d$DURATION --latency (load), then -t1 -c1 -d$LAT_DURATION (lat);"
   echo "    $ROUNDS rounds alternating, after a $WARMUP warm-up of each; cpu = the process's CPU time per request"
-  for t in "${TARGETS[@]}"; do wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "${URL[$t]}/v1/languages" >/dev/null; done
+  for t in "${TARGETS[@]}"; do wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "${TARGET_URL[$t]}/v1/languages" >/dev/null; done
   for round in $(seq 1 "$ROUNDS"); do
     for t in "${TARGETS[@]}"; do wrk_run "$t" load "$round"; done
     for t in "${TARGETS[@]}"; do wrk_run "$t" lat "$round"; done

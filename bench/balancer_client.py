@@ -14,59 +14,13 @@ keep-alive connection (TCP_NODELAY), after WARMUP unmeasured round trips per rou
 It prints one line per target: `name rps p50_ms p99_ms n`, rps being round trips per second
 (1 / mean) over every measured sample of every round.  Python stdlib only.
 """
-import http.client
-import json
 import os
-import socket
 import sys
 import time
-import urllib.parse
 
-IO_TIMEOUT = 30
+from common import Api, must, pct
+
 PY_ECHO = "while True:\n    print(input())\n"
-
-
-class Api:
-    def __init__(self, url):
-        u = urllib.parse.urlsplit(url)
-        self.host, self.port = u.hostname, u.port
-        self.conn = None
-
-    def call(self, method, path, body=None):
-        if self.conn is None:
-            self.conn = http.client.HTTPConnection(self.host, self.port, timeout=IO_TIMEOUT)
-            self.conn.connect()
-            self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else {}
-        try:
-            self.conn.request(method, path, body=data, headers=headers)
-            r = self.conn.getresponse()
-            raw = r.read()
-        except Exception:
-            self.close()
-            raise
-        if r.getheader("connection", "").lower() == "close":
-            self.close()
-        return r.status, (json.loads(raw) if raw else None)
-
-    def close(self):
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-
-def must(status, body, want, what):
-    if status != want:
-        raise RuntimeError(f"{what}: HTTP {status} {body}")
-    return body
-
-
-def pct(xs, p):
-    """Nearest-rank percentile."""
-    s = sorted(xs)
-    k = max(0, min(len(s) - 1, int(-(-p * len(s) // 100)) - 1))
-    return s[k]
 
 
 def create(url):

@@ -20,45 +20,23 @@ CONNS=${CONNS:-50}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 ROUNDS=${ROUNDS:-3}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${CODECLOUD_BENCH_BINARY:-$ROOT/cloudcode}
+ME=bench/http.sh
+. "$(dirname "$0")/lib.sh"
 
-for tool in wrk nginx; do
-  command -v "$tool" >/dev/null || { echo "bench/http.sh: $tool is not installed (apt-get install wrk nginx-light)" >&2; exit 2; }
-done
-[ -x "$BIN" ] || make -C "$ROOT" cloudcode >/dev/null
+HINT="apt-get install wrk nginx-light" need_tools wrk nginx
+need_binary
 
-TMP=$(mktemp -d /tmp/cloudcode-bench.XXXXXX)
-CC_PID= NGINX_PID=
-cleanup() {
-  [ -n "$CC_PID" ] && kill -TERM "$CC_PID" 2>/dev/null && wait "$CC_PID" 2>/dev/null || true
-  [ -n "$NGINX_PID" ] && kill -QUIT "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null || true
-  rm -rf "$TMP"
+NGINX_PID=
+bench_stop() {
+  stop_pid "$CC_PID" TERM
+  stop_pid "$NGINX_PID" QUIT
+  if command -v docker >/dev/null; then remove_ours; fi   # its warm pool, were SIGTERM not enough
 }
-trap cleanup EXIT
-
-free_port() {
-  # bind port 0 on loopback and print what the kernel gave
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_up() { # url
-  for _ in $(seq 1 100); do
-    curl -sf -o /dev/null "$1" 2>/dev/null && return 0
-    # without curl: bash's /dev/tcp
-    if ! command -v curl >/dev/null; then
-      (exec 3<>"/dev/tcp/127.0.0.1/${1##*:}") 2>/dev/null && return 0
-    fi
-    sleep 0.05
-  done
-  echo "bench/http.sh: $1 did not come up" >&2
-  return 1
-}
+bench_setup http
 
 # ---- cloudcode ---------------------------------------------------------------------------
-CC_PORT=$(free_port)
-CODECLOUD_LISTEN=127.0.0.1:$CC_PORT "$BIN" "$ROOT/policies/backend.lua" 2>"$TMP/cloudcode.log" &
-CC_PID=$!
+start_backend "$ROOT/policies/backend.lua"
+CC_PORT=$PORT
 
 # ---- nginx, one worker, a 2-byte file ----------------------------------------------------
 NGINX_PORT=$(free_port)
@@ -91,13 +69,10 @@ EOF
 nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" &
 NGINX_PID=$!
 
-wait_up "http://127.0.0.1:$CC_PORT/healthz"
-wait_up "http://127.0.0.1:$NGINX_PORT/healthz"
+wait_up "http://127.0.0.1:$CC_PORT/healthz" "$CC_PID"
+wait_up "http://127.0.0.1:$NGINX_PORT/healthz" "$NGINX_PID"
 
 # ---- measure -----------------------------------------------------------------------------
-# wrk's latency percentiles come as "99%  1.23ms" (us, ms or s).
-to_ms() { awk '{ v=$1; if (v ~ /us$/) { sub(/us$/,"",v); v/=1000 } else if (v ~ /ms$/) { sub(/ms$/,"",v) } else if (v ~ /s$/) { sub(/s$/,"",v); v*=1000 }; printf "%.3f", v }'; }
-
 bench() { # name url round → "rps p99_ms"
   wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$2" >"$TMP/$1.$3.wrk"
   local rps p99 errors
@@ -108,11 +83,7 @@ bench() { # name url round → "rps p99_ms"
   echo "$rps $p99" >>"$TMP/$1.results"
 }
 
-median() { # file column
-  sort -n -k"$2" "$1" | awk -v c="$2" '{ v[NR] = $c } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-echo "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+echo "machine: $(machine)"
 echo "wrk -t$THREADS -c$CONNS -d$DURATION --latency, GET /healthz, $ROUNDS rounds alternating (after a $WARMUP warm-up each)"
 CC_URL="http://127.0.0.1:$CC_PORT/healthz"
 NGINX_URL="http://127.0.0.1:$NGINX_PORT/healthz"

@@ -11,25 +11,19 @@ Prints, medians and p95 (nearest rank), warm-up excluded:
   (c) session create -> first cell result: POST /v1/sessions, then execute `1+1` at once;
 and the overhead of (b) over (a)'s run_cell, against the target of 5 ms.
 """
-import http.client
 import json
-import math
 import os
 import statistics
 import subprocess
 import sys
 import time
-import urllib.parse
+
+from common import Api, pct
 
 CELLS = int(os.environ.get("CELLS", "300"))
 CREATES = int(os.environ.get("CREATES", "10"))
 WARMUP = int(os.environ.get("WARMUP", "10"))
 IO_TIMEOUT = 60.0
-
-
-def pct(xs, p):
-    s = sorted(xs)
-    return s[max(0, math.ceil(p / 100.0 * len(s)) - 1)]
 
 
 def line(name, xs):
@@ -38,23 +32,11 @@ def line(name, xs):
     return med
 
 
-class Api:
-    def __init__(self, url):
-        u = urllib.parse.urlsplit(url)
-        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=IO_TIMEOUT)
-
-    def call(self, method, path, body=None):
-        self.conn.request(method, path, json.dumps(body) if body is not None else None,
-                          {"Content-Type": "application/json"})
-        resp = self.conn.getresponse()
-        data = resp.read()
-        return resp.status, json.loads(data) if data else None
-
-    def execute(self, sid, code):
-        status, reply = self.call("POST", f"/v1/sessions/{sid}/execute", {"code": code})
-        if status != 200 or reply["status"] != "ok":
-            raise SystemExit(f"execute failed: {status} {reply}")
-        return reply
+def execute(api, sid, code):
+    status, reply = api.call("POST", f"/v1/sessions/{sid}/execute", {"code": code})
+    if status != 200 or reply["status"] != "ok":
+        raise SystemExit(f"execute failed: {status} {reply}")
+    return reply
 
 
 def in_container(label):
@@ -74,17 +56,17 @@ def main():
                       ("driver cell path (capture, fds, reply)", "driver_cell_ms")):
         print(f"  {name:<46} median {own[key]:9.3f} ms   (n={own['cells']})")
 
-    api = Api(url)
+    api = Api(url, timeout=IO_TIMEOUT)
     status, s = api.call("POST", "/v1/sessions", {"language": "ipython"})
     assert status == 201, (status, s)
     sid = s["id"]
     try:
         for _ in range(WARMUP):
-            api.execute(sid, "1+1")
+            execute(api, sid, "1+1")
         xs = []
         for _ in range(CELLS):
             t = time.perf_counter()
-            api.execute(sid, "1+1")
+            execute(api, sid, "1+1")
             xs.append((time.perf_counter() - t) * 1000)
         print("(b) through the server:")
         med = line("execute 1+1 round trip", xs)
@@ -96,7 +78,7 @@ def main():
         t = time.perf_counter()
         status, s = api.call("POST", "/v1/sessions", {"language": "ipython"})
         assert status == 201, (status, s)
-        api.execute(s["id"], "1+1")
+        execute(api, s["id"], "1+1")
         ys.append((time.perf_counter() - t) * 1000)
         api.call("DELETE", f"/v1/sessions/{s['id']}")
         time.sleep(0.5)   # let a warm pool refill, as between real clients

@@ -24,75 +24,38 @@
 # Needs: docker, /usr/bin/python3, ./cloudcode (built with `make all`), the images (`make images`).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${CODECLOUD_BENCH_BINARY:-$ROOT/cloudcode}
-PY=/usr/bin/python3
+ME=bench/sessions.sh
+. "$(dirname "$0")/lib.sh"
 PARTS=${PARTS:-run create echo sustained idle phases}
 export N=${N:-30} WARMUP=${WARMUP:-3} ECHO_N=${ECHO_N:-300} ECHO_ROUNDS=${ECHO_ROUNDS:-3}
 export CLIENTS=${CLIENTS:-4} SECONDS_SUSTAINED=${SECONDS_SUSTAINED:-20} IDLE=${IDLE:-50}
 
-command -v docker >/dev/null || { echo "bench/sessions.sh: docker is not installed" >&2; exit 2; }
-[ -x "$PY" ] || { echo "bench/sessions.sh: $PY is missing" >&2; exit 2; }
-[ -x "$BIN" ] || make -C "$ROOT" cloudcode >/dev/null
-for img in cloudcode/python cloudcode/c; do
-  docker image inspect "$img" >/dev/null 2>&1 || { echo "bench/sessions.sh: image $img is not built (make images)" >&2; exit 2; }
-done
+need_tools docker
+need_binary
+need_images cloudcode/python cloudcode/c
 
-TMP=$(mktemp -d /tmp/cloudcode-bench-sessions.XXXXXX)
-LABEL=sessions-$$-$RANDOM
-BACKEND_ID=bench-$LABEL
-CC_PID= CLIENT_PID=
-remove_ours() { # every container left that this run started, by label only
-  local ids
-  ids=$( { docker ps -aq --filter "label=cloudcode-bench=$LABEL"
-           docker ps -aq --filter "label=cloudcode.backend=$BACKEND_ID"; } 2>/dev/null | sort -u)
-  [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1 || true
-}
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
+CLIENT_PID=
+bench_stop() {
   if [ -n "$CLIENT_PID" ] && kill -0 "$CLIENT_PID" 2>/dev/null; then
     # the measuring client and the docker commands it started (its children, by parent pid)
     pkill -TERM -P "$CLIENT_PID" 2>/dev/null || true
     kill -TERM "$CLIENT_PID" 2>/dev/null || true
     wait "$CLIENT_PID" 2>/dev/null || true
   fi
-  if [ -n "$CC_PID" ] && kill -0 "$CC_PID" 2>/dev/null; then
-    kill -TERM "$CC_PID" 2>/dev/null || true
-    # SIGTERM removes the sessions' containers and exits within shutdown_grace_s (10 s)
-    for _ in $(seq 1 150); do kill -0 "$CC_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$CC_PID" 2>/dev/null || true
-    wait "$CC_PID" 2>/dev/null || true
-  fi
+  stop_pid "$CC_PID" TERM   # SIGTERM removes the sessions' containers within shutdown_grace_s
   # whatever is left: ours only, by label (twice: a docker command stopped mid-way may still
   # have been creating a container the first time)
   remove_ours
   sleep 1
   remove_ours
-  if [ "$rc" != 0 ] && [ -s "$TMP/cloudcode.log" ]; then
-    echo "bench/sessions.sh: failed (exit $rc); the server's last log lines:" >&2
-    tail -n 5 "$TMP/cloudcode.log" >&2
-  fi
-  rm -rf "$TMP"
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_setup sessions
 
-PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-URL=http://127.0.0.1:$PORT
-CODECLOUD_LISTEN=127.0.0.1:$PORT CODECLOUD_BACKEND_ID=$BACKEND_ID CODECLOUD_API_KEY= \
-  CODECLOUD_ADMIN_KEY= "$BIN" "$ROOT/bench/sessions_policy.lua" 2>"$TMP/cloudcode.log" &
-CC_PID=$!
-for _ in $(seq 1 100); do
-  $PY -c "import urllib.request,sys; urllib.request.urlopen('$URL/healthz', timeout=1)" 2>/dev/null && break
-  kill -0 "$CC_PID" 2>/dev/null || { echo "bench/sessions.sh: the server exited" >&2; exit 1; }
-  sleep 0.05
-done
+start_backend "$ROOT/bench/sessions_policy.lua"
+wait_up "$URL/healthz" "$CC_PID"
 START_RSS=$(awk '/^VmRSS/ { printf "%.2f", $2 / 1024 }' "/proc/$CC_PID/status")
 
-echo "machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r), docker $(docker version --format '{{.Server.Version}}' 2>/dev/null)"
+echo "machine: $(machine), kernel $(uname -r), docker $(docker version --format '{{.Server.Version}}' 2>/dev/null)"
 echo "server: $BIN bench/sessions_policy.lua on $URL (VmRSS at start $START_RSS MiB)"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every number)"
 echo
@@ -106,7 +69,7 @@ for part in $PARTS; do
   case $part in
     idle) client idle "$CC_PID" "$BACKEND_ID" ;;
     run|create|echo|sustained|phases) client "$part" ;;
-    *) echo "bench/sessions.sh: unknown part $part" >&2; exit 2 ;;
+    *) echo "$ME: unknown part $part" >&2; exit 2 ;;
   esac
   echo
 done

@@ -9,10 +9,7 @@ own attach stream), alternating the two sample by sample, and prints one line pe
 plus a ratio line.  Containers it starts itself carry the label cloudcode-bench=BENCH_LABEL, so
 that bench/sessions.sh can remove them whatever happens.  Every loop is bounded in count and time.
 """
-import base64
-import http.client
 import json
-import math
 import os
 import re
 import socket
@@ -23,6 +20,8 @@ import sys
 import threading
 import time
 import urllib.parse
+
+from common import Api, WebSocket, must, pct
 
 DOCKER_SOCK = os.environ.get("DOCKER_SOCK", "/var/run/docker.sock")
 PY_HELLO = "print('hello')"
@@ -36,12 +35,6 @@ MAX_PART_SECONDS = 240.0   # no part runs longer than this, whatever N says
 
 
 # ---- statistics ---------------------------------------------------------------------------------
-
-def pct(xs, p):
-    """Nearest-rank percentile."""
-    s = sorted(xs)
-    return s[max(0, math.ceil(p / 100.0 * len(s)) - 1)]
-
 
 def summary(xs):
     return statistics.median(xs), pct(xs, 95)
@@ -57,54 +50,6 @@ def ratio(name, ours, base, target=""):
     (m1, p1), (m2, p2) = ours, base
     extra = f"   {target}" if target else ""
     print(f"  {'ratio ' + name:<44} median {m1 / m2:9.2f} x    p95 {p1 / p2:9.2f} x{extra}")
-
-
-# ---- HTTP to cloudcode --------------------------------------------------------------------------
-
-class Api:
-    def __init__(self, url):
-        u = urllib.parse.urlsplit(url)
-        self.host, self.port = u.hostname, u.port
-        self.conn = None
-
-    def _connect(self):
-        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=IO_TIMEOUT)
-        self.conn.connect()
-        self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def send(self, method, path, body=None):
-        """Send a request without reading its answer (for a long-poll left pending)."""
-        if self.conn is None:
-            self._connect()
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else {}
-        self.conn.request(method, path, body=data, headers=headers)
-
-    def receive(self):
-        try:
-            r = self.conn.getresponse()
-            raw = r.read()
-        except Exception:
-            self.close()
-            raise
-        if r.getheader("connection", "").lower() == "close":
-            self.close()
-        return r.status, (json.loads(raw) if raw else None)
-
-    def call(self, method, path, body=None):
-        self.send(method, path, body)
-        return self.receive()
-
-    def close(self):
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-
-def must(status, body, want, what):
-    if status != want:
-        raise RuntimeError(f"{what}: HTTP {status} {body}")
-    return body
 
 
 # ---- docker -------------------------------------------------------------------------------------
@@ -239,84 +184,6 @@ class RawAttach:
         self.s.close()
 
 
-# ---- a minimal RFC 6455 client ------------------------------------------------------------------
-
-class WebSocket:
-    def __init__(self, host, port, path):
-        self.s = socket.create_connection((host, port), timeout=IO_TIMEOUT)
-        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.s.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-                        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                        f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
-        self.buf = b""
-        while b"\r\n\r\n" not in self.buf:
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise RuntimeError("WebSocket handshake: connection closed")
-            self.buf += chunk
-        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
-        if not head.startswith(b"HTTP/1.1 101"):
-            raise RuntimeError(f"WebSocket handshake: {head[:200]!r}")
-        self.frag = b""
-
-    def _send_frame(self, opcode, payload):
-        n = len(payload)
-        if n < 126:
-            hdr = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
-        elif n < 65536:
-            hdr = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
-        else:
-            hdr = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i & 3] for i, b in enumerate(payload))
-        self.s.sendall(hdr + mask + masked)
-
-    def send_json(self, obj):
-        self._send_frame(0x1, json.dumps(obj).encode())
-
-    def _need(self, n):
-        while len(self.buf) < n:
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise RuntimeError("WebSocket closed")
-            self.buf += chunk
-
-    def recv_json(self):
-        """The next complete text message, answering pings on the way."""
-        while True:
-            self._need(2)
-            b0, b1 = self.buf[0], self.buf[1]
-            n, off = b1 & 0x7F, 2
-            if n == 126:
-                self._need(4)
-                n, off = struct.unpack("!H", self.buf[2:4])[0], 4
-            elif n == 127:
-                self._need(10)
-                n, off = struct.unpack("!Q", self.buf[2:10])[0], 10
-            if b1 & 0x80:
-                off += 4   # a server never masks, but skip a mask if one came
-            self._need(off + n)
-            payload, self.buf = self.buf[off:off + n], self.buf[off + n:]
-            opcode = b0 & 0x0F
-            if opcode == 0x9:
-                self._send_frame(0xA, payload)
-            elif opcode == 0x8:
-                raise RuntimeError(f"WebSocket closed by the server: {payload[:100]!r}")
-            elif opcode in (0x0, 0x1):
-                self.frag += payload
-                if b0 & 0x80:
-                    msg, self.frag = self.frag, b""
-                    return json.loads(msg)
-
-    def close(self):
-        try:
-            self._send_frame(0x8, struct.pack("!H", 1000))
-        except OSError:
-            pass
-        self.s.close()
-
-
 # ---- parts --------------------------------------------------------------------------------------
 
 def run_once(api, language, code, expect="hello\n"):
@@ -439,15 +306,19 @@ def echo_longpoll(url, sid, n, warmup, tag):
 
 
 def echo_ws(host, port, sid, n, warmup, tag, cursor):
-    ws = WebSocket(host, port, f"/v1/sessions/{sid}/ws?cursor={cursor}")
+    ws = WebSocket((host, port), f"/v1/sessions/{sid}/ws?cursor={cursor}", timeout=IO_TIMEOUT, nodelay=True)
+    if ws.status != 101:
+        raise RuntimeError(f"WebSocket handshake: {ws.head[:200]!r}")
     out, samples = "", []
     try:
         for i in range(warmup + n):
             token = f"ws-{tag}-{i}-{os.getpid()}"
             t0 = time.perf_counter()
-            ws.send_json({"type": "input", "data": token + "\n"})
+            ws.send({"type": "input", "data": token + "\n"})
             for _ in range(1000):
-                m = ws.recv_json()
+                m = ws.recv()
+                if isinstance(m, tuple):
+                    raise RuntimeError(f"WebSocket closed by the server: {m}")
                 if m.get("type") == "stdout":
                     out += m["data"]
                     if token + "\n" in out:

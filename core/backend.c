@@ -21,6 +21,7 @@
 #include "uidpool.h"
 
 #define HEALTH_INTERVAL_MS 2000
+#define RECONCILE_INTERVAL_MS 30000
 #define IMAGES_INTERVAL_MS 10000
 #define PING_TIMEOUT_MS 2000
 #define RECONCILE_TIMEOUT_MS 30000
@@ -38,7 +39,12 @@ static struct {
     int image_calls;
     void (*shutdown_done)(void);
     int stopping;
+    int sandboxes_removed;      /* shutdown: every sandbox's removal confirmed */
+    int reconcile_pending;      /* reconcile calls in flight (a list, removals) */
+    unsigned reconcile_ticks;
 } be;
+
+static void maybe_close_engine(void);
 
 struct docker *backend_docker(void) { return be.docker; }
 int backend_engine_ok(void) { return be.engine_ok; }
@@ -241,6 +247,8 @@ static void on_health_tick(uv_timer_t *t) {
     if (!be.ping) be.ping = docker_ping(be.docker, PING_TIMEOUT_MS, on_ping, NULL);
     if (!be.events && be.engine_ok) subscribe_events();
     if (be.engine_ok && (be.images_checked_at++ % (IMAGES_INTERVAL_MS / HEALTH_INTERVAL_MS)) == 0) check_images();
+    /* Now and then, like the seed's monitor but only ever on our own containers. */
+    if (be.engine_ok && ++be.reconcile_ticks % (RECONCILE_INTERVAL_MS / HEALTH_INTERVAL_MS) == 0) reconcile();
 }
 
 int backend_image_available(const char *language) { return json_object_get(be.images_missing, language) == NULL; }
@@ -297,10 +305,19 @@ static const char *container_name(const json_t *c) {
     return name ? name + (name[0] == '/') : "";
 }
 
+static void on_leftover_removed(void *ud, int ok, const char *why) {
+    (void)ud;
+    if (!ok) log_msgf(LOG_WARN, "reconcile", "cannot remove a container left behind: %s", why ? why : "");
+    be.reconcile_pending--;
+    maybe_close_engine();
+}
+
 static void on_leftovers_listed(void *ud, long status, json_t *body, const char *error) {
     (void)ud;
+    be.reconcile_pending--;
     if (error || status != 200 || !json_is_array(body)) {
         log_msgf(LOG_WARN, "reconcile", "cannot list our containers: %s", error ? error : "unexpected answer");
+        maybe_close_engine();
         return;
     }
     size_t i;
@@ -310,8 +327,9 @@ static void on_leftovers_listed(void *ud, long status, json_t *body, const char 
         /* A sandbox still being created is known by its name only. */
         if (!id || sandbox_find(be.docker, id) || sandbox_find(be.docker, container_name(c))) continue;
         log_msgf(LOG_INFO, "reconcile", "removing container %.12s left behind", id);
-        docker_remove(be.docker, id, NULL, NULL);
+        if (docker_remove(be.docker, id, on_leftover_removed, NULL)) be.reconcile_pending++;
     }
+    maybe_close_engine();
 }
 
 /* Remove the containers of this backend that no sandbox owns: those an earlier
@@ -323,8 +341,9 @@ static void reconcile(void) {
     char *fj = filters ? json_dumps(filters, JSON_COMPACT) : NULL;
     char *enc = fj ? docker_urlencode(fj) : NULL;
     buf_t path = BUF_INIT;
-    if (enc && buf_printf(&path, "/containers/json?all=1&filters=%s", enc) == 0)
-        docker_call(be.docker, "GET", path.data, NULL, RECONCILE_TIMEOUT_MS, on_leftovers_listed, NULL);
+    if (enc && buf_printf(&path, "/containers/json?all=1&filters=%s", enc) == 0 &&
+        docker_call(be.docker, "GET", path.data, NULL, RECONCILE_TIMEOUT_MS, on_leftovers_listed, NULL))
+        be.reconcile_pending++;
     buf_free(&path);
     free(enc);
     free(fj);
@@ -359,13 +378,24 @@ static void on_docker_closed(void *ud) {
     if (be.shutdown_done) be.shutdown_done();
 }
 
+/* The engine connection closes once every sandbox is removed and the last
+ * reconcile (which removes what no sandbox owns any more) is done. */
+static void maybe_close_engine(void) {
+    if (!be.stopping || !be.sandboxes_removed || be.reconcile_pending || !be.docker) return;
+    struct docker *d = be.docker;
+    be.stopping = 0;
+    docker_close(d, on_docker_closed, NULL);
+}
+
 static void on_removals_done(void *ud) {
     (void)ud;
-    docker_close(be.docker, on_docker_closed, NULL);
+    be.sandboxes_removed = 1;
+    maybe_close_engine();
 }
 
 void backend_shutdown(void (*done)(void)) {
     be.shutdown_done = done;
+    be.stopping = 1;
     session_kill_all();
     run_kill_all();
     pool_shutdown();
@@ -374,7 +404,9 @@ void backend_shutdown(void (*done)(void)) {
     uv_close((uv_handle_t *)&be.health_timer, NULL);
     if (be.events) docker_call_cancel(be.events);
     be.events = NULL;
-    /* Sandboxes are being removed: wait for the engine to confirm, then close. */
+    /* Sandboxes are being removed: wait for the engine to confirm; meanwhile
+     * remove what no sandbox owns (a removal that failed earlier), then close. */
+    if (be.engine_ok) reconcile();
     sandbox_wait_removals(be.docker, on_removals_done, NULL);
 }
 

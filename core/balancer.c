@@ -375,6 +375,7 @@ static void on_redis_stopped(void) {
 
 void balancer_shutdown(void (*done)(void)) {
     stopped_cb = done;
+    http_conn_close_upgraded(); /* WebSocket tunnels: the backends end their own sockets */
     backends_stop();
     proxy_pool_close();
     free(route_cache);

@@ -213,6 +213,15 @@ static void conn_close(struct conn *c) {
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
+void http_conn_close_upgraded(void) {
+    struct conn *c = all_conns;
+    while (c) {
+        struct conn *next = c->next;
+        if (c->state == CONN_RAW) conn_close(c);
+        c = next;
+    }
+}
+
 void http_conn_close_all(void) {
     struct conn *c = all_conns;
     while (c) {

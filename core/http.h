@@ -73,6 +73,9 @@ size_t http_conn_count(void);
 /* Close every connection; idle ones at once, busy ones after their response
  * (long-polls are expected to be finished by their owners first). */
 void http_conn_close_all(void);
+/* Close every upgraded connection (tunnels through a balancer, at shutdown):
+ * their owners get on_close. */
+void http_conn_close_upgraded(void);
 
 const char *http_header(const struct request *req, const char *lname);
 /* Decode query parameter `name` into `out`; 1 if present, 0 if absent, -1 if

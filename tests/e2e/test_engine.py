@@ -115,6 +115,25 @@ def _health(srv):
     return status, body
 
 
+def _wait_all_servers_recovered():
+    """Every server of this run still up (the shared one too) is back to `ok` before the next
+    test: they recover by themselves, but a pool refill backs off for some seconds."""
+    from conftest import STARTED
+    for srv in STARTED:
+        if srv.ended_at is not None or srv.proc is None or srv.proc.poll() is not None:
+            continue
+        deadline = time.monotonic() + slow(30)
+        while True:
+            try:
+                status, _, body = srv.request("GET", "/healthz", timeout=slow(2))
+                if status == 200 and body.get("status") == "ok":
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"{srv.name} did not recover after the engine restart"
+            time.sleep(0.2)
+
+
 def test_engine_stops_and_comes_back(start_server):
     pid, cmd = _dockerd()
     srv = start_server()
@@ -159,3 +178,4 @@ def test_engine_stops_and_comes_back(start_server):
     finally:
         if not restarted and not _engine_up():
             _restart_dockerd(cmd)
+        _wait_all_servers_recovered()
