@@ -58,10 +58,12 @@ json_t *backend_json_for_policy(const struct backend *b) {
     return j;
 }
 
+/* ud is the backend's URL (copied): the backend may be gone by the reply. */
 static void on_reserved_count(void *ud, redisReply *r, const char *err) {
     (void)err;
-    struct backend *b = ud;
-    if (r && r->type == REDIS_REPLY_INTEGER) b->reserved = (int)r->integer;
+    struct backend *b = backends_find(ud);
+    if (b && r && r->type == REDIS_REPLY_INTEGER) b->reserved = (int)r->integer;
+    free(ud);
 }
 
 int backend_url_valid(const char *url) {
@@ -155,7 +157,8 @@ static void on_health(void *ud, int status, const char *ctype, const char *body,
         redis_command(NULL, NULL, 4, argv, lens);
         const char *card[] = {"ZCARD", key};
         size_t cl[] = {5, strlen(key)};
-        redis_command(on_reserved_count, b, 2, card, cl);
+        char *url = strdup(b->url);
+        if (url) redis_command(on_reserved_count, url, 2, card, cl);
     } else {
         b->passes = 0;
         b->refused = refused;
