@@ -145,6 +145,7 @@ struct cached_route {
     char language[64];
     char created_at[40];
     double at;
+    int ended;          /* its end is already recorded in Redis */
 };
 
 static struct cached_route *route_cache;
@@ -160,6 +161,43 @@ static struct cached_route *cache_slot(const char *id) {
 static void cache_drop(const char *id) {
     struct cached_route *e = cache_slot(id);
     if (e && strcmp(e->id, id) == 0) e->id[0] = '\0';
+}
+
+/* What the backend's answers about a session teach us. */
+struct observed {
+    char id[64];
+    char owner[65];
+    char url[128];
+};
+
+/* A 404 from the session's own backend (to its owner or an admin: strangers
+ * never reach it) means the backend forgot it: the route goes.  A final state
+ * means it no longer counts for its key, and its route lives only as long as
+ * the backend keeps it readable. */
+static void observe_session(void *ud, int status, const char *body, size_t len) {
+    struct observed *o = ud;
+    if (status == 404) {
+        char key[128], keyset[128], member[256];
+        snprintf(key, sizeof key, "cc:session:%s", o->id);
+        placement_keyset_name(keyset, sizeof keyset, o->owner);
+        placement_keyset_member(member, sizeof member, o->url, o->id);
+        const char *del[] = {"DEL", key};
+        redis_argv(NULL, NULL, 2, del);
+        const char *zrem[] = {"ZREM", keyset, member};
+        redis_argv(NULL, NULL, 3, zrem);
+        cache_drop(o->id);
+    } else if (status == 200) {
+        json_t *j = json_loadb(body, len, 0, NULL);
+        const char *state = json_string_value(json_object_get(j, "state"));
+        if (state && strcmp(state, "running") != 0 && strcmp(state, "starting") != 0) {
+            struct cached_route *e = cache_slot(o->id);
+            int known_ended = e && strcmp(e->id, o->id) == 0 && e->ended;
+            if (!known_ended) session_ended(o->id, o->owner, o->url);
+            if (e && strcmp(e->id, o->id) == 0) e->ended = 1;
+        }
+        json_decref(j);
+    }
+    free(o);
 }
 
 /* Decide where a request for a known session goes. */
@@ -198,7 +236,15 @@ static void route_session(struct routed *rt, const char *boot) {
     if (b && plen > 3 && strcmp(req->path + plen - 3, "/ws") == 0) {
         proxy_tunnel(req, rt->url);
     } else if (b) {
-        proxy_relay(req, rt->url, relay_timeout(req, rt->id));
+        /* Below /files a 404 is a missing file, not a forgotten session. */
+        const char *sub = req->path + strlen("/v1/sessions/") + strlen(rt->id);
+        struct observed *o = strncmp(sub, "/files", 6) == 0 ? NULL : calloc(1, sizeof *o);
+        if (o) {
+            snprintf(o->id, sizeof o->id, "%s", rt->id);
+            snprintf(o->owner, sizeof o->owner, "%s", rt->owner);
+            snprintf(o->url, sizeof o->url, "%s", rt->url);
+        }
+        proxy_relay(req, rt->url, relay_timeout(req, rt->id), o ? observe_session : NULL, o);
     } else {
         rt->call = proxy_send(rt->url, req->method, req->target, req, req->body.data, req->body.len,
                               relay_timeout(req, rt->id), on_relayed_to_removed, rt);

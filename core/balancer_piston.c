@@ -37,7 +37,7 @@ int piston_relay_anonymous(struct request *req, int websocket) {
             /* The job may run for the policy's longest timeout, plus its compile. */
             const json_t *max = json_object_get(json_object_get(app_config()->limits, "timeout_ms"), "max");
             long run_ms = json_is_number(max) ? (long)json_number_value(max) : 600000;
-            proxy_relay(req, chosen, app_config()->backend_timeout_ms + 2 * run_ms + 10000);
+            proxy_relay(req, chosen, app_config()->backend_timeout_ms + 2 * run_ms + 10000, NULL, NULL);
         }
     }
     json_decref(res);

@@ -34,7 +34,7 @@ static void relay_to(struct seed_route *sr, const char *url) {
     const char *argv[] = {"SET", sr->pin, url, "EX", PIN_TTL};
     size_t lens[] = {3, strlen(sr->pin), strlen(url), 2, strlen(PIN_TTL)};
     redis_command(NULL, NULL, 5, argv, lens);
-    proxy_relay(sr->req, url, app_config()->backend_timeout_ms + 60000);
+    proxy_relay(sr->req, url, app_config()->backend_timeout_ms + 60000, NULL, NULL);
     free(sr);
 }
 

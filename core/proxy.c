@@ -257,11 +257,21 @@ void proxy_cancel(struct proxy_call *c) {
 
 /* ---- relaying a whole answer ------------------------------------------------------ */
 
+struct relay {
+    struct request *req;
+    struct proxy_call *call;
+    proxy_observe_fn observe;
+    void *ud;
+};
+
 static void on_relayed(void *ud, int status, const char *ctype, const char *body, size_t len, const char *err,
                        int refused) {
     (void)refused;
-    struct request *req = ud;
+    struct relay *r = ud;
+    struct request *req = r->req;
     req->on_abort = NULL;
+    if (r->observe) r->observe(r->ud, status, body, len);
+    free(r);
     if (!status) {
         reply_error(req, 503, "unavailable", "%s", err ? err : "the backend did not answer");
         return;
@@ -270,18 +280,29 @@ static void on_relayed(void *ud, int status, const char *ctype, const char *body
 }
 
 static void on_relay_abort(struct request *req, void *ud) {
-    proxy_cancel(ud);
+    struct relay *r = ud;
+    proxy_cancel(r->call);
+    if (r->observe) r->observe(r->ud, 0, NULL, 0);
+    free(r);
     reply_error(req, 503, "unavailable", "the client went away");
 }
 
-void proxy_relay(struct request *req, const char *backend_url, long timeout_ms) {
-    struct proxy_call *c = proxy_send(backend_url, req->method, req->target, req, req->body.data, req->body.len,
-                                      timeout_ms, on_relayed, req);
-    if (!c) {
+void proxy_relay(struct request *req, const char *backend_url, long timeout_ms, proxy_observe_fn observe, void *ud) {
+    struct relay *r = calloc(1, sizeof *r);
+    if (r) {
+        r->req = req;
+        r->observe = observe;
+        r->ud = ud;
+        r->call = proxy_send(backend_url, req->method, req->target, req, req->body.data, req->body.len, timeout_ms,
+                             on_relayed, r);
+    }
+    if (!r || !r->call) {
+        free(r);
+        if (observe) observe(ud, 0, NULL, 0);
         reply_error(req, 503, "unavailable", "cannot reach the backend %s", backend_url);
         return;
     }
-    http_set_abort(req, on_relay_abort, c);
+    http_set_abort(req, on_relay_abort, r);
 }
 
 /* ---- WebSocket tunnels ---------------------------------------------------------------- */

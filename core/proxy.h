@@ -24,9 +24,13 @@ struct proxy_call *proxy_send(const char *backend_url, const char *method, const
 /* cb never runs after this. */
 void proxy_cancel(struct proxy_call *c);
 
+/* Sees the backend's answer before the client does (status 0: none); called
+ * exactly once, so it may free ud. */
+typedef void (*proxy_observe_fn)(void *ud, int status, const char *body, size_t len);
+
 /* Answer `req` with the backend's response unchanged (503 if it does not
- * answer within timeout_ms). */
-void proxy_relay(struct request *req, const char *backend_url, long timeout_ms);
+ * answer within timeout_ms).  observe may be NULL. */
+void proxy_relay(struct request *req, const char *backend_url, long timeout_ms, proxy_observe_fn observe, void *ud);
 /* Close the kept-alive connections (shutdown). */
 void proxy_pool_close(void);
 /* Relay a WebSocket upgrade and then the bytes both ways, without bound. */

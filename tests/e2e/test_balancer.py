@@ -754,3 +754,26 @@ def test_client_leaving_while_the_reservation_is_in_flight(start_server):
     finally:
         lst.close()
         backend.shutdown()
+
+
+def test_ended_session_route_shrinks_then_goes_with_the_backends_404(fleet):
+    """A session that ends by itself: its route is kept only for the retention; once its backend
+    has forgotten it (404 to its owner), the balancer drops the route too."""
+    from conftest import POLICIES
+    fleet.backend(policy=POLICIES / "settings.lua",
+                  env={"CODECLOUD_TEST_SETTINGS": json.dumps({"ended_retention_s": 1})})
+    lb = fleet.balancer()
+    sid = create(lb, {"language": "python", "code": "print('done')"})["id"]
+    wait_until(lambda: get(lb, f"/v1/sessions/{sid}")[1]["state"] == "exited", what="the session exits")
+    ttl = fleet.redis.command("TTL", f"cc:session:{sid}")
+    assert 0 < ttl <= 3, ttl  # the balancer's ended_retention_s (2 s) + 1, not lifetime + retention + 60
+    members = fleet.redis.command("ZRANGE", "cc:keyset:" + key_hash("k1"), "0", "-1")
+    assert not [m for m in members if m.endswith(" " + sid)], members
+    # the backend forgets it after 1 s: the owner's next read is 404, and the route is gone
+    wait_until(lambda: get(lb, f"/v1/sessions/{sid}")[0] == 404, what="the backend forgets the session")
+    assert fleet.redis.command("EXISTS", f"cc:session:{sid}") == 0
+
+
+def key_hash(key):
+    import hashlib
+    return hashlib.sha256(key.encode()).hexdigest()
