@@ -36,7 +36,6 @@ static struct {
     unsigned images_checked_at; /* health ticks since the last image check */
     struct docker_call *ping;
     struct docker_call *events; /* the engine's /events stream, for our containers' deaths */
-    int image_calls;
     void (*shutdown_done)(void);
     int stopping;
     int sandboxes_removed;      /* shutdown: every sandbox's removal confirmed */
@@ -174,14 +173,36 @@ static void on_ping(void *ud, int ok, const char *why) {
     snprintf(be.engine_why, sizeof be.engine_why, "%s", ok ? "ok" : why ? why : "unreachable");
 }
 
+/* One image inspection in flight; listed so that shutdown can cancel it. */
 struct image_check {
     char language[64];
     char image[256];
+    struct docker_call *call;
+    struct image_check *next;
 };
+
+static struct image_check *image_checks;
+
+static void image_check_unlink(struct image_check *ic) {
+    for (struct image_check **pp = &image_checks; *pp; pp = &(*pp)->next)
+        if (*pp == ic) {
+            *pp = ic->next;
+            return;
+        }
+}
+
+static void cancel_image_checks(void) {
+    while (image_checks) {
+        struct image_check *ic = image_checks;
+        image_checks = ic->next;
+        docker_call_cancel(ic->call);
+        free(ic);
+    }
+}
 
 static void on_image_inspected(void *ud, long status, json_t *body, const char *error) {
     struct image_check *ic = ud;
-    be.image_calls--;
+    image_check_unlink(ic);
     if (!error && status == 200) {
         json_object_del(be.images_missing, ic->language);
         const json_t *env = json_object_get(json_object_get(body, "Config"), "Env");
@@ -203,8 +224,13 @@ static void check_images(void) {
         char path[600];
         snprintf(path, sizeof path, "/images/%s/json", enc ? enc : "");
         free(enc);
-        if (docker_call(be.docker, "GET", path, NULL, PING_TIMEOUT_MS, on_image_inspected, ic)) be.image_calls++;
-        else free(ic);
+        ic->call = docker_call(be.docker, "GET", path, NULL, PING_TIMEOUT_MS, on_image_inspected, ic);
+        if (!ic->call) {
+            free(ic);
+            continue;
+        }
+        ic->next = image_checks;
+        image_checks = ic;
     }
     /* Languages a reload removed are no longer ours to report. */
     void *iter = json_object_iter(be.images_missing);
@@ -404,6 +430,9 @@ void backend_shutdown(void (*done)(void)) {
     uv_close((uv_handle_t *)&be.health_timer, NULL);
     if (be.events) docker_call_cancel(be.events);
     be.events = NULL;
+    if (be.ping) docker_call_cancel(be.ping);
+    be.ping = NULL;
+    cancel_image_checks();
     /* Sandboxes are being removed: wait for the engine to confirm; meanwhile
      * remove what no sandbox owns (a removal that failed earlier), then close. */
     if (be.engine_ok) reconcile();
