@@ -60,10 +60,30 @@ struct routed {
     struct proxy_call *call;
 };
 
-/* A gone backend's session, from the summary kept at creation: `lost` for
- * the retention counted from when it was first found lost, then 404. */
+/* When the session was lost (its backend gone, or restarted since the
+ * session was made), or 0 if it is not. */
+static double lost_since(const struct routed *rt, const char *boot) {
+    if (rt->lost_at[0]) return atof(rt->lost_at);
+    struct backend *b = backends_find(rt->url);
+    if (!b) return 0; /* not in the set any more: asked directly (route_session) */
+    int rebooted = boot[0] && b->boot_id[0] && strcmp(boot, b->boot_id) != 0;
+    if (!backend_gone(b) && !rebooted) return 0;
+    return rebooted && b->rebooted_at ? b->rebooted_at : b->unhealthy_since ? b->unhealthy_since : wall_clock_ms();
+}
+
+/* A lost session as GET /v1/sessions/{id} shows it, from the summary kept at creation. */
+static json_t *lost_session_json(const struct routed *rt, double since) {
+    char expires[32];
+    format_rfc3339_ms(expires, since + (double)app_config()->ended_retention_ms);
+    return json_pack("{s:s,s:s,s:s,s:n,s:n,s:s,s:s,s:s,s:i}", "id", rt->id, "language", rt->language, "state",
+                     "lost", "exit_code", "signal", "created_at", rt->created_at, "last_active_at",
+                     rt->created_at, "expires_at", expires, "output_bytes", 0);
+}
+
+/* A gone backend's session: `lost` for the retention counted from when it
+ * was lost, then 404. */
 static void answer_lost(struct request *req, const struct routed *rt) {
-    const char *id = rt->id, *language = rt->language, *created = rt->created_at;
+    const char *id = rt->id;
     double now = wall_clock_ms(), since = rt->lost_at[0] ? atof(rt->lost_at) : now;
     if (now - since > (double)app_config()->ended_retention_ms) {
         reply_error(req, 404, "not_found", "no such session");
@@ -76,15 +96,11 @@ static void answer_lost(struct request *req, const struct routed *rt) {
         redis_argv(NULL, NULL, 4, hset);
         session_ended(id, rt->owner, rt->url);
     }
-    char expires[32];
-    format_rfc3339_ms(expires, since + (double)app_config()->ended_retention_ms);
     const char *sub = req->path + strlen("/v1/sessions/") + strlen(id);
     if (strcmp(req->method, "DELETE") == 0) {
         reply_no_content(req);
     } else if (strcmp(req->method, "GET") == 0 && *sub == '\0') {
-        reply_json(req, 200, json_pack("{s:s,s:s,s:s,s:n,s:n,s:s,s:s,s:s,s:i}", "id", id, "language", language,
-                                       "state", "lost", "exit_code", "signal", "created_at", created,
-                                       "last_active_at", created, "expires_at", expires, "output_bytes", 0));
+        reply_json(req, 200, lost_session_json(rt, since));
     } else if (strcmp(req->method, "GET") == 0 && strcmp(sub, "/output") == 0) {
         reply_json(req, 200, json_pack("{s:[],s:i,s:i,s:s,s:n,s:n}", "events", "cursor", 0, "dropped", 0,
                                        "state", "lost", "exit_code", "signal"));
@@ -209,12 +225,10 @@ static void route_session(struct routed *rt, const char *boot) {
         return;
     }
     struct backend *b = backends_find(rt->url);
-    int rebooted = b && boot[0] && b->boot_id[0] && strcmp(boot, b->boot_id) != 0;
-    if (rt->lost_at[0] || (b && (backend_gone(b) || rebooted))) {
+    double since = lost_since(rt, boot);
+    if (since > 0) {
         /* Lost since the backend went away, whenever this session is first read. */
         if (!rt->lost_at[0]) {
-            double since = rebooted && b->rebooted_at ? b->rebooted_at
-                         : b->unhealthy_since ? b->unhealthy_since : wall_clock_ms();
             snprintf(rt->lost_at, sizeof rt->lost_at, "%.0f", since);
             rt->lost_is_new = 1;
         }
@@ -323,13 +337,102 @@ static void handle_session(struct request *req) {
 
 /* ---- merged listings ------------------------------------------------------------------------ */
 
+/* GET /v1/sessions: what every healthy backend answers, plus the sessions
+ * of backends gone (or restarted) since, from their summaries in Redis:
+ *   cc:backend_sessions:<url>  zset  session ids placed there, score = expiry (ms) */
+struct listing {
+    struct request *req;
+    json_t *sessions;
+    int pending;         /* Redis replies awaited */
+    int only_mine;
+};
+
+static void listing_done(struct listing *l) {
+    if (--l->pending > 0) return;
+    reply_json(l->req, 200, json_pack("{s:o}", "sessions", l->sessions));
+    free(l);
+}
+
+struct lost_probe {
+    struct listing *l;
+    struct routed rt;
+};
+
+static void on_lost_summary(void *ud, redisReply *r, const char *err) {
+    (void)err;
+    struct lost_probe *lp = ud;
+    struct listing *l = lp->l;
+    struct request *req = l->req;
+    char boot[64];
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements) {
+        copy_field(r, "owner", lp->rt.owner, sizeof lp->rt.owner);
+        copy_field(r, "boot_id", boot, sizeof boot);
+        copy_field(r, "language", lp->rt.language, sizeof lp->rt.language);
+        copy_field(r, "created_at", lp->rt.created_at, sizeof lp->rt.created_at);
+        copy_field(r, "lost_at", lp->rt.lost_at, sizeof lp->rt.lost_at);
+        int visible = (req->is_admin && !l->only_mine) || strcmp(lp->rt.owner, req->key_hash) == 0;
+        double since = visible ? lost_since(&lp->rt, boot) : 0;
+        if (since > 0 && wall_clock_ms() - since <= (double)app_config()->ended_retention_ms)
+            json_array_append_new(l->sessions, lost_session_json(&lp->rt, since));
+    }
+    free(lp);
+    listing_done(l);
+}
+
+static void on_backend_index(void *ud, redisReply *r, const char *err) {
+    (void)err;
+    struct listing *l = ud;
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const char *entry = r->element[i]->str, *space = strchr(entry, ' ');
+        if (!space) continue;
+        struct lost_probe *lp = calloc(1, sizeof *lp);
+        if (!lp) continue;
+        lp->l = l;
+        snprintf(lp->rt.url, sizeof lp->rt.url, "%.*s", (int)(space - entry), entry);
+        snprintf(lp->rt.id, sizeof lp->rt.id, "%s", space + 1);
+        char key[128];
+        snprintf(key, sizeof key, "cc:session:%s", lp->rt.id);
+        const char *argv[] = {"HGETALL", key};
+        l->pending++;
+        redis_argv(on_lost_summary, lp, 2, argv);
+    }
+    listing_done(l);
+}
+
 static void on_sessions_gathered(struct request *req, json_t *answers, void *ud) {
     (void)ud;
+    struct listing *l = calloc(1, sizeof *l);
     json_t *all = json_array();
     size_t i;
     json_t *a;
     json_array_foreach(answers, i, a) json_array_extend(all, json_object_get(a, "sessions"));
-    reply_json(req, 200, json_pack("{s:o}", "sessions", all));
+    if (!l || !redis_ready()) {
+        free(l);
+        reply_json(req, 200, json_pack("{s:o}", "sessions", all));
+        return;
+    }
+    char mine[8];
+    l->req = req;
+    l->sessions = all;
+    l->pending = 1;
+    l->only_mine = http_query_param(req, "mine", mine, sizeof mine) > 0 && strcmp(mine, "0") != 0;
+    /* One Lua call per backend that lost sessions: its live index, as "<url> <id>". */
+    static const char index_script[] =
+        "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1]) "
+        "local out = {} "
+        "for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do out[#out + 1] = ARGV[2] .. ' ' .. id end "
+        "return out";
+    for (struct backend *b = backends_list(); b; b = b->next) {
+        /* Only where sessions can be lost: each one then decides (lost_at, or gone). */
+        if (b->healthy && !b->rebooted_at) continue;
+        char key[200], now[32];
+        snprintf(key, sizeof key, "cc:backend_sessions:%s", b->url);
+        snprintf(now, sizeof now, "%.0f", wall_clock_ms());
+        const char *argv[] = {"EVAL", index_script, "1", key, now, b->url};
+        l->pending++;
+        redis_argv(on_backend_index, l, 6, argv);
+    }
+    listing_done(l);
 }
 
 static void handle_list(struct request *req) {

@@ -186,6 +186,11 @@ static void on_route_stored(void *ud, redisReply *r, const char *err) {
     snprintf(expiry, sizeof expiry, "%.0f", wall_clock_ms() + (double)ttl_s * 1000.0);
     const char *zadd[] = {"ZADD", keyset, expiry, member};
     redis_argv(NULL, NULL, 4, zadd);
+    /* The backend's index: what to list as lost if the backend goes away. */
+    char index[200];
+    snprintf(index, sizeof index, "cc:backend_sessions:%s", p->url);
+    const char *zidx[] = {"ZADD", index, expiry, p->session_id};
+    redis_argv(NULL, NULL, 4, zidx);
     answer_client(p);
 }
 

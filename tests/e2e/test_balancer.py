@@ -432,9 +432,16 @@ def test_killed_backend_sessions_read_lost_then_not_found(fleet):
         assert_error(status, reply, "conflict", 409)
     # the other key still gets 404
     assert get(l1, f"/v1/sessions/{sid}", key="k2")[0] == 404
-    # the merged listing still works (the dead backend is skipped)
+    # the merged listing still works: the survivor's sessions, and the gone backend's as lost
+    # (from their summaries in Redis) once this balancer has seen it go; another key sees none
+    wait_until(lambda: backends_of(l2)[b.url]["healthy"] is False, what="l2 sees the backend go")
     status, body = get(l2, "/v1/sessions")
     assert status == 200 and spread[a.url] <= {s["id"] for s in body["sessions"]}, body
+    lost = {s["id"]: s for s in body["sessions"] if s["state"] == "lost"}
+    assert set(victim_ids) <= set(lost), body
+    assert lost[sid]["language"] == "python" and lost[sid]["exit_code"] is None, lost[sid]
+    status, body = get(l1, "/v1/sessions", key="k2")
+    assert status == 200 and not set(victim_ids) & {s["id"] for s in body["sessions"]}, body
     # new sessions go to the survivor
     new = [create(l1 if i % 2 else l2)["id"] for i in range(3)]
     assert set(new) <= ids_on(a)
