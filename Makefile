@@ -67,7 +67,7 @@ $(OBJ_DIR) $(ASAN_DIR) $(OBJ_DIR)/launcher $(ASAN_DIR)/launcher build/llhttp bui
 # C unit tests: tests/unit/test_<room>.c linked against every core object but main.o.
 UNIT_SRC   := $(filter-out tests/unit/test_launcher%,$(wildcard tests/unit/test_*.c))
 UNIT_BIN   := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRC))
-build/unit/%: tests/unit/%.c $(LIB_OBJ) $(LLHTTP_OBJ) tests/unit/unit.h | build/unit
+build/unit/%: tests/unit/%.c $(LIB_OBJ) $(LLHTTP_OBJ) tests/unit/unit.h tests/unit/unit_loop.h | build/unit
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LLHTTP_OBJ) $(LDLIBS)
 
 unit: $(UNIT_BIN) $(LAUNCHER_UNIT_TESTS)

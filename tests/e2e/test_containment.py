@@ -67,7 +67,7 @@ buf = b'x' * (1 << 20)
 n = 0
 try:
     for i in range(1000):
-        with open(f'/work/fill{i}', 'wb') as f:
+        with open(f'fill{i}', 'wb') as f:  # in the working directory
             for _ in range(8):
                 f.write(buf); f.flush(); n += 1
 except OSError as e:

@@ -190,10 +190,11 @@ int main(int argc, char **argv)
     }
     if (!strcmp(mode, "mess")) {
         FILE *f;
-        mkdir("/work/deep", 0755); mkdir("/work/deep/er", 0755);
-        f = fopen("/work/deep/er/file", "w"); fputs("x", f); fclose(f);
-        chmod("/work/deep/er", 0); chmod("/work/deep", 0);
-        f = fopen("/work/top.txt", "w"); fputs("x", f); fclose(f);
+        /* relative: the program runs in the working directory */
+        mkdir("deep", 0755); mkdir("deep/er", 0755);
+        f = fopen("deep/er/file", "w"); fputs("x", f); fclose(f);
+        chmod("deep/er", 0); chmod("deep", 0);
+        f = fopen("top.txt", "w"); fputs("x", f); fclose(f);
         mkdir("/tmp/t0", 0700); f = fopen("/tmp/t0/f", "w"); fclose(f); chmod("/tmp/t0", 0);
         f = fopen("/tmp/plain", "w"); fclose(f);
         symlink("/etc/passwd", "/tmp/link");

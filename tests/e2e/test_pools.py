@@ -40,7 +40,7 @@ os.makedirs("/tmp/locked/deeper")
 open("/tmp/locked/deeper/f", "w").close()
 os.chmod("/tmp/locked/deeper", 0)
 os.chmod("/tmp/locked", 0)
-os.mkdir("/work/empty0", 0)
+os.mkdir("empty0", 0)  # in the working directory
 libc = ctypes.CDLL(None, use_errno=True)
 shm = libc.shmget(0, 4096, 0)          # IPC_PRIVATE, mode 0
 assert shm >= 0, ctypes.get_errno()
@@ -63,7 +63,7 @@ print("killed 1")
 CHECK = r'''
 import os, socket
 print(socket.gethostname())
-left = [p for p in ("/tmp/left-behind", "/work/left-behind", "/dev/shm/left-behind", "/tmp/locked", "/work/empty0") if os.path.lexists(p)]
+left = [p for p in ("/tmp/left-behind", "left-behind", "/dev/shm/left-behind", "/tmp/locked", "empty0") if os.path.lexists(p)]
 left += ["/tmp/" + n for n in os.listdir("/tmp")] + ["/dev/shm/" + n for n in os.listdir("/dev/shm")]
 left += [n for n in os.listdir("/work") if n != "main.py"]
 if os.path.isdir("/dev/mqueue"):

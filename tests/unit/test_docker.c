@@ -7,19 +7,8 @@
 #include "buf.h"
 #include "docker.h"
 #include "unit.h"
+#include "unit_loop.h"
 
-static uv_loop_t *loop;
-
-/* Run the loop until *flag is set or ms pass; returns *flag. */
-static int run_until(int *flag, unsigned ms) {
-    uint64_t deadline = uv_now(loop) + ms;
-    while (!*flag && uv_now(loop) < deadline) {
-        uv_update_time(loop);
-        uv_run(loop, UV_RUN_NOWAIT);
-        usleep(1000);
-    }
-    return *flag;
-}
 
 /* ---- a fake engine on a unix socket: silent, an events stream, or a huge body ---- */
 

@@ -7,30 +7,8 @@
 #include "buf.h"
 #include "httpc.h"
 #include "unit.h"
+#include "unit_loop.h"
 
-static uv_loop_t *loop;
-
-static int run_until(int *flag, unsigned ms) {
-    uint64_t deadline = uv_now(loop) + ms;
-    while (!*flag && uv_now(loop) < deadline) {
-        uv_update_time(loop);
-        uv_run(loop, UV_RUN_NOWAIT);
-        usleep(500);
-    }
-    return *flag;
-}
-
-/* Run the loop until `cond` holds or ms pass; evaluates to cond. */
-#define RUN_UNTIL(cond, ms)                                                  \
-    ({                                                                       \
-        uint64_t deadline_ = uv_now(loop) + (ms);                            \
-        while (!(cond) && uv_now(loop) < deadline_) {                        \
-            uv_update_time(loop);                                            \
-            uv_run(loop, UV_RUN_NOWAIT);                                     \
-            usleep(500);                                                     \
-        }                                                                    \
-        (cond);                                                              \
-    })
 
 /* ---- the server: answers by path; after an upgrade it echoes ----------------------- */
 

@@ -7,20 +7,9 @@
 #include "buf.h"
 #include "sandbox.h"
 #include "unit.h"
+#include "unit_loop.h"
 
-static uv_loop_t *loop;
 static char backend_id[64];
-
-#define RUN_UNTIL(cond, ms)                                                  \
-    ({                                                                       \
-        uint64_t deadline_ = uv_now(loop) + (ms);                            \
-        while (!(cond) && uv_now(loop) < deadline_) {                        \
-            uv_update_time(loop);                                            \
-            uv_run(loop, UV_RUN_NOWAIT);                                     \
-            usleep(1000);                                                    \
-        }                                                                    \
-        (cond);                                                              \
-    })
 
 struct obs {
     int ready, lost, exits, replies;
