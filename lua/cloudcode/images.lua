@@ -4,16 +4,23 @@
 -- (argv, optional), run (argv), interactive, notebook.  A language whose
 -- entry is removed disappears from /v1/languages; pointing `image` elsewhere
 -- changes what runs, without recompiling.
+local env = require "cloudcode.env"
+
 local images = {}
+
+-- Every default image is named <prefix><language>: CODECLOUD_IMAGE_PREFIX lets
+-- an operator (or a test run beside another one on the same engine) use its
+-- own image set, e.g. "registry.example/cloudcode/".
+local prefix = env.str("CODECLOUD_IMAGE_PREFIX", "cloudcode/")
 
 images.default = {
   python = {
-    image = "cloudcode/python", version = "3.11.2", aliases = { "py", "python3" },
+    image = prefix .. "python", version = "3.11.2", aliases = { "py", "python3" },
     file = "main.py", run = { "python3", "-u", "main.py" },
     interactive = true,
   },
   c = {
-    image = "cloudcode/c", version = "12.2.0", aliases = { "gcc" },
+    image = prefix .. "c", version = "12.2.0", aliases = { "gcc" },
     file = "main.c",
     compile = { "gcc", "-O2", "-std=gnu17", "-o", "main", "main.c", "-lm" },
     -- stdbuf (coreutils, in the image) makes stdout line-buffered, so an
@@ -22,7 +29,7 @@ images.default = {
     interactive = true,
   },
   ipython = {
-    image = "cloudcode/ipython", version = "8.5.0", aliases = { "ipython3" },
+    image = prefix .. "ipython", version = "8.5.0", aliases = { "ipython3" },
     -- The driver (docker-services/ipython/notebook.py) is IPython's shell serving both the
     -- line REPL on stdin/stdout and `execute` cells over the launcher's notebook channel.
     file = "main.py", run = { "python3", "/opt/cloudcode/notebook.py", "main.py" },

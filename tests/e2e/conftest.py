@@ -4,6 +4,7 @@ Environment:
   CODECLOUD_TEST_BINARY    the binary to run (default ./cloudcode, relative to the repo root)
   CODECLOUD_TEST_VALGRIND  1: run it under valgrind and fail on errors or definite/indirect leaks
   CODECLOUD_TEST_SLOW      factor applied to every time bound (default 1; 10 under valgrind)
+  CODECLOUD_IMAGE_PREFIX   passed to the servers: the image set to use (default cloudcode/)
 """
 import http.client
 import json
@@ -61,7 +62,8 @@ def free_port():
 
 def base_env(extra=None):
     """The test process's environment without any CODECLOUD_* variable, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODECLOUD_")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("CODECLOUD_") or k == "CODECLOUD_IMAGE_PREFIX"}
     env.update(extra or {})
     return env
 

@@ -1,4 +1,5 @@
 """Policies: --check, --print-images, start-up errors, SIGHUP reload, hook failures at request time."""
+import os
 import re
 import signal
 import subprocess
@@ -103,10 +104,17 @@ def test_print_images():
     p = run_cli("--print-images", "policies/backend.lua")
     assert p.returncode == 0, p.stderr
     lines = set(p.stdout.splitlines())
-    assert {"python cloudcode/python", "c cloudcode/c", "ipython cloudcode/ipython"} <= lines, p.stdout
+    prefix = os.environ.get("CODECLOUD_IMAGE_PREFIX") or "cloudcode/"
+    assert {f"python {prefix}python", f"c {prefix}c", f"ipython {prefix}ipython"} <= lines, p.stdout
     for line in lines:
         lang, image = line.split(" ")
-        assert image.startswith("cloudcode/"), line
+        assert image.startswith(prefix), line
+
+
+def test_print_images_prefix():
+    p = run_cli("--print-images", "policies/backend.lua", env={"CODECLOUD_IMAGE_PREFIX": "reg.example/cc-"})
+    assert p.returncode == 0, p.stderr
+    assert "python reg.example/cc-python" in p.stdout.splitlines(), p.stdout
 
 
 def test_print_images_bad_policy():

@@ -131,7 +131,10 @@ static void on_docker_closed(void *ud) {
 int main(void) {
     loop = uv_default_loop();
     snprintf(backend_id, sizeof backend_id, "test-sandbox-%d", (int)getpid());
-    const char *image = getenv("CC_TEST_IMAGE") ? getenv("CC_TEST_IMAGE") : "cloudcode/python";
+    /* The image set of this run (CODECLOUD_IMAGE_PREFIX, as in the default image map). */
+    const char *prefix = getenv("CODECLOUD_IMAGE_PREFIX") ? getenv("CODECLOUD_IMAGE_PREFIX") : "cloudcode/";
+    char image[256];
+    snprintf(image, sizeof image, "%spython", prefix);
     struct docker *d = docker_new(loop, "unix:///var/run/docker.sock");
     CHECK(d != NULL);
     struct sandbox_spec spec;

@@ -2,6 +2,7 @@
 -- they must come out as [] in JSON, never {}.
 local env    = require "cloudcode.env"
 local limits = require "cloudcode.limits"
+local prefix = env.str("CODECLOUD_IMAGE_PREFIX", "cloudcode/")
 
 return {
   role = "backend",
@@ -10,9 +11,9 @@ return {
   cors_origins = {},
   limits = limits.default,
   images = {
-    python = { image = "cloudcode/python", version = "3.11.2", aliases = {},
+    python = { image = prefix .. "python", version = "3.11.2", aliases = {},
                file = "main.py", run = { "python3", "-u", "main.py" } },
-    c = { image = "cloudcode/c", version = "12.2.0",
+    c = { image = prefix .. "c", version = "12.2.0",
           file = "main.c", compile = { "gcc", "-o", "main", "main.c" }, run = { "./main" } },
   },
 }
