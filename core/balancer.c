@@ -57,6 +57,7 @@ struct routed {
     char created_at[40];
     char lost_at[32];      /* "" until found lost: wall ms it was lost since */
     int lost_is_new;       /* lost_at was computed now, not read from Redis */
+    long raw_ms;           /* a dialect's request relayed as it is, for this long (not a /v1 path) */
     struct proxy_call *call;
 };
 
@@ -219,13 +220,28 @@ static void observe_session(void *ud, int status, const char *body, size_t len) 
 /* Decide where a request for a known session goes. */
 static void route_session(struct routed *rt, const char *boot) {
     struct request *req = rt->req;
-    if (!req->is_admin && strcmp(rt->owner, req->key_hash) != 0) {
+    /* A raw request without a key names its session by the unguessable id alone
+     * (E2B's sandbox calls); the backend serves it on that ground. */
+    int capability = rt->raw_ms && !req->key_hash[0];
+    if (!capability && !req->is_admin && strcmp(rt->owner, req->key_hash) != 0) {
         reply_error(req, 404, "not_found", "no such session");
         free(rt);
         return;
     }
     struct backend *b = backends_find(rt->url);
     double since = lost_since(rt, boot);
+    if (rt->raw_ms && (since > 0 || !b || !b->healthy)) {
+        /* E2B's proxy answers 502 for a sandbox that is not running. */
+        reply_error(req, 502, "unavailable", "the sandbox is not running: its backend is gone or unhealthy");
+        free(rt);
+        return;
+    }
+    if (rt->raw_ms) {
+        if (strcmp(req->method, "DELETE") == 0) cache_drop(rt->id);
+        proxy_relay(req, rt->url, rt->raw_ms, NULL, NULL);
+        free(rt);
+        return;
+    }
     if (since > 0) {
         /* Lost since the backend went away, whenever this session is first read. */
         if (!rt->lost_at[0]) {
@@ -287,7 +303,8 @@ static void on_session_route(void *ud, redisReply *r, const char *err) {
     copy_field(r, "created_at", rt->created_at, sizeof rt->created_at);
     copy_field(r, "lost_at", rt->lost_at, sizeof rt->lost_at);
     if (!rt->url[0]) {
-        if (strcmp(req->method, "DELETE") == 0) reply_no_content(req);
+        if (rt->raw_ms) reply_error(req, 502, "unavailable", "no such sandbox");
+        else if (strcmp(req->method, "DELETE") == 0) reply_no_content(req);
         else reply_error(req, 404, "not_found", "no such session");
         free(rt);
         return;
@@ -305,14 +322,16 @@ static void on_session_route(void *ud, redisReply *r, const char *err) {
     route_session(rt, boot);
 }
 
-static void handle_session(struct request *req) {
+/* Route `req` for session `id`: as a /v1 request (raw_ms 0) or relayed as it is. */
+static void route_by_session(struct request *req, const char *id, long raw_ms) {
     struct routed *rt = calloc(1, sizeof *rt);
     if (!rt) {
         reply_error(req, 500, "internal", "out of memory");
         return;
     }
     rt->req = req;
-    snprintf(rt->id, sizeof rt->id, "%s", req->params[0]);
+    rt->raw_ms = raw_ms;
+    snprintf(rt->id, sizeof rt->id, "%s", id);
     struct cached_route *e = cache_slot(rt->id);
     if (e && strcmp(e->id, rt->id) == 0 && wall_clock_ms() - e->at < ROUTE_CACHE_MS) {
         snprintf(rt->owner, sizeof rt->owner, "%s", e->owner);
@@ -333,6 +352,12 @@ static void handle_session(struct request *req) {
     snprintf(key, sizeof key, "cc:session:%s", rt->id);
     const char *argv[] = {"HGETALL", key};
     redis_argv(on_session_route, rt, 2, argv);
+}
+
+static void handle_session(struct request *req) { route_by_session(req, req->params[0], 0); }
+
+void balancer_relay_session(struct request *req, const char *id, long timeout_ms) {
+    route_by_session(req, id, timeout_ms > 0 ? timeout_ms : app_config()->backend_timeout_ms);
 }
 
 /* ---- merged listings ------------------------------------------------------------------------ */

@@ -7,5 +7,6 @@ void compat_piston_init(void);
 void compat_piston_ws_init(void);
 void compat_seed_init(void);
 void compat_seed_free(void);
+void compat_e2b_init(void);
 
 #endif

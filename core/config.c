@@ -193,6 +193,12 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
         }
     }
     c->file_url_hosts = read_str_list(&r, json_object_get(r.settings, "file_url_hosts"), "file_url_hosts");
+    c->e2b_templates = read_table(&r, "e2b_templates");
+    const char *tname;
+    const json_t *tlang;
+    json_object_foreach(c->e2b_templates, tname, tlang) {
+        if (!json_is_string(tlang)) fail(&r, "e2b_templates", "must map template names to language names");
+    }
     const json_t *loop = json_object_get(r.settings, "file_url_test_allow_loopback");
     if (loop && !json_is_boolean(loop)) fail(&r, "file_url_test_allow_loopback", "must be true or false");
     c->file_url_test_allow_loopback = json_is_true(loop);
@@ -223,6 +229,7 @@ void config_free(struct config *c) {
     json_decref(c->pools);
     json_decref(c->backends);
     json_decref(c->file_url_hosts);
+    json_decref(c->e2b_templates);
     memset(c, 0, sizeof *c);
 }
 

@@ -53,6 +53,7 @@ struct config {
     double piston_rate_per_s;  /* the anonymous Piston tenant's token bucket, per process */
     double piston_rate_burst;
     json_t *file_url_hosts;    /* hosts the seed's file_url may name (fetched by us) */
+    json_t *e2b_templates;     /* E2B templateID -> language name (others are tried as language names) */
     /* UNSAFE, tests only: let file_url fetch from loopback, trusting this CA. */
     int file_url_test_allow_loopback;
     char *file_url_test_ca_file;

@@ -23,6 +23,13 @@ struct http_header {
 enum { HTTP_MAX_PARAMS = 4 };
 
 /* The response of an internal request (see http_subrequest); body is borrowed. */
+/* The error envelope of a route's dialect. */
+enum error_style {
+    ERRORS_JSON,  /* {"error":{"code","message"}} */
+    ERRORS_TEXT,  /* text/plain lines (the seed's dialect) */
+    ERRORS_E2B,   /* {"code": status, "message"} (E2B's API) */
+};
+
 typedef void (*http_response_fn)(struct request *req, int status, const char *content_type, const char *body,
                                  size_t len, void *ud);
 
@@ -46,7 +53,7 @@ struct request {
     int is_admin;
     char key_hash[65];      /* SHA-256 hex of the caller's key, "" when none */
     int preauth;            /* an internal request whose caller is already known */
-    int text_errors;        /* errors as text/plain (the seed's dialect) */
+    int error_style;        /* how errors go out: enum error_style */
 
     /* Response state. */
     int status;

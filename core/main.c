@@ -161,6 +161,7 @@ int main(int argc, char **argv) {
     }
     compat_piston_init(); /* after the role's routes: it speaks to them */
     compat_seed_init();
+    compat_e2b_init();
     uv_signal_init(loop, &sig_term);
     uv_signal_init(loop, &sig_int);
     uv_signal_init(loop, &sig_hup);

@@ -25,9 +25,15 @@ static void reply_error_v(struct request *req, int status, const char *code, jso
                           const char *fmt, va_list ap) {
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    if (req->text_errors) {
+    if (req->error_style == ERRORS_TEXT) {
         json_decref(extra);
         http_respond(req, status, "text/plain; charset=utf-8", msg, strlen(msg), NULL);
+        return;
+    }
+    if (req->error_style == ERRORS_E2B) {
+        json_decref(extra);
+        json_t *e = json_pack("{s:i,s:s}", "code", status, "message", msg);
+        reply_json(req, status, e ? e : json_pack("{s:i,s:s}", "code", status, "message", "(message is not UTF-8)"));
         return;
     }
     json_t *err = json_pack("{s:s,s:s}", "code", code, "message", msg);

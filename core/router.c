@@ -9,7 +9,7 @@
 #include "auth.h"
 #include "reply.h"
 
-enum { MAX_TABLES = 8 };
+enum { MAX_TABLES = 16 };
 
 static struct {
     const struct route *routes;
@@ -81,7 +81,9 @@ void router_dispatch(struct request *req) {
                 continue;
             }
             req->route = r->pattern;
-            req->text_errors = (r->flags & ROUTE_TEXT_ERRORS) != 0;
+            req->error_style = r->flags & ROUTE_TEXT_ERRORS ? ERRORS_TEXT
+                             : r->flags & ROUTE_E2B_ERRORS  ? ERRORS_E2B
+                                                            : ERRORS_JSON;
             if (!req->preauth && auth_check(req, r->access, r->flags & ROUTE_KEY_IN_QUERY) < 0) return;
             r->handler(req);
             return;

@@ -561,6 +561,30 @@ struct session *session_lookup(struct request *req) {
     return s;
 }
 
+struct session *session_find_live(const char *id) {
+    struct session *s = find(id);
+    return s && !s->create_req && !session_ended(s) ? s : NULL;
+}
+
+const char *session_owner(const struct session *s) { return s->key_hash; }
+const char *session_container(const struct session *s) { return s->sb ? sandbox_container_id(s->sb) : ""; }
+unsigned session_uid(const struct session *s) { return s->uid; }
+const struct program *session_program(const struct session *s) { return &s->prog; }
+
+static long long limit_max(const char *name, long long fallback) {
+    const json_t *max = json_object_get(json_object_get(app_config()->limits, name), "max");
+    return json_is_number(max) ? (long long)json_number_value(max) : fallback;
+}
+
+void session_set_deadline(struct session *s, long long seconds) {
+    double now = now_ms();
+    long long lifetime = (long long)((now - s->created_ms) / 1000.0) + seconds;
+    long long life_max = limit_max("lifetime_s", lifetime), idle_max = limit_max("idle_timeout_s", seconds);
+    s->prog.limits.lifetime_s = lifetime < life_max ? lifetime : life_max;
+    s->prog.limits.idle_timeout_s = seconds < idle_max ? seconds : idle_max;
+    s->last_active_ms = now;
+}
+
 void session_list(struct request *req) {
     char mine[8];
     int only_mine = http_query_param(req, "mine", mine, sizeof mine) > 0 && strcmp(mine, "0") != 0;

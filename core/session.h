@@ -49,6 +49,17 @@ void session_websocket(struct request *req, struct session *s, uint64_t cursor);
 
 /* INT, TERM, KILL, HUP, QUIT, USR1, USR2 (with or without SIG): the number, or 0. */
 int session_signal_number(const char *name);
+/* For the E2B dialect, whose sandbox calls name their sandbox by its
+ * unguessable id and carry no key: the session with this id, live and created,
+ * whoever asks, or NULL. */
+struct session *session_find_live(const char *id);
+const char *session_owner(const struct session *s);      /* SHA-256 of its key */
+const char *session_container(const struct session *s);  /* "" while it has none */
+unsigned session_uid(const struct session *s);
+const struct program *session_program(const struct session *s);
+/* The session ends `seconds` from now (E2B's setTimeout): lifetime and idle
+ * timeout are set so, within the policy's maxima. */
+void session_set_deadline(struct session *s, long long seconds);
 size_t session_count_live(void);
 size_t session_count_for_key(const char *key_hash);
 /* End every session (killed), answer waiters, close WebSockets with 1001. */

@@ -43,6 +43,9 @@ return {
   piston_open = env.flag("CODECLOUD_PISTON_OPEN"),
   piston_rate = { per_s = 5, burst = 20 },
   file_url_hosts = {},
+  -- E2B's templateID -> our language (other template names are tried as
+  -- language names): the code-interpreter templates run IPython.
+  e2b_templates = { ["code-interpreter-v1"] = "ipython", ["code-interpreter"] = "ipython", base = "ipython" },
 
   admit = admit.caps,
 }

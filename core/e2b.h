@@ -1,0 +1,56 @@
+/* e2b.h — the E2B dialect: what its parts share.
+ *
+ * The SDK (npm `e2b`, `@e2b/code-interpreter`) speaks to two URLs: the control
+ * plane (E2B_API_URL: create, connect, timeout, kill, list; the key as
+ * X-API-KEY) and the sandbox (E2B_SANDBOX_URL: envd's files and process RPC,
+ * the interpreter's /execute), whose calls name their sandbox in the
+ * E2b-Sandbox-Id header and carry no key.  A sandbox is one of our sessions;
+ * its id is the session id, unguessable, and is all a sandbox call needs (as
+ * with E2B's own sandboxes without a traffic token).  Control-plane calls are
+ * served with internal /v1 requests (on a balancer too); sandbox calls are
+ * served by the backend holding the session, and a balancer relays them there
+ * unchanged.  docs/compat.md lists what is supported and what differs. */
+#ifndef CC_E2B_H
+#define CC_E2B_H
+
+#include <jansson.h>
+
+#include "http.h"
+
+/* The envd version we claim: new enough that the SDK sends no user name and
+ * may upload as octet-stream, old enough to need no file metadata. */
+#define E2B_ENVD_VERSION "0.5.7"
+/* Where E2B's code runs: paths below it (and relative ones) name files of the
+ * session's working directory. */
+#define E2B_HOME "/home/user"
+
+struct session;
+
+void compat_e2b_init(void);
+void e2b_sandbox_routes_init(void);
+
+/* An internal /v1 request made for `req`; with `owner` (a key's SHA-256) it
+ * acts as that key's owner, else with req's own key. */
+void e2b_sub(struct request *req, const char *owner, const char *method, const char *target, const char *body,
+             size_t len, http_response_fn cb, void *ud);
+/* "/v1/sessions/<id><suffix>" into out; -1 if the id cannot be a session's. */
+int e2b_session_target(char *out, size_t n, const char *id, const char *suffix);
+/* The /v1 error body's message (or `fallback`). */
+void e2b_relay_error(struct request *req, int status, const char *body, size_t len);
+
+/* Sandbox calls (e2b_sandbox.c): find the sandbox of E2b-Sandbox-Id, or
+ * answer (502 when it is gone, as E2B's proxy does) and return NULL. */
+struct session *e2b_session(struct request *req);
+
+/* process.Process/Start: the command runs beside the session's program
+ * (e2b_exec.c). */
+void e2b_process_start(struct request *req, struct session *s, const json_t *start);
+
+/* A balancer relays a sandbox's request to its backend unchanged; 0 when it
+ * did (or answered), -1 when this is not a balancer. */
+int e2b_relay_to_backend(struct request *req, const char *sandbox_id);
+
+/* Connect's envelope: flags, big-endian length, the message. */
+int e2b_connect_envelope(struct request *req, unsigned flags, const json_t *msg);
+
+#endif

@@ -1,0 +1,266 @@
+/* e2b_exec.c — process.Process/Start: a command beside the session's program.
+ *
+ * The session's container runs one program under the launcher (for the
+ * code-interpreter template: the IPython kernel, busy or not).  A command runs
+ * as a second process through the engine's exec API rather than through the
+ * launcher: POST /containers/{id}/exec, then /exec/{id}/start hijacked like
+ * attach (httpc), Docker's 8-byte stream headers cut off, each piece sent on
+ * as a Connect `data` envelope, and /exec/{id}/json read for the exit code.
+ * It runs as the session's uid, in its container (cgroup, pids, seccomp,
+ * no network), under `timeout -s KILL` for the call's deadline; it is not
+ * under the launcher's per-run limits.  docs/compat.md says why. */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "backend_int.h"
+#include "e2b.h"
+#include "httpc.h"
+#include "reply.h"
+#include "session.h"
+
+/* The SDK's own default deadline, and the most a command may take. */
+#define EXEC_DEFAULT_S 60
+#define EXEC_MAX_S 3600
+/* Output relayed per command at most; past it the call ends with an error. */
+#define EXEC_MAX_OUTPUT (16u << 20)
+/* Commands running at once in this process. */
+#define EXEC_MAX_RUNNING 64
+
+struct proc {
+    struct request *req;        /* NULL once the client went away */
+    struct httpc *hc;           /* the hijacked start stream, until on_close */
+    struct docker_call *call;   /* create or inspect in flight */
+    char exec_id[96];
+    unsigned char head[8];      /* Docker's stream header being read */
+    size_t head_len;
+    size_t remaining;           /* payload bytes of the current frame still to come */
+    int stream;                 /* 1 stdout, 2 stderr */
+    size_t relayed;
+    int failed;
+};
+
+static int running;
+static uint32_t next_pid = 1000;
+
+static void proc_free(struct proc *p) {
+    if (p->hc || p->call) return; /* freed when the last of them is done */
+    running--;
+    free(p);
+}
+
+/* The last envelopes: `end` (when the exit is known) and the end of the stream. */
+static void finish(struct proc *p, const json_t *exit_code, const char *error) {
+    struct request *req = p->req;
+    if (!req) return;
+    p->req = NULL;
+    req->on_abort = NULL;
+    if (exit_code) {
+        char status[48];
+        snprintf(status, sizeof status, "exit status %lld", (long long)json_integer_value(exit_code));
+        json_t *end = json_pack("{s:{s:{s:O,s:b,s:s}}}", "event", "end", "exitCode", exit_code, "exited", 1, "status",
+                                status);
+        e2b_connect_envelope(req, 0, end);
+        json_decref(end);
+    }
+    json_t *trailer = error ? json_pack("{s:{s:s,s:s}}", "error", "code", "internal", "message", error)
+                            : json_object();
+    e2b_connect_envelope(req, 2, trailer);
+    json_decref(trailer);
+    http_stream_end(req);
+}
+
+static void on_abort(struct request *req, void *ud) {
+    (void)req;
+    struct proc *p = ud;
+    p->req = NULL;
+    if (p->call) {
+        docker_call_cancel(p->call);
+        p->call = NULL;
+    }
+    if (p->hc) httpc_close(p->hc); /* on_close frees */
+    else proc_free(p);
+}
+
+static void relay(struct proc *p, const char *data, size_t len) {
+    if (!p->req || p->failed) return;
+    if (p->relayed + len > EXEC_MAX_OUTPUT) {
+        p->failed = 1;
+        finish(p, NULL, "the command's output passed its limit");
+        httpc_close(p->hc);
+        return;
+    }
+    p->relayed += len;
+    char *b64 = malloc(4 * ((len + 2) / 3) + 1);
+    if (!b64) return;
+    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)data, (int)len);
+    json_t *msg = json_pack("{s:{s:{s:s}}}", "event", "data", p->stream == 2 ? "stderr" : "stdout", b64);
+    free(b64);
+    e2b_connect_envelope(p->req, 0, msg);
+    json_decref(msg);
+}
+
+/* Docker's multiplexed stream: [stream, 0, 0, 0, size (big-endian)] then size bytes. */
+static void on_data(struct httpc *c, void *ud, const char *data, size_t len) {
+    (void)c;
+    struct proc *p = ud;
+    while (len && !p->failed) {
+        if (p->remaining == 0) {
+            size_t take = 8 - p->head_len < len ? 8 - p->head_len : len;
+            memcpy(p->head + p->head_len, data, take);
+            p->head_len += take;
+            data += take;
+            len -= take;
+            if (p->head_len < 8) return;
+            p->head_len = 0;
+            p->stream = p->head[0];
+            p->remaining = (size_t)p->head[4] << 24 | (size_t)p->head[5] << 16 | (size_t)p->head[6] << 8 | p->head[7];
+            continue;
+        }
+        size_t take = p->remaining < len ? p->remaining : len;
+        relay(p, data, take);
+        p->remaining -= take;
+        data += take;
+        len -= take;
+    }
+}
+
+static void on_response(struct httpc *c, void *ud, int status, const struct httpc_header *h, size_t n) {
+    (void)h;
+    (void)n;
+    struct proc *p = ud;
+    if (status != 101 && status != 200 && !p->failed) {
+        p->failed = 1;
+        finish(p, NULL, "the engine refused to start the command");
+        httpc_close(c);
+    }
+}
+
+static void on_inspected(void *ud, long status, json_t *body, const char *error) {
+    struct proc *p = ud;
+    p->call = NULL;
+    const json_t *code = json_object_get(body, "ExitCode");
+    if (status == 200 && json_is_integer(code) && !json_is_true(json_object_get(body, "Running"))) finish(p, code, NULL);
+    else finish(p, NULL, error ? error : "the command's end is unknown");
+    proc_free(p);
+}
+
+/* The stream ended (the command closed its output, or the connection broke). */
+static void on_close(struct httpc *c, void *ud) {
+    (void)c;
+    struct proc *p = ud;
+    p->hc = NULL;
+    if (p->req && !p->failed) {
+        char path[160];
+        snprintf(path, sizeof path, "/exec/%s/json", p->exec_id);
+        p->call = docker_call(backend_docker(), "GET", path, NULL, 0, on_inspected, p);
+        if (!p->call) finish(p, NULL, "cannot ask the engine how the command ended");
+    }
+    proc_free(p);
+}
+
+static const struct httpc_callbacks exec_callbacks = {
+    .on_response = on_response, .on_data = on_data, .on_close = on_close,
+};
+
+static void on_created(void *ud, long status, json_t *body, const char *error) {
+    struct proc *p = ud;
+    p->call = NULL;
+    const char *id = json_string_value(json_object_get(body, "Id"));
+    if (status != 201 || !id || strlen(id) >= sizeof p->exec_id) {
+        const char *why = error ? error : json_string_value(json_object_get(body, "message"));
+        reply_json(p->req, 503, json_pack("{s:s,s:s}", "code", "unavailable", "message", why ? why : "exec refused"));
+        p->req = NULL;
+        proc_free(p);
+        return;
+    }
+    snprintf(p->exec_id, sizeof p->exec_id, "%s", id);
+    http_stream_start(p->req, 200, "application/connect+json");
+    json_t *start = json_pack("{s:{s:{s:i}}}", "event", "start", "pid", (int)next_pid++);
+    e2b_connect_envelope(p->req, 0, start);
+    json_decref(start);
+    p->hc = httpc_connect(app_loop(), docker_hostaddr(backend_docker()), 0, &exec_callbacks, p);
+    char target[160];
+    snprintf(target, sizeof target, DOCKER_API_PREFIX "/exec/%s/start", p->exec_id);
+    static const char body_start[] = "{\"Detach\":false,\"Tty\":false}";
+    if (!p->hc || httpc_request(p->hc, "POST", target,
+                                "Content-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n",
+                                body_start, sizeof body_start - 1) < 0) {
+        p->failed = 1;
+        finish(p, NULL, "cannot reach the engine");
+        if (p->hc) httpc_close(p->hc);
+        else proc_free(p);
+    }
+}
+
+/* The deadline the client gave (Connect-Timeout-Ms), in whole seconds. */
+static long deadline_s(const struct request *req) {
+    const char *ms = http_header(req, "connect-timeout-ms");
+    long s = ms ? (atol(ms) + 999) / 1000 : EXEC_DEFAULT_S;
+    return s <= 0 ? EXEC_DEFAULT_S : s > EXEC_MAX_S ? EXEC_MAX_S : s;
+}
+
+/* The exec's command line, environment and working directory from StartRequest.process. */
+static json_t *exec_config(const struct request *req, struct session *s, const json_t *process) {
+    const json_t *cmd = json_object_get(process, "cmd"), *args = json_object_get(process, "args");
+    const char *cwd = json_string_value(json_object_get(process, "cwd"));
+    if (!json_is_string(cmd) || (args && !json_is_array(args))) return NULL;
+    char secs[24], user[48], dir[1100];
+    snprintf(secs, sizeof secs, "%ld", deadline_s(req));
+    snprintf(user, sizeof user, "%u:%u", session_uid(s), session_uid(s));
+    /* E2B's home is our working directory. */
+    size_t hl = strlen(E2B_HOME);
+    if (!cwd || !*cwd) cwd = E2B_HOME;
+    if (strncmp(cwd, E2B_HOME, hl) == 0 && (cwd[hl] == '/' || cwd[hl] == '\0')) snprintf(dir, sizeof dir, "/work%s", cwd + hl);
+    else snprintf(dir, sizeof dir, "%s", cwd);
+    json_t *argv = json_pack("[s,s,s,s,O]", "timeout", "-s", "KILL", secs, cmd);
+    size_t i;
+    json_t *a;
+    json_array_foreach(args, i, a) {
+        if (!json_is_string(a)) {
+            json_decref(argv);
+            return NULL;
+        }
+        json_array_append(argv, a);
+    }
+    json_t *env = backend_program_env(session_program(s));
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(process, "envs"), k, v) {
+        char *kv = NULL;
+        if (json_is_string(v) && asprintf(&kv, "%s=%s", k, json_string_value(v)) > 0) json_array_append_new(env, json_string(kv));
+        free(kv);
+    }
+    return json_pack("{s:b,s:b,s:b,s:o,s:o,s:s,s:s}", "AttachStdin", 0, "AttachStdout", 1, "AttachStderr", 1, "Cmd",
+                     argv, "Env", env, "User", user, "WorkingDir", dir);
+}
+
+void e2b_process_start(struct request *req, struct session *s, const json_t *start) {
+    const json_t *process = json_object_get(start, "process");
+    const char *container = session_container(s);
+    json_t *config = json_is_object(process) ? exec_config(req, s, process) : NULL;
+    struct proc *p = config && container[0] && running < EXEC_MAX_RUNNING ? calloc(1, sizeof *p) : NULL;
+    if (!p) {
+        const char *why = !config ? "process needs cmd (a string) and args (strings)"
+                        : !container[0] ? "the sandbox has no container yet" : "too many commands are running";
+        reply_json(req, config ? 503 : 400,
+                   json_pack("{s:s,s:s}", "code", config ? "unavailable" : "invalid_argument", "message", why));
+        json_decref(config);
+        return;
+    }
+    running++;
+    p->req = req;
+    char path[160];
+    snprintf(path, sizeof path, "/containers/%s/exec", container);
+    p->call = docker_call(backend_docker(), "POST", path, config, 0, on_created, p);
+    json_decref(config);
+    if (!p->call) {
+        reply_json(req, 503, json_pack("{s:s,s:s}", "code", "unavailable", "message", "cannot reach the engine"));
+        p->req = NULL;
+        proc_free(p);
+        return;
+    }
+    http_set_abort(req, on_abort, p);
+}

@@ -1,0 +1,149 @@
+"""E2B on a backend and through a balancer: the real npm SDK (@e2b/code-interpreter 2.8.0 with
+e2b 2.51.0, pinned in tests/e2e/e2b/package-lock.json and installed by the `sdk` fixture) runs
+tests/e2e/e2b/flow.mjs unchanged: create, cells with callbacks, a matplotlib PNG, a structured
+error, files, a shell command, timeout, connect by id, list and kill.  Then the dialect's own
+shapes with raw HTTP: E2B's error bodies, keys, sandbox calls that name no live sandbox."""
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from backend_util import KEYS, auth, no_containers_left, track  # noqa: F401  (autouse fixture)
+from balancer_util import all_ids_on, fleet, redis  # noqa: F401  (fixtures)
+from conftest import REPO, Server, slow
+
+pytestmark = pytest.mark.docker
+
+HERE = Path(__file__).parent / "e2b"
+SDK_DIR = REPO / "build" / "npm-e2b"
+
+
+@pytest.fixture(scope="module")
+def sdk():
+    """The pinned SDK in build/npm-e2b (npm ci from the lock file; again only when it changed)."""
+    npm, node = shutil.which("npm"), shutil.which("node")
+    assert npm and node, "node and npm are needed (scripts/deps.sh installs them)"
+    SDK_DIR.mkdir(parents=True, exist_ok=True)
+    lock = (HERE / "package-lock.json").read_text()
+    installed = SDK_DIR / "node_modules" / ".cloudcode-lock.json"
+    if not installed.exists() or installed.read_text() != lock:
+        for name in ("package.json", "package-lock.json"):
+            shutil.copy(HERE / name, SDK_DIR / name)
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--cache", str(SDK_DIR / "cache")], cwd=SDK_DIR,
+                       check=True, capture_output=True, timeout=slow(300))
+        installed.write_text(lock)
+    shutil.copy(HERE / "flow.mjs", SDK_DIR / "flow.mjs")
+    return SDK_DIR
+
+
+def run_flow(sdk_dir, url, key="k1"):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("E2B_")}
+    env.update({"E2B_API_URL": url, "E2B_SANDBOX_URL": url, "E2B_API_KEY": key})
+    p = subprocess.run(["node", "flow.mjs"], cwd=sdk_dir, env=env, capture_output=True, text=True,
+                       timeout=slow(180))
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def check_flow(out):
+    assert out["stdout"] == ["hello 42\n"] and out["results"] == ["42"], out
+    assert out["text"] == "42" and out["logs"] == {"stdout": ["hello 42\n"], "stderr": []}, out
+    assert out["executionCount"] == 1 and out["again"] == "43", out
+    assert out["png"] == "PNG" and out["pngFormats"] == ["png"], out
+    err = out["error"]
+    assert err["name"] == "ZeroDivisionError" and err["value"] == "division by zero", err
+    assert "ZeroDivisionError" in err["traceback"], err
+    assert out["read"] == "hello from e2b\n", out
+    assert out["list"] == ["dir:data", "file:notes.md"], out
+    assert out["exists"] is True and out["missing"] is False, out
+    assert out["fromKernel"] == "'hello from e2b\\n'", out
+    assert out["command"] == {"exitCode": 0, "stdout": "hi\n# notes\n", "stderr": "err\n"}, out
+    assert out["failedCommand"] == {"name": "CommandExitError", "exitCode": 3}, out
+    assert out["infoId"] == out["sandboxId"] and out["connected"] == "42", out
+    assert out["listed"] is True and out["running"] is True, out
+    assert out["killed"] is True and out["runningAfterKill"] is False and out["killedAgain"] is False, out
+
+
+@pytest.fixture(scope="module")
+def be(tmp_path_factory):
+    s = track(Server(tmp_path_factory.mktemp("e2b"), env=KEYS, name="e2b").start())
+    yield s
+    s.stop()
+
+
+@pytest.mark.valgrind
+def test_sdk_flow_on_a_backend(be, sdk):
+    check_flow(run_flow(sdk, be.url))
+
+
+def test_sdk_flow_through_a_balancer(fleet, sdk):
+    b1, b2 = fleet.backend(), fleet.backend()
+    bal = fleet.balancer()
+    out = run_flow(sdk, bal.url)
+    check_flow(out)
+    # The sandbox was a session of one of the backends (ended now), placed by the balancer.
+    assert out["sandboxId"] in all_ids_on(b1) | all_ids_on(b2)
+
+
+# ---- the dialect's shapes, raw ---------------------------------------------------------------
+
+def e2b(server, method, path, body=None, key="k1", headers=None, expect=None):
+    h = {**({"X-API-KEY": key} if key else {}), **(headers or {})}
+    status, hdrs, reply = server.request(method, path, body, headers=h, timeout=slow(60))
+    if expect is not None:
+        assert status == expect, (method, path, status, reply)
+    return status, hdrs, reply
+
+
+def check_error(reply, status):
+    assert set(reply) == {"code", "message"} and reply["code"] == status, reply
+    assert isinstance(reply["message"], str) and reply["message"], reply
+
+
+def test_control_plane_errors(be):
+    _, _, reply = e2b(be, "POST", "/v2/sandboxes", {"templateID": "code-interpreter-v1"}, key=None, expect=401)
+    check_error(reply, 401)
+    _, _, reply = e2b(be, "POST", "/v2/sandboxes", {"templateID": "code-interpreter-v1"}, key="nope", expect=401)
+    check_error(reply, 401)
+    _, _, reply = e2b(be, "POST", "/v2/sandboxes", {"templateID": "no-such-template"}, expect=400)
+    check_error(reply, 400)
+    for method, path in [("GET", "/sandboxes/nope"), ("DELETE", "/sandboxes/nope"),
+                         ("POST", "/v2/sandboxes/nope/connect"), ("POST", "/sandboxes/nope/timeout")]:
+        _, _, reply = e2b(be, method, path, {"timeout": 10} if method == "POST" else None, expect=404)
+        check_error(reply, 404)
+
+
+def test_a_sandbox_is_its_owners(be):
+    _, _, made = e2b(be, "POST", "/v2/sandboxes", {"templateID": "code-interpreter-v1", "timeout": 60}, expect=201)
+    sid = made["sandboxID"]
+    assert made["envdVersion"] and made["templateID"] == "code-interpreter-v1", made
+    try:
+        # Another key sees no such sandbox on the control plane.
+        for method, path in [("GET", f"/sandboxes/{sid}"), ("POST", f"/sandboxes/{sid}/timeout"),
+                             ("DELETE", f"/sandboxes/{sid}")]:
+            e2b(be, method, path, {"timeout": 10} if method == "POST" else None, key="k2", expect=404)
+        _, _, listed = e2b(be, "GET", "/v2/sandboxes", key="k2", expect=200)
+        assert sid not in [s["sandboxID"] for s in listed]
+        _, _, listed = e2b(be, "GET", "/v2/sandboxes", expect=200)
+        assert sid in [s["sandboxID"] for s in listed]
+        # Sandbox calls name it by id; setTimeout moves its end.
+        e2b(be, "GET", "/health", key=None, headers={"E2b-Sandbox-Id": sid}, expect=204)
+        e2b(be, "POST", f"/sandboxes/{sid}/timeout", {"timeout": 1000}, expect=204)
+        _, _, info = e2b(be, "GET", f"/sandboxes/{sid}", expect=200)
+        assert info["sandboxID"] == sid and info["state"] == "running", info
+    finally:
+        e2b(be, "DELETE", f"/sandboxes/{sid}", expect=204)
+    # Once killed, its sandbox calls answer 502 (E2B: not running).
+    _, _, reply = e2b(be, "GET", "/health", key=None, headers={"E2b-Sandbox-Id": sid}, expect=502)
+    check_error(reply, 502)
+
+
+def test_sandbox_calls_need_a_live_sandbox(be):
+    _, _, reply = e2b(be, "GET", "/health", key=None, expect=400)
+    check_error(reply, 400)
+    _, _, reply = e2b(be, "POST", "/execute", {"code": "1"}, key=None, headers={"E2b-Sandbox-Id": "nope"},
+                      expect=502)
+    check_error(reply, 502)
