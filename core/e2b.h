@@ -46,6 +46,11 @@ struct session *e2b_session(struct request *req);
  * (e2b_exec.c). */
 void e2b_process_start(struct request *req, struct session *s, const json_t *start);
 
+/* A command whose exit code (-1: it could not run; `out` then says why) and
+ * first output answer `req` through `answer`, which must reply; argv is stolen. */
+typedef void (*e2b_exec_answer_fn)(struct request *req, int exit_code, const char *out, void *ud);
+void e2b_exec_answer(struct request *req, struct session *s, json_t *argv, e2b_exec_answer_fn answer, void *ud);
+
 /* A balancer relays a sandbox's request to its backend unchanged; 0 when it
  * did (or answered), -1 when this is not a balancer. */
 int e2b_relay_to_backend(struct request *req, const char *sandbox_id);

@@ -1,4 +1,5 @@
-/* e2b_exec.c — process.Process/Start: a command beside the session's program.
+/* e2b_exec.c — process.Process/Start: a command beside the session's program;
+ * and the filesystem RPC's changes (MakeDir, Remove, Move), run the same way.
  *
  * The session's container runs one program under the launcher (for the
  * code-interpreter template: the IPython kernel, busy or not).  A command runs
@@ -28,9 +29,14 @@
 #define EXEC_MAX_OUTPUT (16u << 20)
 /* Commands running at once in this process. */
 #define EXEC_MAX_RUNNING 64
+/* Output kept of a command whose answer is unary (its error text). */
+#define EXEC_MAX_KEPT 4096
 
 struct proc {
     struct request *req;        /* NULL once the client went away */
+    e2b_exec_answer_fn answer;  /* a unary answer (else a Connect stream of the output) */
+    void *answer_ud;
+    buf_t kept;                 /* the output, for `answer` */
     struct httpc *hc;           /* the hijacked start stream, until on_close */
     struct docker_call *call;   /* create or inspect in flight */
     char exec_id[96];
@@ -48,6 +54,7 @@ static uint32_t next_pid = 1000;
 static void proc_free(struct proc *p) {
     if (p->hc || p->call) return; /* freed when the last of them is done */
     running--;
+    buf_free(&p->kept);
     free(p);
 }
 
@@ -57,6 +64,11 @@ static void finish(struct proc *p, const json_t *exit_code, const char *error) {
     if (!req) return;
     p->req = NULL;
     req->on_abort = NULL;
+    if (p->answer) {
+        buf_append(&p->kept, "", 1);
+        p->answer(req, exit_code ? (int)json_integer_value(exit_code) : -1, error ? error : p->kept.data, p->answer_ud);
+        return;
+    }
     if (exit_code) {
         char status[48];
         snprintf(status, sizeof status, "exit status %lld", (long long)json_integer_value(exit_code));
@@ -86,6 +98,11 @@ static void on_abort(struct request *req, void *ud) {
 
 static void relay(struct proc *p, const char *data, size_t len) {
     if (!p->req || p->failed) return;
+    if (p->answer) {
+        size_t room = EXEC_MAX_KEPT - p->kept.len;
+        buf_append(&p->kept, data, len < room ? len : room);
+        return;
+    }
     if (p->relayed + len > EXEC_MAX_OUTPUT) {
         p->failed = 1;
         finish(p, NULL, "the command's output passed its limit");
@@ -177,10 +194,12 @@ static void on_created(void *ud, long status, json_t *body, const char *error) {
         return;
     }
     snprintf(p->exec_id, sizeof p->exec_id, "%s", id);
-    http_stream_start(p->req, 200, "application/connect+json");
-    json_t *start = json_pack("{s:{s:{s:i}}}", "event", "start", "pid", (int)next_pid++);
-    e2b_connect_envelope(p->req, 0, start);
-    json_decref(start);
+    if (!p->answer) {
+        http_stream_start(p->req, 200, "application/connect+json");
+        json_t *start = json_pack("{s:{s:{s:i}}}", "event", "start", "pid", (int)next_pid++);
+        e2b_connect_envelope(p->req, 0, start);
+        json_decref(start);
+    }
     p->hc = httpc_connect(app_loop(), docker_hostaddr(backend_docker()), 0, &exec_callbacks, p);
     char target[160];
     snprintf(target, sizeof target, DOCKER_API_PREFIX "/exec/%s/start", p->exec_id);
@@ -202,20 +221,33 @@ static long deadline_s(const struct request *req) {
     return s <= 0 ? EXEC_DEFAULT_S : s > EXEC_MAX_S ? EXEC_MAX_S : s;
 }
 
-/* The exec's command line, environment and working directory from StartRequest.process. */
-static json_t *exec_config(const struct request *req, struct session *s, const json_t *process) {
-    const json_t *cmd = json_object_get(process, "cmd"), *args = json_object_get(process, "args");
-    const char *cwd = json_string_value(json_object_get(process, "cwd"));
-    if (!json_is_string(cmd) || (args && !json_is_array(args))) return NULL;
-    char secs[24], user[48], dir[1100];
+/* The exec's settings: `cmd` (stolen) under the deadline, as the session's
+ * uid, with its program's environment plus `envs`. */
+static json_t *exec_config(const struct request *req, struct session *s, json_t *cmd, const json_t *envs,
+                           const char *dir) {
+    char secs[24], user[48];
     snprintf(secs, sizeof secs, "%ld", deadline_s(req));
     snprintf(user, sizeof user, "%u:%u", session_uid(s), session_uid(s));
-    /* E2B's home is our working directory. */
-    size_t hl = strlen(E2B_HOME);
-    if (!cwd || !*cwd) cwd = E2B_HOME;
-    if (strncmp(cwd, E2B_HOME, hl) == 0 && (cwd[hl] == '/' || cwd[hl] == '\0')) snprintf(dir, sizeof dir, "/work%s", cwd + hl);
-    else snprintf(dir, sizeof dir, "%s", cwd);
-    json_t *argv = json_pack("[s,s,s,s,O]", "timeout", "-s", "KILL", secs, cmd);
+    json_t *argv = json_pack("[s,s,s,s]", "timeout", "-s", "KILL", secs);
+    json_array_extend(argv, cmd);
+    json_decref(cmd);
+    json_t *env = backend_program_env(session_program(s));
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)envs, k, v) {
+        char *kv = NULL;
+        if (json_is_string(v) && asprintf(&kv, "%s=%s", k, json_string_value(v)) > 0) json_array_append_new(env, json_string(kv));
+        free(kv);
+    }
+    return json_pack("{s:b,s:b,s:b,s:o,s:o,s:s,s:s}", "AttachStdin", 0, "AttachStdout", 1, "AttachStderr", 1, "Cmd",
+                     argv, "Env", env, "User", user, "WorkingDir", dir);
+}
+
+/* StartRequest.process's command line, or NULL. */
+static json_t *process_cmd(const json_t *process) {
+    const json_t *cmd = json_object_get(process, "cmd"), *args = json_object_get(process, "args");
+    if (!json_is_string(cmd) || (args && !json_is_array(args))) return NULL;
+    json_t *argv = json_pack("[O]", cmd);
     size_t i;
     json_t *a;
     json_array_foreach(args, i, a) {
@@ -225,22 +257,12 @@ static json_t *exec_config(const struct request *req, struct session *s, const j
         }
         json_array_append(argv, a);
     }
-    json_t *env = backend_program_env(session_program(s));
-    const char *k;
-    json_t *v;
-    json_object_foreach(json_object_get(process, "envs"), k, v) {
-        char *kv = NULL;
-        if (json_is_string(v) && asprintf(&kv, "%s=%s", k, json_string_value(v)) > 0) json_array_append_new(env, json_string(kv));
-        free(kv);
-    }
-    return json_pack("{s:b,s:b,s:b,s:o,s:o,s:s,s:s}", "AttachStdin", 0, "AttachStdout", 1, "AttachStderr", 1, "Cmd",
-                     argv, "Env", env, "User", user, "WorkingDir", dir);
+    return argv;
 }
 
-void e2b_process_start(struct request *req, struct session *s, const json_t *start) {
-    const json_t *process = json_object_get(start, "process");
+static void exec_start(struct request *req, struct session *s, json_t *config, e2b_exec_answer_fn answer,
+                       void *answer_ud) {
     const char *container = session_container(s);
-    json_t *config = json_is_object(process) ? exec_config(req, s, process) : NULL;
     struct proc *p = config && container[0] && running < EXEC_MAX_RUNNING ? calloc(1, sizeof *p) : NULL;
     if (!p) {
         const char *why = !config ? "process needs cmd (a string) and args (strings)"
@@ -252,6 +274,8 @@ void e2b_process_start(struct request *req, struct session *s, const json_t *sta
     }
     running++;
     p->req = req;
+    p->answer = answer;
+    p->answer_ud = answer_ud;
     char path[160];
     snprintf(path, sizeof path, "/containers/%s/exec", container);
     p->call = docker_call(backend_docker(), "POST", path, config, 0, on_created, p);
@@ -263,4 +287,21 @@ void e2b_process_start(struct request *req, struct session *s, const json_t *sta
         return;
     }
     http_set_abort(req, on_abort, p);
+}
+
+void e2b_process_start(struct request *req, struct session *s, const json_t *start) {
+    const json_t *process = json_object_get(start, "process");
+    const char *cwd = json_string_value(json_object_get(process, "cwd"));
+    /* E2B's home is our working directory. */
+    char dir[1100];
+    size_t hl = strlen(E2B_HOME);
+    if (!cwd || !*cwd) cwd = E2B_HOME;
+    if (strncmp(cwd, E2B_HOME, hl) == 0 && (cwd[hl] == '/' || cwd[hl] == '\0')) snprintf(dir, sizeof dir, "/work%s", cwd + hl);
+    else snprintf(dir, sizeof dir, "%s", cwd);
+    json_t *cmd = json_is_object(process) ? process_cmd(process) : NULL;
+    exec_start(req, s, cmd ? exec_config(req, s, cmd, json_object_get(process, "envs"), dir) : NULL, NULL, NULL);
+}
+
+void e2b_exec_answer(struct request *req, struct session *s, json_t *argv, e2b_exec_answer_fn answer, void *ud) {
+    exec_start(req, s, exec_config(req, s, argv, NULL, "/work"), answer, ud);
 }

@@ -234,6 +234,7 @@ static void rpc_error(struct request *req, const char *code, const char *msg) {
                : strcmp(code, "invalid_argument") == 0   ? 400
                : strcmp(code, "unimplemented") == 0      ? 501
                : strcmp(code, "unavailable") == 0        ? 503
+               : strcmp(code, "already_exists") == 0     ? 409
                : strcmp(code, "failed_precondition") == 0 ? 400
                                                           : 500;
     reply_json(req, status, json_pack("{s:s,s:s}", "code", code, "message", msg));
@@ -353,6 +354,71 @@ static void handle_stat(struct request *req) { fs_call(req, FS_STAT); }
 
 static void handle_rpc_unimplemented(struct request *req) {
     if (sandbox_of(req)) rpc_error(req, "unimplemented", "not supported by CloudCode's E2B dialect (docs/compat.md)");
+}
+
+/* MakeDir, Remove and Move run as small shell scripts beside the session's
+ * program (e2b_exec.c), as its uid: its own permissions bound them.  Exit
+ * codes: 17 the path exists already, 2 it is missing. */
+#define FS_EXISTS 17
+#define FS_MISSING 2
+
+static const struct fs_change {
+    const char *method;
+    const char *script;  /* prints d or f: the kind of the path it leaves, if any */
+    int paths;           /* 1: path; 2: source, destination */
+} fs_changes[] = {
+    {"MakeDir", "test -e \"$1\" && exit 17; mkdir -p -- \"$1\" && echo d", 1},
+    {"Remove", "test -e \"$1\" || test -L \"$1\" || exit 2; rm -rf -- \"$1\"", 1},
+    {"Move", "test -e \"$1\" || test -L \"$1\" || exit 2; mkdir -p -- \"$(dirname -- \"$2\")\" && "
+             "mv -f -- \"$1\" \"$2\" && { test -d \"$2\" && echo d || echo f; }", 2},
+};
+
+struct fs_changed {
+    char rel[1024];      /* the path it leaves: the new directory, the destination */
+    const char *base;
+};
+
+static void on_fs_changed(struct request *req, int exit_code, const char *out, void *ud) {
+    struct fs_changed *c = ud;
+    if (exit_code == 0 && out[0] != 'd' && out[0] != 'f') reply_json(req, 200, json_object());
+    else if (exit_code == 0) reply_json(req, 200, json_pack("{s:o}", "entry", entry_json(c->base, c->rel, out[0] == 'd', 0)));
+    else if (exit_code == FS_EXISTS) rpc_error(req, "already_exists", "the path exists already");
+    else if (exit_code == FS_MISSING) rpc_error(req, "not_found", "no such file or directory");
+    else rpc_error(req, "internal", out[0] ? out : "the change failed");
+    free(c);
+}
+
+static void handle_fs_change(struct request *req) {
+    const struct fs_change *op = NULL;
+    for (size_t i = 0; i < sizeof fs_changes / sizeof fs_changes[0]; i++)
+        if (strcmp(req->params[0], fs_changes[i].method) == 0) op = &fs_changes[i];
+    if (!op) {
+        handle_rpc_unimplemented(req);
+        return;
+    }
+    struct session *s = sandbox_of(req);
+    if (!s) return;
+    json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL);
+    const char *names[2] = {"path", NULL};
+    if (op->paths == 2) names[0] = "source", names[1] = "destination";
+    struct fs_changed *c = calloc(1, sizeof *c);
+    json_t *argv = json_pack("[s,s,s,s]", "sh", "-c", op->script, "sh");
+    int ok = c && argv;
+    for (int i = 0; ok && i < op->paths; i++) {
+        const char *path = json_string_value(json_object_get(body, names[i]));
+        char full[1100];
+        ok = path && rel_path(path, c->rel, sizeof c->rel, &c->base) == 0 && c->rel[0];
+        snprintf(full, sizeof full, WORKDIR "/%s", c->rel);
+        if (ok) json_array_append_new(argv, json_string(full));
+    }
+    json_decref(body);
+    if (!ok) {
+        rpc_error(req, c && argv ? "invalid_argument" : "internal", c && argv ? "paths must be below " E2B_HOME : "out of memory");
+        json_decref(argv);
+        free(c);
+        return;
+    }
+    e2b_exec_answer(req, s, argv, on_fs_changed, c);
 }
 
 /* ---- process.Process ------------------------------------------------------------------------- */
@@ -523,7 +589,7 @@ static const struct route e2b_sandbox_routes[] = {
     {"POST", "/files", ACCESS_OPEN, handle_file_write, ROUTE_E2B_ERRORS},
     {"POST", "/filesystem.Filesystem/ListDir", ACCESS_OPEN, handle_list_dir, 0},
     {"POST", "/filesystem.Filesystem/Stat", ACCESS_OPEN, handle_stat, 0},
-    {"POST", "/filesystem.Filesystem/{method}", ACCESS_OPEN, handle_rpc_unimplemented, 0},
+    {"POST", "/filesystem.Filesystem/{method}", ACCESS_OPEN, handle_fs_change, 0},
     {"POST", "/process.Process/Start", ACCESS_OPEN, handle_process_start, 0},
     {"POST", "/process.Process/List", ACCESS_OPEN, handle_process_list, 0},
     {"POST", "/process.Process/{method}", ACCESS_OPEN, handle_rpc_unimplemented, 0},

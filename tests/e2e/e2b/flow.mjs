@@ -55,6 +55,18 @@ try {
     out.failedCommand = { name: e.name, exitCode: e.exitCode }
   }
 
+  const envCmd = await sbx.commands.run('echo $GREETING from $(pwd)', { envs: { GREETING: 'hello' }, cwd: '/home/user/data' })
+  out.envCommand = envCmd.stdout
+
+  // Directories: make, move into, remove.
+  out.madeDir = await sbx.files.makeDir('/home/user/made/deep')
+  out.madeAgain = await sbx.files.makeDir('/home/user/made/deep')
+  const moved = await sbx.files.rename('/home/user/notes.md', '/home/user/made/notes.md')
+  out.moved = `${moved.type}:${moved.path}`
+  out.movedRead = await sbx.files.read('/home/user/made/notes.md')
+  await sbx.files.remove('/home/user/made')
+  out.afterRemove = await sbx.files.exists('/home/user/made/notes.md')
+
   // Timeout, then the same sandbox by id.
   await sbx.setTimeout(90_000)
   const info = await Sandbox.getInfo(sbx.sandboxId)
