@@ -84,10 +84,12 @@ static void finish(struct proc *p, const json_t *exit_code, const char *error) {
     http_stream_end(req);
 }
 
+/* The client went away: its request is still ours to finish (nobody reads the
+ * answer), the command runs on to its deadline. */
 static void on_abort(struct request *req, void *ud) {
-    (void)req;
     struct proc *p = ud;
-    p->req = NULL;
+    finish(p, NULL, "the client went away");
+    (void)req;
     if (p->call) {
         docker_call_cancel(p->call);
         p->call = NULL;

@@ -493,13 +493,14 @@ static void on_executed(struct request *sub, int status, const char *ctype, cons
     (void)sub;
     (void)ctype;
     struct request *req = ud;
-    if (status != 200) {
-        if (status == 409 && strstr(body ? body : "", "ended")) reply_error(req, 502, "e2b", "the sandbox has ended");
-        else e2b_relay_error(req, status, body, len);
-        return;
-    }
     json_t *j = json_loadb(body, len, 0, NULL);
     buf_t out = BUF_INIT;
+    if (status != 200) {
+        /* The answer has begun: a failure is told in-band, as an error of the cell. */
+        const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        ndjson(&out, json_pack("{s:s,s:s,s:s,s:s}", "type", "error", "name", "SandboxError", "value",
+                               msg ? msg : "the cell could not run", "traceback", ""));
+    }
     size_t i;
     json_t *o;
     json_array_foreach(json_object_get(j, "outputs"), i, o) {
@@ -525,10 +526,12 @@ static void on_executed(struct request *sub, int status, const char *ctype, cons
     if (st && strcmp(st, "timeout") == 0)
         ndjson(&out, json_pack("{s:s,s:s,s:s,s:s}", "type", "error", "name", "TimeoutError", "value",
                                "the cell ran past its timeout and was interrupted", "traceback", ""));
-    ndjson(&out, json_pack("{s:s,s:O}", "type", "number_of_executions", "execution_count",
-                           json_object_get(j, "execution_count")));
+    if (json_is_integer(json_object_get(j, "execution_count")))
+        ndjson(&out, json_pack("{s:s,s:O}", "type", "number_of_executions", "execution_count",
+                               json_object_get(j, "execution_count")));
     ndjson(&out, json_pack("{s:s}", "type", "end_of_execution"));
-    http_respond(req, 200, "application/x-ndjson", out.data ? out.data : "", out.len, NULL);
+    http_stream_write(req, out.data, out.len);
+    http_stream_end(req);
     buf_free(&out);
     json_decref(j);
 }
@@ -552,8 +555,12 @@ static void handle_execute(struct request *req) {
         json_t *cell = json_pack("{s:O,s:i}", "code", code, "timeout_ms", EXECUTE_TIMEOUT_MS);
         char *text = json_text(cell);
         json_decref(cell);
-        if (text) e2b_sub(req, session_owner(s), "POST", target, text, strlen(text), on_executed, req);
-        else reply_error(req, 500, "internal", "out of memory");
+        /* The head goes now: the SDK's request timeout runs until it comes, and a
+         * cell may take longer. */
+        if (text) {
+            http_stream_start(req, 200, "application/x-ndjson");
+            e2b_sub(req, session_owner(s), "POST", target, text, strlen(text), on_executed, req);
+        } else reply_error(req, 500, "internal", "out of memory");
         free(text);
     }
     json_decref(body);

@@ -4,6 +4,7 @@ tests/e2e/e2b/flow.mjs unchanged: create, cells with callbacks, a matplotlib PNG
 error, files (write, read, list, stat, make, move, remove), shell commands, timeout, connect by
 id, list and kill.  Then the dialect's own
 shapes with raw HTTP: E2B's error bodies, keys, sandbox calls that name no live sandbox."""
+import base64
 import json
 import os
 import shutil
@@ -152,3 +153,80 @@ def test_sandbox_calls_need_a_live_sandbox(be):
     _, _, reply = e2b(be, "POST", "/execute", {"code": "1"}, key=None, headers={"E2b-Sandbox-Id": "nope"},
                       expect=502)
     check_error(reply, 502)
+
+
+# ---- envd's process stream, raw ------------------------------------------------------------------
+
+def envelope(msg, flags=0):
+    data = json.dumps(msg).encode()
+    return bytes([flags]) + len(data).to_bytes(4, "big") + data
+
+
+def envelopes(data):
+    out = []
+    while data:
+        flags, n = data[0], int.from_bytes(data[1:5], "big")
+        out.append((flags, json.loads(data[5:5 + n])))
+        data = data[5 + n:]
+    return out
+
+
+def start_command(server, sid, cmd, timeout=None):
+    conn = server.connection(timeout=timeout or slow(60))
+    body = envelope({"process": {"cmd": "/bin/bash", "args": ["-l", "-c", cmd]}})
+    conn.request("POST", "/process.Process/Start", body=body,
+                 headers={"E2b-Sandbox-Id": sid, "Content-Type": "application/connect+json",
+                          "Connect-Protocol-Version": "1", "Connect-Timeout-Ms": "30000"})
+    return conn, conn.getresponse()
+
+
+@pytest.fixture
+def sandbox(be):
+    _, _, made = e2b(be, "POST", "/v2/sandboxes", {"templateID": "code-interpreter-v1", "timeout": 120},
+                     expect=201)
+    yield made["sandboxID"]
+    e2b(be, "DELETE", f"/sandboxes/{made['sandboxID']}")
+
+
+def test_process_start_is_a_connect_stream(be, sandbox):
+    conn, resp = start_command(be, sandbox, "printf 'a\\x00b'; echo oops >&2; exit 4")
+    try:
+        assert resp.status == 200 and resp.getheader("content-type") == "application/connect+json"
+        got = envelopes(resp.read())
+    finally:
+        conn.close()
+    assert got[0][0] == 0 and isinstance(got[0][1]["event"]["start"]["pid"], int), got
+    data = [m["event"]["data"] for f, m in got if f == 0 and "data" in m["event"]]
+    out = b"".join(base64.b64decode(d["stdout"]) for d in data if "stdout" in d)
+    err = b"".join(base64.b64decode(d["stderr"]) for d in data if "stderr" in d)
+    assert out == b"a\x00b" and err == b"oops\n", got
+    end = [m["event"]["end"] for f, m in got if f == 0 and "end" in m["event"]]
+    assert end == [{"exitCode": 4, "exited": True, "status": "exit status 4"}], got
+    assert got[-1] == (2, {}), got
+
+
+def test_process_client_gone(be, sandbox):
+    # The client leaves while the command runs: the server finishes the request on its own.
+    conn, resp = start_command(be, sandbox, "sleep 2; echo late")
+    assert resp.status == 200
+    conn.close()
+    conn, resp = start_command(be, sandbox, "echo still")
+    try:
+        got = envelopes(resp.read())
+    finally:
+        conn.close()
+    out = [m["event"]["data"]["stdout"] for f, m in got if f == 0 and "data" in m["event"]]
+    assert base64.b64decode("".join(out)) == b"still\n", got
+    be.alive()
+
+
+def test_execute_answers_ndjson(be, sandbox):
+    _, _, reply = e2b(be, "POST", "/execute", {"code": "1", "language": "r"}, key=None,
+                      headers={"E2b-Sandbox-Id": sandbox}, expect=400)
+    check_error(reply, 400)
+    status, hdrs, reply = e2b(be, "POST", "/execute", {"code": "import time\ntime.sleep(1)\nprint('x')"},
+                              key=None, headers={"E2b-Sandbox-Id": sandbox}, expect=200)
+    lines = [json.loads(l) for l in reply.decode().splitlines()]
+    assert hdrs["content-type"] == "application/x-ndjson", hdrs
+    assert lines == [{"type": "stdout", "text": "x\n"}, {"type": "number_of_executions", "execution_count": 1},
+                     {"type": "end_of_execution"}], lines
