@@ -5,8 +5,8 @@
  * X-API-KEY) and the sandbox (E2B_SANDBOX_URL: envd's files and process RPC,
  * the interpreter's /execute), whose calls name their sandbox in the
  * E2b-Sandbox-Id header and carry no key.  A sandbox is one of our sessions;
- * its id is the session id, unguessable, and is all a sandbox call needs (as
- * with E2B's own sandboxes without a traffic token).  Control-plane calls are
+ * its id is the session id, and a sandbox call proves it may act on it with
+ * the access token derived from the owner's key (e2b_access_token).  Control-plane calls are
  * served with internal /v1 requests (on a balancer too); sandbox calls are
  * served by the backend holding the session, and a balancer relays them there
  * unchanged.  docs/compat.md lists what is supported and what differs. */
@@ -33,14 +33,16 @@ void e2b_sandbox_routes_init(void);
  * acts as that key's owner, else with req's own key. */
 void e2b_sub(struct request *req, const char *owner, const char *method, const char *target, const char *body,
              size_t len, http_response_fn cb, void *ud);
+/* The sandbox's envd access token: SHA-256 of its owner's key hash and its id.
+ * Whoever holds the key can derive it (create and connect hand it out); the id
+ * alone is not enough.  The SDK sends it as X-Access-Token on envd's calls and
+ * /execute (not on /contexts, whose answers are fixed). */
+void e2b_access_token(const char *owner, const char *id, char out[65]);
 /* "/v1/sessions/<id><suffix>" into out; -1 if the id cannot be a session's. */
 int e2b_session_target(char *out, size_t n, const char *id, const char *suffix);
 /* The /v1 error body's message (or `fallback`). */
 void e2b_relay_error(struct request *req, int status, const char *body, size_t len);
 
-/* Sandbox calls (e2b_sandbox.c): find the sandbox of E2b-Sandbox-Id, or
- * answer (502 when it is gone, as E2B's proxy does) and return NULL. */
-struct session *e2b_session(struct request *req);
 
 /* process.Process/Start: the command runs beside the session's program
  * (e2b_exec.c). */

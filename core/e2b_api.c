@@ -17,6 +17,7 @@
 #include "reply.h"
 #include "router.h"
 #include "session.h"
+#include "util.h"
 
 /* E2B's default sandbox timeout, in seconds. */
 #define E2B_DEFAULT_TIMEOUT_S 300
@@ -34,6 +35,12 @@ void e2b_sub(struct request *req, const char *owner, const char *method, const c
         snprintf(sub->key_hash, sizeof sub->key_hash, "%s", owner);
     }
     router_dispatch(sub);
+}
+
+void e2b_access_token(const char *owner, const char *id, char out[65]) {
+    char both[160];
+    int n = snprintf(both, sizeof both, "%s:%s", owner, id);
+    sha256_hex(both, n > 0 && (size_t)n < sizeof both ? (size_t)n : 0, out);
 }
 
 int e2b_session_target(char *out, size_t n, const char *id, const char *suffix) {
@@ -60,9 +67,11 @@ static json_t *sandbox_json(const json_t *session) {
 }
 
 /* What create and connect answer: where and how to reach the sandbox. */
-static json_t *connection_json(const char *id, const char *template) {
-    return json_pack("{s:s,s:s,s:s,s:s,s:n,s:n}", "sandboxID", id, "templateID", template, "clientID", "cloudcode",
-                     "envdVersion", E2B_ENVD_VERSION, "envdAccessToken", "domain");
+static json_t *connection_json(const struct request *req, const char *id, const char *template) {
+    char token[65];
+    e2b_access_token(req->key_hash, id, token);
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:n}", "sandboxID", id, "templateID", template, "clientID", "cloudcode",
+                     "envdVersion", E2B_ENVD_VERSION, "envdAccessToken", token, "domain");
 }
 
 /* ---- create ----------------------------------------------------------------------------- */
@@ -80,7 +89,7 @@ static void on_created(struct request *sub, int status, const char *ctype, const
     else {
         json_t *j = json_loadb(body, len, 0, NULL);
         const char *id = json_string_value(json_object_get(j, "id"));
-        if (id) reply_json(c->req, 201, connection_json(id, c->template));
+        if (id) reply_json(c->req, 201, connection_json(c->req, id, c->template));
         else reply_error(c->req, 502, "e2b", "the session was not created");
         json_decref(j);
     }
@@ -171,7 +180,7 @@ static void on_looked_up(struct request *sub, int status, const char *ctype, con
     char target[128];
     if (status != 200 && status != 404) e2b_relay_error(req, status, body, len);
     else if (!session_live(j)) reply_error(req, 404, "e2b", "sandbox %s not found", req->params[0]);
-    else if (l->purpose == FOR_CONNECT) reply_json(req, 200, connection_json(req->params[0], lang ? lang : ""));
+    else if (l->purpose == FOR_CONNECT) reply_json(req, 200, connection_json(req, req->params[0], lang ? lang : ""));
     else if (l->purpose == FOR_INFO) reply_json(req, 200, sandbox_json(j));
     else if (e2b_session_target(target, sizeof target, req->params[0], "") == 0)
         e2b_sub(req, NULL, "DELETE", target, NULL, 0, on_killed, req);

@@ -6,6 +6,7 @@
  *
  * E2B paths: E2B_HOME and /work (the session's working directory) and
  * relative paths name files of the working directory; others are refused. */
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,27 +23,33 @@
 /* A cell runs at most this long (the SDK's own default wait is 60 s). */
 #define EXECUTE_TIMEOUT_MS (10 * 60 * 1000)
 
-struct session *e2b_session(struct request *req) {
-    const char *id = http_header(req, "e2b-sandbox-id");
-    struct session *s = id ? session_find_live(id) : NULL;
-    if (!s) {
-        reply_error(req, 502, "e2b", "sandbox %s is not running", id ? id : "(no E2b-Sandbox-Id)");
-        return NULL;
-    }
-    session_touch(s);
-    return s;
-}
-
-/* The sandbox a call names, or NULL once answered or relayed. */
-static struct session *sandbox_of(struct request *req) {
+/* The sandbox a call names, or NULL once answered (502 when it is not
+ * running, as E2B's proxy answers; 401 without its access token) or relayed
+ * to its backend.  `token`: whether the call must carry the access token. */
+static struct session *sandbox_of_checked(struct request *req, int token) {
     const char *id = http_header(req, "e2b-sandbox-id");
     if (!id) {
         reply_error(req, 400, "e2b", "the E2b-Sandbox-Id header is required");
         return NULL;
     }
     if (e2b_relay_to_backend(req, id) == 0) return NULL;
-    return e2b_session(req);
+    struct session *s = session_find_live(id);
+    if (!s) {
+        reply_error(req, 502, "e2b", "sandbox %s is not running", id);
+        return NULL;
+    }
+    char want[65];
+    const char *got = http_header(req, "x-access-token");
+    e2b_access_token(session_owner(s), id, want);
+    if (token && (!got || strlen(got) != 64 || CRYPTO_memcmp(got, want, 64) != 0)) {
+        reply_error(req, 401, "e2b", "the sandbox's access token (X-Access-Token) is missing or wrong");
+        return NULL;
+    }
+    session_touch(s);
+    return s;
 }
+
+static struct session *sandbox_of(struct request *req) { return sandbox_of_checked(req, 1); }
 
 /* ---- paths ------------------------------------------------------------------------------ */
 
@@ -572,7 +579,7 @@ static json_t *context_json(void) {
 }
 
 static void handle_context_create(struct request *req) {
-    if (!sandbox_of(req)) return;
+    if (!sandbox_of_checked(req, 0)) return;
     json_t *body = request_json_object(req);
     if (!body) return;
     if (python_context(json_object_get(body, "language"))) reply_json(req, 200, context_json());
@@ -581,11 +588,11 @@ static void handle_context_create(struct request *req) {
 }
 
 static void handle_context_list(struct request *req) {
-    if (sandbox_of(req)) reply_json(req, 200, json_pack("[o]", context_json()));
+    if (sandbox_of_checked(req, 0)) reply_json(req, 200, json_pack("[o]", context_json()));
 }
 
 static void handle_context_default(struct request *req) {
-    if (!sandbox_of(req)) return;
+    if (!sandbox_of_checked(req, 0)) return;
     if (strcmp(req->params[0], "default") == 0) reply_no_content(req);
     else reply_error(req, 404, "e2b", "context %s not found", req->params[0]);
 }

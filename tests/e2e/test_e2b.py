@@ -135,15 +135,25 @@ def test_a_sandbox_is_its_owners(be):
         assert sid not in [s["sandboxID"] for s in listed]
         _, _, listed = e2b(be, "GET", "/v2/sandboxes", expect=200)
         assert sid in [s["sandboxID"] for s in listed]
-        # Sandbox calls name it by id; setTimeout moves its end.
-        e2b(be, "GET", "/health", key=None, headers={"E2b-Sandbox-Id": sid}, expect=204)
+        # Sandbox calls name it by id and prove they may with its access token.
+        token = made["envdAccessToken"]
+        assert isinstance(token, str) and len(token) == 64, made
+        _, _, again = e2b(be, "POST", f"/v2/sandboxes/{sid}/connect", {}, expect=200)
+        assert again["envdAccessToken"] == token and again["sandboxID"] == sid, again
+        e2b(be, "GET", "/health", key=None, headers={"E2b-Sandbox-Id": sid, "X-Access-Token": token}, expect=204)
+        for headers in [{}, {"X-Access-Token": "0" * 64}, {"X-Access-Token": token[:-1]}]:
+            _, _, reply = e2b(be, "GET", "/health", key=None, headers={"E2b-Sandbox-Id": sid, **headers},
+                              expect=401)
+            check_error(reply, 401)
+        # setTimeout moves its end.
         e2b(be, "POST", f"/sandboxes/{sid}/timeout", {"timeout": 1000}, expect=204)
         _, _, info = e2b(be, "GET", f"/sandboxes/{sid}", expect=200)
         assert info["sandboxID"] == sid and info["state"] == "running", info
     finally:
         e2b(be, "DELETE", f"/sandboxes/{sid}", expect=204)
     # Once killed, its sandbox calls answer 502 (E2B: not running).
-    _, _, reply = e2b(be, "GET", "/health", key=None, headers={"E2b-Sandbox-Id": sid}, expect=502)
+    _, _, reply = e2b(be, "GET", "/health", key=None, headers={"E2b-Sandbox-Id": sid, "X-Access-Token": token},
+                      expect=502)
     check_error(reply, 502)
 
 
@@ -171,11 +181,11 @@ def envelopes(data):
     return out
 
 
-def start_command(server, sid, cmd, timeout=None):
+def start_command(server, sandbox, cmd, timeout=None):
     conn = server.connection(timeout=timeout or slow(60))
     body = envelope({"process": {"cmd": "/bin/bash", "args": ["-l", "-c", cmd]}})
     conn.request("POST", "/process.Process/Start", body=body,
-                 headers={"E2b-Sandbox-Id": sid, "Content-Type": "application/connect+json",
+                 headers={**sandbox_headers(sandbox), "Content-Type": "application/connect+json",
                           "Connect-Protocol-Version": "1", "Connect-Timeout-Ms": "30000"})
     return conn, conn.getresponse()
 
@@ -184,8 +194,12 @@ def start_command(server, sid, cmd, timeout=None):
 def sandbox(be):
     _, _, made = e2b(be, "POST", "/v2/sandboxes", {"templateID": "code-interpreter-v1", "timeout": 120},
                      expect=201)
-    yield made["sandboxID"]
+    yield made
     e2b(be, "DELETE", f"/sandboxes/{made['sandboxID']}")
+
+
+def sandbox_headers(made):
+    return {"E2b-Sandbox-Id": made["sandboxID"], "X-Access-Token": made["envdAccessToken"]}
 
 
 def test_process_start_is_a_connect_stream(be, sandbox):
@@ -222,10 +236,10 @@ def test_process_client_gone(be, sandbox):
 
 def test_execute_answers_ndjson(be, sandbox):
     _, _, reply = e2b(be, "POST", "/execute", {"code": "1", "language": "r"}, key=None,
-                      headers={"E2b-Sandbox-Id": sandbox}, expect=400)
+                      headers=sandbox_headers(sandbox), expect=400)
     check_error(reply, 400)
     status, hdrs, reply = e2b(be, "POST", "/execute", {"code": "import time\ntime.sleep(1)\nprint('x')"},
-                              key=None, headers={"E2b-Sandbox-Id": sandbox}, expect=200)
+                              key=None, headers=sandbox_headers(sandbox), expect=200)
     lines = [json.loads(l) for l in reply.decode().splitlines()]
     assert hdrs["content-type"] == "application/x-ndjson", hdrs
     assert lines == [{"type": "stdout", "text": "x\n"}, {"type": "number_of_executions", "execution_count": 1},
