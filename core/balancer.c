@@ -220,8 +220,8 @@ static void observe_session(void *ud, int status, const char *body, size_t len) 
 /* Decide where a request for a known session goes. */
 static void route_session(struct routed *rt, const char *boot) {
     struct request *req = rt->req;
-    /* A raw request without a key names its session by the unguessable id alone
-     * (E2B's sandbox calls); the backend serves it on that ground. */
+    /* A raw request without a key (E2B's sandbox calls) carries its dialect's own
+     * proof, which the backend checks. */
     int capability = rt->raw_ms && !req->key_hash[0];
     if (!capability && !req->is_admin && strcmp(rt->owner, req->key_hash) != 0) {
         reply_error(req, 404, "not_found", "no such session");

@@ -12,7 +12,8 @@ int balancer_init(uv_loop_t *loop, char *err, size_t errlen);
 void balancer_shutdown(void (*done)(void));
 /* Relay `req` unchanged to the backend holding session `id` (a dialect's
  * request that is not a /v1 path), waiting at most timeout_ms for its answer
- * (0: the backend timeout).  Without a key the id alone admits it. */
+ * (0: the backend timeout).  One without a key goes on to the backend, which
+ * checks the dialect's own proof (E2B's access token). */
 struct request;
 void balancer_relay_session(struct request *req, const char *id, long timeout_ms);
 /* The seed's routes, relayed by user_id (balancer_seed.c). */
