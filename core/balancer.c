@@ -58,6 +58,7 @@ struct routed {
     char lost_at[32];      /* "" until found lost: wall ms it was lost since */
     int lost_is_new;       /* lost_at was computed now, not read from Redis */
     long raw_ms;           /* a dialect's request relayed as it is, for this long (not a /v1 path) */
+    long long extend_s;    /* with raw_ms: once it succeeds the session ends this many seconds from now */
     struct proxy_call *call;
 };
 
@@ -185,7 +186,33 @@ struct observed {
     char id[64];
     char owner[65];
     char url[128];
+    long long extend_s;
 };
+
+/* The backend moved the session's end to extend_s from now: its route, and its
+ * entries in its key's set and its backend's index, live as long as it does. */
+static void observe_extension(void *ud, int status, const char *body, size_t len) {
+    (void)body;
+    (void)len;
+    struct observed *o = ud;
+    if (status >= 200 && status < 300) {
+        long long ttl_s = o->extend_s + app_config()->ended_retention_ms / 1000 + 60;
+        char key[128], ttl[32], keyset[128], member[256], expiry[32], index[200];
+        snprintf(key, sizeof key, "cc:session:%s", o->id);
+        snprintf(ttl, sizeof ttl, "%lld", ttl_s);
+        const char *expire[] = {"EXPIRE", key, ttl};
+        redis_argv(NULL, NULL, 3, expire);
+        placement_keyset_name(keyset, sizeof keyset, o->owner);
+        placement_keyset_member(member, sizeof member, o->url, o->id);
+        snprintf(expiry, sizeof expiry, "%.0f", wall_clock_ms() + (double)ttl_s * 1000.0);
+        const char *zadd[] = {"ZADD", keyset, "XX", expiry, member};
+        redis_argv(NULL, NULL, 5, zadd);
+        snprintf(index, sizeof index, "cc:backend_sessions:%s", o->url);
+        const char *zidx[] = {"ZADD", index, "XX", expiry, o->id};
+        redis_argv(NULL, NULL, 5, zidx);
+    }
+    free(o);
+}
 
 /* A 404 from the session's own backend (to its owner or an admin: strangers
  * never reach it) means the backend forgot it: the route goes.  A final state
@@ -237,8 +264,14 @@ static void route_session(struct routed *rt, const char *boot) {
         return;
     }
     if (rt->raw_ms) {
-        if (strcmp(req->method, "DELETE") == 0) cache_drop(rt->id);
-        proxy_relay(req, rt->url, rt->raw_ms, NULL, NULL);
+        struct observed *o = rt->extend_s > 0 ? calloc(1, sizeof *o) : NULL;
+        if (o) {
+            snprintf(o->id, sizeof o->id, "%s", rt->id);
+            snprintf(o->owner, sizeof o->owner, "%s", rt->owner);
+            snprintf(o->url, sizeof o->url, "%s", rt->url);
+            o->extend_s = rt->extend_s;
+        }
+        proxy_relay(req, rt->url, rt->raw_ms, o ? observe_extension : NULL, o);
         free(rt);
         return;
     }
@@ -323,7 +356,7 @@ static void on_session_route(void *ud, redisReply *r, const char *err) {
 }
 
 /* Route `req` for session `id`: as a /v1 request (raw_ms 0) or relayed as it is. */
-static void route_by_session(struct request *req, const char *id, long raw_ms) {
+static void route_by_session(struct request *req, const char *id, long raw_ms, long long extend_s) {
     struct routed *rt = calloc(1, sizeof *rt);
     if (!rt) {
         reply_error(req, 500, "internal", "out of memory");
@@ -331,6 +364,7 @@ static void route_by_session(struct request *req, const char *id, long raw_ms) {
     }
     rt->req = req;
     rt->raw_ms = raw_ms;
+    rt->extend_s = extend_s;
     snprintf(rt->id, sizeof rt->id, "%s", id);
     struct cached_route *e = cache_slot(rt->id);
     if (e && strcmp(e->id, rt->id) == 0 && wall_clock_ms() - e->at < ROUTE_CACHE_MS) {
@@ -354,10 +388,10 @@ static void route_by_session(struct request *req, const char *id, long raw_ms) {
     redis_argv(on_session_route, rt, 2, argv);
 }
 
-static void handle_session(struct request *req) { route_by_session(req, req->params[0], 0); }
+static void handle_session(struct request *req) { route_by_session(req, req->params[0], 0, 0); }
 
-void balancer_relay_session(struct request *req, const char *id, long timeout_ms) {
-    route_by_session(req, id, timeout_ms > 0 ? timeout_ms : app_config()->backend_timeout_ms);
+void balancer_relay_session(struct request *req, const char *id, long timeout_ms, long long extend_s) {
+    route_by_session(req, id, timeout_ms > 0 ? timeout_ms : app_config()->backend_timeout_ms, extend_s);
 }
 
 /* ---- merged listings ------------------------------------------------------------------------ */

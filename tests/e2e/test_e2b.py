@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from backend_util import KEYS, auth, no_containers_left, track  # noqa: F401  (autouse fixture)
+from backend_util import KEYS, auth, no_containers_left, track, wait_until  # noqa: F401  (autouse fixture)
 from balancer_util import all_ids_on, fleet, redis  # noqa: F401  (fixtures)
 from conftest import REPO, Server, slow
 
@@ -92,6 +92,23 @@ def test_sdk_flow_through_a_balancer(fleet, sdk):
     check_flow(out)
     # The sandbox was a session of one of the backends (ended now), placed by the balancer.
     assert out["sandboxId"] in all_ids_on(b1) | all_ids_on(b2)
+
+
+def test_timeout_through_a_balancer_keeps_the_route(fleet):
+    fleet.backend()
+    bal = fleet.balancer()
+    _, _, made = e2b(bal, "POST", "/v2/sandboxes", {"templateID": "code-interpreter-v1", "timeout": 30},
+                     expect=201)
+    sid = made["sandboxID"]
+    try:
+        short = int(fleet.redis.command("TTL", f"cc:session:{sid}"))
+        e2b(bal, "POST", f"/sandboxes/{sid}/timeout", {"timeout": 5000}, expect=204)
+        assert short < 5000, short
+        wait_until(lambda: int(fleet.redis.command("TTL", f"cc:session:{sid}")) > 5000, what="the longer route")
+        _, _, info = e2b(bal, "GET", f"/sandboxes/{sid}", expect=200)
+        assert info["sandboxID"] == sid, info
+    finally:
+        e2b(bal, "DELETE", f"/sandboxes/{sid}", expect=204)
 
 
 # ---- the dialect's shapes, raw ---------------------------------------------------------------
