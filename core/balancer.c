@@ -3,7 +3,8 @@
  * Redis keys (besides backends.c's and placement.c's):
  *   cc:session:<id>   hash  backend, boot_id, owner (SHA-256 of the key), language,
  *                           created_at, lost_at (once found lost); expires at
- *                           lifetime + retention + 60 s, or retention after lost/ended */
+ *                           lifetime + retention + 60 s (E2B's setTimeout resets it from the
+ *                           new timeout), or retention after lost/ended */
 #include "balancer.h"
 
 #include <stdio.h>
