@@ -27,8 +27,9 @@
 #define EXEC_MAX_S 3600
 /* Output relayed per command at most; past it the call ends with an error. */
 #define EXEC_MAX_OUTPUT (16u << 20)
-/* Commands running at once in this process. */
+/* Commands running at once in this process, and for one key. */
 #define EXEC_MAX_RUNNING 64
+#define EXEC_MAX_PER_KEY 16
 /* Output kept of a command whose answer is unary (its error text). */
 #define EXEC_MAX_KEPT 4096
 
@@ -46,14 +47,26 @@ struct proc {
     int stream;                 /* 1 stdout, 2 stderr */
     size_t relayed;
     int failed;
+    char owner[65];             /* the session's key (SHA-256) */
+    struct proc *prev, *next;
 };
 
+static struct proc *procs;
 static int running;
+
+static int running_for(const char *owner) {
+    int n = 0;
+    for (struct proc *p = procs; p; p = p->next) n += strcmp(p->owner, owner) == 0;
+    return n;
+}
 static uint32_t next_pid = 1000;
 
 static void proc_free(struct proc *p) {
     if (p->hc || p->call) return; /* freed when the last of them is done */
     running--;
+    if (p->prev) p->prev->next = p->next;
+    else procs = p->next;
+    if (p->next) p->next->prev = p->prev;
     buf_free(&p->kept);
     free(p);
 }
@@ -265,16 +278,22 @@ static json_t *process_cmd(const json_t *process) {
 static void exec_start(struct request *req, struct session *s, json_t *config, e2b_exec_answer_fn answer,
                        void *answer_ud) {
     const char *container = session_container(s);
-    struct proc *p = config && container[0] && running < EXEC_MAX_RUNNING ? calloc(1, sizeof *p) : NULL;
+    int room = running < EXEC_MAX_RUNNING && running_for(session_owner(s)) < EXEC_MAX_PER_KEY;
+    struct proc *p = config && container[0] && room ? calloc(1, sizeof *p) : NULL;
     if (!p) {
         const char *why = !config ? "process needs cmd (a string) and args (strings)"
-                        : !container[0] ? "the sandbox has no container yet" : "too many commands are running";
+                        : !container[0] ? "the sandbox has no container yet"
+                        : !room ? "too many commands are running" : "out of memory";
         reply_json(req, config ? 503 : 400,
                    json_pack("{s:s,s:s}", "code", config ? "unavailable" : "invalid_argument", "message", why));
         json_decref(config);
         return;
     }
     running++;
+    snprintf(p->owner, sizeof p->owner, "%s", session_owner(s));
+    p->next = procs;
+    if (procs) procs->prev = p;
+    procs = p;
     p->req = req;
     p->answer = answer;
     p->answer_ud = answer_ud;

@@ -261,3 +261,20 @@ def test_execute_answers_ndjson(be, sandbox):
     assert hdrs["content-type"] == "application/x-ndjson", hdrs
     assert lines == [{"type": "stdout", "text": "x\n"}, {"type": "number_of_executions", "execution_count": 1},
                      {"type": "end_of_execution"}], lines
+
+
+def test_commands_per_key_are_capped(be, sandbox):
+    held = []
+    try:
+        for _ in range(16):
+            conn, resp = start_command(be, sandbox, "sleep 60")
+            held.append(conn)
+            assert resp.status == 200
+            assert resp.read(5)[0] == 0  # the start envelope's head: it runs
+        conn, resp = start_command(be, sandbox, "echo one too many")
+        held.append(conn)
+        reply = json.loads(resp.read())
+        assert resp.status == 503 and reply["code"] == "unavailable", (resp.status, reply)
+    finally:
+        for conn in held:
+            conn.close()
