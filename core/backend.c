@@ -9,6 +9,7 @@
 
 #include "app.h"
 #include "backend_int.h"
+#include "e2b.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
@@ -424,6 +425,7 @@ void backend_shutdown(void (*done)(void)) {
     be.stopping = 1;
     session_kill_all();
     run_kill_all();
+    e2b_exec_stop_all();
     pool_shutdown();
     session_reaper_stop();
     uv_timer_stop(&be.health_timer);

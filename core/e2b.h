@@ -53,6 +53,9 @@ void e2b_process_start(struct request *req, struct session *s, const json_t *sta
 typedef void (*e2b_exec_answer_fn)(struct request *req, int exit_code, const char *out, void *ud);
 void e2b_exec_answer(struct request *req, struct session *s, json_t *argv, e2b_exec_answer_fn answer, void *ud);
 
+/* Shutdown: end every command's call now (the engine connection closes next). */
+void e2b_exec_stop_all(void);
+
 /* A balancer relays a sandbox's request to its backend unchanged; 0 when it
  * did (or answered), -1 when this is not a balancer. */
 int e2b_relay_to_backend(struct request *req, const char *sandbox_id);

@@ -53,6 +53,7 @@ struct proc {
 
 static struct proc *procs;
 static int running;
+static int stopping;
 
 static int running_for(const char *owner) {
     int n = 0;
@@ -278,7 +279,7 @@ static json_t *process_cmd(const json_t *process) {
 static void exec_start(struct request *req, struct session *s, json_t *config, e2b_exec_answer_fn answer,
                        void *answer_ud) {
     const char *container = session_container(s);
-    int room = running < EXEC_MAX_RUNNING && running_for(session_owner(s)) < EXEC_MAX_PER_KEY;
+    int room = !stopping && running < EXEC_MAX_RUNNING && running_for(session_owner(s)) < EXEC_MAX_PER_KEY;
     struct proc *p = config && container[0] && room ? calloc(1, sizeof *p) : NULL;
     if (!p) {
         const char *why = !config ? "process needs cmd (a string) and args (strings)"
@@ -321,6 +322,19 @@ void e2b_process_start(struct request *req, struct session *s, const json_t *sta
     else snprintf(dir, sizeof dir, "%s", cwd);
     json_t *cmd = json_is_object(process) ? process_cmd(process) : NULL;
     exec_start(req, s, cmd ? exec_config(req, s, cmd, json_object_get(process, "envs"), dir) : NULL, NULL, NULL);
+}
+
+void e2b_exec_stop_all(void) {
+    stopping = 1;
+    struct proc *next;
+    for (struct proc *p = procs; p; p = next) {
+        next = p->next;
+        finish(p, NULL, "the server is shutting down");
+        if (p->call) docker_call_cancel(p->call);
+        p->call = NULL;
+        if (p->hc) httpc_close(p->hc); /* on_close frees */
+        else proc_free(p);
+    }
 }
 
 void e2b_exec_answer(struct request *req, struct session *s, json_t *argv, e2b_exec_answer_fn answer, void *ud) {

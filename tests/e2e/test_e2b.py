@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -278,3 +279,20 @@ def test_commands_per_key_are_capped(be, sandbox):
     finally:
         for conn in held:
             conn.close()
+
+
+def test_shutdown_ends_running_commands(start_server):
+    server = track(start_server(env=KEYS))
+    _, _, made = e2b(server, "POST", "/v2/sandboxes", {"templateID": "code-interpreter-v1"}, expect=201)
+    conn, resp = start_command(server, made, "sleep 60")
+    try:
+        head = resp.read(5)
+        assert resp.status == 200 and head[0] == 0
+        assert "start" in json.loads(resp.read(int.from_bytes(head[1:], "big")))["event"]
+        server.signal(signal.SIGTERM)
+        rest = resp.read()
+    finally:
+        conn.close()
+    server.stop()  # exits 0: nothing left behind
+    last = envelopes(rest)[-1]
+    assert last[0] == 2 and last[1]["error"]["code"] == "internal", last
