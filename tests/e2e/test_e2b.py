@@ -60,7 +60,8 @@ def check_flow(out):
     assert err["name"] == "ZeroDivisionError" and err["value"] == "division by zero", err
     assert "ZeroDivisionError" in err["traceback"], err
     assert out["read"] == "hello from e2b\n", out
-    assert out["list"] == ["dir:data", "file:notes.md"], out
+    assert out["wroteBinary"] == "/work/bin/raw.dat" and out["readBinary"] == [0, 1, 2, 255, 10, 13], out
+    assert out["list"] == ["dir:bin", "dir:data", "file:notes.md"], out
     assert out["exists"] is True and out["missing"] is False, out
     assert out["fromKernel"] == "'hello from e2b\\n'", out
     assert out["command"] == {"exitCode": 0, "stdout": "hi\n# notes\n", "stderr": "err\n"}, out

@@ -39,6 +39,11 @@ try {
   await sbx.files.write('/home/user/data/hello.txt', 'hello from e2b\n')
   await sbx.files.write('notes.md', '# notes\n')
   out.read = await sbx.files.read('/home/user/data/hello.txt')
+  // Binary data as one octet-stream body, read back as bytes.
+  const bytes = new Uint8Array([0, 1, 2, 255, 10, 13])
+  const wrote = await sbx.files.write('/work/bin/raw.dat', bytes, { useOctetStream: true })
+  out.wroteBinary = wrote.path
+  out.readBinary = Array.from(await sbx.files.read('bin/raw.dat', { format: 'bytes' }))
   out.list = (await sbx.files.list('/home/user')).map((e) => `${e.type}:${e.name}`).sort()
   out.exists = await sbx.files.exists('/home/user/data/hello.txt')
   out.missing = await sbx.files.exists('/home/user/nope.txt')
