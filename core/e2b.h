@@ -27,7 +27,19 @@
 struct session;
 
 void compat_e2b_init(void);
-void e2b_sandbox_routes_init(void);
+void e2b_sandbox_routes_init(void);  /* and the two below */
+void e2b_files_routes_init(void);
+void e2b_interp_routes_init(void);
+
+/* Sandbox calls: the sandbox E2b-Sandbox-Id names, or NULL once answered (502
+ * when it is not running, as E2B's proxy answers; 401 without its access
+ * token when `token`) or relayed to its backend by a balancer. */
+struct session *e2b_sandbox(struct request *req, int token);
+const char *e2b_sandbox_id(const struct request *req);
+/* A unary Connect call's error: {"code", "message"} with its HTTP status. */
+void e2b_rpc_error(struct request *req, const char *code, const char *msg);
+/* A method we do not serve (for a live sandbox): `unimplemented`. */
+void e2b_rpc_unimplemented(struct request *req);
 
 /* An internal /v1 request made for `req`; with `owner` (a key's SHA-256) it
  * acts as that key's owner, else with req's own key. */

@@ -252,7 +252,8 @@ static json_t *exec_config(const struct request *req, struct session *s, json_t 
     json_t *v;
     json_object_foreach((json_t *)envs, k, v) {
         char *kv = NULL;
-        if (json_is_string(v) && asprintf(&kv, "%s=%s", k, json_string_value(v)) > 0) json_array_append_new(env, json_string(kv));
+        if (json_is_string(v) && asprintf(&kv, "%s=%s", k, json_string_value(v)) > 0)
+            json_array_append_new(env, json_string(kv));
         free(kv);
     }
     return json_pack("{s:b,s:b,s:b,s:o,s:o,s:s,s:s}", "AttachStdin", 0, "AttachStdout", 1, "AttachStderr", 1, "Cmd",
@@ -318,8 +319,10 @@ void e2b_process_start(struct request *req, struct session *s, const json_t *sta
     char dir[1100];
     size_t hl = strlen(E2B_HOME);
     if (!cwd || !*cwd) cwd = E2B_HOME;
-    if (strncmp(cwd, E2B_HOME, hl) == 0 && (cwd[hl] == '/' || cwd[hl] == '\0')) snprintf(dir, sizeof dir, "/work%s", cwd + hl);
-    else snprintf(dir, sizeof dir, "%s", cwd);
+    if (strncmp(cwd, E2B_HOME, hl) == 0 && (cwd[hl] == '/' || cwd[hl] == '\0'))
+        snprintf(dir, sizeof dir, "/work%s", cwd + hl);
+    else
+        snprintf(dir, sizeof dir, "%s", cwd);
     json_t *cmd = json_is_object(process) ? process_cmd(process) : NULL;
     exec_start(req, s, cmd ? exec_config(req, s, cmd, json_object_get(process, "envs"), dir) : NULL, NULL, NULL);
 }
