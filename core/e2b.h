@@ -14,6 +14,7 @@
 #define CC_E2B_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "http.h"
 
@@ -65,6 +66,9 @@ void e2b_process_start(struct request *req, struct session *s, const json_t *sta
 typedef void (*e2b_exec_answer_fn)(struct request *req, int exit_code, const char *out, void *ud);
 void e2b_exec_answer(struct request *req, struct session *s, json_t *argv, e2b_exec_answer_fn answer, void *ud);
 
+/* process.Process/SendSignal: `signo` to the process group of this sandbox's
+ * command `pid` (one started by e2b_process_start and still running). */
+void e2b_process_signal(struct request *req, struct session *s, uint32_t pid, int signo);
 /* Shutdown: end every command's call now (the engine connection closes next). */
 void e2b_exec_stop_all(void);
 

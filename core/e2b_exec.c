@@ -48,6 +48,8 @@ struct proc {
     size_t relayed;
     int failed;
     char owner[65];             /* the session's key (SHA-256) */
+    char session[64];           /* its sandbox */
+    uint32_t pid;               /* ours, as E2B's API shows it (0 for a unary step) */
     struct proc *prev, *next;
 };
 
@@ -212,7 +214,7 @@ static void on_created(void *ud, long status, json_t *body, const char *error) {
     snprintf(p->exec_id, sizeof p->exec_id, "%s", id);
     if (!p->answer) {
         http_stream_start(p->req, 200, "application/connect+json");
-        json_t *start = json_pack("{s:{s:{s:i}}}", "event", "start", "pid", (int)next_pid++);
+        json_t *start = json_pack("{s:{s:{s:i}}}", "event", "start", "pid", (int)p->pid);
         e2b_connect_envelope(p->req, 0, start);
         json_decref(start);
     }
@@ -237,14 +239,21 @@ static long deadline_s(const struct request *req) {
     return s <= 0 ? EXEC_DEFAULT_S : s > EXEC_MAX_S ? EXEC_MAX_S : s;
 }
 
+/* A command with a pid leaves the pid of its process group (`timeout` leads
+ * one) where SendSignal finds it. */
+#define PGID_FILE "/tmp/.e2b-command-"
+
 /* The exec's settings: `cmd` (stolen) under the deadline, as the session's
  * uid, with its program's environment plus `envs`. */
 static json_t *exec_config(const struct request *req, struct session *s, json_t *cmd, const json_t *envs,
-                           const char *dir) {
-    char secs[24], user[48];
+                           const char *dir, uint32_t pid) {
+    char secs[24], user[48], pidtext[16];
     snprintf(secs, sizeof secs, "%ld", deadline_s(req));
     snprintf(user, sizeof user, "%u:%u", session_uid(s), session_uid(s));
-    json_t *argv = json_pack("[s,s,s,s]", "timeout", "-s", "KILL", secs);
+    snprintf(pidtext, sizeof pidtext, "%u", pid);
+    json_t *argv = pid ? json_pack("[s,s,s,s,s,s,s,s]", "sh", "-c", "echo $$ > " PGID_FILE "$0; exec \"$@\"", pidtext,
+                                   "timeout", "-s", "KILL", secs)
+                       : json_pack("[s,s,s,s]", "timeout", "-s", "KILL", secs);
     json_array_extend(argv, cmd);
     json_decref(cmd);
     json_t *env = backend_program_env(session_program(s));
@@ -277,8 +286,8 @@ static json_t *process_cmd(const json_t *process) {
     return argv;
 }
 
-static void exec_start(struct request *req, struct session *s, json_t *config, e2b_exec_answer_fn answer,
-                       void *answer_ud) {
+static void exec_start(struct request *req, struct session *s, json_t *config, uint32_t pid,
+                       e2b_exec_answer_fn answer, void *answer_ud) {
     const char *container = session_container(s);
     int room = !stopping && running < EXEC_MAX_RUNNING && running_for(session_owner(s)) < EXEC_MAX_PER_KEY;
     struct proc *p = config && container[0] && room ? calloc(1, sizeof *p) : NULL;
@@ -293,6 +302,8 @@ static void exec_start(struct request *req, struct session *s, json_t *config, e
     }
     running++;
     snprintf(p->owner, sizeof p->owner, "%s", session_owner(s));
+    snprintf(p->session, sizeof p->session, "%s", session_id(s));
+    p->pid = pid;
     p->next = procs;
     if (procs) procs->prev = p;
     procs = p;
@@ -324,7 +335,9 @@ void e2b_process_start(struct request *req, struct session *s, const json_t *sta
     else
         snprintf(dir, sizeof dir, "%s", cwd);
     json_t *cmd = json_is_object(process) ? process_cmd(process) : NULL;
-    exec_start(req, s, cmd ? exec_config(req, s, cmd, json_object_get(process, "envs"), dir) : NULL, NULL, NULL);
+    uint32_t pid = next_pid++;
+    exec_start(req, s, cmd ? exec_config(req, s, cmd, json_object_get(process, "envs"), dir, pid) : NULL, pid, NULL,
+               NULL);
 }
 
 void e2b_exec_stop_all(void) {
@@ -341,5 +354,27 @@ void e2b_exec_stop_all(void) {
 }
 
 void e2b_exec_answer(struct request *req, struct session *s, json_t *argv, e2b_exec_answer_fn answer, void *ud) {
-    exec_start(req, s, exec_config(req, s, argv, NULL, "/work"), answer, ud);
+    exec_start(req, s, exec_config(req, s, argv, NULL, "/work", 0), 0, answer, ud);
+}
+
+static void on_signalled(struct request *req, int exit_code, const char *out, void *ud) {
+    (void)ud;
+    if (exit_code == 0) reply_json(req, 200, json_object());
+    else e2b_rpc_error(req, exit_code == 1 ? "not_found" : "internal", exit_code == 1 ? "the command has ended" : out);
+}
+
+void e2b_process_signal(struct request *req, struct session *s, uint32_t pid, int signo) {
+    struct proc *p = procs;
+    while (p && !(p->pid == pid && pid && strcmp(p->session, session_id(s)) == 0)) p = p->next;
+    if (!p) {
+        e2b_rpc_error(req, "not_found", "no such command");
+        return;
+    }
+    char pidtext[16], sig[16];
+    snprintf(pidtext, sizeof pidtext, "%u", pid);
+    snprintf(sig, sizeof sig, "%d", signo);
+    /* The whole process group: the command and what it started. */
+    json_t *argv = json_pack("[s,s,s,s,s]", "sh", "-c", "kill -$1 -$(cat " PGID_FILE "$0) 2>/dev/null || exit 1",
+                             pidtext, sig);
+    e2b_exec_answer(req, s, argv, on_signalled, NULL);
 }

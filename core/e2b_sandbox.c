@@ -87,6 +87,25 @@ static void handle_process_start(struct request *req) {
     json_decref(start);
 }
 
+/* SendSignal {process: {pid}, signal: SIGNAL_SIGKILL | SIGNAL_SIGTERM (or 9, 15)}. */
+static void handle_process_signal(struct request *req) {
+    struct session *s = e2b_sandbox(req, 1);
+    if (!s) return;
+    json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL);
+    const json_t *pid = json_object_get(json_object_get(body, "process"), "pid"), *sig = json_object_get(body, "signal");
+    const char *name = json_string_value(sig);
+    int signo = json_is_integer(sig) ? (int)json_integer_value(sig)
+              : name && strcmp(name, "SIGNAL_SIGKILL") == 0 ? 9
+              : name && strcmp(name, "SIGNAL_SIGTERM") == 0 ? 15
+                                                            : 0;
+    if (!json_is_integer(pid) || json_integer_value(pid) <= 0 || json_integer_value(pid) > UINT32_MAX ||
+        (signo != 9 && signo != 15))
+        e2b_rpc_error(req, "invalid_argument", "SendSignal needs process.pid and signal SIGKILL or SIGTERM");
+    else
+        e2b_process_signal(req, s, (uint32_t)json_integer_value(pid), signo);
+    json_decref(body);
+}
+
 static void handle_process_list(struct request *req) {
     if (e2b_sandbox(req, 1)) reply_json(req, 200, json_pack("{s:[]}", "processes"));
 }
@@ -95,6 +114,7 @@ static const struct route e2b_sandbox_routes[] = {
     {"GET", "/health", ACCESS_OPEN, handle_health, ROUTE_E2B_ERRORS},
     {"POST", "/process.Process/Start", ACCESS_OPEN, handle_process_start, 0},
     {"POST", "/process.Process/List", ACCESS_OPEN, handle_process_list, 0},
+    {"POST", "/process.Process/SendSignal", ACCESS_OPEN, handle_process_signal, 0},
     {"POST", "/process.Process/{method}", ACCESS_OPEN, e2b_rpc_unimplemented, 0},
 };
 

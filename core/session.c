@@ -566,6 +566,7 @@ struct session *session_find_live(const char *id) {
     return s && !s->create_req && !session_ended(s) ? s : NULL;
 }
 
+const char *session_id(const struct session *s) { return s->id; }
 const char *session_owner(const struct session *s) { return s->key_hash; }
 const char *session_container(const struct session *s) { return s->sb ? sandbox_container_id(s->sb) : ""; }
 unsigned session_uid(const struct session *s) { return s->uid; }

@@ -53,6 +53,7 @@ int session_signal_number(const char *name);
  * unguessable id and carry no key: the session with this id, live and created,
  * whoever asks, or NULL. */
 struct session *session_find_live(const char *id);
+const char *session_id(const struct session *s);
 const char *session_owner(const struct session *s);      /* SHA-256 of its key */
 const char *session_container(const struct session *s);  /* "" while it has none */
 unsigned session_uid(const struct session *s);

@@ -1,8 +1,8 @@
 """E2B on a backend and through a balancer: the real npm SDK (@e2b/code-interpreter 2.8.0 with
 e2b 2.51.0, pinned in tests/e2e/e2b/package-lock.json and installed by the `sdk` fixture) runs
 tests/e2e/e2b/flow.mjs unchanged: create, cells with callbacks, a matplotlib PNG, a structured
-error, files (write, read, list, stat, make, move, remove), shell commands, timeout, connect by
-id, list and kill.  Then the dialect's own
+error, files (write, read, list, stat, make, move, remove), shell commands (one killed), timeout,
+connect by id, list and kill.  Then the dialect's own
 shapes with raw HTTP: E2B's error bodies, keys, sandbox calls that name no live sandbox."""
 import base64
 import json
@@ -66,6 +66,8 @@ def check_flow(out):
     assert out["fromKernel"] == "'hello from e2b\\n'", out
     assert out["command"] == {"exitCode": 0, "stdout": "hi\n# notes\n", "stderr": "err\n"}, out
     assert out["failedCommand"] == {"name": "CommandExitError", "exitCode": 3}, out
+    assert out["killedCommand"] is True and out["killMissing"] is False, out
+    assert out["killedResult"] == {"name": "CommandExitError", "exitCode": 137}, out
     assert out["envCommand"] == "hello from /work/data\n", out
     assert out["madeDir"] is True and out["madeAgain"] is False, out
     assert out["moved"] == "file:/home/user/made/notes.md" and out["movedRead"] == "# notes\n", out

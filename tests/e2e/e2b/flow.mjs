@@ -60,6 +60,17 @@ try {
     out.failedCommand = { name: e.name, exitCode: e.exitCode }
   }
 
+  // A background command, killed.
+  const bg = await sbx.commands.run('sleep 30', { background: true })
+  out.killedCommand = await sbx.commands.kill(bg.pid)
+  try {
+    await bg.wait()
+    out.killedResult = 'no error'
+  } catch (e) {
+    out.killedResult = { name: e.name, exitCode: e.exitCode }
+  }
+  out.killMissing = await sbx.commands.kill(bg.pid)
+
   const envCmd = await sbx.commands.run('echo $GREETING from $(pwd)', { envs: { GREETING: 'hello' }, cwd: '/home/user/data' })
   out.envCommand = envCmd.stdout
 
