@@ -276,7 +276,7 @@ static void on_close(struct ws *ws, void *ud) {
     finish(pc, 1000, "");
 }
 
-static const struct ws_callbacks piston_ws_cbs = {on_text, on_close};
+static const struct ws_callbacks piston_ws_cbs = {.on_text = on_text, .on_close = on_close};
 
 static void on_init_timeout(uv_timer_t *t) {
     struct pconn *pc = t->data;

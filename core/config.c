@@ -141,6 +141,9 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
     c->read_timeout_ms = (long)read_int(&r, "read_timeout_ms", 10000, 10, 3600000);
     c->keepalive_timeout_ms = (long)read_int(&r, "keepalive_timeout_ms", 75000, 10, 3600000);
     c->max_connections = (int)read_int(&r, "max_connections", 1024, 1, 1000000);
+    c->max_connections_per_address = (int)read_int(&r, "max_connections_per_address", 0, 0, 1000000);
+    c->lingering_close_ms = (long)read_int(&r, "lingering_close_ms", 5000, 10, 600000);
+    c->ws_backlog_bytes = (size_t)read_int(&r, "ws_backlog_bytes", 4 << 20, 64 << 10, 1LL << 30);
     c->shutdown_grace_ms = (long)read_int(&r, "shutdown_grace_s", 10, 0, 3600) * 1000;
     c->hook_instructions = read_int(&r, "hook_instructions", 1000000, 1000, 1LL << 40);
     c->policy_memory_bytes = (size_t)read_int(&r, "policy_memory_mb", 64, 1, 4096) << 20;
@@ -154,6 +157,7 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
     c->stdin_backlog_bytes = (size_t)read_int(&r, "stdin_backlog_bytes", 1 << 20, 1024, 1LL << 30);
     c->output_keep_bytes = (size_t)read_int(&r, "output_keep_bytes", 1 << 20, 1 << 20, 1LL << 30);
     c->program_max_bytes = (size_t)read_int(&r, "program_max_bytes", 512 << 10, 1024, 1LL << 30);
+    c->max_ws_per_session = (int)read_int(&r, "max_ws_per_session", 4, 1, 1000);
     const json_t *uids = json_object_get(r.settings, "uid_range");
     c->uid_min = 100000;
     c->uid_max = 165535;

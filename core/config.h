@@ -28,6 +28,9 @@ struct config {
     long read_timeout_ms;      /* a request must arrive whole within this */
     long keepalive_timeout_ms; /* an idle keep-alive connection is closed after this */
     int max_connections;
+    int max_connections_per_address; /* 0: no per-address cap */
+    long lingering_close_ms;   /* a closing connection's time to flush and drain */
+    size_t ws_backlog_bytes;   /* unsent bytes that drop a WebSocket or tunnel */
     long shutdown_grace_ms;
     long long hook_instructions;
     size_t policy_memory_bytes;
@@ -42,6 +45,7 @@ struct config {
     size_t stdin_backlog_bytes;
     size_t output_keep_bytes;  /* a session keeps at least this much of its record */
     size_t program_max_bytes;  /* code + files together */
+    int max_ws_per_session;    /* WebSockets open on one session */
     unsigned uid_min, uid_max;
     json_t *limits;            /* {"timeout_ms":{"default":..,"min":..,"max":..}, ...} */
     json_t *images;            /* {"python":{"image":..,"aliases":[..],...}, ...} */

@@ -269,7 +269,7 @@ static void on_relayed(void *ud, int status, const char *ctype, const char *body
     (void)refused;
     struct relay *r = ud;
     struct request *req = r->req;
-    req->on_abort = NULL;
+    http_set_abort(req, NULL, NULL);
     if (r->observe) r->observe(r->ud, status, body, len);
     free(r);
     if (!status) {
@@ -327,7 +327,7 @@ static void tunnel_client_closed(void *ud) {
     if (t->hc) httpc_close(t->hc); /* tunnel_closed frees */
 }
 
-static const struct conn_raw tunnel_raw = {tunnel_client_data, tunnel_client_closed};
+static const struct conn_raw tunnel_raw = {.on_data = tunnel_client_data, .on_close = tunnel_client_closed};
 
 static void tunnel_response(struct httpc *hc, void *ud, int status, const struct httpc_header *h, size_t n) {
     (void)hc;
@@ -340,7 +340,7 @@ static void tunnel_response(struct httpc *hc, void *ud, int status, const struct
     buf_append_str(&head, "\r\n");
     struct request *req = t->req;
     t->req = NULL;
-    req->on_abort = NULL;
+    http_set_abort(req, NULL, NULL);
     t->client = http_upgrade(req, head.data, &tunnel_raw, t);
     buf_free(&head);
     t->upgraded = 1;
@@ -364,7 +364,7 @@ static void tunnel_complete(struct httpc *hc, void *ud) {
     if (t->req) {
         struct request *req = t->req;
         t->req = NULL;
-        req->on_abort = NULL;
+        http_set_abort(req, NULL, NULL);
         http_respond(req, t->status ? t->status : 502, "application/json", t->refused.data ? t->refused.data : "",
                      t->refused.len, NULL);
     }
@@ -378,7 +378,7 @@ static void tunnel_error(struct httpc *hc, void *ud, int err, const char *why) {
     if (t->req) {
         struct request *req = t->req;
         t->req = NULL;
-        req->on_abort = NULL;
+        http_set_abort(req, NULL, NULL);
         reply_error(req, 503, "unavailable", "the backend did not answer: %s", why ? why : "error");
     }
 }

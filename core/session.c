@@ -180,18 +180,37 @@ static void ws_send_json(struct ws *ws, json_t *msg) {
     free(text);
 }
 
+/* Output goes to a WebSocket in messages of at most this many raw bytes, and
+ * only while the peer keeps up (ws_backed_up): a slow or absent reader falls
+ * behind on the record instead of growing our memory. */
+#define WS_PIECE (64 * 1024)
+
 struct ws_emit {
     struct wsclient *c;
+    int stopped;      /* the peer is behind: the rest waits for on_drain */
 };
 
 static void ws_emit_one(void *ud, int stream, const char *data, size_t len, uint64_t end) {
     struct ws_emit *e = ud;
-    buf_t fixed = BUF_INIT;
-    utf8_append_repaired(&fixed, data, len);
-    ws_send_json(e->c->ws, json_pack("{s:s,s:s%,s:I}", "type", stream == OUT_STDERR ? "stderr" : "stdout", "data",
-                                     fixed.data ? fixed.data : "", fixed.len, "cursor", (json_int_t)end));
-    buf_free(&fixed);
-    e->c->cursor = end;
+    uint64_t start = end - len;
+    while (len && !e->stopped) {
+        if (ws_backed_up(e->c->ws)) {
+            e->stopped = 1;
+            return;
+        }
+        size_t n = len;
+        if (n > WS_PIECE) n = WS_PIECE - utf8_incomplete_tail(data, WS_PIECE); /* never split a character */
+        buf_t fixed = BUF_INIT;
+        utf8_append_repaired(&fixed, data, n);
+        start += n;
+        ws_send_json(e->c->ws, json_pack("{s:s,s:s%,s:I}", "type", stream == OUT_STDERR ? "stderr" : "stdout",
+                                         "data", fixed.data ? fixed.data : "", fixed.len, "cursor",
+                                         (json_int_t)start));
+        buf_free(&fixed);
+        e->c->cursor = start;
+        data += n;
+        len -= n;
+    }
 }
 
 static void wsclient_remove(struct wsclient *c) {
@@ -204,9 +223,9 @@ static void wsclient_remove(struct wsclient *c) {
 /* Send a WebSocket client what it has not seen; after the end, the exit. */
 static void wsclient_flush(struct wsclient *c) {
     struct session *s = c->s;
-    struct ws_emit e = {c};
+    struct ws_emit e = {c, 0};
     outrec_each(&s->rec, c->cursor, ws_emit_one, &e);
-    if (session_ended(s)) {
+    if (session_ended(s) && !e.stopped) {
         json_t *msg = json_pack("{s:s,s:s}", "type", "exit", "state", state_names[s->state]);
         json_object_set_new(msg, "exit_code", s->has_exit && !s->signo ? json_integer(s->exit_code) : json_null());
         json_object_set_new(msg, "signal", signal_json(s->signo));
@@ -739,11 +758,23 @@ static void on_ws_close(struct ws *ws, void *ud) {
     wsclient_remove(ud);
 }
 
-static const struct ws_callbacks ws_cbs = {on_ws_text, on_ws_close};
+static void on_ws_drain(struct ws *ws, void *ud) {
+    (void)ws;
+    wsclient_flush(ud);
+}
+
+static const struct ws_callbacks ws_cbs = {on_ws_text, on_ws_close, on_ws_drain};
 
 void session_websocket(struct request *req, struct session *s, uint64_t cursor) {
     if (cursor > outrec_end(&s->rec)) {
         reply_error(req, 400, "bad_request", "cursor is beyond the end of the output");
+        return;
+    }
+    int open = 0;
+    for (struct wsclient *o = s->clients; o; o = o->next) open++;
+    if (open >= app_config()->max_ws_per_session) {
+        reply_error(req, 429, "rate_limited", "the session has %d WebSockets open, the most the policy allows "
+                    "(max_ws_per_session)", open);
         return;
     }
     struct wsclient *c = calloc(1, sizeof *c);
