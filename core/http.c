@@ -545,6 +545,16 @@ void conn_raw_write(struct conn *c, const void *data, size_t len) {
     if (c->state == CONN_RAW) conn_write(c, data, len);
 }
 
+void conn_raw_pause(struct conn *c, int paused) {
+    if (c->state != CONN_RAW || paused == c->read_stopped) return;
+    if (paused) {
+        c->read_stopped = 1;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    } else {
+        conn_resume_reading(c);
+    }
+}
+
 int conn_raw_backed_up(struct conn *c) {
     if (!conn_backed_up(c)) return 0;
     c->raw_want_drain = 1;
