@@ -259,8 +259,8 @@ static void on_handle_closed(uv_handle_t *h) {
 
 /* Close the socket now, dropping whatever is unsent. */
 static void conn_abort(struct conn *c) {
-    if (c->state == CONN_CLOSED) return;
     if (c->state < CONN_CLOSING) conn_end(c, 0); /* tells the request's or the tunnel's owner */
+    if (c->state == CONN_CLOSED) return;          /* which may have closed it already */
     c->state = CONN_CLOSED;
     conn_closed++;
     lru_remove(c);
