@@ -19,13 +19,17 @@ return {
 
   max_body_bytes = 1048576,
   max_connections = 1024,
+  max_connections_per_address = 0,  -- a balancer in front connects from one address
   read_timeout_ms = 10000,
+  lingering_close_ms = 5000,
+  ws_backlog_bytes = 4194304,
   shutdown_grace_s = 10,
 
   max_sessions = 50,          -- capacity: live sessions plus runs in progress
   max_sessions_per_key = 10,
   ended_retention_s = 60,
   max_wait_ms = 30000,
+  max_ws_per_session = 4,
   uid_range = { 100000, 165535 },
 
   limits = limits.default,
