@@ -138,6 +138,23 @@ def test_unread_answers_are_dropped_after_the_keepalive_timeout(start_server):
         wait_until(lambda: open_fds(srv) == fds, timeout=5, what="the blocked connection's socket to be closed")
 
 
+@pytest.mark.docker
+def test_pipelined_file_gets_never_read_stay_bounded(start_server):
+    """100 pipelined GETs of a 4 MiB file on a connection that never reads (+420 MiB before)."""
+    srv = settings(start_server)
+    code = "open('big', 'wb').write(b'x' * (4 << 20))\nprint('ready', flush=True)\ninput()"
+    sid = create(srv, {"language": "python", "code": code})["id"]
+    try:
+        wait_until(lambda: session(srv, sid)["output_bytes"] > 0, timeout=30, what="the file written")
+        before = rss_mib(srv)
+        get = f"GET /v1/sessions/{sid}/files/big HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        with slow_reader(srv) as s:
+            send_until_blocked(s, get * 100)
+            assert_rss_stays(srv, before, 40, 8, "pipelined 4 MiB answers nobody reads")
+    finally:
+        delete(srv, sid)
+
+
 # ---- item 5: idle connections ---------------------------------------------------------------------
 
 def test_silent_connection_is_closed_after_the_read_timeout(start_server):
