@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from backend_util import create, delete, session, wait_until
+from backend_util import auth, create, delete, session, wait_until
+from balancer_util import fleet, redis  # noqa: F401  (fixtures)
 from conftest import POLICIES, assert_error, parse_responses, read_all, read_responses, slow
 from wsclient import WebSocket
 
@@ -291,6 +292,29 @@ def test_unread_websockets_on_a_chatty_session_stay_bounded(start_server):
             ws.close()
     finally:
         delete(srv, sid)
+
+
+@pytest.mark.docker
+def test_unread_websockets_through_a_balancer_stay_bounded(fleet):
+    """The balancer's tunnels read the backend only while the client takes what it is sent:
+    neither the balancer nor the backend queues a chatty session's output for an absent reader."""
+    be = fleet.backend()
+    lb = fleet.balancer()
+    before = {s.name: rss_mib(s) for s in (be, lb)}
+    sid = create(lb, {"language": "python", "code": CHATTY, "limits": {"output_bytes": 16 << 20}}, key="k1")["id"]
+    try:
+        socks = [WebSocket(lb, f"/v1/sessions/{sid}/ws", headers=auth("k1"), rcvbuf=4096) for _ in range(4)]
+        assert all(ws.status == 101 for ws in socks)
+        wait_until(lambda: session(lb, sid, key="k1")["state"] == "output_limit", timeout=60, interval=0.2,
+                   what="the session to write its 16 MiB")
+        for s in (be, lb):
+            assert_rss_stays(s, before[s.name], 24, 1, f"four unread WebSockets ({s.name})")
+        msgs, text = socks[0].collect(timeout=20)
+        assert msgs[-1] == ("close", 1000), msgs[-3:]
+        for ws in socks:
+            ws.close()
+    finally:
+        delete(lb, sid, key="k1")
 
 
 @pytest.mark.docker
