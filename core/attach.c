@@ -387,9 +387,9 @@ int attach_list(struct attach *a, uint32_t rid) {
     return frame_send(a);
 }
 
-int attach_reset(struct attach *a, uint32_t rid) {
+int attach_reset(struct attach *a, uint32_t rid, uint64_t memory_slack) {
     if (a->closed) return -1;
-    frame_put_reset(&a->out, rid);
+    frame_put_reset(&a->out, rid, memory_slack);
     return frame_send(a);
 }
 

@@ -104,6 +104,6 @@ int attach_resize(struct attach *a, uint16_t cols, uint16_t rows);
 int attach_get(struct attach *a, uint32_t rid, const char *path);
 int attach_put(struct attach *a, uint32_t rid, const char *path, const void *data, size_t len);
 int attach_list(struct attach *a, uint32_t rid);
-int attach_reset(struct attach *a, uint32_t rid);
+int attach_reset(struct attach *a, uint32_t rid, uint64_t memory_slack);
 
 #endif
