@@ -54,7 +54,10 @@ enum reply_status {
     REPLY_NOT_FOUND = 1,
     REPLY_BAD_PATH = 2,
     REPLY_IS_DIR = 3,
-    REPLY_ERROR = 4,
+    REPLY_ERROR = 4,       /* anything else: data says what */
+    REPLY_NOT_REGULAR = 5, /* a FIFO, a socket, a device: no file to read or write */
+    REPLY_TOO_LARGE = 6,   /* G of more than fits in an R; P or F with no space left */
+    REPLY_DENIED = 7,      /* the file's or a folder's mode forbids it, or it is busy (ETXTBSY) */
 };
 
 enum { STREAM_STDOUT = 1, STREAM_STDERR = 2 };
