@@ -406,10 +406,7 @@ int attach_put(struct attach *a, uint32_t rid, const char *path, const void *dat
     return frame_put_put(&a->out, &m) < 0 ? -1 : frame_send(a);
 }
 
-size_t attach_put_max(size_t path_len) {
-    size_t fixed = 1 + 4 + 2 + path_len;   /* type, rid, path length, path */
-    return fixed < FRAME_MAX_LEN ? FRAME_MAX_LEN - fixed : 0;
-}
+size_t attach_put_max(size_t path_len) { return frame_put_room(path_len); }
 
 int attach_get(struct attach *a, uint32_t rid, const char *path) {
     if (a->closed) return -1;

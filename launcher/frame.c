@@ -188,6 +188,12 @@ int frame_put_file(struct lbuf *out, const struct file_msg *m)
     return put_named_data(out, FRAME_FILE, 0, m);
 }
 
+size_t frame_put_room(size_t path_len)
+{
+    size_t fixed = 4 + 2 + path_len; /* rid, path length, path */
+    return fixed < FRAME_MAX_LEN - 1 ? FRAME_MAX_LEN - 1 - fixed : 0;
+}
+
 int frame_put_put(struct lbuf *out, const struct file_msg *m)
 {
     return put_named_data(out, FRAME_PUT, 4, m);

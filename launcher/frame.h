@@ -133,6 +133,7 @@ void frame_put_signal(struct lbuf *out, uint8_t signo);
 void frame_put_resize(struct lbuf *out, uint16_t cols, uint16_t rows);
 int frame_put_get(struct lbuf *out, const struct file_msg *m); /* data unused */
 int frame_put_put(struct lbuf *out, const struct file_msg *m);
+size_t frame_put_room(size_t path_len); /* the most data bytes a P frame carries for this path */
 void frame_put_list(struct lbuf *out, uint32_t rid);
 /* K: the rid, then the memory the container may hold beyond start-up once reset (0: unchecked). */
 void frame_put_reset(struct lbuf *out, uint32_t rid, uint64_t memory_slack);

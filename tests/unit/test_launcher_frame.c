@@ -447,6 +447,17 @@ static void test_backend_encoders(void)
     finish(&m);
     CHECK(encodes_as(&out, &m), "L encodes rid");
 
+    {
+        /* P: exactly frame_put_room() data bytes fit, one more does not */
+        static unsigned char big[FRAME_MAX_LEN];
+        struct file_msg pm = {.rid = 1, .path = "a/b.txt", .path_len = 7, .data = big};
+        pm.data_len = frame_put_room(pm.path_len);
+        CHECK(frame_put_put(&out, &pm) == 0 && lbuf_used(&out) == 4 + FRAME_MAX_LEN, "P of frame_put_room bytes fits");
+        lbuf_clear(&out);
+        pm.data_len++;
+        CHECK(frame_put_put(&out, &pm) < 0 && lbuf_used(&out) == 0, "P of one byte more is refused");
+    }
+
     frame_put_reset(&out, 0xfedcba98, 32u << 20);
     start(&m, 'K');
     u32(&m, 0xfedcba98);
