@@ -179,6 +179,7 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
     const json_t *reuse = json_object_get(r.settings, "reuse");
     if (reuse && !json_is_boolean(reuse)) fail(&r, "reuse", "must be true or false");
     c->reuse = !json_is_false(reuse);
+    c->reset_memory_slack_bytes = (size_t)read_int(&r, "reset_memory_slack_mb", 32, 0, 1 << 20) << 20;
 
     const json_t *open = json_object_get(r.settings, "piston_open");
     if (open && !json_is_boolean(open)) fail(&r, "piston_open", "must be true or false");

@@ -51,6 +51,7 @@ struct config {
     json_t *images;            /* {"python":{"image":..,"aliases":[..],...}, ...} */
     json_t *pools;             /* {"python":{"size":2,"refill_per_s":4,"max":4}, ...}; checked by pool.c */
     int reuse;                 /* a run's container may serve the next run, after a reset */
+    size_t reset_memory_slack_bytes; /* memory a reset container may hold beyond start-up; 0: unchecked */
 
     /* the older API dialects */
     int piston_open;           /* serve the Piston dialect without a key */

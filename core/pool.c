@@ -448,7 +448,7 @@ struct pool_entry *pool_return(struct sandbox *sb, unsigned uid, const struct pr
         e->used = 1;
         e->state = E_RESETTING;
         sandbox_set_callbacks(sb, &pool_callbacks, e);
-        e->reset_rid = sandbox_reset(sb);
+        e->reset_rid = sandbox_reset(sb, app_config()->reset_memory_slack_bytes);
         if (e->reset_rid) {
             e->since_ms = uv_now(P.loop);
             e->done = done;

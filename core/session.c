@@ -472,10 +472,18 @@ static void on_reply(struct sandbox *sb, void *ud, uint32_t rid, int status, con
     enum file_op op = f->op;
     free(f);
     switch (status) {
-    case 0: break;
-    case 1: reply_error(req, 404, "not_found", "no such file in the session's working directory"); return;
-    case 2: reply_error(req, 400, "bad_request", "the path leaves the working directory or crosses a symlink"); return;
-    case 3: reply_error(req, 400, "bad_request", "the path names a folder"); return;
+    case LAUNCHER_OK: break;
+    case LAUNCHER_NOT_FOUND: reply_error(req, 404, "not_found", "no such file in the session's working directory"); return;
+    case LAUNCHER_BAD_PATH: reply_error(req, 400, "bad_request", "the path leaves the working directory or crosses a symlink"); return;
+    case LAUNCHER_IS_DIR: reply_error(req, 400, "bad_request", "the path names a folder"); return;
+    case LAUNCHER_NOT_REGULAR: reply_error(req, 400, "bad_request", "the path names no regular file (a FIFO, a socket ...)"); return;
+    case LAUNCHER_TOO_LARGE:
+        if (op == FILE_GET) reply_error(req, 413, "payload_too_large", "the file is larger than a GET returns (4 MiB)");
+        else reply_error(req, 413, "payload_too_large", "no space for the file: %.*s", (int)(len > 200 ? 200 : len), data);
+        return;
+    case LAUNCHER_DENIED:
+        reply_error(req, 409, "conflict", "the program's modes forbid it, or the file is busy: %.*s", (int)(len > 200 ? 200 : len), data);
+        return;
     default: reply_error(req, 500, "internal", "the sandbox could not do it: %.*s", (int)(len > 200 ? 200 : len), data); return;
     }
     if (op == FILE_GET) {
@@ -804,6 +812,11 @@ static void file_op(struct request *req, struct session *s, enum file_op op, con
     }
     if (path && !program_valid_path(path)) {
         reply_error(req, 400, "bad_request", "bad path: use /-separated components of [A-Za-z0-9._-], not . or ..");
+        return;
+    }
+    /* A file travels in one P frame (docs/protocol.md): larger ones are refused at once. */
+    if (op == FILE_PUT && req->body.len > attach_put_max(strlen(path))) {
+        reply_error(req, 413, "payload_too_large", "a file PUT carries at most %zu bytes", attach_put_max(strlen(path)));
         return;
     }
     struct pending_file *f = calloc(1, sizeof *f);
