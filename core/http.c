@@ -223,6 +223,8 @@ static void conn_write(struct conn *c, const void *data, size_t len) {
         log_msgf(LOG_WARN, "backlog_exceeded", "an upgraded connection has %zu bytes unsent; closing it",
                  c->write_queue + len);
         c->raw_overflow = 1;
+        c->read_stopped = 1;
+        uv_read_stop((uv_stream_t *)&c->tcp);
         uv_timer_start(&c->timer, on_timer, 0, 0);
         return;
     }
@@ -545,8 +547,10 @@ void conn_raw_write(struct conn *c, const void *data, size_t len) {
     if (c->state == CONN_RAW) conn_write(c, data, len);
 }
 
+int conn_raw_dropped(const struct conn *c) { return c->raw_overflow; }
+
 void conn_raw_pause(struct conn *c, int paused) {
-    if (c->state != CONN_RAW || paused == c->read_stopped) return;
+    if (c->state != CONN_RAW || c->raw_overflow || paused == c->read_stopped) return;
     if (paused) {
         c->read_stopped = 1;
         uv_read_stop((uv_stream_t *)&c->tcp);
@@ -728,7 +732,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     }
     if (nread == 0 || c->state == CONN_LINGERING) return; /* dropped */
     if (c->state == CONN_RAW) {
-        if (c->raw && c->raw->on_data) c->raw->on_data(c->raw_ud, buf->base, (size_t)nread);
+        if (c->raw && c->raw->on_data && !c->raw_overflow) c->raw->on_data(c->raw_ud, buf->base, (size_t)nread);
         return;
     }
     if (buf_append(&c->pending, buf->base, (size_t)nread) < 0) {

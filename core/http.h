@@ -128,6 +128,8 @@ void conn_raw_write(struct conn *c, const void *data, size_t len);
 /* Whether the backlog is over the mark where a writer should wait for
  * on_drain before writing more (then on_drain follows once it is under). */
 int conn_raw_backed_up(struct conn *c);
+/* Whether it passed that cap and is being dropped: do no more work for it. */
+int conn_raw_dropped(const struct conn *c);
 /* Stop (1) or resume (0) reading, for the owner's own backpressure. */
 void conn_raw_pause(struct conn *c, int paused);
 /* Close after pending writes; raw->on_close follows. */

@@ -47,7 +47,7 @@ int ws_is_upgrade(const struct request *req) {
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud) {
     (void)flags;
     struct ws *ws = ud;
-    if (ws->in.len == 0) {
+    if (ws->in.len == 0 || conn_raw_dropped(ws->conn)) { /* dropped: no more messages from it */
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }

@@ -39,6 +39,9 @@ return {
   -- run after a complete reset (docs/pools.md).
   pools = pools.default,
   reuse = true,
+  -- A reset container still holding more memory than this beyond its start-up
+  -- figure (kernel memory no reset frees) is discarded, not reused.
+  reset_memory_slack_mb = 32,
 
   -- The older dialects (docs/compat.md).  With CODECLOUD_PISTON_OPEN=1 Piston
   -- callers without a key are served as one anonymous tenant, at most

@@ -11,10 +11,13 @@ import pytest
 
 from backend_util import auth, create, delete, session, wait_until
 from balancer_util import fleet, redis  # noqa: F401  (fixtures)
-from conftest import POLICIES, assert_error, parse_responses, read_all, read_responses, slow
+from conftest import (POLICIES, VALGRIND, assert_error, binary, parse_responses, read_all, read_responses,
+                      slow)
 from wsclient import WebSocket
 
 SETTINGS = POLICIES / "settings.lua"
+# ASan and valgrind keep freed memory: there the tests exercise the paths, not the bounds.
+MEMORY_MEASURED = not VALGRIND and "asan" not in binary().name
 GET_METRICS = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
 GET_HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 PARTIAL = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"   # a request whose head never ends
@@ -38,7 +41,10 @@ def open_fds(server):
 
 
 def assert_rss_stays(server, before, bound_mib, seconds, what):
-    """Watch the server's memory for `seconds`: it must never grow more than bound_mib."""
+    """Watch the server's memory for `seconds`: it must never grow more than bound_mib.  Not
+    under ASan or valgrind, whose allocators keep freed memory (the rest of the test runs)."""
+    if not MEMORY_MEASURED:
+        return 0
     deadline = time.monotonic() + slow(seconds)
     grown = 0
     while time.monotonic() < deadline:
@@ -268,6 +274,7 @@ def test_lingering_close_is_bounded(start_server):
 # ---- item 4: WebSockets ------------------------------------------------------------------------------
 
 CHATTY = "import sys\nline = 'x' * 4095 + '\\n'\nwhile True:\n    sys.stdout.write(line)\n"
+CHATTY_BYTES = (16 << 20) if MEMORY_MEASURED else (2 << 20)   # its output limit
 
 
 @pytest.mark.docker
@@ -277,12 +284,12 @@ def test_unread_websockets_on_a_chatty_session_stay_bounded(start_server):
     all of it (+16 MiB per socket before).  A reader that comes back gets the rest and the end."""
     srv = settings(start_server, max_ws_per_session=4)
     before = rss_mib(srv)
-    sid = create(srv, {"language": "python", "code": CHATTY, "limits": {"output_bytes": 16 << 20}})["id"]
+    sid = create(srv, {"language": "python", "code": CHATTY, "limits": {"output_bytes": CHATTY_BYTES}})["id"]
     try:
         socks = [WebSocket(srv, f"/v1/sessions/{sid}/ws", rcvbuf=4096) for _ in range(4)]
         assert all(ws.status == 101 for ws in socks)
         wait_until(lambda: session(srv, sid)["state"] == "output_limit", timeout=60, interval=0.2,
-                   what="the session to write its 16 MiB")
+                   what="the session to write its output")
         assert_rss_stays(srv, before, 24, 1, "four unread WebSockets")
         msgs, text = socks[0].collect(timeout=20)
         assert msgs[-1] == ("close", 1000), msgs[-3:]
@@ -301,12 +308,14 @@ def test_unread_websockets_through_a_balancer_stay_bounded(fleet):
     be = fleet.backend()
     lb = fleet.balancer()
     before = {s.name: rss_mib(s) for s in (be, lb)}
-    sid = create(lb, {"language": "python", "code": CHATTY, "limits": {"output_bytes": 16 << 20}}, key="k1")["id"]
+    body = {"language": "python", "code": CHATTY, "limits": {"output_bytes": CHATTY_BYTES}}
+    sid = create(lb, body, key="k1")["id"]
     try:
         socks = [WebSocket(lb, f"/v1/sessions/{sid}/ws", headers=auth("k1"), rcvbuf=4096) for _ in range(4)]
         assert all(ws.status == 101 for ws in socks)
-        wait_until(lambda: session(lb, sid, key="k1")["state"] == "output_limit", timeout=60, interval=0.2,
-                   what="the session to write its 16 MiB")
+        # asked of the backend itself: the fast balancer's 200 ms health checks can fail under load
+        wait_until(lambda: session(be, sid, key="k1")["state"] == "output_limit", timeout=60, interval=0.2,
+                   what="the session to write its output")
         for s in (be, lb):
             assert_rss_stays(s, before[s.name], 24, 1, f"four unread WebSockets ({s.name})")
         msgs, text = socks[0].collect(timeout=20)
@@ -314,7 +323,7 @@ def test_unread_websockets_through_a_balancer_stay_bounded(fleet):
         for ws in socks:
             ws.close()
     finally:
-        delete(lb, sid, key="k1")
+        delete(be, sid, key="k1")
 
 
 @pytest.mark.docker
@@ -336,7 +345,7 @@ def test_websocket_that_sends_and_never_reads_is_closed_past_the_cap(start_serve
             pass   # closed (reset) by the server, or it stopped reading
         srv.wait_log(lambda l: l.get("event") == "backlog_exceeded", timeout=10)
         assert closed_by_server(ws.sock, 10)
-        assert rss_mib(srv) - before < 32
+        assert_rss_stays(srv, before, 32, 1, "a WebSocket flooding requests")
         assert session(srv, sid)["state"] == "running"
     finally:
         delete(srv, sid)

@@ -155,6 +155,31 @@ def test_container_not_proven_clean_is_discarded(start_server, policy_file):
     assert b["stdout"].splitlines()[2].startswith("/work xattrs=0 "), b
 
 
+# Looking up 200 000 names that do not exist leaves as many negative dentries, kernel memory
+# charged to the container (well over 100 MiB) that no file removal frees.
+DENTRIES = HEAD + r'''
+int main(void) {
+    char h[64], name[64]; struct stat st; gethostname(h, sizeof h); puts(h);
+    for (int i = 0; i < 200000; i++) {
+        snprintf(name, sizeof name, "/usr/no-such-name-%d", i);
+        stat(name, &st);
+    }
+    puts("looked");
+    return 0;
+}
+'''
+
+
+def test_memory_not_given_back_discards_the_container(start_server, policy_file):
+    srv = pool_server(start_server, policy_file)
+    a = run_ok(srv, {"language": "c", "code": DENTRIES, "limits": {"timeout_ms": 30000}}, key=A)
+    assert a["stdout"].splitlines()[1] == "looked", a
+    srv.wait_log(lambda l: l.get("event") == "pool_reset" and "memory" in l.get("msg", ""), timeout=slow(10))
+    wait_pools(srv, {"c": 1})
+    b = run_ok(srv, {"language": "c", "code": CHECK}, key=B)
+    assert hostname(a) != hostname(b), (a, b)
+
+
 # rt_sigqueueinfo() lets user code send PID 1 a SIGTERM whose si_pid says 0 ("from outside").
 FORGE = r'''
 import ctypes, signal

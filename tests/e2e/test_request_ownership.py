@@ -12,7 +12,6 @@ from conftest import REPO, Server, slow
 pytestmark = pytest.mark.docker
 
 ASAN_BINARY = REPO / "cloudcode-asan"
-SLEEPY = "import time\nprint('started', flush=True)\ntime.sleep(60)"
 
 
 @pytest.fixture
