@@ -276,23 +276,24 @@ def part_churn(api, label, n, warmup, rate, seconds):
           f"byte), {n} samples after")
 
     def cycle():
-        first, _, sid, o = session_first_output(api, PY_READY)
+        first, created, sid, o = session_first_output(api, PY_READY)
         if not o["events"][0]["data"].startswith("ready"):
             raise RuntimeError(f"unexpected first event {o['events']}")
         t0 = time.perf_counter()
         must(*api.call("DELETE", f"/v1/sessions/{sid}"), 204, "DELETE session")
-        return first, (time.perf_counter() - t0) * 1000
+        return first, (time.perf_counter() - t0) * 1000, created
 
     deadline = time.monotonic() + MAX_PART_SECONDS / 2
-    back, back_del = [], []
+    back, back_del, back_201 = [], [], []
     t_start = time.perf_counter()
     for i in range(warmup + n):
         if time.monotonic() > deadline:
             break
-        a, d = cycle()
+        a, d, c = cycle()
         if i >= warmup:
             back.append(a)
             back_del.append(d)
+            back_201.append(c)
     back_rate = len(back) / (time.perf_counter() - t_start)
     paced, late = [], 0
     period = 1.0 / rate
@@ -316,6 +317,7 @@ def part_churn(api, label, n, warmup, rate, seconds):
         theirs.append(first_output_of(base)[0])
         floor.append(first_output_of(bare)[0])
     b = line(f"back to back ({back_rate:.1f}/s): create -> first output", back)
+    line("back to back: POST /v1/sessions answered (201)", back_201)
     line("back to back: DELETE answered (reset done)", back_del)
     p = line(f"paced {rate:g}/s ({paced_rate:.1f}/s, {late} late): create -> first", paced)
     t = line("docker run -> first stdout byte", theirs)
