@@ -8,7 +8,7 @@ import time
 import pytest
 
 from backend_util import KEYS, containers, create, delete, docker, read_until, wait_ended
-from conftest import slow
+from conftest import run_cli, slow
 from test_pools import CHECK, DIRTY, health
 
 pytestmark = pytest.mark.docker
@@ -182,3 +182,14 @@ def test_pool_size_follows_demand(start_server, policy_file):
     while len(ours(srv)) != 1:
         assert time.monotonic() < deadline, ours(srv)
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("pool, why", [
+    ("min = 1, size = 2", "takes min or its older name size, not both"),
+    ("min = -1", "needs min = an integer 0..64"),
+    ("min = 2, max = 1", "max must be an integer from min to 256"),
+    ("window_s = 0", "window_s must be a number from 0.1 to 3600"),
+])
+def test_check_refuses_bad_pool_settings(policy_file, pool, why):
+    p = run_cli("--check", policy_file(POLICY % pool))
+    assert p.returncode != 0 and f"pools.python {why}" in p.stderr, p.stderr
