@@ -49,6 +49,12 @@ size_t run_count_for_key(const char *key_hash) {
     return n;
 }
 
+size_t run_count_for_language(const char *language) {
+    size_t n = 0;
+    for (struct run *r = runs; r; r = r->next) n += strcmp(r->prog.language, language) == 0;
+    return n;
+}
+
 static void run_free(struct run *r) {
     if (r->prev) r->prev->next = r->next; else runs = r->next;
     if (r->next) r->next->prev = r->prev;

@@ -1,9 +1,10 @@
 /* session.c — interactive sessions.
  *
  * A session owns its sandbox, its output record, its long-poll waiters and
- * its WebSocket clients.  When the program ends the sandbox is destroyed at
- * once (the container removed); the session itself stays readable for the
- * policy's ended_retention_s and is then freed by the reaper.  One reaper
+ * its WebSocket clients.  When the program ends its container goes back to
+ * the pool (which resets it for the next session or run: a DELETE is answered
+ * once that reset is done) or is removed at once; the session itself stays
+ * readable for the policy's ended_retention_s and is then freed by the reaper.  One reaper
  * timer serves every session: idle, lifetime and retention deadlines, and
  * long-poll deadlines, at REAPER_MS granularity. */
 #include "session.h"
@@ -18,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notebook.h"
+#include "pool.h"
 #include "reply.h"
 #include "uidpool.h"
 #include "utf8.h"
@@ -68,6 +70,9 @@ struct session {
     struct program prog;
     struct sandbox *sb;
     unsigned uid;
+    int warm;                 /* the sandbox came from the pool (its session label is empty) */
+    int reusable;             /* the launcher reported the end, and no OOM kill: the pool may reset it */
+    struct pool_entry *returning;   /* the pool resets the container: DELETEs wait for it */
     enum session_state state;
     int compiling;
     int has_exit;
@@ -108,6 +113,13 @@ size_t session_count_live(void) {
 size_t session_count_for_key(const char *key_hash) {
     size_t n = 0;
     for (struct session *s = sessions; s; s = s->next) n += !session_ended(s) && strcmp(s->key_hash, key_hash) == 0;
+    return n;
+}
+
+size_t session_count_for_language(const char *language) {
+    size_t n = 0;
+    for (struct session *s = sessions; s; s = s->next)
+        n += !session_ended(s) && strcmp(s->prog.language, language) == 0;
     return n;
 }
 
@@ -295,22 +307,37 @@ static const char *notebook_end_reason(const struct session *s, enum session_sta
     return why;
 }
 
+/* The pool has reset the session's container (or discarded it). */
+static void returned(void *ud) {
+    struct session *s = ud;
+    s->returning = NULL;
+    answer_deletes(s);
+}
+
+/* A pool container whose program's end the launcher reported goes back to the
+ * pool; any other is removed (a cold one carries this session's label). */
+static void give_back_sandbox(struct session *s) {
+    struct sandbox *sb = s->sb;
+    unsigned uid = s->uid;
+    s->sb = NULL;
+    s->uid = 0;
+    if (sb && s->warm && s->reusable) {
+        s->returning = pool_return(sb, uid, &s->prog, returned, s);
+        return;
+    }
+    if (sb) sandbox_destroy(sb);
+    if (uid) uidpool_give(uid);
+}
+
 static void session_end(struct session *s, enum session_state st) {
     if (session_ended(s)) return;
     s->state = st;
     s->ended_ms = now_ms();
-    if (s->sb) {
-        sandbox_destroy(s->sb);
-        s->sb = NULL;
-    }
-    if (s->uid) {
-        uidpool_give(s->uid);
-        s->uid = 0;
-    }
+    give_back_sandbox(s);
     outrec_flush(&s->rec);
     buf_free(&s->stdin_queue);
     fail_pending_files(s);
-    answer_deletes(s);
+    if (!s->returning) answer_deletes(s);
     if (s->nb) notebook_ended(s->nb, notebook_end_reason(s, st));
     char labels[64];
     snprintf(labels, sizeof labels, "state=\"%s\"", state_names[st]);
@@ -329,6 +356,7 @@ static void session_free(struct session *s) {
         wsclient_remove(s->clients);
     }
     fail_pending_files(s);
+    pool_return_cancel(s->returning);
     answer_deletes(s);
     notebook_free(s->nb);
     if (s->sb) sandbox_destroy(s->sb);
@@ -409,14 +437,18 @@ static void on_data(struct sandbox *sb, void *ud, int stream, const char *data, 
 static void on_exit_frame(struct sandbox *sb, void *ud, const struct launcher_exit *ex) {
     (void)sb;
     struct session *s = ud;
+    /* Every process of the program is gone now: unless one hit the memory
+     * limit, the container can serve another program after the pool's reset. */
+    s->reusable = ex->oom_kills == 0 && ex->seq != 0;
     if (s->killing) {
-        /* A DELETE's SIGKILL: every process of the program is gone now. */
+        /* A DELETE's SIGKILL. */
         session_end(s, SESSION_KILLED);
         return;
     }
     if (s->compiling) {
         if (ex->reason == 0 && ex->signo == 0 && ex->exit_code == 0) {
             s->compile = json_pack("{s:i,s:s,s:s}", "exit_code", 0, "stdout", "", "stderr", "");
+            s->reusable = 0;   /* the program runs now */
             start_program(s);
             return;
         }
@@ -558,7 +590,9 @@ void session_create(struct request *req) {
     backend_load_changed();
     http_set_abort(req, on_create_abort, s);
     /* A warm container runs on_ready (and answers the create) before this returns. */
-    if (backend_sandbox_start(&s->prog, &s->uid, s->id, &session_callbacks, s, &s->sb) < 0) {
+    int started = backend_sandbox_start(&s->prog, &s->uid, s->id, &session_callbacks, s, &s->sb);
+    s->warm = started == 1;
+    if (started < 0) {
         s->create_req = NULL;
         reply_error(req, 500, "internal", "cannot start a sandbox");
         session_end(s, SESSION_LOST);
