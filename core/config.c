@@ -154,6 +154,11 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
     c->stdin_backlog_bytes = (size_t)read_int(&r, "stdin_backlog_bytes", 1 << 20, 1024, 1LL << 30);
     c->output_keep_bytes = (size_t)read_int(&r, "output_keep_bytes", 1 << 20, 1 << 20, 1LL << 30);
     c->program_max_bytes = (size_t)read_int(&r, "program_max_bytes", 512 << 10, 1024, 1LL << 30);
+    /* Bounded well inside one launcher frame (4 MiB, at most 65535 strings with the image's own
+     * argv) and inside what execve takes with the environment (ARG_MAX: 2 MiB at the least). */
+    c->args_max = (size_t)read_int(&r, "args_max", 4096, 0, 60000);
+    c->args_max_bytes = (size_t)read_int(&r, "args_max_bytes", 64 << 10, 0, 1 << 20);
+    c->run_grace_ms = (long)read_int(&r, "run_grace_ms", 10000, 100, 3600000);
     const json_t *uids = json_object_get(r.settings, "uid_range");
     c->uid_min = 100000;
     c->uid_max = 165535;

@@ -42,6 +42,9 @@ struct config {
     size_t stdin_backlog_bytes;
     size_t output_keep_bytes;  /* a session keeps at least this much of its record */
     size_t program_max_bytes;  /* code + files together */
+    size_t args_max;           /* entries of a program's `args` */
+    size_t args_max_bytes;     /* their bytes together (with a NUL each) */
+    long run_grace_ms;         /* a run unanswered this long past its timeout is killed */
     unsigned uid_min, uid_max;
     json_t *limits;            /* {"timeout_ms":{"default":..,"min":..,"max":..}, ...} */
     json_t *images;            /* {"python":{"image":..,"aliases":[..],...}, ...} */
