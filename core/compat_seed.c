@@ -4,8 +4,8 @@
  * errors are text/plain with a real status (the seed answered 500 to
  * everything).  The user_id → session table, read cursors and uploads live
  * in this process, indexed (jansson's objects are hash tables) and bounded in
- * time: an entry goes USER_TTL_MS after its last use, an upload after
- * UPLOAD_TTL_MS (docs/security.md, "Memory growth"). */
+ * time: an entry goes the policy's seed_ttl_s after its last use, an upload
+ * that long after it was made (docs/security.md, "Memory growth"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,14 +15,12 @@
 #include "app.h"
 #include "fetch.h"
 #include "log.h"
+#include "metrics.h"
 #include "multipart.h"
 #include "reply.h"
 #include "router.h"
 
-#define UPLOAD_TTL_MS (10 * 60 * 1000)
-/* An entry unused this long is dropped: longer than a session with the policy's
- * default idle timeout can live unused (the seed's clients poll their output). */
-#define USER_TTL_MS (10 * 60 * 1000)
+/* Expired entries are dropped by the next seed request at least this much later. */
 #define SWEEP_MS 10000
 #define UPLOAD_MAX_PER_KEY (1u << 20)
 #define USER_ID_MAX 128
@@ -59,10 +57,11 @@ static void upload_drop(json_t *u, const char *key_hash) {
     json_object_del(u, "upload_expires");
 }
 
-/* Drop expired uploads and unused entries; at most every SWEEP_MS. */
+/* Drop expired uploads and unused entries; at most every SWEEP_MS (or TTL). */
 static void sweep(double now) {
+    long ttl = app_config()->seed_ttl_ms;
     if (now < next_sweep_ms) return;
-    next_sweep_ms = now + SWEEP_MS;
+    next_sweep_ms = now + (ttl < SWEEP_MS ? ttl : SWEEP_MS);
     const char *name;
     json_t *u;
     void *iter;
@@ -72,9 +71,10 @@ static void sweep(double now) {
             snprintf(key_hash, sizeof key_hash, "%.*s", (int)strcspn(name, "/"), name);
             upload_drop(u, key_hash);
         }
-        if (!json_object_get(u, "upload") && json_real_value(json_object_get(u, "used")) + USER_TTL_MS <= now)
+        if (!json_object_get(u, "upload") && json_real_value(json_object_get(u, "used")) + ttl <= now)
             json_object_del(users, name);
     }
+    metrics_set("cloudcode_seed_users", "", (double)json_object_size(users));
 }
 
 /* The caller's entry for user_id (created on demand), or NULL. */
@@ -89,6 +89,7 @@ static json_t *find_user(const char *key_hash, const char *user_id, int create) 
     if (!u && create) {
         u = json_pack("{s:s,s:I}", "session", "", "cursor", (json_int_t)0);
         if (json_object_set_new(users, name, u) < 0) return NULL;
+        metrics_set("cloudcode_seed_users", "", (double)json_object_size(users));
     }
     if (u) json_object_set_new(u, "used", json_real(now));
     return u;
@@ -313,7 +314,7 @@ static void own_file(struct create *c, const char *ours) {
     size_t len;
     const char *data = u ? user_upload(u, &len) : NULL;
     if (!data) {
-        create_answer(c, 404, "no uploaded file for that userId (uploads live 10 minutes)");
+        create_answer(c, 404, "no uploaded file for that userId (uploads live the policy's seed_ttl_s, 10 minutes by default)");
         return;
     }
     create_with(c, data, len);
@@ -503,7 +504,7 @@ static void handle_upload(struct request *req) {
     }
     upload_drop(u, req->key_hash);
     json_object_set_new(u, "upload", data);
-    json_object_set_new(u, "upload_expires", json_real(wall_clock_ms() + UPLOAD_TTL_MS));
+    json_object_set_new(u, "upload_expires", json_real(wall_clock_ms() + (double)app_config()->seed_ttl_ms));
     json_object_set_new(upload_bytes, req->key_hash, json_integer((json_int_t)(others + ctx.file->len)));
     const char *host = http_header(req, "host");
     buf_t url = BUF_INIT;
@@ -626,6 +627,7 @@ static const struct route seed_balancer_routes[] = {
  * (relayed to the backend pinned to the user_id); these serve a backend. */
 void compat_seed_init(void) {
     router_add(seed_routes, sizeof seed_routes / sizeof seed_routes[0]);
+    if (app_config()->role == ROLE_BACKEND) metrics_declare(METRIC_GAUGE, "cloudcode_seed_users", "");
     if (app_config()->role == ROLE_BALANCER)
         router_add(seed_balancer_routes, sizeof seed_balancer_routes / sizeof seed_balancer_routes[0]);
 }

@@ -154,7 +154,7 @@ json_t *session_json(const struct session *s) {
 
 static json_t *output_body(struct session *s, uint64_t cursor) {
     uint64_t next, dropped;
-    json_t *events = outrec_read(&s->rec, cursor, READ_CHUNK, &next, &dropped);
+    json_t *events = outrec_read(&s->rec, cursor, READ_CHUNK, app_config()->output_events_max, &next, &dropped);
     json_t *body = json_pack("{s:o,s:I,s:I,s:s}", "events", events, "cursor", (json_int_t)next, "dropped",
                              (json_int_t)dropped, "state", state_names[s->state]);
     json_object_set_new(body, "exit_code", s->has_exit && !s->signo ? json_integer(s->exit_code) : json_null());
@@ -432,7 +432,7 @@ static void on_exit_frame(struct sandbox *sb, void *ud, const struct launcher_ex
                                "stdout", "", "stderr", "");
         /* The compiler's text is in the record: copy it into the report too. */
         uint64_t next, dropped;
-        json_t *events = outrec_read(&s->rec, 0, READ_CHUNK, &next, &dropped);
+        json_t *events = outrec_read(&s->rec, 0, READ_CHUNK, SIZE_MAX, &next, &dropped);
         buf_t text = BUF_INIT;
         size_t i;
         json_t *e;
