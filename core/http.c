@@ -510,6 +510,14 @@ struct request *http_subrequest(const struct request *parent, const char *method
     return req;
 }
 
+void http_request_cancel(struct request *req) {
+    void (*fn)(struct request *, void *) = req->on_abort;
+    void *ud = req->abort_ud;
+    if (!fn) return;
+    http_set_abort(req, NULL, NULL);
+    fn(req, ud);
+}
+
 void http_request_discard(struct request *req) { request_free(req); }
 
 /* ---- upgrades --------------------------------------------------------------------- */

@@ -166,7 +166,7 @@ json_t *session_json(const struct session *s) {
 
 static json_t *output_body(struct session *s, uint64_t cursor) {
     uint64_t next, dropped;
-    json_t *events = outrec_read(&s->rec, cursor, READ_CHUNK, &next, &dropped);
+    json_t *events = outrec_read(&s->rec, cursor, READ_CHUNK, app_config()->output_events_max, &next, &dropped);
     json_t *body = json_pack("{s:o,s:I,s:I,s:s}", "events", events, "cursor", (json_int_t)next, "dropped",
                              (json_int_t)dropped, "state", state_names[s->state]);
     json_object_set_new(body, "exit_code", s->has_exit && !s->signo ? json_integer(s->exit_code) : json_null());
@@ -376,6 +376,22 @@ static void on_channel(struct sandbox *sb, void *ud, const char *data, size_t le
     if (s->nb) notebook_channel(s->nb, data, len);
 }
 
+/* A frame to the launcher could not be sent (a bug: the program was bounded
+ * when read).  A create still waiting is answered 500 and the session
+ * forgotten; a running session ends `lost`.  Never left hanging. */
+static void start_failed(struct session *s, const char *what) {
+    log_msgf(LOG_ERROR, "session_start", "session %s: %s could not be sent to the sandbox", s->id, what);
+    if (s->create_req) {
+        struct request *req = s->create_req;
+        s->create_req = NULL;
+        reply_error(req, 500, "internal", "the program's %s could not be sent to its sandbox", what);
+        session_end(s, SESSION_LOST);
+        session_free(s);
+        return;
+    }
+    session_end(s, SESSION_LOST);
+}
+
 static void start_program(struct session *s) {
     s->compiling = 0;
     json_t *argv = json_deep_copy(json_object_get(s->prog.image, "run"));
@@ -389,13 +405,20 @@ static void start_program(struct session *s) {
         .rows = (uint16_t)s->prog.rows, .timeout_ms = (uint32_t)s->prog.limits.timeout_ms,
         .output_limit = (uint64_t)s->prog.limits.output_bytes, .notebook = s->nb != NULL,
     };
-    sandbox_exec(s->sb, &ex);
+    int rc = sandbox_exec(s->sb, &ex);
     json_decref(argv);
     json_decref(env);
-    if (s->prog.stdin_data) sandbox_input(s->sb, s->prog.stdin_data, s->prog.stdin_len);
-    if (s->stdin_queue.len) sandbox_input(s->sb, s->stdin_queue.data, s->stdin_queue.len);
+    if (rc < 0) {
+        start_failed(s, "command");
+        return;
+    }
+    if ((s->prog.stdin_data && sandbox_input(s->sb, s->prog.stdin_data, s->prog.stdin_len) < 0) ||
+        (s->stdin_queue.len && sandbox_input(s->sb, s->stdin_queue.data, s->stdin_queue.len) < 0) ||
+        (s->eof_requested && sandbox_eof(s->sb) < 0)) {
+        start_failed(s, "input");
+        return;
+    }
     buf_free(&s->stdin_queue);
-    if (s->eof_requested) sandbox_eof(s->sb);
     s->state = SESSION_RUNNING;
     answer_create(s);
 }
@@ -406,8 +429,11 @@ static void on_ready(struct sandbox *sb, void *ud) {
     json_t *f;
     json_array_foreach(s->prog.files, i, f) {
         const json_t *content = json_object_get(f, "content");
-        sandbox_send_file(sb, json_string_value(json_object_get(f, "name")), json_string_value(content),
-                          json_string_length(content));
+        if (sandbox_send_file(sb, json_string_value(json_object_get(f, "name")), json_string_value(content),
+                              json_string_length(content)) < 0) {
+            start_failed(s, "files");
+            return;
+        }
     }
     /* The files are in the container now: drop our copy. */
     json_array_clear(s->prog.files);
@@ -423,8 +449,9 @@ static void on_ready(struct sandbox *sb, void *ud) {
         .timeout_ms = (uint32_t)(s->prog.limits.timeout_ms ? s->prog.limits.timeout_ms : 60000),
         .output_limit = (uint64_t)s->prog.limits.output_bytes,
     };
-    sandbox_exec(sb, &ex);
+    int rc = sandbox_exec(sb, &ex);
     json_decref(env);
+    if (rc < 0) start_failed(s, "compile command");
 }
 
 static void on_data(struct sandbox *sb, void *ud, int stream, const char *data, size_t len) {
@@ -456,7 +483,7 @@ static void on_exit_frame(struct sandbox *sb, void *ud, const struct launcher_ex
                                "stdout", "", "stderr", "");
         /* The compiler's text is in the record: copy it into the report too. */
         uint64_t next, dropped;
-        json_t *events = outrec_read(&s->rec, 0, READ_CHUNK, &next, &dropped);
+        json_t *events = outrec_read(&s->rec, 0, READ_CHUNK, SIZE_MAX, &next, &dropped);
         buf_t text = BUF_INIT;
         size_t i;
         json_t *e;
