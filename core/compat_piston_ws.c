@@ -316,7 +316,7 @@ static void handle_connect(struct request *req) {
 }
 
 static const struct route piston_ws_routes[] = {
-    {"GET", "/api/v2/connect", ACCESS_OPEN, handle_connect, 0},
+    {"GET", "/api/v2/connect", ACCESS_OPEN, handle_connect, ROUTE_MESSAGE_ERRORS},
 };
 
 void compat_piston_ws_init(void) {

@@ -31,6 +31,7 @@ struct run {
     unsigned uid;
     enum run_phase phase;
     buf_t out[2];          /* stdout, stderr of the current phase */
+    buf_t both;            /* the program's stdout and stderr in the order they came (combined_output) */
     json_t *compile;       /* the compile step's report, or NULL */
     json_t *result;        /* the answer, while the pool resets the container */
     struct pool_entry *returning;
@@ -59,6 +60,7 @@ static void run_free(struct run *r) {
     program_free(&r->prog);
     buf_free(&r->out[0]);
     buf_free(&r->out[1]);
+    buf_free(&r->both);
     json_decref(r->compile);
     json_decref(r->result);
     free(r);
@@ -102,6 +104,7 @@ static void finish(struct run *r, const char *status, const struct launcher_exit
     json_object_set_new(body, "signal", signame ? json_string(sig) : json_null());
     json_object_set_new(body, "stdout", text_of(&r->out[0]));
     json_object_set_new(body, "stderr", text_of(&r->out[1]));
+    if (r->prog.combined_output) json_object_set_new(body, "output", text_of(&r->both));
     json_object_set_new(body, "truncated", json_boolean(strcmp(status, "output_limit") == 0));
     json_object_set_new(body, "time_ms", json_integer(ex ? ex->wall_ms : 0));
     json_object_set_new(body, "memory_kb", json_integer(ex ? (json_int_t)ex->maxrss_kb : 0));
@@ -126,20 +129,15 @@ static void finish(struct run *r, const char *status, const struct launcher_exit
     reply_result(r);
 }
 
-static json_t *argv_with_args(const json_t *argv, const json_t *args) {
-    json_t *out = json_deep_copy(argv);
-    if (args) json_array_extend(out, (json_t *)args);
-    return out;
-}
-
 static void start_program(struct run *r) {
     r->phase = RUN_RUNNING;
     buf_reset(&r->out[0]);
     buf_reset(&r->out[1]);
     const json_t *entry = r->prog.image;
-    json_t *argv = argv_with_args(json_object_get(entry, strcmp(r->prog.language, "ipython") == 0 &&
-                                                          json_object_get(entry, "script")
-                                                      ? "script" : "run"), r->prog.args);
+    json_t *argv = program_argv(&r->prog, json_object_get(entry, strcmp(r->prog.language, "ipython") == 0 &&
+                                                                  json_object_get(entry, "script")
+                                                              ? "script" : "run"));
+    json_array_extend(argv, r->prog.args);
     json_t *env = backend_program_env(&r->prog);
     struct sandbox_exec ex = {
         .argv = argv, .env = env, .tty = 0, .stdin_closed = 0,
@@ -168,13 +166,15 @@ static void on_ready(struct sandbox *sb, void *ud) {
         return;
     }
     r->phase = RUN_COMPILING;
-    json_t *env = backend_program_env(&r->prog);
+    json_t *env = backend_program_env(&r->prog), *argv = program_argv(&r->prog, compile);
+    const struct program_limits *l = &r->prog.limits;
     struct sandbox_exec ex = {
-        .argv = compile, .env = env, .stdin_closed = 1,
-        .timeout_ms = (uint32_t)r->prog.limits.timeout_ms,
-        .output_limit = (uint64_t)r->prog.limits.output_bytes,
+        .argv = argv, .env = env, .stdin_closed = 1,
+        .timeout_ms = (uint32_t)(l->compile_timeout_ms ? l->compile_timeout_ms : l->timeout_ms),
+        .output_limit = (uint64_t)l->output_bytes,
     };
     sandbox_exec(sb, &ex);
+    json_decref(argv);
     json_decref(env);
 }
 
@@ -182,6 +182,7 @@ static void on_data(struct sandbox *sb, void *ud, int stream, const char *data, 
     (void)sb;
     struct run *r = ud;
     buf_append(&r->out[stream == 2 ? 1 : 0], data, len);
+    if (r->prog.combined_output && r->phase == RUN_RUNNING) buf_append(&r->both, data, len);
 }
 
 static const char *status_of(const struct launcher_exit *ex) {
