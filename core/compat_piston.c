@@ -107,6 +107,9 @@ void dispatch_sub(struct request *req, const char *method, const char *target, c
 
 static void handle_runtimes(struct request *req) {
     piston_identity(req);
+    /* A balancer's own list is the union of what its backends tell a key; anonymous callers
+     * have none a backend accepts, so a backend answers them itself. */
+    if (piston_relay_anonymous(req, 0) == 0) return;
     dispatch_sub(req, "GET", "/v1/languages", NULL, 0, on_languages, req);
 }
 
