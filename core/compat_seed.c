@@ -367,7 +367,8 @@ static struct pending *pending_new(struct request *req, const char *user_id) {
 /* GET /api/session/output waits as the seed's did: its clients read once after each command, so
  * the answer must hold what that command printed.  It answers once the program has been quiet
  * for seed_output_quiet_ms (since the request, or since its last output), or the session ended,
- * or seed_output_max_ms have passed; each step is a /v1 long-poll from the cursor. */
+ * or seed_output_max_ms have passed (a program that has printed nothing at all yet is awaited
+ * that long); each step is a /v1 long-poll from the cursor. */
 struct output_wait {
     struct request *req;
     char key_hash[65];
@@ -409,8 +410,12 @@ static void on_output(struct request *sub, int status, const char *ctype, const 
     w->cursor = cursor;
     json_decref(j);
     uint64_t now = uv_now(app_loop());
-    /* No progress means a whole quiet period passed (or the long-poll was clamped to none). */
-    if (ended || !progressed || now >= w->deadline) output_answer(w);
+    /* No progress means a whole quiet period passed (or the long-poll was clamped to none).  A
+     * program that has printed nothing yet is still starting (slowly, on a loaded machine): its
+     * first output is awaited until the deadline. */
+    if (ended || now >= w->deadline) output_answer(w);
+    else if (!progressed && cursor == 0 && app_config()->max_wait_ms > 0) output_poll(w, (long)(w->deadline - now));
+    else if (!progressed) output_answer(w);
     else output_poll(w, app_config()->seed_output_quiet_ms);
 }
 

@@ -312,6 +312,16 @@ def test_one_read_per_command_client(seed):
     ok(seed, "POST", "/api/session/delete", {"user_id": "bot"})
 
 
+def test_first_output_is_awaited(seed):
+    # A program that has printed nothing yet is still starting: its first output is awaited up to
+    # seed_output_max_ms, whatever the quiet period.
+    url = upload(seed, "late", b"import time\ntime.sleep(1.6)\nprint('late but here')\ninput()\n")
+    ok(seed, "POST", "/api/session/create", {"user_id": "late", "language": "PYTHON", "file_url": url})
+    out, took = one_read(seed, "late")
+    assert "late but here" in out, (out, took)
+    ok(seed, "POST", "/api/session/delete", {"user_id": "late"})
+
+
 def test_output_wait_is_bounded(seed):
     # Quiet program: the answer comes after about a second of quiet (seed_output_quiet_ms).
     ok(seed, "POST", "/api/session/create", {"user_id": "quiet", "language": "PYTHON"})
@@ -341,6 +351,8 @@ def test_output_wait_is_a_policy_setting(start_server, policy_file):
     text = DEFAULT_POLICY.read_text().replace("seed_output_quiet_ms = 1000,", "seed_output_quiet_ms = 0,")
     s = track(start_server(policy=policy_file(text), env=KEYS))
     ok(s, "POST", "/api/session/create", {"user_id": "now", "language": "PYTHON"})
+    ok(s, "POST", "/api/session/input", {"user_id": "now", "input": "print(6*7)"})
+    read_output(s, "now", "42")
     out, took = one_read(s, "now")
     assert took < slow(0.9), took
     ok(s, "POST", "/api/session/delete", {"user_id": "now"})
