@@ -129,13 +129,13 @@ def test_anonymous_piston_through_balancer(fleet):
 
 # ---- a seed file_url naming another backend's upload ---------------------------------------------
 
-def peers(fleet, n, trusted=True):
+def peers(fleet, n, trusted=True, policy=None):
     """n backends on known ports, each listing the others in file_url_peers when `trusted`."""
     ports = [free_port() for _ in range(n)]
     out = []
     for i, port in enumerate(ports):
         others = ",".join(f"127.0.0.1:{p}" for j, p in enumerate(ports) if j != i) if trusted else ""
-        out.append(fleet.backend(port=port, env={"CODECLOUD_FILE_URL_PEERS": others}))
+        out.append(fleet.backend(port=port, env={"CODECLOUD_FILE_URL_PEERS": others}, policy=policy))
     return out
 
 

@@ -270,7 +270,8 @@ def test_memory_limits(keyed):
     # A small Piston limit is raised to the policy's floor; the larger of the two serves both.
     r = execute(keyed, job("print(1)", run_memory_limit=1000, compile_memory_limit=-1))
     assert r["run"]["stdout"] == "1\n", r
-    run = execute(keyed, job("x = bytearray(300 << 20)\nprint('no')", run_memory_limit=64 << 20))["run"]
+    run = execute(keyed, job("x = bytearray(300 << 20)\nprint('no')", run_memory_limit=64 << 20,
+                             run_timeout=int(slow(30000))))["run"]
     assert run["status"] == "SG" and run["stdout"] == "", run
 
 

@@ -1,10 +1,12 @@
 """The seed's API through a stand-in for the seed's own Flask balancer (seed_flask_balancer.py), in
 front of two of our backends that trust each other (file_url_peers), driven by a client that reads
 the output exactly once after each command, as the seed's Discord bot did."""
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 from balancer_util import auth, fleet, redis  # noqa: F401  (fixtures)
 from conftest import free_port, slow
 from test_compat_balancer import multipart, peers
+from test_compat_seed import patient_policy
 
 pytestmark = pytest.mark.docker
 
@@ -20,8 +23,8 @@ HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture
-def flask_balancer(fleet):
-    b1, b2 = peers(fleet, 2)
+def flask_balancer(fleet, policy_file):
+    b1, b2 = peers(fleet, 2, policy=patient_policy(policy_file))
     port = free_port()
     log = open(fleet.tmpdir / "flask.log", "wb")
     proc = subprocess.Popen([sys.executable, str(HERE / "seed_flask_balancer.py"), str(port), str(fleet.redis.port),
@@ -31,7 +34,6 @@ def flask_balancer(fleet):
     deadline = time.monotonic() + slow(20)
     while True:
         try:
-            import urllib.request
             urllib.request.urlopen(url + "/load_balancer/add", data=b'{"server":"127.0.0.1:%d"}' % b1.port,
                                    timeout=2)
             break
@@ -48,15 +50,13 @@ class Bot:
     """The seed's Discord bot: each command is one request, then one read of the output."""
 
     def __init__(self, url, user):
-        import urllib.request
-        self.url, self.user, self.urllib = url, user, urllib.request
+        self.url, self.user = url, user
 
     def call(self, method, path, body=None):
-        import json
         data = json.dumps(body).encode() if body is not None else None
-        req = self.urllib.Request(self.url + path, data=data, method=method,
+        req = urllib.request.Request(self.url + path, data=data, method=method,
                                   headers={**auth("k1"), "Content-Type": "application/json"})
-        with self.urllib.urlopen(req, timeout=slow(60)) as resp:
+        with urllib.request.urlopen(req, timeout=slow(60)) as resp:
             return resp.status, resp.read().decode()
 
     def read(self):
