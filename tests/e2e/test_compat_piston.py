@@ -349,6 +349,19 @@ def test_ws_session_python(keyed):
     ws.close()
 
 
+def test_ws_stdin_right_after_init_is_kept(keyed):
+    # Piston's CLI writes stdin as soon as it sent init, before the program runs.
+    ws = connect(keyed)
+    ws.send({"type": "init", "language": "python", "version": "*", "files": [{"content": "print('got', input())"}]})
+    ws.send({"type": "data", "stream": "stdin", "data": "early\n"})
+    ws.sock.settimeout(slow(30))
+    msgs, code = ws_messages(ws)
+    assert code == 4999, msgs
+    out = "".join(m["data"] for m in msgs if m["type"] == "data" and m["stream"] == "stdout")
+    assert out == "got early\n", msgs
+    ws.close()
+
+
 def ws_version(server, language):
     _, _, rts = server.request("GET", "/api/v2/runtimes", headers=auth("k1"))
     return next(r["version"] for r in rts if r["language"] == language)
