@@ -321,10 +321,16 @@ def test_one_read_per_command_client(start_server, policy_file):
     ok(seed, "POST", "/api/session/delete", {"user_id": "bot"})
 
 
-def test_first_output_is_awaited(seed):
+def wait_policy(policy_file, quiet_ms, max_ms):
+    text = DEFAULT_POLICY.read_text().replace("seed_output_quiet_ms = 1000,", f"seed_output_quiet_ms = {quiet_ms},")
+    return policy_file(text.replace("seed_output_max_ms = 3000,", f"seed_output_max_ms = {max_ms},"), name="wait.lua")
+
+
+def test_first_output_is_awaited(start_server, policy_file):
     # A program that has printed nothing yet is still starting: its first output is awaited up to
-    # seed_output_max_ms, whatever the quiet period.
-    url = upload(seed, "late", b"import time\ntime.sleep(1.6)\nprint('late but here')\ninput()\n")
+    # seed_output_max_ms, however short the quiet period.
+    seed = track(start_server(policy=wait_policy(policy_file, 300, int(slow(20000))), env=KEYS))
+    url = upload(seed, "late", b"import time\ntime.sleep(2)\nprint('late but here')\ninput()\n")
     ok(seed, "POST", "/api/session/create", {"user_id": "late", "language": "PYTHON", "file_url": url})
     out, took = one_read(seed, "late")
     assert "late but here" in out, (out, took)
@@ -336,13 +342,13 @@ def test_output_wait_is_bounded(seed):
     ok(seed, "POST", "/api/session/create", {"user_id": "quiet", "language": "PYTHON"})
     one_read(seed, "quiet")   # the banner / prompt, if any
     out, took = one_read(seed, "quiet")
-    assert 0.9 <= took <= slow(3) + 1, (out, took)
+    assert 0.9 <= took <= slow(3) + 10, (out, took)   # the upper bound only proves it answers
     ok(seed, "POST", "/api/session/delete", {"user_id": "quiet"})
     # A program that never stops printing: the answer comes at seed_output_max_ms (3 s).
     url = upload(seed, "chatty", b"import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.05)\n")
     ok(seed, "POST", "/api/session/create", {"user_id": "chatty", "language": "PYTHON", "file_url": url})
     out, took = one_read(seed, "chatty")
-    assert 2.9 <= took <= slow(3) + 2 and out.count("tick") >= 5, (out[:100], took)
+    assert 2.9 <= took <= slow(3) + 10 and out.count("tick") >= 5, (out[:100], took)
     ok(seed, "POST", "/api/session/delete", {"user_id": "chatty"})
     # A program that ended: answered at once with what is left.
     url = upload(seed, "done", b"print('bye')\n")
@@ -353,17 +359,16 @@ def test_output_wait_is_bounded(seed):
         got += one_read(seed, "done")[0]
     assert "bye" in got, got
     out, took = one_read(seed, "done")
-    assert out == "" and took < slow(1), (out, took)
+    assert out == "" and took < 0.9 + slow(2), (out, took)   # not a quiet period: at once
 
 
 def test_output_wait_is_a_policy_setting(start_server, policy_file):
-    text = DEFAULT_POLICY.read_text().replace("seed_output_quiet_ms = 1000,", "seed_output_quiet_ms = 0,")
-    s = track(start_server(policy=policy_file(text), env=KEYS))
+    s = track(start_server(policy=wait_policy(policy_file, 4000, 8000), env=KEYS))
     ok(s, "POST", "/api/session/create", {"user_id": "now", "language": "PYTHON"})
     ok(s, "POST", "/api/session/input", {"user_id": "now", "input": "print(6*7)"})
     read_output(s, "now", "42")
     out, took = one_read(s, "now")
-    assert took < slow(0.9), took
+    assert took >= 3.9, took
     ok(s, "POST", "/api/session/delete", {"user_id": "now"})
 
 
