@@ -41,7 +41,9 @@ def execute(server, body, key="k1", headers=None, expect=200):
 
 
 def job(code, language="python", version="*", **more):
-    return {"language": language, "version": version, "files": [{"content": code}], **more}
+    # A run_timeout a loaded test machine cannot hit by accident (Piston's default is 3 s).
+    return {"language": language, "version": version, "files": [{"content": code}],
+            "run_timeout": int(slow(20000)), **more}
 
 
 STAGE_FIELDS = {"stdout", "stderr", "output", "code", "signal", "message", "status", "cpu_time", "wall_time",
