@@ -56,7 +56,7 @@ def programs_for(runtimes):
     the package version nearest to ours (the same major version first)."""
     chosen = {}
     for path in sorted((PISTON / "packages").glob("*/*/test.*")):
-        asked = path.suffix[1:]
+        asked = path.name.split(".")[1]   # as Piston's test.sh: test.nasm64.asm asks for nasm64
         rt = next((r for r in runtimes if asked == r["language"] or asked in r["aliases"]), None)
         if not rt:
             continue
