@@ -14,6 +14,13 @@ LDLIBS  += -l:liblua5.4-cjson.so.0
 LLHTTP_SRC := $(wildcard /usr/share/llhttp/*.c)
 CORE_SRC   := $(wildcard core/*.c)
 
+# The flags above and llhttp's sources are read when make parses this file. On a fresh machine the
+# packages are not installed yet, so `make deps all` (and `make test`, `make run`, which need deps)
+# must not build with what was read: the build goals then run `deps` first and hand the build to a
+# fresh make, which parses again with the packages in place.
+BUILD_READY := $(if $(LLHTTP_SRC),$(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes))
+BUILD_GOALS := all asan unit cloudcode cloudcode-asan launcher
+
 OBJ_DIR      := build/obj
 ASAN_DIR     := build/asan
 LLHTTP_OBJ   := $(patsubst /usr/share/llhttp/%.c,build/llhttp/%.o,$(LLHTTP_SRC))
@@ -28,6 +35,7 @@ CODEC_HDRS   := $(CODEC_SRC:.c=.h)
 LIB_OBJ      := $(filter-out $(OBJ_DIR)/main.o,$(CORE_OBJ)) $(CODEC_OBJ)
 ASAN_FLAGS   := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
+ifeq ($(BUILD_READY),yes)
 include launcher/launcher.mk
 
 all: cloudcode launcher/cloudcode-launcher
@@ -72,6 +80,10 @@ build/unit/%: tests/unit/%.c $(LIB_OBJ) $(LLHTTP_OBJ) tests/unit/unit.h tests/un
 
 unit: $(UNIT_BIN) $(LAUNCHER_UNIT_TESTS)
 	@set -e; for t in $^; do echo "== $$t"; ./$$t; done
+else
+$(BUILD_GOALS): deps
+	$(MAKE) $@
+endif
 
 lua-test:
 	lua5.4 tests/lua/run.lua

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
+#include "proxy.h"
 #include "reply.h"
 #include "router.h"
 #include "run.h"
@@ -437,6 +438,7 @@ void backend_shutdown(void (*done)(void)) {
     if (be.ping) docker_call_cancel(be.ping);
     be.ping = NULL;
     cancel_image_checks();
+    proxy_pool_close(); /* kept-alive connections to peers (a seed file_url on another backend) */
     /* Sandboxes are being removed: wait for the engine to confirm; meanwhile
      * remove what no sandbox owns (a removal that failed earlier), then close. */
     if (be.engine_ok) reconcile();

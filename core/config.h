@@ -42,6 +42,8 @@ struct config {
     int max_sessions_per_key;
     long ended_retention_ms;
     long max_wait_ms;          /* long-poll clamp */
+    long seed_output_quiet_ms; /* the seed's output route answers once the program was quiet this long */
+    long seed_output_max_ms;   /* ... or after this long in all */
     size_t stdin_backlog_bytes;
     size_t output_keep_bytes;  /* a session keeps at least this much of its record */
     size_t output_events_max;  /* events in one output answer (the cursor says where to go on) */
@@ -63,6 +65,7 @@ struct config {
     double piston_rate_burst;
     json_t *file_url_hosts;    /* hosts the seed's file_url may name (fetched by us) */
     long seed_ttl_ms;          /* a seed user_id entry and its upload live this long unused */
+    json_t *file_url_peers;    /* "host:port" of backends whose uploads a seed file_url may name */
     /* UNSAFE, tests only: let file_url fetch from loopback, trusting this CA. */
     int file_url_test_allow_loopback;
     char *file_url_test_ca_file;

@@ -46,7 +46,11 @@ struct request {
     int is_admin;
     char key_hash[65];      /* SHA-256 hex of the caller's key, "" when none */
     int preauth;            /* an internal request whose caller is already known */
-    int text_errors;        /* errors as text/plain (the seed's dialect) */
+    enum error_shape {
+        ERRORS_JSON,        /* {"error":{"code","message"}} (/v1) */
+        ERRORS_TEXT,        /* text/plain lines (the seed's dialect) */
+        ERRORS_MESSAGE,     /* {"message": ...} (Piston's dialect) */
+    } error_shape;
 
     /* Response state. */
     int status;

@@ -37,6 +37,7 @@ struct run {
     unsigned uid;
     enum run_phase phase;
     buf_t out[2];          /* stdout, stderr of the current phase */
+    buf_t both;            /* the program's stdout and stderr in the order they came (combined_output) */
     json_t *compile;       /* the compile step's report, or NULL */
     json_t *result;        /* the answer, while the pool resets the container */
     struct pool_entry *returning;
@@ -76,6 +77,7 @@ static void run_free(struct run *r) {
     program_free(&r->prog);
     buf_free(&r->out[0]);
     buf_free(&r->out[1]);
+    buf_free(&r->both);
     json_decref(r->compile);
     json_decref(r->result);
     uv_close((uv_handle_t *)&r->deadline, run_closed);
@@ -119,6 +121,7 @@ static void finish(struct run *r, const char *status, const struct launcher_exit
     json_object_set_new(body, "signal", signame ? json_string(sig) : json_null());
     json_object_set_new(body, "stdout", text_of(&r->out[0]));
     json_object_set_new(body, "stderr", text_of(&r->out[1]));
+    if (r->prog.combined_output) json_object_set_new(body, "output", text_of(&r->both));
     json_object_set_new(body, "truncated", json_boolean(strcmp(status, "output_limit") == 0));
     json_object_set_new(body, "time_ms", json_integer(ex ? ex->wall_ms : 0));
     json_object_set_new(body, "memory_kb", json_integer(ex ? (json_int_t)ex->maxrss_kb : 0));
@@ -179,11 +182,11 @@ static void on_deadline(uv_timer_t *t) {
 
 /* Send an exec and arm its deadline; 0, or -1 once the run is answered (the
  * frame could not be sent: a bug, as the program was bounded when read). */
-static int exec_step(struct run *r, const json_t *argv, int stdin_closed) {
+static int exec_step(struct run *r, const json_t *argv, int stdin_closed, long long timeout_ms) {
     json_t *env = backend_program_env(&r->prog);
     struct sandbox_exec ex = {
         .argv = argv, .env = env, .stdin_closed = stdin_closed,
-        .timeout_ms = (uint32_t)r->prog.limits.timeout_ms,
+        .timeout_ms = (uint32_t)timeout_ms,
         .output_limit = (uint64_t)r->prog.limits.output_bytes,
     };
     int rc = sandbox_exec(r->sb, &ex);
@@ -193,14 +196,8 @@ static int exec_step(struct run *r, const json_t *argv, int stdin_closed) {
         return -1;
     }
     r->exec_started_ms = uv_now(app_loop());
-    uv_timer_start(&r->deadline, on_deadline, (uint64_t)r->prog.limits.timeout_ms + (uint64_t)app_config()->run_grace_ms, 0);
+    uv_timer_start(&r->deadline, on_deadline, (uint64_t)timeout_ms + (uint64_t)app_config()->run_grace_ms, 0);
     return 0;
-}
-
-static json_t *argv_with_args(const json_t *argv, const json_t *args) {
-    json_t *out = json_deep_copy(argv);
-    if (args) json_array_extend(out, (json_t *)args);
-    return out;
 }
 
 static void start_program(struct run *r) {
@@ -208,10 +205,11 @@ static void start_program(struct run *r) {
     buf_reset(&r->out[0]);
     buf_reset(&r->out[1]);
     const json_t *entry = r->prog.image;
-    json_t *argv = argv_with_args(json_object_get(entry, strcmp(r->prog.language, "ipython") == 0 &&
-                                                          json_object_get(entry, "script")
-                                                      ? "script" : "run"), r->prog.args);
-    int rc = exec_step(r, argv, 0);
+    json_t *argv = program_argv(&r->prog, json_object_get(entry, strcmp(r->prog.language, "ipython") == 0 &&
+                                                                  json_object_get(entry, "script")
+                                                              ? "script" : "run"));
+    json_array_extend(argv, r->prog.args);
+    int rc = exec_step(r, argv, 0, r->prog.limits.timeout_ms);
     json_decref(argv);
     if (rc < 0) return;
     if ((r->prog.stdin_data && sandbox_input(r->sb, r->prog.stdin_data, r->prog.stdin_len) < 0) ||
@@ -237,13 +235,17 @@ static void on_ready(struct sandbox *sb, void *ud) {
         return;
     }
     r->phase = RUN_COMPILING;
-    exec_step(r, compile, 1);
+    const struct program_limits *l = &r->prog.limits;
+    json_t *argv = program_argv(&r->prog, compile);
+    exec_step(r, argv, 1, l->compile_timeout_ms ? l->compile_timeout_ms : l->timeout_ms);
+    json_decref(argv);
 }
 
 static void on_data(struct sandbox *sb, void *ud, int stream, const char *data, size_t len) {
     (void)sb;
     struct run *r = ud;
     buf_append(&r->out[stream == 2 ? 1 : 0], data, len);
+    if (r->prog.combined_output && r->phase == RUN_RUNNING) buf_append(&r->both, data, len);
 }
 
 static const char *status_of(const struct launcher_exit *ex) {

@@ -48,9 +48,16 @@ return {
   -- callers without a key are served as one anonymous tenant, at most
   -- piston_rate requests per second per process (429 beyond).  file_url_hosts:
   -- hosts a seed file_url may name (fetched by the server: https only).
+  -- file_url_peers: "host:port" of backends that trust each other (same keys),
+  -- whose uploads (/api/files/get) a seed file_url may name: fetched from them
+  -- with the caller's key.  The seed's output route answers once the program
+  -- was quiet seed_output_quiet_ms, or after seed_output_max_ms in all.
   piston_open = env.flag("CODECLOUD_PISTON_OPEN"),
   piston_rate = { per_s = 5, burst = 20 },
   file_url_hosts = {},
+  file_url_peers = env.list("CODECLOUD_FILE_URL_PEERS"),
+  seed_output_quiet_ms = 1000,
+  seed_output_max_ms = 3000,
 
   admit = admit.caps,
 }

@@ -1,9 +1,15 @@
 -- cloudcode.images — the default image map: language → image and commands.
 --
--- Each entry: image, version, aliases, file (the main file's name), compile
--- (argv, optional), run (argv), interactive, notebook.  A language whose
--- entry is removed disappears from /v1/languages; pointing `image` elsewhere
--- changes what runs, without recompiling.
+-- Each entry: image, version, aliases, file (the main file's name for /v1's
+-- `code`), compile (argv, optional), run (argv), interactive, notebook, script.
+-- A language whose entry is removed disappears from /v1/languages; pointing
+-- `image` elsewhere changes what runs, without recompiling.
+--
+-- Placeholders in argv tokens (expanded by the core, docs/policy.md): {file}
+-- the main file's name (the entry's `file`, or the one a request names, e.g.
+-- Piston's files[0]), {stem} that name without its last extension, and a
+-- token "{sources}" the names of every program file with the main file's
+-- extension, main first (a multi-file program compiles together).
 local env = require "cloudcode.env"
 
 local images = {}
@@ -16,13 +22,13 @@ local prefix = env.str("CODECLOUD_IMAGE_PREFIX", "cloudcode/")
 images.default = {
   python = {
     image = prefix .. "python", version = "3.11.2", aliases = { "py", "python3" },
-    file = "main.py", run = { "python3", "-u", "main.py" },
+    file = "main.py", run = { "python3", "-u", "{file}" },
     interactive = true,
   },
   c = {
     image = prefix .. "c", version = "12.2.0", aliases = { "gcc" },
     file = "main.c",
-    compile = { "gcc", "-O2", "-std=gnu17", "-o", "main", "main.c", "-lm" },
+    compile = { "gcc", "-O2", "-std=gnu17", "-o", "main", "{sources}", "-lm" },
     -- stdbuf (coreutils, in the image) makes stdout line-buffered, so an
     -- interactive C program's output arrives line by line (api.md).
     run = { "stdbuf", "-oL", "./main" },
@@ -32,8 +38,8 @@ images.default = {
     image = prefix .. "ipython", version = "8.5.0", aliases = { "ipython3" },
     -- The driver (docker-services/ipython/notebook.py) is IPython's shell serving both the
     -- line REPL on stdin/stdout and `execute` cells over the launcher's notebook channel.
-    file = "main.py", run = { "python3", "/opt/cloudcode/notebook.py", "main.py" },
-    script = { "ipython3", "--no-banner", "--colors=NoColor", "main.py" },
+    file = "main.py", run = { "python3", "/opt/cloudcode/notebook.py", "{file}" },
+    script = { "ipython3", "--no-banner", "--colors=NoColor", "{file}" },
     interactive = true, notebook = true,
   },
 }

@@ -12,6 +12,8 @@ limits.default = {
   output_bytes   = { default = 1048576, min = 1024,  max = 16777216 },
   idle_timeout_s = { default = 60,      min = 1,     max = 86400 },  -- the seed's 60 s
   lifetime_s     = { default = 600,     min = 1,     max = 86400 },  -- the seed's 600 s
+  -- No default: without it timeout_ms bounds the compile step too (Piston's compile_timeout).
+  compile_timeout_ms = {             min = 100,   max = 600000 },
 }
 
 return limits
