@@ -65,7 +65,7 @@ static void finish(struct pconn *pc, uint16_t code, const char *reason);
 
 static void sub(struct pconn *pc, const char *method, const char *target, const char *body, http_response_fn cb) {
     pc->pending++;
-    dispatch_sub(pc->creds, method, target, body, body ? strlen(body) : 0, cb, pc);
+    dispatch_sub(pc->creds, method, target, body, body ? strlen(body) : 0, cb, pc, NULL);
 }
 
 static void on_ignored(struct request *r, int status, const char *ctype, const char *body, size_t len, void *ud) {

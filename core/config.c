@@ -156,8 +156,14 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
     c->max_wait_ms = (long)read_int(&r, "max_wait_ms", 30000, 0, 3600000);
     c->stdin_backlog_bytes = (size_t)read_int(&r, "stdin_backlog_bytes", 1 << 20, 1024, 1LL << 30);
     c->output_keep_bytes = (size_t)read_int(&r, "output_keep_bytes", 1 << 20, 1 << 20, 1LL << 30);
+    c->output_events_max = (size_t)read_int(&r, "output_events_max", 1000, 1, 1000000);
     c->program_max_bytes = (size_t)read_int(&r, "program_max_bytes", 512 << 10, 1024, 1LL << 30);
     c->max_ws_per_session = (int)read_int(&r, "max_ws_per_session", 4, 1, 1000);
+    /* Bounded well inside one launcher frame (4 MiB, at most 65535 strings with the image's own
+     * argv) and inside what execve takes with the environment (ARG_MAX: 2 MiB at the least). */
+    c->args_max = (size_t)read_int(&r, "args_max", 4096, 0, 60000);
+    c->args_max_bytes = (size_t)read_int(&r, "args_max_bytes", 64 << 10, 0, 1 << 20);
+    c->run_grace_ms = (long)read_int(&r, "run_grace_ms", 10000, 100, 3600000);
     const json_t *uids = json_object_get(r.settings, "uid_range");
     c->uid_min = 100000;
     c->uid_max = 165535;
@@ -198,6 +204,7 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
         }
     }
     c->file_url_hosts = read_str_list(&r, json_object_get(r.settings, "file_url_hosts"), "file_url_hosts");
+    c->seed_ttl_ms = (long)read_int(&r, "seed_ttl_s", 600, 1, 86400) * 1000;
     const json_t *loop = json_object_get(r.settings, "file_url_test_allow_loopback");
     if (loop && !json_is_boolean(loop)) fail(&r, "file_url_test_allow_loopback", "must be true or false");
     c->file_url_test_allow_loopback = json_is_true(loop);

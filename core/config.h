@@ -44,8 +44,12 @@ struct config {
     long max_wait_ms;          /* long-poll clamp */
     size_t stdin_backlog_bytes;
     size_t output_keep_bytes;  /* a session keeps at least this much of its record */
+    size_t output_events_max;  /* events in one output answer (the cursor says where to go on) */
     size_t program_max_bytes;  /* code + files together */
     int max_ws_per_session;    /* WebSockets open on one session */
+    size_t args_max;           /* entries of a program's `args` */
+    size_t args_max_bytes;     /* their bytes together (with a NUL each) */
+    long run_grace_ms;         /* a run unanswered this long past its timeout is killed */
     unsigned uid_min, uid_max;
     json_t *limits;            /* {"timeout_ms":{"default":..,"min":..,"max":..}, ...} */
     json_t *images;            /* {"python":{"image":..,"aliases":[..],...}, ...} */
@@ -58,6 +62,7 @@ struct config {
     double piston_rate_per_s;  /* the anonymous Piston tenant's token bucket, per process */
     double piston_rate_burst;
     json_t *file_url_hosts;    /* hosts the seed's file_url may name (fetched by us) */
+    long seed_ttl_ms;          /* a seed user_id entry and its upload live this long unused */
     /* UNSAFE, tests only: let file_url fetch from loopback, trusting this CA. */
     int file_url_test_allow_loopback;
     char *file_url_test_ca_file;

@@ -510,6 +510,14 @@ struct request *http_subrequest(const struct request *parent, const char *method
     return req;
 }
 
+void http_request_cancel(struct request *req) {
+    void (*fn)(struct request *, void *) = req->on_abort;
+    void *ud = req->abort_ud;
+    if (!fn) return;
+    http_set_abort(req, NULL, NULL);
+    fn(req, ud);
+}
+
 void http_request_discard(struct request *req) { request_free(req); }
 
 /* ---- upgrades --------------------------------------------------------------------- */
@@ -727,7 +735,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     struct conn *c = s->data;
     if (nread < 0) {
-        conn_abort(c); /* the peer is gone (or done, when lingering) */
+        /* The peer is done sending: what we queued still goes out.  A reset,
+         * or the end of a lingering drain, closes at once. */
+        if (nread == UV_EOF && c->state < CONN_CLOSING) conn_close(c);
+        else conn_abort(c);
         return;
     }
     if (nread == 0 || c->state == CONN_LINGERING) return; /* dropped */

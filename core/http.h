@@ -144,6 +144,11 @@ const char *http_status_text(int status);
  * right after.  No upgrades. */
 struct request *http_subrequest(const struct request *parent, const char *method, const char *target,
                                 const void *body, size_t len, http_response_fn on_response, void *ud);
+/* The client of an internal request's parent went away: run the internal
+ * request's abort handler as a client's disconnect would (a run or a session
+ * being created stops, a long-poll answers).  Whatever it answers still goes
+ * to on_response.  Nothing happens if it has no abort handler. */
+void http_request_cancel(struct request *req);
 /* Free an internal request that was never dispatched (one kept only as the
  * credentials of later internal requests). */
 void http_request_discard(struct request *req);

@@ -35,8 +35,9 @@ return {
   limits = limits.default,
   images = images.default,
 
-  -- Warm containers per language, and reuse of a run's container for the next
-  -- run after a complete reset (docs/pools.md).
+  -- Warm containers per language, sized by the recent demand (lazy for the
+  -- languages few use), and reuse of a run's or a session's container for the
+  -- next one after a complete reset (docs/pools.md).
   pools = pools.default,
   reuse = true,
   -- A reset container still holding more memory than this beyond its start-up
