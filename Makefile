@@ -84,7 +84,7 @@ engine: deps
 	scripts/dockerd.sh
 
 images: all engine
-	./cloudcode --print-images policies/backend.lua | scripts/images.sh
+	./cloudcode --print-images policies/backend.lua | CLOUDCODE_LANGS="$(LANGS)" scripts/images.sh
 
 setup: deps engine images
 

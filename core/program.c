@@ -90,14 +90,19 @@ static int read_files(struct request *req, const json_t *body, struct program *p
 }
 
 /* One limit: the request's value checked against the policy's min..max, or
- * the policy's default.  A limit missing from the policy cannot be set. */
-static int read_limit(struct request *req, const json_t *given, const char *name, double *out,
+ * the default: the language's own (its image entry's `limits`, kept within
+ * min..max) or else the policy's.  A limit missing from the policy cannot be set. */
+static int read_limit(struct request *req, const json_t *given, const json_t *own, const char *name, double *out,
                       int integer, int optional_default) {
     const json_t *spec = json_object_get(app_config()->limits, name);
     const json_t *v = json_object_get(given, name);
+    const json_t *min = json_object_get(spec, "min"), *max = json_object_get(spec, "max");
     if (!v || json_is_null(v)) {
-        const json_t *d = json_object_get(spec, "default");
+        const json_t *d = json_object_get(own, name);
+        if (!json_is_number(d)) d = json_object_get(spec, "default");
         *out = json_is_number(d) && !optional_default ? json_number_value(d) : 0;
+        if (*out && json_is_number(max) && *out > json_number_value(max)) *out = json_number_value(max);
+        if (*out && json_is_number(min) && *out < json_number_value(min)) *out = json_number_value(min);
         return 0;
     }
     if (!json_is_number(v)) {
@@ -109,7 +114,6 @@ static int read_limit(struct request *req, const json_t *given, const char *name
         reply_error(req, 400, "bad_request", "limits.%s must be a whole number", name);
         return -1;
     }
-    const json_t *min = json_object_get(spec, "min"), *max = json_object_get(spec, "max");
     if (json_is_number(min) && x < json_number_value(min)) {
         reply_error(req, 400, "bad_request", "limits.%s must be at least %.15g (the policy's minimum)", name,
                     json_number_value(min));
@@ -124,8 +128,9 @@ static int read_limit(struct request *req, const json_t *given, const char *name
     return 0;
 }
 
-static int read_limits(struct request *req, const json_t *body, enum program_kind kind, json_t **limits) {
-    const json_t *given = json_object_get(body, "limits");
+static int read_limits(struct request *req, const json_t *body, const json_t *entry, enum program_kind kind,
+                       json_t **limits) {
+    const json_t *given = json_object_get(body, "limits"), *own = json_object_get(entry, "limits");
     if (given && !json_is_object(given) && !json_is_null(given)) return bad(req, "%s must be an object", "limits");
     static const struct {
         const char *name;
@@ -137,10 +142,16 @@ static int read_limits(struct request *req, const json_t *body, enum program_kin
         double v;
         /* A session's timeout_ms has no default: its lifetime bounds it. */
         int no_default = kind == PROGRAM_SESSION && strcmp(names[i].name, "timeout_ms") == 0;
-        if (read_limit(req, given, names[i].name, &v, names[i].integer, no_default) < 0) return -1;
+        if (read_limit(req, given, own, names[i].name, &v, names[i].integer, no_default) < 0) return -1;
         json_object_set_new(*limits, names[i].name, names[i].integer ? json_integer((json_int_t)v) : json_real(v));
     }
     return 0;
+}
+
+uint32_t program_compile_timeout_ms(const struct program *p) {
+    const json_t *t = json_object_get(p->image, "compile_timeout_ms");
+    if (json_is_integer(t) && json_integer_value(t) > 0) return (uint32_t)json_integer_value(t);
+    return (uint32_t)(p->limits.timeout_ms ? p->limits.timeout_ms : 60000);
 }
 
 static long long limit_int(const json_t *limits, const char *name) {
@@ -251,7 +262,7 @@ int program_from_request(struct request *req, enum program_kind kind, const json
         }
         (i ? &p->rows : &p->cols)[0] = d && json_is_integer(d) ? (int)json_integer_value(d) : (i ? 24 : 80);
     }
-    if (read_limits(req, body, kind, &limits) < 0) goto out;
+    if (read_limits(req, body, p->image, kind, &limits) < 0) goto out;
 
     json_t *areq = json_pack("{s:s,s:s,s:s,s:O,s:O,s:i,s:i}", "kind", kind == PROGRAM_RUN ? "run" : "session",
                              "language", p->language, "key", req->key_hash, "limits", limits, "counts", counts,

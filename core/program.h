@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "http.h"
 
@@ -38,6 +39,11 @@ struct program {
 int program_from_request(struct request *req, enum program_kind kind, const json_t *counts,
                          struct program *out);
 void program_free(struct program *p);
+
+/* The compile step's time bound: the language's compile_timeout_ms if its
+ * image entry has one, else the program's timeout_ms, else (a session without
+ * timeout_ms) 60 s. */
+uint32_t program_compile_timeout_ms(const struct program *p);
 /* Whether `name` follows api.md's file-name rule. */
 int program_valid_path(const char *name);
 

@@ -143,7 +143,7 @@ static void start_program(struct run *r) {
     json_t *env = backend_program_env(&r->prog);
     struct sandbox_exec ex = {
         .argv = argv, .env = env, .tty = 0, .stdin_closed = 0,
-        .timeout_ms = (uint32_t)r->prog.limits.timeout_ms,
+        .timeout_ms = program_compile_timeout_ms(&r->prog),
         .output_limit = (uint64_t)r->prog.limits.output_bytes,
     };
     sandbox_exec(r->sb, &ex);
@@ -171,7 +171,7 @@ static void on_ready(struct sandbox *sb, void *ud) {
     json_t *env = backend_program_env(&r->prog);
     struct sandbox_exec ex = {
         .argv = compile, .env = env, .stdin_closed = 1,
-        .timeout_ms = (uint32_t)r->prog.limits.timeout_ms,
+        .timeout_ms = program_compile_timeout_ms(&r->prog),
         .output_limit = (uint64_t)r->prog.limits.output_bytes,
     };
     sandbox_exec(sb, &ex);

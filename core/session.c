@@ -373,7 +373,7 @@ static void on_ready(struct sandbox *sb, void *ud) {
     json_t *env = backend_program_env(&s->prog);
     struct sandbox_exec ex = {
         .argv = (json_t *)compile, .env = env, .stdin_closed = 1,
-        .timeout_ms = (uint32_t)(s->prog.limits.timeout_ms ? s->prog.limits.timeout_ms : 60000),
+        .timeout_ms = program_compile_timeout_ms(&s->prog),
         .output_limit = (uint64_t)s->prog.limits.output_bytes,
     };
     sandbox_exec(sb, &ex);
