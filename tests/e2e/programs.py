@@ -106,15 +106,6 @@ PROGRAMS = {
                 '  mov rax, 60\n  xor rdi, rdi\n  syscall\n',
         "broken": 'section .text\n_start:\n  mov rax, nope nope\n',
     },
-    "nasm": {
-        "hello": 'section .data\nmsg: db "hello, world", 10\nsection .text\nglobal _start\n_start:\n'
-                 '  mov eax, 4\n  mov ebx, 1\n  mov ecx, msg\n  mov edx, 13\n  int 0x80\n'
-                 '  mov eax, 1\n  xor ebx, ebx\n  int 0x80\n',
-        "echo": 'section .bss\nbuf: resb 256\nsection .text\nglobal _start\n_start:\n'
-                '  mov eax, 3\n  xor ebx, ebx\n  mov ecx, buf\n  mov edx, 256\n  int 0x80\n'
-                '  mov edx, eax\n  mov eax, 4\n  mov ebx, 1\n  mov ecx, buf\n  int 0x80\n'
-                '  mov eax, 1\n  xor ebx, ebx\n  int 0x80\n',
-    },
     "pascal": {
         "hello": "program hello;\nbegin\n  writeln('hello, world');\nend.\n",
         "echo": "program echo;\nvar l: string;\nbegin\n  readln(l);\n  writeln(l);\nend.\n",
@@ -203,7 +194,7 @@ VERSION_CMD = {
     "sqlite3": "sqlite3 --version", "scheme": "guile --version", "javascript": "node --version",
     "typescript": "tsc --version", "prolog": "swipl --version", "lisp": "sbcl --version",
     "racket": "racket --version", "c++": "g++ --version", "d": "gdc --version",
-    "fortran": "gfortran --version", "nasm": "nasm -v", "nasm64": "nasm -v", "pascal": "fpc -iV",
+    "fortran": "gfortran --version", "nasm64": "nasm -v", "pascal": "fpc -iV",
     "nim": "nim --version", "go": "go version", "rust": "rustc --version", "haskell": "ghc --version",
     "ocaml": "ocamlopt -version", "java": "javac -version", "kotlin": "ls /usr/share/java/kotlin-stdlib-*.jar",
     "groovy": "ls /usr/share/java/groovy-all-*.jar", "scala": "ls /usr/share/java/scala-library-*.jar",
