@@ -141,7 +141,9 @@ def test_piston_execute(be, languages, lang):
     # By a Piston alias where there is one: that is how Piston clients ask.
     name = (languages[lang]["aliases"] or [lang])[0]
     body = {"language": name, "version": "*", "files": [{"content": PROGRAMS[lang][kind]}],
-            "stdin": "cloudcode\n"}
+            "stdin": "cloudcode\n",
+            # Piston's default run_timeout (3 s) is short for Erlang or Racket on a busy machine.
+            "run_timeout": 30000, "compile_timeout": 60000}
     status, _, reply = be.request("POST", "/api/v2/execute", body, headers=auth("k1"), timeout=slow(120))
     assert status == 200, reply
     assert reply["language"] == lang and reply["version"] == languages[lang]["version"], reply
