@@ -105,7 +105,7 @@ local more = {
     file = "main.scm", run = { "guile", "--no-auto-compile", "-s", "main.scm" }, interactive = true,
   },
   javascript = {
-    image = scripts, version = "18.19.0", aliases = { "node", "js", "node-js", "node-javascript" },
+    image = scripts, version = "18.20.4", aliases = { "node", "js", "node-js", "node-javascript" },
     file = "main.js", run = { "node", "main.js" }, interactive = true,
   },
   typescript = {
@@ -183,7 +183,7 @@ local more = {
   },
 
   java = {
-    image = jvm, version = "17.0.17", aliases = {},
+    image = jvm, version = "17.0.21", aliases = {},
     file = "Main.java",
     compile = { "javac", "-J-XX:+UseSerialGC", "-J-XX:TieredStopAtLevel=1", "Main.java" },
     run = with(JAVA, "Main"), interactive = true, limits = JVM, compile_timeout_ms = 60000,
