@@ -177,6 +177,7 @@ def test_version_matches_toolchain(languages, lang):
 DEFAULTS_POLICY = """local policy = require "policies.backend"
 policy.images.python.limits = { timeout_ms = 1000 }
 policy.images.c.compile_timeout_ms = 1
+policy.pools = {}  -- no warm containers to start: less load on a shared engine
 return policy
 """
 SLEEP_2_S = 'import time\ntime.sleep(2)\nprint("slept")\n'
