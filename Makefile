@@ -96,7 +96,7 @@ engine: deps
 	scripts/dockerd.sh
 
 images: all engine
-	./cloudcode --print-images policies/backend.lua | scripts/images.sh
+	./cloudcode --print-images policies/backend.lua | CLOUDCODE_LANGS="$(LANGS)" scripts/images.sh
 
 setup: deps engine images
 
@@ -110,7 +110,12 @@ test: setup asan
 	CODECLOUD_TEST_BINARY=./cloudcode-asan $(PYTEST) -q tests/e2e -m "not valgrind_only"
 	CODECLOUD_TEST_VALGRIND=1 CODECLOUD_TEST_SLOW=10 $(PYTEST) -q tests/e2e -m valgrind
 
+# Every language of the default map, proven by programs (tests/e2e/test_languages.py; the default
+# test run covers bash, c and python only).
+test-languages: setup
+	CODECLOUD_TEST_LANGUAGES=all $(PYTEST) -q tests/e2e/test_languages.py
+
 clean:
 	rm -rf build cloudcode cloudcode-asan launcher/cloudcode-launcher
 
-.PHONY: all asan unit lua-test deps engine images setup run test clean
+.PHONY: all asan unit lua-test deps engine images setup run test test-languages clean

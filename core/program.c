@@ -198,14 +198,20 @@ json_t *program_argv(const struct program *p, const json_t *command) {
 }
 
 /* One limit: the request's value checked against the policy's min..max, or
- * the policy's default.  A limit missing from the policy cannot be set. */
-static int read_limit(struct request *req, const json_t *given, const char *name, double *out,
+ * the default: the language's own (its image entry's `limits`, kept within
+ * min..max) or else the policy's.  A limit missing from the policy cannot be set. */
+static int read_limit(struct request *req, const json_t *given, const json_t *own, const char *name, double *out,
                       int integer, int optional_default) {
     const json_t *spec = json_object_get(app_config()->limits, name);
     const json_t *v = json_object_get(given, name);
+    const json_t *min = json_object_get(spec, "min"), *max = json_object_get(spec, "max");
     if (!v || json_is_null(v)) {
-        const json_t *d = json_object_get(spec, "default");
-        *out = json_is_number(d) && !optional_default ? json_number_value(d) : 0;
+        /* The language's own default applies even where the policy has none. */
+        const json_t *d = json_object_get(own, name);
+        if (!json_is_number(d)) d = optional_default ? NULL : json_object_get(spec, "default");
+        *out = json_is_number(d) ? json_number_value(d) : 0;
+        if (*out && json_is_number(max) && *out > json_number_value(max)) *out = json_number_value(max);
+        if (*out && json_is_number(min) && *out < json_number_value(min)) *out = json_number_value(min);
         return 0;
     }
     if (!json_is_number(v)) {
@@ -217,7 +223,6 @@ static int read_limit(struct request *req, const json_t *given, const char *name
         reply_error(req, 400, "bad_request", "limits.%s must be a whole number", name);
         return -1;
     }
-    const json_t *min = json_object_get(spec, "min"), *max = json_object_get(spec, "max");
     if (json_is_number(min) && x < json_number_value(min)) {
         reply_error(req, 400, "bad_request", "limits.%s must be at least %.15g (the policy's minimum)", name,
                     json_number_value(min));
@@ -232,8 +237,9 @@ static int read_limit(struct request *req, const json_t *given, const char *name
     return 0;
 }
 
-static int read_limits(struct request *req, const json_t *body, enum program_kind kind, json_t **limits) {
-    const json_t *given = json_object_get(body, "limits");
+static int read_limits(struct request *req, const json_t *body, const json_t *entry, enum program_kind kind,
+                       json_t **limits) {
+    const json_t *given = json_object_get(body, "limits"), *own = json_object_get(entry, "limits");
     if (given && !json_is_object(given) && !json_is_null(given)) return bad(req, "%s must be an object", "limits");
     static const struct {
         const char *name;
@@ -247,11 +253,12 @@ static int read_limits(struct request *req, const json_t *body, enum program_kin
          * compile_timeout_ms, timeout_ms bounds the compile step as well. */
         int no_default = (kind == PROGRAM_SESSION && strcmp(names[i].name, "timeout_ms") == 0) ||
                          strcmp(names[i].name, "compile_timeout_ms") == 0;
-        if (read_limit(req, given, names[i].name, &v, names[i].integer, no_default) < 0) return -1;
+        if (read_limit(req, given, own, names[i].name, &v, names[i].integer, no_default) < 0) return -1;
         json_object_set_new(*limits, names[i].name, names[i].integer ? json_integer((json_int_t)v) : json_real(v));
     }
     return 0;
 }
+
 
 static long long limit_int(const json_t *limits, const char *name) {
     const json_t *v = json_object_get(limits, name);
@@ -359,7 +366,7 @@ int program_from_request(struct request *req, enum program_kind kind, const json
         }
         (i ? &p->rows : &p->cols)[0] = d && json_is_integer(d) ? (int)json_integer_value(d) : (i ? 24 : 80);
     }
-    if (read_limits(req, body, kind, &limits) < 0) goto out;
+    if (read_limits(req, body, p->image, kind, &limits) < 0) goto out;
 
     json_t *areq = json_pack("{s:s,s:s,s:s,s:O,s:O,s:i,s:i}", "kind", kind == PROGRAM_RUN ? "run" : "session",
                              "language", p->language, "key", req->key_hash, "limits", limits, "counts", counts,
