@@ -171,14 +171,14 @@ static int decode_file(const json_t *f, size_t i, buf_t *out, char *err, size_t 
     return -1;
 }
 static json_t *stage(const char *out, const char *errs, json_t *code, json_t *signal, const char *status,
-                     const char *message, json_int_t ms, json_int_t memory) {
+                     const char *message, json_int_t cpu_ms, json_int_t wall_ms, json_int_t memory) {
     buf_t both = BUF_INIT;
     buf_append_str(&both, out);
     buf_append_str(&both, errs);
     json_t *s = json_pack("{s:s,s:s,s:s%,s:o,s:o,s:o,s:o,s:I,s:I,s:I}", "stdout", out, "stderr", errs, "output",
                           both.data ? both.data : "", both.len, "code", code, "signal", signal, "message",
                           message ? json_string(message) : json_null(), "status",
-                          status ? json_string(status) : json_null(), "cpu_time", ms, "wall_time", ms, "memory",
+                          status ? json_string(status) : json_null(), "cpu_time", cpu_ms, "wall_time", wall_ms, "memory",
                           memory);
     buf_free(&both);
     return s;
@@ -312,6 +312,11 @@ static json_t *job_program(struct job *j, char *err, size_t errlen) {
     json_t *limits = json_pack("{s:I}", "timeout_ms",
                                (json_int_t)number_or(json_object_get(j->piston, "run_timeout"), PISTON_RUN_TIMEOUT_MS));
     if (mem > 0) json_object_set_new(limits, "memory_mb", json_integer((json_int_t)((mem + (1 << 20) - 1) >> 20)));
+    /* Piston's CPU time limits (ms), enforced by the launcher; -1 and 0 mean none. */
+    long long cpu = number_or(json_object_get(j->piston, "run_cpu_time"), 0);
+    long long ccpu = number_or(json_object_get(j->piston, "compile_cpu_time"), 0);
+    if (cpu > 0) json_object_set_new(limits, "cpu_time_ms", json_integer((json_int_t)cpu));
+    if (ccpu > 0) json_object_set_new(limits, "compile_cpu_time_ms", json_integer((json_int_t)ccpu));
     const json_t *args = json_object_get(j->piston, "args");
     json_t *program = json_pack("{s:s,s:s%,s:o,s:s%,s:o,s:o}", "language", j->language, "code",
                                 main_code.data ? main_code.data : "", main_code.len, "files", files, "stdin",
@@ -387,12 +392,17 @@ static void on_run(struct request *sub, int status, const char *ctype, const cha
     json_t *resp = json_pack("{s:s,s:s}", "language", x->language, "version", x->version);
     const json_t *c = json_object_get(r, "compile");
     if (x->compiled && json_is_object(c)) {
-        int failed = st && strcmp(st, "compile_error") == 0;
+        /* A compile step that did not exit 0 ended the run: a compile error, or its time limit. */
+        const json_t *cx = json_object_get(c, "exit_code");
+        int failed = !json_is_integer(cx) || json_integer_value(cx) != 0;
+        int timed_out = failed && st && strcmp(st, "timeout") == 0;
         const char *cs = json_string_value(json_object_get(c, "stderr"));
         json_object_set_new(resp, "compile",
                             stage(json_string_value(json_object_get(c, "stdout")) ?: "", cs ? cs : "",
-                                  json_incref(json_object_get(c, "exit_code")), json_null(), failed ? "RE" : NULL,
-                                  failed ? "Compilation failed" : NULL, 0, 0));
+                                  json_incref((json_t *)cx), timed_out ? json_string("SIGKILL") : json_null(),
+                                  timed_out ? "TO" : failed ? "RE" : NULL,
+                                  timed_out ? "Timeout exceeded" : failed ? "Compilation failed" : NULL, json_integer_value(json_object_get(c, "cpu_ms")),
+                                  json_integer_value(json_object_get(c, "time_ms")), 0));
         if (failed) goto done;
     }
     {
@@ -413,7 +423,7 @@ static void on_run(struct request *sub, int status, const char *ctype, const cha
             sig = json_string("SIGKILL");
         }
         json_object_set_new(resp, "run", stage(out ? out : "", err ? err : "", json_incref(json_object_get(r, "exit_code")),
-                                               sig, pst, msg, ms, mem));
+                                               sig, pst, msg, json_integer_value(json_object_get(r, "cpu_ms")), ms, mem));
     }
 done:
     json_decref(r);

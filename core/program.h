@@ -18,6 +18,9 @@ struct program_limits {
     long long output_bytes;
     long long idle_timeout_s;
     long long lifetime_s;
+    /* Per-exec resource limits (0: none), applied by the launcher (docs/protocol.md). */
+    long long cpu_time_ms, cpu_extra_ms, compile_cpu_time_ms;
+    long long file_size_bytes, stack_kb, processes;
 };
 
 struct program {

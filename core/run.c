@@ -104,6 +104,7 @@ static void finish(struct run *r, const char *status, const struct launcher_exit
     json_object_set_new(body, "stderr", text_of(&r->out[1]));
     json_object_set_new(body, "truncated", json_boolean(strcmp(status, "output_limit") == 0));
     json_object_set_new(body, "time_ms", json_integer(ex ? ex->wall_ms : 0));
+    json_object_set_new(body, "cpu_ms", json_integer(ex ? ex->cpu_ms : 0));
     json_object_set_new(body, "memory_kb", json_integer(ex ? (json_int_t)ex->maxrss_kb : 0));
     json_object_set_new(body, "compile", r->compile ? json_incref(r->compile) : json_null());
     char labels[64];
@@ -132,6 +133,18 @@ static json_t *argv_with_args(const json_t *argv, const json_t *args) {
     return out;
 }
 
+/* The program's limits as the launcher takes them; `compile`: the compile step's (CPU time only). */
+static struct exec_rlimits rlimits_of(const struct program_limits *l, int compile) {
+#define NONNEG(v) ((v) > 0 ? (v) : 0)
+    if (compile) return (struct exec_rlimits){.cpu_ms = (uint32_t)NONNEG(l->compile_cpu_time_ms)};
+    return (struct exec_rlimits){
+        .cpu_ms = (uint32_t)NONNEG(l->cpu_time_ms), .cpu_extra_ms = (uint32_t)NONNEG(l->cpu_extra_ms),
+        .file_size = (uint64_t)NONNEG(l->file_size_bytes), .stack = (uint64_t)NONNEG(l->stack_kb) * 1024,
+        .processes = (uint32_t)NONNEG(l->processes),
+    };
+#undef NONNEG
+}
+
 static void start_program(struct run *r) {
     r->phase = RUN_RUNNING;
     buf_reset(&r->out[0]);
@@ -145,6 +158,7 @@ static void start_program(struct run *r) {
         .argv = argv, .env = env, .tty = 0, .stdin_closed = 0,
         .timeout_ms = (uint32_t)r->prog.limits.timeout_ms,
         .output_limit = (uint64_t)r->prog.limits.output_bytes,
+        .limits = rlimits_of(&r->prog.limits, 0),
     };
     sandbox_exec(r->sb, &ex);
     if (r->prog.stdin_data) sandbox_input(r->sb, r->prog.stdin_data, r->prog.stdin_len);
@@ -173,6 +187,7 @@ static void on_ready(struct sandbox *sb, void *ud) {
         .argv = compile, .env = env, .stdin_closed = 1,
         .timeout_ms = (uint32_t)r->prog.limits.timeout_ms,
         .output_limit = (uint64_t)r->prog.limits.output_bytes,
+        .limits = rlimits_of(&r->prog.limits, 1),
     };
     sandbox_exec(sb, &ex);
     json_decref(env);
@@ -185,7 +200,7 @@ static void on_data(struct sandbox *sb, void *ud, int stream, const char *data, 
 }
 
 static const char *status_of(const struct launcher_exit *ex) {
-    if (ex->reason == 1) return "timeout";
+    if (ex->reason == 1 || ex->reason == 5) return "timeout"; /* wall or CPU time */
     if (ex->reason == 2) return "output_limit";
     if (ex->oom_kills > 0) return "memory_limit";
     if (ex->reason == 0 && ex->signo == 0 && ex->exit_code == 0) return "ok";
@@ -197,13 +212,14 @@ static void on_exit_frame(struct sandbox *sb, void *ud, const struct launcher_ex
     struct run *r = ud;
     if (r->phase == RUN_COMPILING) {
         int ok = ex->reason == 0 && ex->signo == 0 && ex->exit_code == 0;
-        r->compile = json_pack("{s:o,s:o,s:o}", "exit_code", ex->signo ? json_null() : json_integer(ex->exit_code),
-                               "stdout", text_of(&r->out[0]), "stderr", text_of(&r->out[1]));
+        r->compile = json_pack("{s:o,s:o,s:o,s:I,s:I}", "exit_code", ex->signo ? json_null() : json_integer(ex->exit_code),
+                               "stdout", text_of(&r->out[0]), "stderr", text_of(&r->out[1]), "time_ms",
+                               (json_int_t)ex->wall_ms, "cpu_ms", (json_int_t)ex->cpu_ms);
         if (ok) {
             start_program(r);
             return;
         }
-        const char *status = ex->reason == 1 ? "timeout" : ex->oom_kills ? "memory_limit" : "compile_error";
+ const char *status = ex->reason == 1 || ex->reason == 5 ? "timeout" : ex->oom_kills ? "memory_limit" : "compile_error";
         buf_reset(&r->out[0]);
         buf_reset(&r->out[1]);
         finish(r, status, NULL, ex->oom_kills == 0);
