@@ -238,6 +238,13 @@ int program_from_request(struct request *req, enum program_kind kind, const json
             json_array_append(p->args, a);
         }
     }
+    const json_t *enc = json_object_get(body, "output_encoding");
+    if (enc && !json_is_null(enc) && !(json_is_string(enc) && (strcmp(json_string_value(enc), "utf8") == 0 ||
+                                                               strcmp(json_string_value(enc), "base64") == 0))) {
+        bad(req, "%s must be \"utf8\" or \"base64\"", "output_encoding");
+        goto out;
+    }
+    p->output_base64 = json_is_string(enc) && strcmp(json_string_value(enc), "base64") == 0;
     const json_t *tty = json_object_get(body, "tty");
     if (tty && !json_is_boolean(tty) && !json_is_null(tty)) {
         bad(req, "%s must be true or false", "tty");

@@ -33,6 +33,7 @@ struct program {
     struct program_limits limits;
     int tty, cols, rows;
     int has_code;
+    int output_base64;      /* "output_encoding":"base64": a run's outputs as base64 of the raw bytes */
 };
 
 /* Read and check the body of POST /v1/run or /v1/sessions, then ask the

@@ -9,6 +9,7 @@
  * for the reset, so the next request finds it ready), or it is removed. */
 #include "run.h"
 
+#include <openssl/evp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,17 @@ static void run_free(struct run *r) {
     backend_load_changed();
 }
 
-static json_t *text_of(const buf_t *b) {
+/* Output as the run asked: text with invalid UTF-8 repaired, or base64 of the bytes. */
+static json_t *text_of(const struct run *r, const buf_t *b) {
+    if (r->prog.output_base64) {
+        size_t n = 4 * ((b->len + 2) / 3);
+        char *enc = malloc(n + 1);
+        if (!enc) return NULL;
+        EVP_EncodeBlock((unsigned char *)enc, (const unsigned char *)(b->data ? b->data : ""), (int)b->len);
+        json_t *s = json_stringn(enc, n);
+        free(enc);
+        return s;
+    }
     buf_t fixed = BUF_INIT;
     utf8_append_repaired(&fixed, b->data ? b->data : "", b->len);
     json_t *s = json_stringn(fixed.data ? fixed.data : "", fixed.len);
@@ -100,8 +111,8 @@ static void finish(struct run *r, const char *status, const struct launcher_exit
     char sig[32];
     if (signame) snprintf(sig, sizeof sig, "SIG%s", signame);
     json_object_set_new(body, "signal", signame ? json_string(sig) : json_null());
-    json_object_set_new(body, "stdout", text_of(&r->out[0]));
-    json_object_set_new(body, "stderr", text_of(&r->out[1]));
+    json_object_set_new(body, "stdout", text_of(r, &r->out[0]));
+    json_object_set_new(body, "stderr", text_of(r, &r->out[1]));
     json_object_set_new(body, "truncated", json_boolean(strcmp(status, "output_limit") == 0));
     json_object_set_new(body, "time_ms", json_integer(ex ? ex->wall_ms : 0));
     json_object_set_new(body, "cpu_ms", json_integer(ex ? ex->cpu_ms : 0));
@@ -213,7 +224,7 @@ static void on_exit_frame(struct sandbox *sb, void *ud, const struct launcher_ex
     if (r->phase == RUN_COMPILING) {
         int ok = ex->reason == 0 && ex->signo == 0 && ex->exit_code == 0;
         r->compile = json_pack("{s:o,s:o,s:o,s:I,s:I}", "exit_code", ex->signo ? json_null() : json_integer(ex->exit_code),
-                               "stdout", text_of(&r->out[0]), "stderr", text_of(&r->out[1]), "time_ms",
+                               "stdout", text_of(r, &r->out[0]), "stderr", text_of(r, &r->out[1]), "time_ms",
                                (json_int_t)ex->wall_ms, "cpu_ms", (json_int_t)ex->cpu_ms);
         if (ok) {
             start_program(r);

@@ -6,6 +6,7 @@ local env    = require "cloudcode.env"
 local images = require "cloudcode.images"
 local limits = require "cloudcode.limits"
 local admit  = require "cloudcode.admit"
+local judge0 = require "cloudcode.judge0"
 local pools  = require "cloudcode.pools"
 
 local listen = env.str("CODECLOUD_LISTEN", "127.0.0.1:8080")
@@ -43,6 +44,9 @@ return {
   piston_open = env.flag("CODECLOUD_PISTON_OPEN"),
   piston_rate = { per_s = 5, burst = 20 },
   file_url_hosts = {},
+  -- The Judge0 CE dialect: language ids, Judge0's defaults and bounds,
+  -- retention of submissions and callback hosts (lua/cloudcode/judge0.lua).
+  judge0 = judge0.default,
 
   admit = admit.caps,
 }
