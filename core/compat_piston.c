@@ -392,10 +392,13 @@ static void on_run(struct request *sub, int status, const char *ctype, const cha
     json_t *resp = json_pack("{s:s,s:s}", "language", x->language, "version", x->version);
     const json_t *c = json_object_get(r, "compile");
     if (x->compiled && json_is_object(c)) {
-        /* A compile step that did not exit 0 ended the run: a compile error, or its time limit. */
+        /* A compile error ends the job, and so does a compile step that did not exit 0 when the
+         * job set compile_cpu_time (run_timeout bounds both steps, so without it a timeout is
+         * the run's, as before). */
         const json_t *cx = json_object_get(c, "exit_code");
-        int failed = !json_is_integer(cx) || json_integer_value(cx) != 0;
-        int timed_out = failed && st && strcmp(st, "timeout") == 0;
+        int timed_out = number_or(json_object_get(x->piston, "compile_cpu_time"), 0) > 0 && st &&
+                        strcmp(st, "timeout") == 0 && !(json_is_integer(cx) && json_integer_value(cx) == 0);
+        int failed = timed_out || (st && strcmp(st, "compile_error") == 0);
         const char *cs = json_string_value(json_object_get(c, "stderr"));
         json_object_set_new(resp, "compile",
                             stage(json_string_value(json_object_get(c, "stdout")) ?: "", cs ? cs : "",

@@ -288,8 +288,9 @@ static void handle_delete(struct request *req) {
         j0_error(req, 400, msg);
     } else {
         /* Judge0 answers with base64 so the data always survives the delete. */
-        reply_json(req, 200, show(sub, fields, 1));
+        json_t *out = show(sub, fields, 1);
         j0_store_delete(req->params[0]);
+        reply_json(req, 200, out);
     }
     json_decref(fields);
 }
