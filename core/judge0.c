@@ -180,7 +180,8 @@ static json_t *requested_fields(struct request *req) {
     int have = http_query_param(req, "fields", q, sizeof q);
     json_t *fields = json_array(), *invalid = json_array();
     if (have > 0) {
-        for (char *tok = strtok(q, ","); tok; tok = strtok(NULL, ",")) {
+        char *save = NULL;
+        for (char *tok = strtok_r(q, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
             size_t i;
             if (strcmp(tok, "*") == 0) {
                 json_array_clear(fields);
@@ -254,45 +255,128 @@ static json_t *show(const json_t *sub, const json_t *fields, int base64) {
 
 #define NOT_UTF8 "some attributes for this submission cannot be converted to UTF-8, use base64_encoded=true query parameter"
 
+/* A look-up in the store for a request: what to do with the submissions found. The client may go
+ * away meanwhile (the store's answer can come from Redis later): then only this is freed. */
+struct lookup {
+    struct request *req;
+    json_t *fields;
+    int base64;
+    void (*then)(struct lookup *l, const json_t *found);
+};
+
+static void lookup_abort(struct request *req, void *ud) {
+    (void)req;
+    ((struct lookup *)ud)->req = NULL;
+}
+
+static void on_found(void *ud, const json_t *found) {
+    struct lookup *l = ud;
+    if (l->req) {
+        http_set_abort(l->req, NULL, NULL);
+        if (found) l->then(l, found);
+        else j0_error(l->req, 500, "out of memory");
+    }
+    json_decref(l->fields);
+    free(l);
+}
+
+/* Looks up `tokens` for `req` (with its ?fields and ?base64_encoded), then `then`. */
+static void look_up(struct request *req, const json_t *tokens, void (*then)(struct lookup *, const json_t *)) {
+    json_t *fields = requested_fields(req);
+    if (!fields) return;
+    struct lookup *l = calloc(1, sizeof *l);
+    if (!l) {
+        json_decref(fields);
+        j0_error(req, 500, "out of memory");
+        return;
+    }
+    l->req = req;
+    l->fields = fields;
+    l->base64 = base64_requested(req);
+    l->then = then;
+    http_set_abort(req, lookup_abort, l);
+    j0_store_find(tokens, on_found, l);
+}
+
 /* A submission of the caller's, or NULL (another key's is not found either). */
-static json_t *find(const struct request *req, const char *token) {
-    json_t *sub = j0_store_get(token);
+static const json_t *owned(const struct request *req, const json_t *sub) {
     const char *owner = json_string_value(json_object_get(sub, "_key"));
-    return sub && owner && strcmp(owner, req->key_hash) == 0 ? sub : NULL;
+    return json_is_object(sub) && owner && strcmp(owner, req->key_hash) == 0 ? sub : NULL;
 }
 
-static void handle_show(struct request *req) {
-    json_t *fields = requested_fields(req);
-    if (!fields) return;
-    json_t *sub = find(req, req->params[0]);
-    json_t *out = sub ? show(sub, fields, base64_requested(req)) : NULL;
-    if (!sub) j0_error(req, 404, "Not Found");
-    else if (!out) j0_error(req, 400, NOT_UTF8);
-    else reply_json(req, 200, out);
-    json_decref(fields);
+static void show_one(struct lookup *l, const json_t *found) {
+    const json_t *sub = owned(l->req, json_array_get(found, 0));
+    json_t *out = sub ? show(sub, l->fields, l->base64) : NULL;
+    if (!sub) j0_error(l->req, 404, "Not Found");
+    else if (!out) j0_error(l->req, 400, NOT_UTF8);
+    else reply_json(l->req, 200, out);
 }
 
-static void handle_delete(struct request *req) {
-    json_t *fields = requested_fields(req);
-    if (!fields) return;
-    json_t *sub = find(req, req->params[0]);
+static void look_up_param(struct request *req, void (*then)(struct lookup *, const json_t *)) {
+    json_t *tokens = json_pack("[s]", req->params[0]);
+    look_up(req, tokens, then);
+    json_decref(tokens);
+}
+
+static void handle_show(struct request *req) { look_up_param(req, show_one); }
+
+static void delete_one(struct lookup *l, const json_t *found) {
+    const json_t *sub = owned(l->req, json_array_get(found, 0));
     int status = (int)json_integer_value(json_object_get(sub, "status_id"));
     char msg[128];
-    if (!j0_conf_flag("enable_submission_delete", 1)) {
-        j0_error(req, 400, "delete not allowed");
-    } else if (!sub) {
-        j0_error(req, 404, "Not Found");
+    if (!sub) {
+        j0_error(l->req, 404, "Not Found");
     } else if (status == J0_QUEUE || status == J0_PROCESSING) {
         snprintf(msg, sizeof msg, "submission cannot be deleted because its status is %d (%s)", status,
                  j0_status_name(status));
-        j0_error(req, 400, msg);
+        j0_error(l->req, 400, msg);
     } else {
         /* Judge0 answers with base64 so the data always survives the delete. */
-        json_t *out = show(sub, fields, 1);
-        j0_store_delete(req->params[0]);
-        reply_json(req, 200, out);
+        json_t *out = show(sub, l->fields, 1);
+        j0_store_delete(json_string_value(json_object_get(sub, "token")));
+        reply_json(l->req, 200, out);
     }
-    json_decref(fields);
+}
+
+static void handle_delete(struct request *req) {
+    if (!j0_conf_flag("enable_submission_delete", 1)) j0_error(req, 400, "delete not allowed");
+    else look_up_param(req, delete_one);
+}
+
+static void show_many(struct lookup *l, const json_t *found) {
+    int bad = 0;
+    json_t *out = json_array();
+    size_t i;
+    json_t *sub;
+    json_array_foreach(found, i, sub) {
+        json_t *shown = owned(l->req, sub) ? show(sub, l->fields, l->base64) : json_null();
+        bad |= !shown;
+        json_array_append_new(out, shown ? shown : json_null());
+    }
+    if (bad) {
+        json_decref(out);
+        j0_error(l->req, 400, "some attributes for one or more submissions cannot be converted to UTF-8, use "
+                              "base64_encoded=true query parameter");
+    } else {
+        reply_json(l->req, 200, json_pack("{s:o}", "submissions", out));
+    }
+}
+
+/* The size of a batch against Judge0's bound: 0, or -1 after answering 400. */
+static int batch_size_ok(struct request *req, size_t n) {
+    double max = j0_conf("max_submission_batch_size", 20);
+    char msg[128];
+    if (!j0_conf_flag("enable_batched_submissions", 1)) {
+        j0_error(req, 400, "batched submissions are not allowed");
+    } else if ((double)n > max) {
+        snprintf(msg, sizeof msg, "number of submissions in a batch should be less than or equal to %g", max);
+        j0_error(req, 400, msg);
+    } else if (!n) {
+        j0_error(req, 400, "there should be at least one submission in a batch");
+    } else {
+        return 0;
+    }
+    return -1;
 }
 
 static void handle_batch_show(struct request *req) {
@@ -301,39 +385,10 @@ static void handle_batch_show(struct request *req) {
     if (header) snprintf(tokens, sizeof tokens, "%s", header);
     else if (http_query_param(req, "tokens", tokens, sizeof tokens) <= 0) tokens[0] = '\0';
     json_t *list = json_array();
-    for (char *tok = strtok(tokens, ", "); tok; tok = strtok(NULL, ", ")) json_array_append_new(list, json_string(tok));
-    double max = j0_conf("max_submission_batch_size", 20);
-    char msg[128];
-    if (!j0_conf_flag("enable_batched_submissions", 1)) {
-        j0_error(req, 400, "batched submissions are not allowed");
-    } else if ((double)json_array_size(list) > max) {
-        snprintf(msg, sizeof msg, "number of submissions in a batch should be less than or equal to %g", max);
-        j0_error(req, 400, msg);
-    } else if (!json_array_size(list)) {
-        j0_error(req, 400, "there should be at least one submission in a batch");
-    } else {
-        json_t *fields = requested_fields(req);
-        if (fields) {
-            int base64 = base64_requested(req), bad = 0;
-            json_t *out = json_array();
-            size_t i;
-            json_t *t;
-            json_array_foreach(list, i, t) {
-                json_t *sub = find(req, json_string_value(t));
-                json_t *shown = sub ? show(sub, fields, base64) : json_null();
-                bad |= !shown;
-                json_array_append_new(out, shown ? shown : json_null());
-            }
-            if (bad) {
-                json_decref(out);
-                j0_error(req, 400, "some attributes for one or more submissions cannot be converted to UTF-8, use "
-                                   "base64_encoded=true query parameter");
-            } else {
-                reply_json(req, 200, json_pack("{s:o}", "submissions", out));
-            }
-            json_decref(fields);
-        }
-    }
+    char *save = NULL;
+    for (char *tok = strtok_r(tokens, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+        json_array_append_new(list, json_string(tok));
+    if (batch_size_ok(req, json_array_size(list)) == 0) look_up(req, list, show_many);
     json_decref(list);
 }
 
@@ -613,15 +668,8 @@ static void handle_create(struct request *req) {
 static void batch_create(struct request *req, const json_t *langs) {
     json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL);
     const json_t *list = json_object_get(body, "submissions");
-    double max = j0_conf("max_submission_batch_size", 20);
-    char msg[128];
-    if (!j0_conf_flag("enable_batched_submissions", 1)) {
-        j0_error(req, 400, "batched submissions are not allowed");
-    } else if ((double)json_array_size(list) > max) {
-        snprintf(msg, sizeof msg, "number of submissions in a batch should be less than or equal to %g", max);
-        j0_error(req, 400, msg);
-    } else if (!json_array_size(list)) {
-        j0_error(req, 400, "there should be at least one submission in a batch");
+    if (batch_size_ok(req, json_array_size(list)) < 0) {
+        /* answered */
     } else if (queue_full(json_array_size(list))) {
         j0_error(req, 503, "queue is full");
     } else {

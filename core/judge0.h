@@ -47,10 +47,14 @@ int j0_decide(const json_t *result, const buf_t *stdout_raw, const buf_t *expect
 json_t *j0_decimal(double seconds);
 
 /* ---- judge0_store.c ---- */
-/* Keep `sub` (the reference is taken) under its token until retention_s after it finished. */
+/* Keep `sub` (the reference is taken) under its token until retention_s after it finished; call
+ * it again after every change of state (a balancer shares each state through Redis). */
 void j0_store_put(json_t *sub);
-/* The stored submission (borrowed), or NULL. */
-json_t *j0_store_get(const char *token);
+/* The submissions of `tokens` (strings): cb gets an array, a submission or null per token
+ * (NULL when out of memory), valid during the call. On a balancer those it does not run are read
+ * from Redis, so cb may come later; it always comes. */
+typedef void (*j0_found_fn)(void *ud, const json_t *found);
+void j0_store_find(const json_t *tokens, j0_found_fn cb, void *ud);
 void j0_store_delete(const char *token);
 void j0_store_free(void);
 

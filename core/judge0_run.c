@@ -180,6 +180,7 @@ static void finish(struct job *j, int status, const char *message) {
     double retention = json_number_value(json_object_get(app_config()->judge0, "retention_s"));
     if (retention <= 0) retention = 3600;
     json_object_set_new(sub, "_expires", json_integer((json_int_t)(uv_now(app_loop()) + (uint64_t)(retention * 1000))));
+    j0_store_put(json_incref(sub));
     if (j->done) j->done(sub, j->ud);
     job_free(j);
     start_next();
@@ -268,6 +269,7 @@ static void run_once(struct job *j) {
 
 static void start(struct job *j) {
     json_object_set_new(j->sub, "status_id", json_integer(J0_PROCESSING));
+    j0_store_put(json_incref(j->sub));
     run_once(j);
 }
 
