@@ -1,4 +1,5 @@
-/* run.c — POST /v1/run: one program, start to end, in a sandbox of its own.
+/* run.c — POST /v1/run: one program, start to end, in a sandbox of its own;
+ * and POST /v1/judge: the same program run once per test case (core/judge.c).
  *
  * The run owns its sandbox and its request.  For a compiled language the
  * launcher first runs the compile command; only if that exits 0 does it run
@@ -6,7 +7,11 @@
  * launcher has reported the end, by which time every process of the run is
  * gone.  The sandbox is a warm one from the pool when one fits; afterwards the
  * container goes back to the pool, which resets it (the response then waits
- * for the reset, so the next request finds it ready), or it is removed. */
+ * for the reset, so the next request finds it ready), or it is removed.
+ *
+ * A judge compiles once and then runs the program for each case in turn in
+ * the same container, with the case's stdin and limits, without a reset in
+ * between (the compiled program stays; what one case writes, the next sees). */
 #include "run.h"
 
 #include <openssl/evp.h>
@@ -16,6 +21,7 @@
 
 #include "app.h"
 #include "backend_int.h"
+#include "judge.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
@@ -35,6 +41,9 @@ struct run {
     json_t *compile;       /* the compile step's report, or NULL */
     json_t *result;        /* the answer, while the pool resets the container */
     struct pool_entry *returning;
+    json_t *cases;         /* a judge's test cases, else NULL */
+    json_t *verdicts;      /* a judge's answers so far, one per case run */
+    int oom_seen;          /* a case hit the memory limit: the container is not reused */
     char key_hash[65];
     struct run *prev, *next;
 };
@@ -62,6 +71,8 @@ static void run_free(struct run *r) {
     buf_free(&r->out[1]);
     json_decref(r->compile);
     json_decref(r->result);
+    json_decref(r->cases);
+    json_decref(r->verdicts);
     free(r);
     backend_load_changed();
 }
@@ -103,7 +114,8 @@ static void returned(void *ud) {
 /* `reusable`: the launcher reported the end and no process of the run hit the
  * memory limit (a container whose cgroup saw an OOM kill is never reused, so
  * the engine's OOMKilled flag stays exact for the containers we keep). */
-static void finish(struct run *r, const char *status, const struct launcher_exit *ex, int reusable) {
+/* The /v1/run answer of what ran last. */
+static json_t *result_of(struct run *r, const char *status, const struct launcher_exit *ex) {
     json_t *body = json_pack("{s:s,s:s}", "language", r->prog.language, "status", status);
     int signaled = ex && ex->signo;
     json_object_set_new(body, "exit_code", ex && !signaled && ex->exit_code >= 0 ? json_integer(ex->exit_code) : json_null());
@@ -118,6 +130,28 @@ static void finish(struct run *r, const char *status, const struct launcher_exit
     json_object_set_new(body, "cpu_ms", json_integer(ex ? ex->cpu_ms : 0));
     json_object_set_new(body, "memory_kb", json_integer(ex ? (json_int_t)ex->maxrss_kb : 0));
     json_object_set_new(body, "compile", r->compile ? json_incref(r->compile) : json_null());
+    return body;
+}
+
+/* A judge's case has ended: its verdict. */
+static void record_case(struct run *r, const char *status, const struct launcher_exit *ex) {
+    const json_t *kase = json_array_get(r->cases, json_array_size(r->verdicts));
+    json_array_append_new(r->verdicts, judge_verdict(kase, result_of(r, status, ex), r->out[0].data ? r->out[0].data : "",
+                                                     r->out[0].len));
+}
+
+static void finish(struct run *r, const char *status, const struct launcher_exit *ex, int reusable) {
+    json_t *body;
+    if (!r->cases) {
+        body = result_of(r, status, ex);
+    } else {
+        if (r->phase == RUN_RUNNING && json_array_size(r->verdicts) < json_array_size(r->cases))
+            record_case(r, status, ex);
+        body = judge_answer(r->prog.language, r->phase == RUN_RUNNING ? NULL : status, r->compile, r->verdicts,
+                            json_array_size(r->cases));
+        r->verdicts = NULL;
+        reusable = reusable && !r->oom_seen;
+    }
     char labels[64];
     snprintf(labels, sizeof labels, "status=\"%s\"", status);
     metrics_add(METRIC_COUNTER, "cloudcode_runs_total", labels, 1);
@@ -165,14 +199,20 @@ static void start_program(struct run *r) {
                                                           json_object_get(entry, "script")
                                                       ? "script" : "run"), r->prog.args);
     json_t *env = backend_program_env(&r->prog);
+    /* A judge's case runs with its own stdin and limits. */
+    struct program_limits limits = r->prog.limits;
+    const json_t *kase = r->cases ? json_array_get(r->cases, json_array_size(r->verdicts)) : NULL;
+    if (kase) judge_case_limits(kase, &limits);
     struct sandbox_exec ex = {
         .argv = argv, .env = env, .tty = 0, .stdin_closed = 0,
-        .timeout_ms = (uint32_t)r->prog.limits.timeout_ms,
-        .output_limit = (uint64_t)r->prog.limits.output_bytes,
-        .limits = rlimits_of(&r->prog.limits, 0),
+        .timeout_ms = (uint32_t)limits.timeout_ms,
+        .output_limit = (uint64_t)limits.output_bytes,
+        .limits = rlimits_of(&limits, 0),
     };
     sandbox_exec(r->sb, &ex);
-    if (r->prog.stdin_data) sandbox_input(r->sb, r->prog.stdin_data, r->prog.stdin_len);
+    const json_t *in = json_object_get(kase, "stdin");
+    if (kase && json_is_string(in)) sandbox_input(r->sb, json_string_value(in), json_string_length(in));
+    else if (!kase && r->prog.stdin_data) sandbox_input(r->sb, r->prog.stdin_data, r->prog.stdin_len);
     sandbox_eof(r->sb);
     json_decref(argv);
     json_decref(env);
@@ -236,6 +276,16 @@ static void on_exit_frame(struct sandbox *sb, void *ud, const struct launcher_ex
         finish(r, status, NULL, ex->oom_kills == 0);
         return;
     }
+    if (r->cases) {
+        r->oom_seen |= ex->oom_kills > 0;
+        record_case(r, status_of(ex), ex);
+        if (json_array_size(r->verdicts) < json_array_size(r->cases)) {
+            start_program(r);
+            return;
+        }
+        finish(r, "ok", NULL, 1);
+        return;
+    }
     finish(r, status_of(ex), ex, ex->oom_kills == 0);
 }
 
@@ -280,26 +330,35 @@ static void on_abort(struct request *req, void *ud) {
     abandon(ud, 500, "internal", "the client went away");
 }
 
-void run_handle(struct request *req) {
+/* `cases`: a judge's (stolen), or NULL for a run. */
+static void start_run(struct request *req, json_t *cases) {
     if (!backend_engine_ok()) {
+        json_decref(cases);
         reply_error(req, 503, "unavailable", "the Docker engine is unreachable");
         return;
     }
     struct run *r = calloc(1, sizeof *r);
     if (!r) {
+        json_decref(cases);
         reply_error(req, 500, "internal", "out of memory");
         return;
     }
+    r->cases = cases;
+    r->verdicts = cases ? json_array() : NULL;
     json_t *counts = backend_counts(req->key_hash);
     int rc = program_from_request(req, PROGRAM_RUN, counts, &r->prog);
     json_decref(counts);
     if (rc < 0) {
+        json_decref(r->cases);
+        json_decref(r->verdicts);
         free(r);
         return;
     }
     r->uid = uidpool_take(app_config()->uid_min, app_config()->uid_max);
     if (!r->uid) {
         program_free(&r->prog);
+        json_decref(r->cases);
+        json_decref(r->verdicts);
         free(r);
         reply_error_with(req, 429, "too_many_sessions", json_pack("{s:s}", "scope", "server"),
                          "no sandbox uid is free");
@@ -318,6 +377,13 @@ void run_handle(struct request *req) {
         reply_error(req, 500, "internal", "cannot start a sandbox");
         run_free(r);
     }
+}
+
+void run_handle(struct request *req) { start_run(req, NULL); }
+
+void judge_handle(struct request *req) {
+    json_t *cases = judge_read_cases(req);
+    if (cases) start_run(req, cases);
 }
 
 void run_kill_all(void) {
