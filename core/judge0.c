@@ -218,8 +218,13 @@ static int base64_requested(struct request *req) {
     return http_query_param(req, "base64_encoded", v, sizeof v) > 0 && strcmp(v, "true") == 0;
 }
 
-/* The submission as Judge0 shows it; NULL when a text is not UTF-8 and base64 was not asked for. */
-static json_t *show(const json_t *sub, const json_t *fields, int base64) {
+json_t *j0_show(const json_t *sub, const json_t *fields, int base64) {
+    json_t *defaults = NULL;
+    if (!fields) {
+        fields = defaults = json_array();
+        for (size_t i = 0; i < sizeof default_fields / sizeof default_fields[0]; i++)
+            json_array_append_new(defaults, json_string(default_fields[i]));
+    }
     json_t *out = json_object();
     size_t i;
     json_t *f;
@@ -239,6 +244,7 @@ static json_t *show(const json_t *sub, const json_t *fields, int base64) {
             buf_free(&raw);
             if (!s) {
                 json_decref(out);
+                json_decref(defaults);
                 return NULL;
             }
             json_object_set_new(out, name, s);
@@ -250,6 +256,7 @@ static json_t *show(const json_t *sub, const json_t *fields, int base64) {
             json_object_set_new(out, name, v ? json_incref((json_t *)v) : json_null());
         }
     }
+    json_decref(defaults);
     return out;
 }
 
@@ -306,7 +313,7 @@ static const json_t *owned(const struct request *req, const json_t *sub) {
 
 static void show_one(struct lookup *l, const json_t *found) {
     const json_t *sub = owned(l->req, json_array_get(found, 0));
-    json_t *out = sub ? show(sub, l->fields, l->base64) : NULL;
+    json_t *out = sub ? j0_show(sub, l->fields, l->base64) : NULL;
     if (!sub) j0_error(l->req, 404, "Not Found");
     else if (!out) j0_error(l->req, 400, NOT_UTF8);
     else reply_json(l->req, 200, out);
@@ -332,7 +339,7 @@ static void delete_one(struct lookup *l, const json_t *found) {
         j0_error(l->req, 400, msg);
     } else {
         /* Judge0 answers with base64 so the data always survives the delete. */
-        json_t *out = show(sub, l->fields, 1);
+        json_t *out = j0_show(sub, l->fields, 1);
         j0_store_delete(json_string_value(json_object_get(sub, "token")));
         reply_json(l->req, 200, out);
     }
@@ -349,7 +356,7 @@ static void show_many(struct lookup *l, const json_t *found) {
     size_t i;
     json_t *sub;
     json_array_foreach(found, i, sub) {
-        json_t *shown = owned(l->req, sub) ? show(sub, l->fields, l->base64) : json_null();
+        json_t *shown = owned(l->req, sub) ? j0_show(sub, l->fields, l->base64) : json_null();
         bad |= !shown;
         json_array_append_new(out, shown ? shown : json_null());
     }
@@ -537,8 +544,10 @@ static json_t *read_submission(struct request *req, const json_t *in, int base64
         add_error(errors, "command_line_arguments", "setting command line arguments is not allowed");
     if (!blank(json_object_get(sub, "callback_url")) && !j0_conf_flag("enable_callbacks", 1))
         add_error(errors, "callback_url", "setting callback is not allowed");
-    else if (!blank(json_object_get(sub, "callback_url")))
-        add_error(errors, "callback_url", "callbacks are not supported by this server");
+    else if (!blank(json_object_get(sub, "callback_url"))) {
+        const char *why = j0_callback_refused(json_string_value(json_object_get(sub, "callback_url")));
+        if (why) add_error(errors, "callback_url", "%s", why);
+    }
     if (!blank(json_object_get(sub, "additional_files")) && !j0_conf_flag("enable_additional_files", 0))
         add_error(errors, "additional_files", "setting additional files is not allowed");
 
@@ -602,7 +611,7 @@ static void waiter_abort(struct request *req, void *ud) {
 static void waiter_done(json_t *sub, void *ud) {
     struct waiter *w = ud;
     http_set_abort(w->req, NULL, NULL);
-    json_t *out = show(sub, w->fields, w->base64);
+    json_t *out = j0_show(sub, w->fields, w->base64);
     if (out) {
         reply_json(w->req, 201, out);
     } else {
@@ -763,6 +772,7 @@ static const struct route judge0_routes[] = {
 void judge0_init(void) { router_add(judge0_routes, sizeof judge0_routes / sizeof judge0_routes[0]); }
 
 void judge0_free(void) {
+    j0_callback_free();
     j0_run_free();
     j0_store_free();
 }

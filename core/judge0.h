@@ -71,7 +71,17 @@ size_t j0_run_queued(void);
 size_t j0_run_working(void);
 void j0_run_free(void);
 
+/* ---- judge0_callback.c ---- */
+/* PUT the finished submission to its callback_url, if it has one. */
+void j0_callback(const json_t *sub);
+/* Why the policy refuses a callback_url (a message for the 422), or NULL. */
+const char *j0_callback_refused(const char *url);
+void j0_callback_free(void);
+
 /* ---- judge0.c ---- */
+/* The submission as Judge0 shows it: `fields` (NULL: the default ones), texts as text or base64;
+ * NULL when a text is not UTF-8 and base64 was not asked for. */
+json_t *j0_show(const json_t *sub, const json_t *fields, int base64);
 /* A setting of the policy's judge0.config, or `def`. */
 double j0_conf(const char *name, double def);
 int j0_conf_flag(const char *name, int def);

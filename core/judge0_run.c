@@ -181,6 +181,7 @@ static void finish(struct job *j, int status, const char *message) {
     if (retention <= 0) retention = 3600;
     json_object_set_new(sub, "_expires", json_integer((json_int_t)(uv_now(app_loop()) + (uint64_t)(retention * 1000))));
     j0_store_put(json_incref(sub));
+    j0_callback(sub);
     if (j->done) j->done(sub, j->ud);
     job_free(j);
     start_next();

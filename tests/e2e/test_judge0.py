@@ -339,3 +339,88 @@ def test_x_auth_token_is_a_key_and_submissions_are_per_key(start_server):
     token = k1.create(source_code="print(1)", language_id=71)["token"]
     assert k1.get(token)["stdout"] == "1\n"
     k2.get(token, expect=404)
+
+
+# ---- callbacks ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def callback_receiver(tmp_path_factory):
+    """An https server on 127.0.0.1 (a throwaway CA) recording every PUT → (url, ca path, received list)."""
+    import http.server
+    import json
+    import ssl
+    import threading
+    from test_compat_seed import openssl
+
+    d = tmp_path_factory.mktemp("callback-ca")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=cloudcode test CA", cwd=d)
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr",
+            "-subj", "/CN=localhost", cwd=d)
+    (d / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "srv.pem", "-days", "2", "-extfile", "ext.cnf", cwd=d)
+    received = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"], json.loads(body)))
+            self.send_response(500 if self.path == "/fails" else 204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(d / "srv.pem", d / "srv.key")
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"https://localhost:{httpd.server_address[1]}", d / "ca.pem", received
+    httpd.shutdown()
+
+
+def callback_server(start_server, policy_file, ca):
+    return start_server(policy=policy_file(
+        'local p = require "policies.backend"\np.pools = nil\np.judge0.callback_hosts = { "localhost" }\n'
+        f'p.file_url_test_allow_loopback = true\np.file_url_test_ca_file = "{ca}"\nreturn p\n'))
+
+
+def wait_for(cond, timeout=30):
+    deadline = time.monotonic() + slow(timeout)
+    while not cond():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_callback_put_of_the_finished_submission(start_server, policy_file, callback_receiver):
+    url, ca, received = callback_receiver
+    j0 = Judge0(callback_server(start_server, policy_file, ca))
+    token = j0.create(wait=False, source_code="print(1)", language_id=71, callback_url=f"{url}/done")["token"]
+    wait_for(lambda: any(r[0] == "/done" for r in received))
+    path, ctype, body = next(r for r in received if r[0] == "/done")
+    assert ctype == "application/json" and body["token"] == token, body
+    assert set(body) == {"token", "time", "memory", "stdout", "stderr", "compile_output", "message", "status"}
+    assert body["stdout"] == "MQo=\n" and body["status"]["id"] == 3, body   # base64, as Judge0 sends it
+    # An HTTP error is an answer: no retry.
+    j0.create(source_code="print(2)", language_id=71, callback_url=f"{url}/fails")
+    wait_for(lambda: any(r[0] == "/fails" for r in received))
+    time.sleep(slow(1))
+    assert sum(1 for r in received if r[0] == "/fails") == 1
+
+
+def test_callback_retries_and_refusals(start_server, policy_file, callback_receiver):
+    from conftest import free_port
+    url, ca, received = callback_receiver
+    server = callback_server(start_server, policy_file, ca)
+    j0 = Judge0(server)
+    # Nothing listens there: tried 3 times (callbacks_max_tries), then given up.
+    j0.create(source_code="print(1)", language_id=71, callback_url=f"https://localhost:{free_port()}/x")
+    wait_for(lambda: "judge0_callback_failed" in server.log_path.read_text())
+    line = next(ln for ln in server.log_path.read_text().splitlines() if "judge0_callback_failed" in ln)
+    assert '"tries":3' in line, line
+    body = j0.create(expect=422, source_code="print(1)", language_id=71, callback_url="http://localhost/x")
+    assert body == {"callback_url": ["must be an https URL"]}, body
+    body = j0.create(expect=422, source_code="print(1)", language_id=71, callback_url="https://example.org/x")
+    assert "judge0.callback_hosts" in body["callback_url"][0], body
