@@ -594,6 +594,49 @@ static int queue_full(size_t adding) {
     return (double)(j0_run_queued() + adding) > j0_conf("max_queue_size", 100);
 }
 
+/* An answer sent once every submission it names is stored (readable on any balancer). It holds
+ * one reference of its own until its maker is done with it, so it cannot go out half built. */
+struct answer {
+    struct request *req; /* NULL once the client went away */
+    json_t *body;
+    int status;
+    int pending;
+};
+
+static void answer_abort(struct request *req, void *ud) {
+    (void)req;
+    ((struct answer *)ud)->req = NULL;
+}
+
+static struct answer *answer_new(struct request *req, int status, json_t *body) {
+    struct answer *a = calloc(1, sizeof *a);
+    if (!a) {
+        json_decref(body);
+        return NULL;
+    }
+    *a = (struct answer){req, body, status, 1};
+    http_set_abort(req, answer_abort, a);
+    return a;
+}
+
+static void answer_release(void *ud) {
+    struct answer *a = ud;
+    if (--a->pending > 0) return;
+    if (a->req) {
+        http_set_abort(a->req, NULL, NULL);
+        reply_json(a->req, a->status, a->body);
+    } else {
+        json_decref(a->body);
+    }
+    free(a);
+}
+
+/* Stores `sub` for the answer `a`. */
+static void store_for(struct answer *a, json_t *sub) {
+    a->pending++;
+    j0_store_put(json_incref(sub), answer_release, a);
+}
+
 struct waiter {
     struct request *req;
     json_t *fields;
@@ -636,28 +679,42 @@ static void create(struct request *req, const json_t *langs) {
         return;
     }
     json_decref(errors);
-    struct waiter *w = waiting ? calloc(1, sizeof *w) : NULL;
-    if (waiting && w) {
+    if (!waiting) {
+        /* The token goes out once the submission can be read on any balancer. */
+        struct answer *a = answer_new(req, 201, json_pack("{s:O}", "token", json_object_get(sub, "token")));
+        if (!a) {
+            j0_error(req, 500, "out of memory");
+        } else {
+            store_for(a, sub);
+            if (j0_run_submit(req, sub, 0, NULL, NULL) < 0) {
+                a->status = 500;
+                json_decref(a->body);
+                a->body = json_pack("{s:s}", "error", "out of memory");
+            }
+            answer_release(a);
+        }
+        json_decref(sub);
+        json_decref(fields);
+        return;
+    }
+    struct waiter *w = calloc(1, sizeof *w);
+    if (w) {
         w->req = req;
         w->fields = fields;
         w->base64 = base64_requested(req);
-        fields = NULL;
         http_set_abort(req, waiter_abort, w);
+        j0_store_put(json_incref(sub), NULL, NULL);
     }
-    j0_store_put(json_incref(sub));
-    if (j0_run_submit(req, sub, waiting, w ? waiter_done : NULL, w) < 0) {
-        j0_store_delete(json_string_value(json_object_get(sub, "token")));
+    if (!w || j0_run_submit(req, sub, 1, waiter_done, w) < 0) {
         if (w) {
+            j0_store_delete(json_string_value(json_object_get(sub, "token")));
             http_set_abort(req, NULL, NULL);
-            json_decref(w->fields);
             free(w);
         }
+        json_decref(fields);
         j0_error(req, 500, "out of memory");
-    } else if (!waiting) {
-        reply_json(req, 201, json_pack("{s:O}", "token", json_object_get(sub, "token")));
     }
     json_decref(sub);
-    json_decref(fields);
 }
 
 static void handle_create(struct request *req) {
@@ -684,13 +741,14 @@ static void batch_create(struct request *req, const json_t *langs) {
     } else {
         int base64 = base64_requested(req), any = 0;
         json_t *out = json_array();
+        struct answer *a = answer_new(req, 201, json_incref(out));
         size_t i;
         json_t *in;
         json_array_foreach(list, i, in) {
             json_t *errors = json_object();
-            json_t *sub = read_submission(req, in, base64, langs, errors);
+            json_t *sub = a ? read_submission(req, in, base64, langs, errors) : NULL;
             if (sub) {
-                j0_store_put(json_incref(sub));
+                store_for(a, sub);
                 if (j0_run_submit(req, sub, 0, NULL, NULL) == 0) {
                     json_array_append_new(out, json_pack("{s:O}", "token", json_object_get(sub, "token")));
                     any = 1;
@@ -704,7 +762,13 @@ static void batch_create(struct request *req, const json_t *langs) {
             }
             if (errors) json_array_append_new(out, errors);
         }
-        reply_json(req, any ? 201 : 422, out);
+        json_decref(out);
+        if (a) {
+            a->status = any ? 201 : 422;
+            answer_release(a);
+        } else {
+            j0_error(req, 500, "out of memory");
+        }
     }
     json_decref(body);
 }

@@ -48,8 +48,10 @@ json_t *j0_decimal(double seconds);
 
 /* ---- judge0_store.c ---- */
 /* Keep `sub` (the reference is taken) under its token until retention_s after it finished; call
- * it again after every change of state (a balancer shares each state through Redis). */
-void j0_store_put(json_t *sub);
+ * it again after every change of state (a balancer shares each state through Redis). `stored`
+ * (may be NULL) runs once the state can be read everywhere: at once on a backend, after Redis
+ * has answered on a balancer, so a client told of a state finds it on any balancer. */
+void j0_store_put(json_t *sub, void (*stored)(void *ud), void *ud);
 /* The submissions of `tokens` (strings): cb gets an array, a submission or null per token
  * (NULL when out of memory), valid during the call. On a balancer those it does not run are read
  * from Redis, so cb may come later; it always comes. */

@@ -28,6 +28,7 @@ struct job {
     double cpu_s, wall_s, memory_kb;
     int working;            /* counted against the workers (a queued job, started) */
     int running;            /* a /v1/run is in flight */
+    int storing;            /* the final state is being stored */
     j0_done_fn done;
     void *ud;
     struct job *prev, *next;
@@ -165,6 +166,16 @@ static void decode_field(const json_t *obj, const char *field, buf_t *out) {
 static void start_next(void);
 static void run_once(struct job *j);
 
+/* The final state is readable everywhere: tell whoever waits. */
+static void finished(void *ud) {
+    struct job *j = ud;
+    j->storing = 0;
+    j0_callback(j->sub);
+    if (j->done) j->done(j->sub, j->ud);
+    job_free(j);
+    start_next();
+}
+
 static void finish(struct job *j, int status, const char *message) {
     json_t *sub = j->sub;
     char now[40];
@@ -180,11 +191,8 @@ static void finish(struct job *j, int status, const char *message) {
     double retention = json_number_value(json_object_get(app_config()->judge0, "retention_s"));
     if (retention <= 0) retention = 3600;
     json_object_set_new(sub, "_expires", json_integer((json_int_t)(uv_now(app_loop()) + (uint64_t)(retention * 1000))));
-    j0_store_put(json_incref(sub));
-    j0_callback(sub);
-    if (j->done) j->done(sub, j->ud);
-    job_free(j);
-    start_next();
+    j->storing = 1;
+    j0_store_put(json_incref(sub), finished, j);
 }
 
 static void on_v1_run(struct request *r, int status, const char *ctype, const char *body, size_t len, void *ud) {
@@ -270,7 +278,7 @@ static void run_once(struct job *j) {
 
 static void start(struct job *j) {
     json_object_set_new(j->sub, "status_id", json_integer(J0_PROCESSING));
-    j0_store_put(json_incref(j->sub));
+    j0_store_put(json_incref(j->sub), NULL, NULL);
     run_once(j);
 }
 
@@ -330,6 +338,6 @@ void j0_run_free(void) {
     for (struct job *j = jobs; j; j = next) {
         next = j->next;
         j->done = NULL;
-        if (!j->running) job_free(j);
+        if (!j->running && !j->storing) job_free(j);
     }
 }

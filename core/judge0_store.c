@@ -63,8 +63,21 @@ static void make_room(void) {
 
 static void redis_key(char *out, size_t len, const char *token) { snprintf(out, len, "cc:judge0:%s", token); }
 
+struct sharing {
+    void (*stored)(void *ud);
+    void *ud;
+};
+
+static void on_shared(void *ud, redisReply *reply, const char *err) {
+    (void)reply;
+    (void)err; /* not shared: this balancer still answers for it */
+    struct sharing *s = ud;
+    s->stored(s->ud);
+    free(s);
+}
+
 /* The submission's current state to Redis. "_expires" is this process's clock: left out. */
-static void share(const json_t *sub) {
+static void share(const json_t *sub, void (*stored)(void *ud), void *ud) {
     json_t *copy = json_copy((json_t *)sub);
     json_object_del(copy, "_expires");
     char *text = json_text(copy);
@@ -76,21 +89,22 @@ static void share(const json_t *sub) {
     snprintf(ttl, sizeof ttl, "%ld", finished ? (long)(retention > 0 ? retention : 3600) : (long)UNFINISHED_TTL_S);
     const char *argv[] = {"SET", key, text ? text : "{}", "EX", ttl};
     size_t lens[] = {3, strlen(key), strlen(argv[2]), 2, strlen(ttl)};
-    redis_command(NULL, NULL, 5, argv, lens);
+    struct sharing *s = stored ? malloc(sizeof *s) : NULL;
+    if (s) *s = (struct sharing){stored, ud};
+    redis_command(s ? on_shared : NULL, s, 5, argv, lens);
     free(text);
+    if (stored && !s) stored(ud);
 }
 
-void j0_store_put(json_t *sub) {
+void j0_store_put(json_t *sub, void (*stored)(void *ud), void *ud) {
     if (!store) store = json_object();
     sweep(0);
     const char *token = json_string_value(json_object_get(sub, "token"));
-    if (!token) {
-        json_decref(sub);
-        return;
-    }
-    if (shared()) share(sub);
-    if (!json_object_get(store, token)) make_room();
-    json_object_set_new(store, token, sub);
+    if (token && !json_object_get(store, token)) make_room();
+    if (token) json_object_set(store, token, sub);
+    if (token && shared()) share(sub, stored, ud);
+    else if (stored) stored(ud);
+    json_decref(sub);
 }
 
 /* ---- finding ------------------------------------------------------------------------------------ */
