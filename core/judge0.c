@@ -548,8 +548,24 @@ static json_t *read_submission(struct request *req, const json_t *in, int base64
         const char *why = j0_callback_refused(json_string_value(json_object_get(sub, "callback_url")));
         if (why) add_error(errors, "callback_url", "%s", why);
     }
-    if (!blank(json_object_get(sub, "additional_files")) && !j0_conf_flag("enable_additional_files", 0))
+    const json_t *zip = json_object_get(sub, "additional_files");
+    if (!blank(zip) && !j0_conf_flag("enable_additional_files", 1)) {
         add_error(errors, "additional_files", "setting additional files is not allowed");
+    } else if (!blank(zip)) {
+        /* Always base64, whatever base64_encoded says (as Judge0 reads it). */
+        buf_t raw = BUF_INIT;
+        char why[300];
+        j0_decode64(json_string_value(zip), json_string_length(zip), &raw);
+        double max_count = json_number_value(json_object_get(app_config()->judge0, "max_additional_files"));
+        json_t *files = j0_unzip(raw.data, raw.len, (size_t)(j0_conf("max_extract_size", 10240) * 1024),
+                                 max_count >= 1 ? (size_t)max_count : 100, why, sizeof why);
+        if (files) json_object_set_new(sub, "_files", files);
+        else add_error(errors, "additional_files", "%s", why);
+        char *enc = j0_encode64(raw.data ? raw.data : "", raw.len);
+        json_object_set_new(sub, "additional_files", json_string(enc));
+        free(enc);
+        buf_free(&raw);
+    }
 
     static const char *const flags[] = {"enable_per_process_and_thread_time_limit",
                                         "enable_per_process_and_thread_memory_limit", "redirect_stderr_to_stdout",

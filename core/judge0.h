@@ -73,6 +73,12 @@ size_t j0_run_queued(void);
 size_t j0_run_working(void);
 void j0_run_free(void);
 
+/* ---- judge0_zip.c ---- */
+/* The regular files of a zip archive as /v1 program files ([{"name","content"}]), or NULL with
+ * `err` (a 422 message) when it is not one, holds more than max_files files or max_bytes bytes,
+ * a name /v1 refuses, or a file that is not UTF-8 text. */
+json_t *j0_unzip(const void *zip, size_t len, size_t max_bytes, size_t max_files, char *err, size_t errlen);
+
 /* ---- judge0_callback.c ---- */
 /* PUT the finished submission to its callback_url, if it has one. */
 void j0_callback(const json_t *sub);

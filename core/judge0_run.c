@@ -135,10 +135,12 @@ static char *program_text(const json_t *sub) {
     }
     text_of(sub, "source_code", &code);
     text_of(sub, "stdin", &in);
-    json_t *program = json_pack("{s:s,s:s%,s:s%,s:o,s:o,s:s}", "language", language ? language : "", "code",
+    const json_t *files = json_object_get(sub, "_files");
+    json_t *program = json_pack("{s:s,s:s%,s:s%,s:o,s:o,s:s,s:o}", "language", language ? language : "", "code",
                                 code.data ? code.data : "", code.len, "stdin", in.data ? in.data : "", in.len, "args",
                                 split_args(json_string_value(json_object_get(sub, "command_line_arguments"))),
-                                "limits", limits, "output_encoding", "base64");
+                                "limits", limits, "output_encoding", "base64", "files",
+                                json_is_array(files) ? json_incref((json_t *)files) : json_array());
     buf_free(&code);
     buf_free(&in);
     char *text = program ? json_text(program) : NULL;

@@ -46,7 +46,7 @@ judge0.languages = {
 -- submission's fields, in Judge0's units (seconds, KB).  GET /config_info
 -- shows them.  Options we cannot honour are off: compiler options (the image
 -- map's compile argv is fixed), network (containers have none), per-process
--- time and memory limits.
+-- time and memory limits.  additional_files' files must be UTF-8 text.
 judge0.config = {
   enable_wait_result = true,
   enable_compiler_options = false,
@@ -55,7 +55,7 @@ judge0.config = {
   enable_callbacks = true,
   callbacks_max_tries = 3,
   callbacks_timeout = 5,
-  enable_additional_files = false,
+  enable_additional_files = true,
   max_queue_size = 100,
   cpu_time_limit = 5,      max_cpu_time_limit = 15,
   cpu_extra_time = 1,      max_cpu_extra_time = 5,
@@ -83,6 +83,7 @@ judge0.default = {
   retention_s = 3600,      -- how long a finished submission can be read
   workers = 2,             -- queued submissions run at most this many at a time (per server)
   callback_hosts = {},     -- hosts a callback_url may name (as file_url_hosts)
+  max_additional_files = 100, -- files in additional_files' zip (its bytes: config.max_extract_size KB)
 }
 
 return judge0

@@ -424,3 +424,45 @@ def test_callback_retries_and_refusals(start_server, policy_file, callback_recei
     assert body == {"callback_url": ["must be an https URL"]}, body
     body = j0.create(expect=422, source_code="print(1)", language_id=71, callback_url="https://example.org/x")
     assert "judge0.callback_hosts" in body["callback_url"][0], body
+
+
+# ---- additional_files -------------------------------------------------------------------------
+
+def zipped(files):
+    import io
+    import zipfile
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return base64.b64encode(out.getvalue()).decode()
+
+
+def test_additional_files(j0):
+    code = "import helper\nprint(helper.hi(), open('data/in.txt').read().strip())"
+    out = j0.create(query="&fields=stdout,status,additional_files", source_code=code, language_id=71,
+                    additional_files=zipped({"helper.py": "def hi():\n    return 'hi'\n", "data/in.txt": "there\n"}))
+    assert out["stdout"] == "hi there\n" and out["status"]["id"] == 3, out
+    assert out["additional_files"].endswith("\n") and len(out["additional_files"].split("\n")[0]) == 60, out
+    # In base64 mode too: additional_files is base64 either way.
+    out = j0.create(query="&base64_encoded=true&fields=stdout", source_code=base64.b64encode(b"print(open('a').read())").decode(),
+                    language_id=71, additional_files=zipped({"a": "x"}))
+    assert base64.b64decode(out["stdout"]) == b"x\n", out
+
+
+@pytest.mark.parametrize("files,message", [
+    ({"../evil": "x"}, "holds an entry that is not a plain file with a relative name"),
+    ({"bin": b"\xff\xfe"}, "holds a file that is not UTF-8 text"),
+    ({f"f{i}": "x" for i in range(101)}, "holds more than 100 files"),
+    ({"big": "x" * (10240 * 1024 + 1)}, "is larger than 10240 KB once extracted"),
+])
+def test_additional_files_refused(j0, files, message):
+    body = j0.create(expect=422, source_code="print(1)", language_id=71, additional_files=zipped(files))
+    assert body["additional_files"][0].startswith(message), body
+
+
+def test_additional_files_not_a_zip(j0):
+    body = j0.create(expect=422, source_code="print(1)", language_id=71,
+                     additional_files=base64.b64encode(b"not a zip at all").decode())
+    assert body == {"additional_files": ["is not a zip archive"]} or \
+        body["additional_files"][0].startswith("cannot be read"), body
