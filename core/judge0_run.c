@@ -7,7 +7,9 @@
  * for one of judge0.workers workers; with wait=true they run at once, as
  * Judge0 runs them in the web process.  Each job keeps an internal request
  * of its own as the credentials of its /v1 calls, so it outlives the
- * client's request. */
+ * client's request.  A run the server could not make for a passing reason
+ * (503: no engine or no sandbox now; 429 for the whole server) is tried
+ * again later, MAX_ATTEMPTS times in all, as Judge0 retries its job. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,9 @@
 #include "reply.h"
 #include "router.h"
 
+#define MAX_ATTEMPTS 3
+#define RETRY_AFTER_MS 1000 /* times the attempt number */
+
 struct job {
     json_t *sub;            /* shared with the store */
     struct request *creds;  /* kept internal request: the caller's key */
@@ -29,6 +34,8 @@ struct job {
     int working;            /* counted against the workers (a queued job, started) */
     int running;            /* a /v1/run is in flight */
     int storing;            /* the final state is being stored */
+    int attempts;           /* /v1 runs tried for the current run */
+    uint64_t retry_at;      /* loop ms of the next attempt; 0: none pending */
     j0_done_fn done;
     void *ud;
     struct job *prev, *next;
@@ -168,6 +175,46 @@ static void decode_field(const json_t *obj, const char *field, buf_t *out) {
 static void start_next(void);
 static void run_once(struct job *j);
 
+/* One timer for every job waiting to try again: it fires at the earliest one. Unreferenced, so
+ * it never holds the loop open at shutdown. */
+static uv_timer_t retry_timer;
+static int retry_timer_ready;
+static void retry_due(uv_timer_t *t);
+
+static void arm_retry_timer(void) {
+    uint64_t first = 0;
+    for (struct job *j = jobs; j; j = j->next)
+        if (j->retry_at && (!first || j->retry_at < first)) first = j->retry_at;
+    if (!first) return;
+    uint64_t now = uv_now(app_loop());
+    uv_timer_start(&retry_timer, retry_due, first > now ? first - now : 0, 0);
+}
+
+static void retry_due(uv_timer_t *t) {
+    (void)t;
+    if (stopping) return;
+    uint64_t now = uv_now(app_loop());
+again:
+    for (struct job *j = jobs; j; j = j->next) {
+        if (j->retry_at && j->retry_at <= now) {
+            j->retry_at = 0;
+            run_once(j); /* may free j: look again from the start */
+            goto again;
+        }
+    }
+    arm_retry_timer();
+}
+
+static void retry_later(struct job *j) {
+    if (!retry_timer_ready) {
+        uv_timer_init(app_loop(), &retry_timer);
+        uv_unref((uv_handle_t *)&retry_timer);
+        retry_timer_ready = 1;
+    }
+    j->retry_at = uv_now(app_loop()) + (uint64_t)RETRY_AFTER_MS * (uint64_t)j->attempts;
+    arm_retry_timer();
+}
+
 /* The final state is readable everywhere: tell whoever waits. */
 static void finished(void *ud) {
     struct job *j = ud;
@@ -203,6 +250,13 @@ static void on_v1_run(struct request *r, int status, const char *ctype, const ch
     struct job *j = ud;
     j->running = 0;
     json_t *res = json_loadb(body, len, 0, NULL);
+    const char *scope = json_string_value(json_object_get(json_object_get(res, "error"), "scope"));
+    int passing = status == 503 || (status == 429 && scope && strcmp(scope, "server") == 0);
+    if (passing && j->attempts < MAX_ATTEMPTS && !stopping) {
+        json_decref(res);
+        retry_later(j);
+        return;
+    }
     if (status != 200 || !json_is_object(res)) {
         const char *msg = json_string_value(json_object_get(json_object_get(res, "error"), "message"));
         char text[300];
@@ -252,6 +306,7 @@ static void on_v1_run(struct request *r, int status, const char *ctype, const ch
     json_object_set_new(sub, "exit_code", json_integer(json_is_integer(code) ? json_integer_value(code) : 0));
     json_object_set_new(sub, "exit_signal", signo ? json_integer(signo) : json_null());
     j->runs++;
+    j->attempts = 0;
     j->cpu_s += (double)json_integer_value(json_object_get(res, "cpu_ms")) / 1000;
     j->wall_s += (double)json_integer_value(json_object_get(res, "time_ms")) / 1000;
     j->memory_kb += (double)json_integer_value(json_object_get(res, "memory_kb"));
@@ -269,6 +324,7 @@ static void on_v1_run(struct request *r, int status, const char *ctype, const ch
 static void run_once(struct job *j) {
     char *text = program_text(j->sub);
     struct request *r = text ? http_subrequest(j->creds, "POST", "/v1/run", text, strlen(text), on_v1_run, j) : NULL;
+    j->attempts++;
     free(text);
     if (!r) {
         finish(j, J0_INTERNAL_ERROR, "out of memory");

@@ -152,6 +152,27 @@ def test_internal_error(start_server, policy_file):
     assert "runs are closed" in out["message"], out
 
 
+def test_passing_refusals_are_tried_again(start_server, policy_file):
+    # The server is full twice (429, scope server), then takes the run: Accepted after 3 attempts.
+    policy = policy_file('local p = require "policies.backend"\np.pools = nil\nlocal n = 0\n'
+                         'p.admit = function(req)\n  n = n + 1\n'
+                         '  if n <= 2 then return nil, "full for now", "too_many_sessions", "server" end\n'
+                         '  return req.limits\nend\nreturn p\n')
+    j0 = Judge0(start_server(policy=policy))
+    t0 = time.monotonic()
+    sid, out = status_of(j0, source_code="print(1)", language_id=71)
+    assert sid == 3 and out["stdout"] == "1\n", out
+    assert time.monotonic() - t0 >= 3  # 1 s, then 2 s between the attempts
+    # Always full: Internal Error once the attempts are spent.
+    sid, out = status_of(j0, source_code="print(1)", language_id=71)
+    assert sid == 3, out  # n is past 2 now: accepted at once
+    policy = policy_file('local p = require "policies.backend"\np.pools = nil\n'
+                         'p.admit = function(req) return nil, "always full", "too_many_sessions", "server" end\n'
+                         'return p\n', name="full.lua")
+    sid, out = status_of(Judge0(start_server(policy=policy)), source_code="print(1)", language_id=71)
+    assert sid == 13 and "always full" in out["message"], out
+
+
 def test_statuses_list_all_fourteen(j0):
     status, _, body = j0.request("GET", "/statuses")
     assert status == 200 and [s["id"] for s in body] == list(range(1, 15)), body
