@@ -60,14 +60,6 @@ static int is_text(const char *field) {
     return 0;
 }
 
-static int valid_utf8(const char *s, size_t n) {
-    buf_t fixed = BUF_INIT;
-    utf8_append_repaired(&fixed, s, n);
-    int ok = fixed.len == n && (n == 0 || memcmp(fixed.data, s, n) == 0);
-    buf_free(&fixed);
-    return ok;
-}
-
 /* ---- languages: the policy's Judge0 ids against /v1/languages --------------------------------- */
 
 /* The /v1 language an id names, among the available ones of `langs` (/v1/languages' body), with
@@ -240,7 +232,7 @@ json_t *j0_show(const json_t *sub, const json_t *fields, int base64) {
         } else if (is_text(name) && json_is_string(v) && !base64) {
             buf_t raw = BUF_INIT;
             j0_decode64(json_string_value(v), json_string_length(v), &raw);
-            json_t *s = valid_utf8(raw.data, raw.len) ? json_stringn(raw.data, raw.len) : NULL;
+            json_t *s = utf8_valid(raw.data, raw.len) ? json_stringn(raw.data, raw.len) : NULL;
             buf_free(&raw);
             if (!s) {
                 json_decref(out);
@@ -509,9 +501,9 @@ static json_t *read_submission(struct request *req, const json_t *in, int base64
     if (!json_is_object(in)) in = sub; /* every field missing */
     read_text(in, "source_code", base64, sub, &raw);
     if (!raw.len || blank(json_object_get(in, "source_code"))) add_error(errors, "source_code", "can't be blank");
-    else if (!valid_utf8(raw.data, raw.len)) add_error(errors, "source_code", "must be UTF-8 text here");
+    else if (!utf8_valid(raw.data, raw.len)) add_error(errors, "source_code", "must be UTF-8 text here");
     read_text(in, "stdin", base64, sub, &raw);
-    if (raw.len && !valid_utf8(raw.data, raw.len)) add_error(errors, "stdin", "must be UTF-8 text here");
+    if (raw.len && !utf8_valid(raw.data, raw.len)) add_error(errors, "stdin", "must be UTF-8 text here");
     read_text(in, "expected_output", base64, sub, &raw);
     buf_free(&raw);
 

@@ -13,14 +13,6 @@
 #include "program.h"
 #include "utf8.h"
 
-static int valid_utf8(const char *s, size_t n) {
-    buf_t fixed = BUF_INIT;
-    utf8_append_repaired(&fixed, s, n);
-    int ok = fixed.len == n && (n == 0 || memcmp(fixed.data, s, n) == 0);
-    buf_free(&fixed);
-    return ok;
-}
-
 json_t *j0_unzip(const void *zip, size_t len, size_t max_bytes, size_t max_files, char *err, size_t errlen) {
     struct archive *a = archive_read_new();
     json_t *files = json_array();
@@ -58,7 +50,7 @@ json_t *j0_unzip(const void *zip, size_t len, size_t max_bytes, size_t max_files
             snprintf(err, errlen, "cannot be read: %.200s", archive_error_string(a) ?: "damaged");
             goto fail;
         }
-        if (!valid_utf8(data.data ? data.data : "", data.len)) {
+        if (!utf8_valid(data.data ? data.data : "", data.len)) {
             snprintf(err, errlen, "holds a file that is not UTF-8 text (binary files are not supported): %.200s", name);
             goto fail;
         }
