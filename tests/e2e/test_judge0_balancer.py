@@ -47,3 +47,15 @@ def test_judge0_through_balancers(fleet):  # noqa: F811
     status, _, deleted = b.request("DELETE", f"/submissions/{token}?fields=status_id")
     assert status == 200 and deleted == {"status_id": 3}, deleted
     a.get(token, expect=404)
+
+
+def test_v1_judge_through_a_balancer(fleet):  # noqa: F811
+    fleet.backend()
+    bal = fleet.balancer()
+    status, _, r = bal.request("POST", "/v1/judge", {
+        "language": "python", "code": "print(int(input()) * 2)",
+        "cases": [{"stdin": "2", "expected_output": "4"}, {"stdin": "3", "expected_output": "7",
+                                                            "limits": {"timeout_ms": 20000}}]},
+        headers={"X-Auth-Token": "k1"}, timeout=slow(120))
+    assert status == 200 and [c["verdict"] for c in r["cases"]] == ["accepted", "wrong_answer"], r
+    assert r["summary"]["first_failed"] == 1 and r["status"] == "wrong_answer", r
