@@ -9,6 +9,9 @@
 # the samples are short), medians and p95 (nearest rank) with the warm-up excluded:
 #   (a) run      POST /v1/run python and c hello   vs  docker run --rm (python3 -c; gcc + run in a tmpfs)
 #   (b) create   session create -> first output    vs  docker run --rm -> first stdout byte
+#   (g) churn    sessions one after another: create -> first output -> DELETE, N back to back,
+#                then CHURN_RATE (10) per second for SECONDS_CHURN (10) s, vs docker run --rm ->
+#                first stdout byte (N samples, after)
 #   (c) echo     input -> output round trip on a python echo session, long-poll and WebSocket,
 #                vs the engine's own hijacked attach stream on a `docker run -d -i` container
 #   (d) sustained  CLIENTS (4) clients of back-to-back python hellos for SECONDS_SUSTAINED (20) s
@@ -26,13 +29,15 @@ set -euo pipefail
 
 ME=bench/sessions.sh
 . "$(dirname "$0")/lib.sh"
-PARTS=${PARTS:-run create echo sustained idle phases}
+PARTS=${PARTS:-run create churn echo sustained idle phases}
 export N=${N:-30} WARMUP=${WARMUP:-3} ECHO_N=${ECHO_N:-300} ECHO_ROUNDS=${ECHO_ROUNDS:-3}
 export CLIENTS=${CLIENTS:-4} SECONDS_SUSTAINED=${SECONDS_SUSTAINED:-20} IDLE=${IDLE:-50}
+export CHURN_RATE=${CHURN_RATE:-10} SECONDS_CHURN=${SECONDS_CHURN:-10}
+PREFIX=${CODECLOUD_IMAGE_PREFIX:-cloudcode/}
 
 need_tools docker
 need_binary
-need_images cloudcode/python cloudcode/c
+need_images "${PREFIX}python" "${PREFIX}c"
 
 CLIENT_PID=
 bench_stop() {
@@ -68,7 +73,7 @@ client() { # in the background, so that a signal reaches the traps at once
 for part in $PARTS; do
   case $part in
     idle) client idle "$CC_PID" "$BACKEND_ID" ;;
-    run|create|echo|sustained|phases) client "$part" ;;
+    run|create|churn|echo|sustained|phases) client "$part" ;;
     *) echo "$ME: unknown part $part" >&2; exit 2 ;;
   esac
   echo

@@ -3,7 +3,7 @@
 
     sessions_client.py URL BENCH_LABEL PART [options]
 
-PART is one of run, create, echo, sustained, idle, phases.  Each part measures cloudcode at URL
+PART is one of run, create, churn, echo, sustained, idle, phases.  Each part measures cloudcode at URL
 and, in the same process, its baseline on the same Docker engine (`docker run`, or the engine's
 own attach stream), alternating the two sample by sample, and prints one line per measurement
 plus a ratio line.  Containers it starts itself carry the label cloudcode-bench=BENCH_LABEL, so
@@ -24,6 +24,9 @@ import urllib.parse
 from common import Api, WebSocket, must, pct
 
 DOCKER_SOCK = os.environ.get("DOCKER_SOCK", "/var/run/docker.sock")
+# The baselines run the backend's own images (lua/cloudcode/images.lua names them the same way).
+IMAGE_PREFIX = os.environ.get("CODECLOUD_IMAGE_PREFIX") or "cloudcode/"
+PYTHON_IMAGE, C_IMAGE = IMAGE_PREFIX + "python", IMAGE_PREFIX + "c"
 PY_HELLO = "print('hello')"
 PY_READY = "print('ready')"
 PY_ECHO = "while True: print(input())"
@@ -69,8 +72,9 @@ def timed_docker_run(argv, expect):
     return dt
 
 
-def first_output_docker_run(argv):
-    """docker run; ms until the first stdout byte reaches us, and until docker run returns."""
+def first_output_of(argv):
+    """Run argv (docker run, or a bare command); ms until its first stdout byte reaches us, and
+    until it returns."""
     t0 = time.perf_counter()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -84,7 +88,7 @@ def first_output_docker_run(argv):
             p.wait()
     t2 = time.perf_counter()
     if not first or p.returncode != 0:
-        raise RuntimeError(f"docker run: exit {p.returncode}, {p.stderr.read()[-300:]!r}")
+        raise RuntimeError(f"{argv[0]}: exit {p.returncode}, {p.stderr.read()[-300:]!r}")
     return (t1 - t0) * 1000, (t2 - t0) * 1000
 
 
@@ -198,9 +202,9 @@ def run_once(api, language, code, expect="hello\n"):
 def part_run(api, label, n, warmup):
     print(f"(a) one-shot hello: POST /v1/run vs docker run --rm, {n} samples each, alternating "
           f"(after {warmup} warm-up)")
-    py_base = docker_run_argv(label, "--entrypoint", "python3", "cloudcode/python", "-c", PY_HELLO)
+    py_base = docker_run_argv(label, "--entrypoint", "python3", PYTHON_IMAGE, "-c", PY_HELLO)
     c_base = docker_run_argv(label, "--tmpfs", "/work:rw,exec,size=64m", "-w", "/work",
-                             "--entrypoint", "sh", "cloudcode/c", "-c", C_SH, "sh", C_HELLO)
+                             "--entrypoint", "sh", C_IMAGE, "-c", C_SH, "sh", C_HELLO)
     for lang, code, base in (("python", PY_HELLO, py_base), ("c", C_HELLO, c_base)):
         ours, theirs = [], []
         deadline = time.monotonic() + MAX_PART_SECONDS / 2
@@ -241,7 +245,7 @@ def session_first_output(api, code, body_extra=None):
 def part_create(api, label, n, warmup):
     print(f"(b) session create -> first output of {PY_READY!r}: POST /v1/sessions + long-poll vs "
           f"docker run --rm (first stdout byte), {n} samples each, alternating")
-    base = docker_run_argv(label, "--entrypoint", "python3", "cloudcode/python", "-u", "-c",
+    base = docker_run_argv(label, "--entrypoint", "python3", PYTHON_IMAGE, "-u", "-c",
                            PY_READY)
     ours, created, theirs, theirs_total = [], [], [], []
     deadline = time.monotonic() + MAX_PART_SECONDS / 2
@@ -252,7 +256,7 @@ def part_create(api, label, n, warmup):
         if not o["events"][0]["data"].startswith("ready"):
             raise RuntimeError(f"unexpected first event {o['events']}")
         api.call("DELETE", f"/v1/sessions/{sid}")
-        b, b_total = first_output_docker_run(base)
+        b, b_total = first_output_of(base)
         if i >= warmup:
             ours.append(a)
             created.append(c)
@@ -263,6 +267,64 @@ def part_create(api, label, n, warmup):
     t = line("docker run -> first stdout byte", theirs)
     line("docker run -> exit (container removed)", theirs_total)
     ratio("create->first output / docker run", o, t)
+
+
+def part_churn(api, label, n, warmup, rate, seconds):
+    """Sessions one after another: create -> first output -> DELETE, back to back and paced."""
+    print(f"(g) session churn, {PY_READY!r}: create -> first output -> DELETE, one after another "
+          f"({n} back to back, then {rate:g}/s for {seconds:g} s), vs docker run --rm (first stdout "
+          f"byte), {n} samples after")
+
+    def cycle():
+        first, created, sid, o = session_first_output(api, PY_READY)
+        if not o["events"][0]["data"].startswith("ready"):
+            raise RuntimeError(f"unexpected first event {o['events']}")
+        t0 = time.perf_counter()
+        must(*api.call("DELETE", f"/v1/sessions/{sid}"), 204, "DELETE session")
+        return first, (time.perf_counter() - t0) * 1000, created
+
+    deadline = time.monotonic() + MAX_PART_SECONDS / 2
+    back, back_del, back_201 = [], [], []
+    t_start = time.perf_counter()
+    for i in range(warmup + n):
+        if time.monotonic() > deadline:
+            break
+        a, d, c = cycle()
+        if i >= warmup:
+            back.append(a)
+            back_del.append(d)
+            back_201.append(c)
+    back_rate = len(back) / (time.perf_counter() - t_start)
+    paced, late = [], 0
+    period = 1.0 / rate
+    t_start = time.perf_counter()
+    next_at = t_start
+    while time.perf_counter() < t_start + seconds and time.monotonic() < deadline:
+        now = time.perf_counter()
+        if now < next_at:
+            time.sleep(next_at - now)
+        elif now - next_at > period:
+            late += 1   # started more than a period after its slot: the churn fell behind
+        paced.append(cycle()[0])
+        next_at += period
+    paced_rate = len(paced) / (time.perf_counter() - t_start)
+    base = docker_run_argv(label, "--entrypoint", "python3", PYTHON_IMAGE, "-u", "-c", PY_READY)
+    bare = [sys.executable, "-u", "-c", PY_READY]
+    theirs, floor = [], []
+    for _ in range(n):
+        if time.monotonic() > deadline + MAX_PART_SECONDS / 2:
+            break
+        theirs.append(first_output_of(base)[0])
+        floor.append(first_output_of(bare)[0])
+    b = line(f"back to back ({back_rate:.1f}/s): create -> first output", back)
+    line("back to back: POST /v1/sessions answered (201)", back_201)
+    line("back to back: DELETE answered (reset done)", back_del)
+    p = line(f"paced {rate:g}/s ({paced_rate:.1f}/s, {late} late): create -> first", paced)
+    t = line("docker run -> first stdout byte", theirs)
+    f = line("the same python3 on the host, no container", floor)
+    ratio("back to back / docker run", b, t)
+    ratio(f"paced {rate:g}/s / docker run", p, t, "(target: median <= 20 ms)")
+    ratio(f"paced {rate:g}/s / python3 on the host", p, f, f"(+{p[0] - f[0]:.2f} ms median)")
 
 
 def echo_session(api):
@@ -338,7 +400,7 @@ def echo_ws(host, port, sid, n, warmup, tag, cursor):
 
 def echo_raw(label, n, warmup):
     p = subprocess.run(["docker", "run", "-d", "-i", "--network", "none", "--label",
-                        f"cloudcode-bench={label}", "--entrypoint", "python3", "cloudcode/python",
+                        f"cloudcode-bench={label}", "--entrypoint", "python3", PYTHON_IMAGE,
                         "-u", "-c", PY_ECHO], capture_output=True, timeout=IO_TIMEOUT)
     if p.returncode != 0:
         raise RuntimeError(f"docker run -d -i: {p.stderr!r}")
@@ -385,7 +447,7 @@ def part_echo(api, url, label, n, warmup, rounds):
 
 def part_sustained(url, label, clients, seconds):
     print(f"(d) sustained python hellos: {clients} clients back to back for {seconds:g} s")
-    base = docker_run_argv(label, "--entrypoint", "python3", "cloudcode/python", "-c", PY_HELLO)
+    base = docker_run_argv(label, "--entrypoint", "python3", PYTHON_IMAGE, "-c", PY_HELLO)
 
     def drive(one, make_ctx):
         done, errors, lat, lock = [0], [0], [], threading.Lock()
@@ -493,7 +555,7 @@ def engine_life(label, network_disabled):
     """One python hello through the engine API, as docker run does it: ms per call."""
     e = EngineHTTP()
     t0 = time.perf_counter()
-    cfg = {"Image": "cloudcode/python", "Entrypoint": ["python3"], "Cmd": ["-u", "-c", PY_HELLO],
+    cfg = {"Image": PYTHON_IMAGE, "Entrypoint": ["python3"], "Cmd": ["-u", "-c", PY_HELLO],
            "AttachStdout": True, "AttachStderr": True, "Labels": {"cloudcode-bench": label},
            "HostConfig": {"NetworkMode": "none", "LogConfig": {"Type": "none"}}}
     if network_disabled:
@@ -558,6 +620,9 @@ def main():
             part_run(api, label, n, warmup)
         elif part == "create":
             part_create(api, label, n, warmup)
+        elif part == "churn":
+            part_churn(api, label, n, warmup, float(os.environ.get("CHURN_RATE", "10")),
+                       float(os.environ.get("SECONDS_CHURN", "10")))
         elif part == "echo":
             part_echo(api, url, label, int(os.environ.get("ECHO_N", "300")), warmup,
                       int(os.environ.get("ECHO_ROUNDS", "3")))

@@ -23,7 +23,8 @@
 /* attach.h spells the codec's reply statuses for callers that do not include launcher/frame.h. */
 _Static_assert((int)LAUNCHER_OK == REPLY_OK && (int)LAUNCHER_NOT_FOUND == REPLY_NOT_FOUND &&
                    (int)LAUNCHER_BAD_PATH == REPLY_BAD_PATH && (int)LAUNCHER_IS_DIR == REPLY_IS_DIR &&
-                   (int)LAUNCHER_ERROR == REPLY_ERROR,
+                   (int)LAUNCHER_ERROR == REPLY_ERROR && (int)LAUNCHER_NOT_REGULAR == REPLY_NOT_REGULAR &&
+                   (int)LAUNCHER_TOO_LARGE == REPLY_TOO_LARGE && (int)LAUNCHER_DENIED == REPLY_DENIED,
                "attach.h and launcher/frame.h disagree on R statuses");
 
 /* The codec cannot report allocation failure (launcher/xalloc.h); neither could we, usefully:
@@ -387,9 +388,9 @@ int attach_list(struct attach *a, uint32_t rid) {
     return frame_send(a);
 }
 
-int attach_reset(struct attach *a, uint32_t rid) {
+int attach_reset(struct attach *a, uint32_t rid, uint64_t memory_slack) {
     if (a->closed) return -1;
-    frame_put_reset(&a->out, rid);
+    frame_put_reset(&a->out, rid, memory_slack);
     return frame_send(a);
 }
 
@@ -404,6 +405,8 @@ int attach_put(struct attach *a, uint32_t rid, const char *path, const void *dat
     struct file_msg m = {.rid = rid, .path = path, .path_len = strlen(path), .data = data, .data_len = len};
     return frame_put_put(&a->out, &m) < 0 ? -1 : frame_send(a);
 }
+
+size_t attach_put_max(size_t path_len) { return frame_put_room(path_len); }
 
 int attach_get(struct attach *a, uint32_t rid, const char *path) {
     if (a->closed) return -1;

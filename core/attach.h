@@ -59,6 +59,9 @@ enum launcher_reply_status {
     LAUNCHER_BAD_PATH = 2,
     LAUNCHER_IS_DIR = 3,
     LAUNCHER_ERROR = 4,
+    LAUNCHER_NOT_REGULAR = 5,
+    LAUNCHER_TOO_LARGE = 6,
+    LAUNCHER_DENIED = 7,
 };
 
 struct attach;
@@ -113,7 +116,9 @@ int attach_signal(struct attach *a, int signo);
 int attach_resize(struct attach *a, uint16_t cols, uint16_t rows);
 int attach_get(struct attach *a, uint32_t rid, const char *path);
 int attach_put(struct attach *a, uint32_t rid, const char *path, const void *data, size_t len);
+/* The most bytes one P frame carries for a path of this length: a larger file is refused. */
+size_t attach_put_max(size_t path_len);
 int attach_list(struct attach *a, uint32_t rid);
-int attach_reset(struct attach *a, uint32_t rid);
+int attach_reset(struct attach *a, uint32_t rid, uint64_t memory_slack);
 
 #endif

@@ -80,6 +80,10 @@ json_t *backend_counts(const char *key_hash) {
                      (json_int_t)(session_count_for_key(key_hash) + run_count_for_key(key_hash)));
 }
 
+size_t backend_live_count(const char *language) {
+    return session_count_for_language(language) + run_count_for_language(language);
+}
+
 void backend_load_changed(void) {
     metrics_set("cloudcode_sessions_active", "", (double)session_count_live());
 }
@@ -113,7 +117,7 @@ int backend_sandbox_start(const struct program *p, unsigned *uid, const char *se
     struct sandbox_spec spec;
     backend_sandbox_spec(p, *uid, session_id, &spec);
     unsigned warm_uid = 0;
-    struct sandbox *sb = pool_take(p, &spec, session_id != NULL, &warm_uid);
+    struct sandbox *sb = pool_take(p, &spec, &warm_uid);
     if (sb) {
         /* The warm container has a uid of its own: the one taken for a cold start goes back. */
         uidpool_give(*uid);
@@ -123,7 +127,7 @@ int backend_sandbox_start(const struct program *p, unsigned *uid, const char *se
         log_event(LOG_INFO, "pool_take", json_pack("{s:s,s:s,s:s}", "language", p->language, "container",
                                                   sandbox_container_id(sb), "session", session_id ? session_id : ""));
         if (cb->on_ready) cb->on_ready(sb, ud);
-        return 0;
+        return 1;
     }
     *sbp = sandbox_create(backend_docker(), &spec, cb, ud);
     return *sbp ? 0 : -1;

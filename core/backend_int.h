@@ -15,6 +15,8 @@ int backend_engine_ok(void);
 /* {"server": live sessions + runs, "key": the caller's} for admit. */
 json_t *backend_counts(const char *key_hash);
 void backend_load_changed(void);
+/* The language's live sessions and runs: the demand its pool sizes itself by. */
+size_t backend_live_count(const char *language);
 
 /* The sandbox settings of a program: memory, CPU, pids, tmpfs sizes (together
  * at most half the memory), fsize at or below the smallest tmpfs. */
@@ -22,8 +24,8 @@ void backend_sandbox_spec(const struct program *p, unsigned uid, const char *ses
                           struct sandbox_spec *spec);
 /* Start the program's sandbox into *sbp: a warm container from the pool when
  * one fits the program's settings (its uid then replaces *uid, and cb->on_ready
- * runs before this returns: the program starts at once), else a new one.
- * A session (session_id set) takes only a container that never ran anything.
+ * runs before this returns: the program starts at once; 1), else a new one (0;
+ * a session's carries its id in a label, so it is never given to another).
  * -1 (and *sbp NULL) if no sandbox could be started. */
 int backend_sandbox_start(const struct program *p, unsigned *uid, const char *session_id,
                           const struct sandbox_callbacks *cb, void *ud, struct sandbox **sbp);

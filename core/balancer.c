@@ -121,7 +121,7 @@ static void on_relayed_to_removed(void *ud, int status, const char *ctype, const
                                   const char *err, int refused) {
     struct routed *rt = ud;
     struct request *req = rt->req;
-    req->on_abort = NULL;
+    http_set_abort(req, NULL, NULL);
     if (status) http_respond(req, status, ctype, body, len, NULL);
     else if (refused) answer_lost(req, rt);
     else reply_error(req, 503, "unavailable", "%s", err ? err : "the backend did not answer");

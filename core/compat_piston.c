@@ -91,7 +91,7 @@ static void on_languages(struct request *sub, int status, const char *ctype, con
 }
 
 void dispatch_sub(struct request *req, const char *method, const char *target, const char *body, size_t len,
-                         http_response_fn cb, void *ud) {
+                  http_response_fn cb, void *ud, struct request **inflight) {
     struct request *sub = http_subrequest(req, method, target, body, len, cb, ud);
     if (!sub) {
         piston_error(req, 500, "out of memory");
@@ -101,12 +101,13 @@ void dispatch_sub(struct request *req, const char *method, const char *target, c
         sub->preauth = 1;
         memcpy(sub->key_hash, req->key_hash, sizeof sub->key_hash);
     }
+    if (inflight) *inflight = sub;   /* before dispatching: the answer may come at once */
     router_dispatch(sub);
 }
 
 static void handle_runtimes(struct request *req) {
     piston_identity(req);
-    dispatch_sub(req, "GET", "/v1/languages", NULL, 0, on_languages, req);
+    dispatch_sub(req, "GET", "/v1/languages", NULL, 0, on_languages, req, NULL);
 }
 
 /* ---- execute ------------------------------------------------------------------------- */
@@ -333,6 +334,7 @@ static void on_job_languages(struct request *sub, int status, const char *ctype,
     (void)sub;
     (void)ctype;
     struct job *j = ud;
+    j->sub = NULL;
     if (status != 200) {
         json_t *e = json_loadb(body, len, 0, NULL);
         const char *msg = json_string_value(json_object_get(json_object_get(e, "error"), "message"));
@@ -364,7 +366,7 @@ static void on_job_languages(struct request *sub, int status, const char *ctype,
 }
 
 void job_resolve(struct job *j) {
-    dispatch_sub(j->creds, "GET", "/v1/languages", NULL, 0, on_job_languages, j);
+    dispatch_sub(j->creds, "GET", "/v1/languages", NULL, 0, on_job_languages, j, &j->sub);
 }
 
 void job_free(struct job *j) {
@@ -374,10 +376,22 @@ void job_free(struct job *j) {
 
 /* ---- execute ------------------------------------------------------------------------------- */
 
+/* The client is gone (on_execute_abort answered it): the job only winds down. */
+static int job_orphaned(struct job *x) {
+    if (x->creds) {
+        http_set_abort(x->creds, NULL, NULL);   /* answered next */
+        return 0;
+    }
+    job_free(x);
+    return 1;
+}
+
 static void on_run(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
     (void)sub;
     (void)ctype;
     struct job *x = ud;
+    x->sub = NULL;
+    if (job_orphaned(x)) return;
     struct request *req = x->creds;
     if (status != 200) {
         relay_error(req, status, body, len);
@@ -435,14 +449,30 @@ done:
 }
 
 static void on_execute_ready(struct job *x, json_t *program, const char *err) {
+    if (!x->creds) {
+        job_free(x);
+        return;
+    }
     if (!program) {
+        http_set_abort(x->creds, NULL, NULL);
         piston_error(x->creds, x->err_status ? x->err_status : 400, "%s", err);
         job_free(x);
         return;
     }
     char *text = json_text(program);
-    dispatch_sub(x->creds, "POST", "/v1/run", text, strlen(text), on_run, x);
+    dispatch_sub(x->creds, "POST", "/v1/run", text, strlen(text), on_run, x, &x->sub);
     free(text);
+}
+
+/* The client went away: its run stops now, and the container goes back (Piston's
+ * own behaviour; without this the run would hold its container and quota slot
+ * to the end).  The request is answered here, for nobody; the run's own answer
+ * then reaches on_run, which frees the job. */
+static void on_execute_abort(struct request *req, void *ud) {
+    struct job *x = ud;
+    x->creds = NULL;
+    piston_error(req, 500, "the client went away");
+    if (x->sub) http_request_cancel(x->sub);
 }
 
 static void handle_execute(struct request *req) {
@@ -456,9 +486,15 @@ static void handle_execute(struct request *req) {
         return;
     }
     struct job *x = calloc(1, sizeof *x);
+    if (!x) {
+        json_decref(body);
+        piston_error(req, 500, "out of memory");
+        return;
+    }
     x->creds = req;
     x->piston = body;
     x->ready = on_execute_ready;
+    http_set_abort(req, on_execute_abort, x);
     job_resolve(x);
 }
 

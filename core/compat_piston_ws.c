@@ -30,6 +30,7 @@ struct pconn {
     int timer_open;
     int pending;               /* internal requests in flight */
     int initialized;
+    int drain_wait;            /* the peer is behind: poll again once it has read */
     char session_id[64];
     uint64_t cursor;
 };
@@ -64,7 +65,7 @@ static void finish(struct pconn *pc, uint16_t code, const char *reason);
 
 static void sub(struct pconn *pc, const char *method, const char *target, const char *body, http_response_fn cb) {
     pc->pending++;
-    dispatch_sub(pc->creds, method, target, body, body ? strlen(body) : 0, cb, pc);
+    dispatch_sub(pc->creds, method, target, body, body ? strlen(body) : 0, cb, pc, NULL);
 }
 
 static void on_ignored(struct request *r, int status, const char *ctype, const char *body, size_t len, void *ud) {
@@ -127,7 +128,8 @@ static void on_output(struct request *r, int status, const char *ctype, const ch
         return;
     }
     json_decref(j);
-    poll_output(pc);
+    if (ws_backed_up(pc->ws)) pc->drain_wait = 1; /* a peer that does not read stops the polling */
+    else poll_output(pc);
 }
 
 static void poll_output(struct pconn *pc) {
@@ -276,7 +278,15 @@ static void on_close(struct ws *ws, void *ud) {
     finish(pc, 1000, "");
 }
 
-static const struct ws_callbacks piston_ws_cbs = {on_text, on_close};
+static void on_drain(struct ws *ws, void *ud) {
+    (void)ws;
+    struct pconn *pc = ud;
+    if (!pc->drain_wait) return;
+    pc->drain_wait = 0;
+    poll_output(pc);
+}
+
+static const struct ws_callbacks piston_ws_cbs = {on_text, on_close, on_drain};
 
 static void on_init_timeout(uv_timer_t *t) {
     struct pconn *pc = t->data;

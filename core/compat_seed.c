@@ -3,7 +3,9 @@
  * A user_id names one session per key.  Successes are the seed's bodies;
  * errors are text/plain with a real status (the seed answered 500 to
  * everything).  The user_id → session table, read cursors and uploads live
- * in this process. */
+ * in this process, indexed (jansson's objects are hash tables) and bounded in
+ * time: an entry goes the policy's seed_ttl_s after its last use, an upload
+ * that long after it was made (docs/security.md, "Memory growth"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,26 +15,23 @@
 #include "app.h"
 #include "fetch.h"
 #include "log.h"
+#include "metrics.h"
 #include "multipart.h"
 #include "reply.h"
 #include "router.h"
 
-#define UPLOAD_TTL_MS (10 * 60 * 1000)
+/* Expired entries are dropped by the next seed request at least this much later. */
+#define SWEEP_MS 10000
 #define UPLOAD_MAX_PER_KEY (1u << 20)
 #define USER_ID_MAX 128
 #define FETCH_TIMEOUT_MS 10000L
 
-struct seed_user {
-    char key_hash[65];
-    char user_id[USER_ID_MAX + 1];
-    char session_id[64];     /* "" when none */
-    uint64_t cursor;         /* output already returned by /api/session/output */
-    buf_t upload;
-    double upload_expires;
-    struct seed_user *next;
-};
-
-static struct seed_user *users;
+/* "<key hash>/<user_id>" → {"session": id or "", "cursor": output already
+ * returned by /api/session/output, "used": ms, "upload": bytes (kept as an
+ * unchecked string), "upload_expires": ms}.  Beside it, key hash → bytes of its
+ * uploads, for the per-key cap. */
+static json_t *users, *upload_bytes;
+static double next_sweep_ms;
 
 static void text_reply(struct request *req, int status, const char *text) {
     http_respond(req, status, "text/plain; charset=utf-8", text, strlen(text), NULL);
@@ -46,46 +45,102 @@ static void relay_error(struct request *req, int status, const char *body, size_
     json_decref(j);
 }
 
-static struct seed_user *find_user(const char *key_hash, const char *user_id, int create) {
-    for (struct seed_user *u = users; u; u = u->next)
-        if (strcmp(u->key_hash, key_hash) == 0 && strcmp(u->user_id, user_id) == 0) return u;
-    if (!create) return NULL;
-    struct seed_user *u = calloc(1, sizeof *u);
-    if (!u) return NULL;
-    snprintf(u->key_hash, sizeof u->key_hash, "%s", key_hash);
-    snprintf(u->user_id, sizeof u->user_id, "%s", user_id);
-    u->next = users;
-    users = u;
+/* ---- the user table ------------------------------------------------------------------- */
+
+static void upload_drop(json_t *u, const char *key_hash) {
+    json_t *up = json_object_get(u, "upload");
+    if (!up) return;
+    json_int_t left = json_integer_value(json_object_get(upload_bytes, key_hash)) - (json_int_t)json_string_length(up);
+    if (left > 0) json_object_set_new(upload_bytes, key_hash, json_integer(left));
+    else json_object_del(upload_bytes, key_hash);
+    json_object_del(u, "upload");
+    json_object_del(u, "upload_expires");
+}
+
+/* Drop expired uploads and unused entries; at most every SWEEP_MS (or TTL). */
+static void sweep(double now) {
+    long ttl = app_config()->seed_ttl_ms;
+    if (now < next_sweep_ms) return;
+    next_sweep_ms = now + (ttl < SWEEP_MS ? ttl : SWEEP_MS);
+    const char *name;
+    json_t *u;
+    void *iter;
+    json_object_foreach_safe(users, iter, name, u) {
+        if (json_real_value(json_object_get(u, "upload_expires")) <= now) {
+            char key_hash[65];
+            snprintf(key_hash, sizeof key_hash, "%.*s", (int)strcspn(name, "/"), name);
+            upload_drop(u, key_hash);
+        }
+        if (!json_object_get(u, "upload") && json_real_value(json_object_get(u, "used")) + ttl <= now)
+            json_object_del(users, name);
+    }
+    metrics_set("cloudcode_seed_users", "", (double)json_object_size(users));
+}
+
+/* The caller's entry for user_id (created on demand), or NULL. */
+static json_t *find_user(const char *key_hash, const char *user_id, int create) {
+    char name[64 + 1 + USER_ID_MAX + 1];
+    double now = wall_clock_ms();
+    if (!users) users = json_object();
+    if (!upload_bytes) upload_bytes = json_object();
+    sweep(now);
+    if (snprintf(name, sizeof name, "%s/%s", key_hash, user_id) >= (int)sizeof name) return NULL;
+    json_t *u = json_object_get(users, name);
+    if (!u && create) {
+        u = json_pack("{s:s,s:I}", "session", "", "cursor", (json_int_t)0);
+        if (json_object_set_new(users, name, u) < 0) return NULL;
+        metrics_set("cloudcode_seed_users", "", (double)json_object_size(users));
+    }
+    if (u) json_object_set_new(u, "used", json_real(now));
     return u;
 }
 
-static size_t uploads_of_key(const char *key_hash, double now) {
-    size_t total = 0;
-    for (struct seed_user *u = users; u; u = u->next)
-        if (strcmp(u->key_hash, key_hash) == 0 && u->upload_expires > now) total += u->upload.len;
-    return total;
+static const char *user_session(const json_t *u) {
+    const char *id = json_string_value(json_object_get(u, "session"));
+    return id ? id : "";
 }
 
+/* The user's live upload: its bytes and length, or NULL. */
+static const char *user_upload(const json_t *u, size_t *len) {
+    const json_t *up = json_object_get(u, "upload");
+    if (!up || json_real_value(json_object_get(u, "upload_expires")) <= wall_clock_ms()) return NULL;
+    *len = json_string_length(up);
+    return json_string_value(up);
+}
+
+/* An internal request; with `inflight`, *inflight holds it until answered (cb clears it). */
 static void dispatch(struct request *req, const char *method, const char *target, const char *body,
-                     http_response_fn cb, void *ud) {
+                     http_response_fn cb, void *ud, struct request **inflight) {
     struct request *sub = http_subrequest(req, method, target, body, body ? strlen(body) : 0, cb, ud);
     if (!sub) {
         text_reply(req, 500, "out of memory");
         return;
     }
+    if (inflight) *inflight = sub;   /* before dispatching: the answer may come at once */
     router_dispatch(sub);
 }
 
-/* The body's user_id (a non-empty string of at most USER_ID_MAX bytes). */
+static const char bad_user_id[] = "user_id must be a string of 1 to 128 bytes";
+
+/* The body's user_id (a non-empty string of at most USER_ID_MAX bytes, no NUL). */
 static json_t *body_with_user(struct request *req, const char **user_id) {
     json_t *body = json_loadb(req->body.data, req->body.len, 0, NULL);
-    *user_id = json_string_value(json_object_get(body, "user_id"));
-    if (!json_is_object(body) || !*user_id || !**user_id || strlen(*user_id) > USER_ID_MAX) {
+    const json_t *id = json_object_get(body, "user_id");
+    *user_id = json_string_value(id);
+    if (!json_is_object(body) || !*user_id || !**user_id || json_string_length(id) > USER_ID_MAX ||
+        strlen(*user_id) != json_string_length(id)) {
         json_decref(body);
-        text_reply(req, 400, "the body must be JSON with a user_id string (1 to 128 bytes)");
+        text_reply(req, 400, bad_user_id);
         return NULL;
     }
     return body;
+}
+
+/* ?userId= into out[USER_ID_MAX + 1]: 1, 0 when absent, -1 once answered 400 (too long). */
+static int query_user(struct request *req, char *out) {
+    int got = http_query_param(req, "userId", out, USER_ID_MAX + 1);
+    if (got < 0) text_reply(req, 400, bad_user_id);
+    return got > 0 && *out ? 1 : got < 0 ? -1 : 0;
 }
 
 /* ---- GET / ------------------------------------------------------------------------- */
@@ -101,6 +156,7 @@ struct create {
     char lang[16];
     char *v1_body;
     struct fetch *fetch;     /* file_url from another host, in flight */
+    struct request *sub;     /* the internal request in flight */
 };
 
 static void create_free(struct create *c) {
@@ -108,40 +164,71 @@ static void create_free(struct create *c) {
     free(c);
 }
 
+/* Answer the create's client (NULL: it left) and free the create. */
+static void create_answer(struct create *c, int status, const char *text) {
+    if (c->req) {
+        http_set_abort(c->req, NULL, NULL);
+        text_reply(c->req, status, text);
+    }
+    create_free(c);
+}
+
+static void create_relay_error(struct create *c, int status, const char *body, size_t len) {
+    if (c->req) {
+        http_set_abort(c->req, NULL, NULL);
+        relay_error(c->req, status, body, len);
+    }
+    create_free(c);
+}
+
+/* The client left: a fetch in flight stops; an internal request in flight is
+ * cancelled (a session being created ends at once) and its answer, which
+ * follows, frees the create.  The request is answered here, for nobody. */
+static void on_create_abort(struct request *req, void *ud) {
+    struct create *c = ud;
+    c->req = NULL;
+    text_reply(req, 500, "the client went away");
+    if (c->sub) {
+        http_request_cancel(c->sub);
+    } else {
+        fetch_cancel(c->fetch);
+        create_free(c);
+    }
+}
+
 static void on_created(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
     (void)sub;
     (void)ctype;
     struct create *c = ud;
+    c->sub = NULL;
     if (status != 201) {
-        relay_error(c->req, status, body, len);
-        create_free(c);
+        create_relay_error(c, status, body, len);
         return;
     }
     json_t *j = json_loadb(body, len, 0, NULL);
-    struct seed_user *u = find_user(c->key_hash, c->user_id, 1);
+    json_t *u = find_user(c->key_hash, c->user_id, 1);
     if (u) {
-        snprintf(u->session_id, sizeof u->session_id, "%s", json_string_value(json_object_get(j, "id")) ?: "");
-        u->cursor = 0;
+        json_object_set_new(u, "session", json_string(json_string_value(json_object_get(j, "id")) ?: ""));
+        json_object_set_new(u, "cursor", json_integer(0));
     }
     json_decref(j);
-    text_reply(c->req, 200, "");
-    create_free(c);
+    create_answer(c, 200, "");
 }
 
 static void on_previous(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
     (void)sub;
     (void)ctype;
     struct create *c = ud;
+    c->sub = NULL;
     json_t *j = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
     const char *state = json_string_value(json_object_get(j, "state"));
     int live = state && (strcmp(state, "running") == 0 || strcmp(state, "starting") == 0);
     json_decref(j);
-    if (live) {
-        text_reply(c->req, 409, "a session for this user_id is already running");
-        create_free(c);
+    if (live || !c->req) {
+        create_answer(c, 409, "a session for this user_id is already running");
         return;
     }
-    dispatch(c->req, "POST", "/v1/sessions", c->v1_body, on_created, c);
+    dispatch(c->req, "POST", "/v1/sessions", c->v1_body, on_created, c, &c->sub);
 }
 
 /* The program is known (`code`, or NULL for the language's REPL): create the
@@ -156,36 +243,26 @@ static void create_with(struct create *c, const char *code, size_t len) {
     c->v1_body = v1 ? json_text(v1) : NULL;
     json_decref(v1);
     if (!c->v1_body || memchr(code, '\0', len)) {
-        text_reply(req, 400, "the file must be UTF-8 text");
-        create_free(c);
+        create_answer(c, 400, "the file must be UTF-8 text");
         return;
     }
-    struct seed_user *u = find_user(c->key_hash, c->user_id, 0);
-    if (u && u->session_id[0]) {
+    json_t *u = find_user(c->key_hash, c->user_id, 0);
+    if (u && *user_session(u)) {
         char target[128];
-        snprintf(target, sizeof target, "/v1/sessions/%s", u->session_id);
-        dispatch(req, "GET", target, NULL, on_previous, c);
+        snprintf(target, sizeof target, "/v1/sessions/%s", user_session(u));
+        dispatch(req, "GET", target, NULL, on_previous, c, &c->sub);
     } else {
-        dispatch(req, "POST", "/v1/sessions", c->v1_body, on_created, c);
+        dispatch(req, "POST", "/v1/sessions", c->v1_body, on_created, c, &c->sub);
     }
 }
 
 /* ---- file_url from another host: fetched by us ---- */
 
-static void on_fetch_abort(struct request *req, void *ud) {
-    (void)req;
-    struct create *c = ud;
-    fetch_cancel(c->fetch);
-    create_free(c);
-}
-
 static void on_fetched(void *ud, const char *data, size_t len, const char *err) {
     struct create *c = ud;
     c->fetch = NULL;
-    http_set_abort(c->req, NULL, NULL);
     if (err) {
-        text_reply(c->req, 400, err);
-        create_free(c);
+        create_answer(c, 400, err);
         return;
     }
     create_with(c, data, len);
@@ -207,15 +284,13 @@ static void fetch_file(struct create *c, const char *url) {
     const struct config *cfg = app_config();
     char host[256], scheme[16], err[512];
     if (fetch_url_host(url, host, sizeof host, scheme, sizeof scheme) < 0) {
-        text_reply(c->req, 400, "file_url is not a valid URL");
-        create_free(c);
+        create_answer(c, 400, "file_url is not a valid URL");
         return;
     }
     if (!host_allowed(host)) {
         snprintf(err, sizeof err, "file_url must be a URL returned by /api/files/add, or name a host the "
                                   "policy allows (file_url_hosts): %s is not allowed", host);
-        text_reply(c->req, 400, err);
-        create_free(c);
+        create_answer(c, 400, err);
         return;
     }
     struct fetch_opts o = {.max_bytes = UPLOAD_MAX_PER_KEY,
@@ -223,12 +298,7 @@ static void fetch_file(struct create *c, const char *url) {
                            .allow_loopback = cfg->file_url_test_allow_loopback,
                            .ca_file = cfg->file_url_test_ca_file};
     c->fetch = fetch_start(app_loop(), url, &o, on_fetched, c, err, sizeof err);
-    if (!c->fetch) {
-        text_reply(c->req, 400, err);
-        create_free(c);
-        return;
-    }
-    http_set_abort(c->req, on_fetch_abort, c);
+    if (!c->fetch) create_answer(c, 400, err);
 }
 
 /* Our own file URL, from /api/files/add: resolved here, never fetched (the
@@ -237,17 +307,17 @@ static void own_file(struct create *c, const char *ours) {
     char owner[USER_ID_MAX * 3 + 1];
     const char *raw = ours + strlen("/api/files/get?userId=");
     if (http_percent_decode(raw, strlen(raw), owner, sizeof owner, 1) < 0) {
-        text_reply(c->req, 400, "file_url names no valid userId");
-        create_free(c);
+        create_answer(c, 400, "file_url names no valid userId");
         return;
     }
-    struct seed_user *u = find_user(c->key_hash, owner, 0);
-    if (!u || u->upload_expires <= wall_clock_ms()) {
-        text_reply(c->req, 404, "no uploaded file for that userId (uploads live 10 minutes)");
-        create_free(c);
+    json_t *u = find_user(c->key_hash, owner, 0);
+    size_t len;
+    const char *data = u ? user_upload(u, &len) : NULL;
+    if (!data) {
+        create_answer(c, 404, "no uploaded file for that userId (uploads live the policy's seed_ttl_s, 10 minutes by default)");
         return;
     }
-    create_with(c, u->upload.data ? u->upload.data : "", u->upload.len);
+    create_with(c, data, len);
 }
 
 static void handle_create(struct request *req) {
@@ -266,6 +336,7 @@ static void handle_create(struct request *req) {
     else if (!(c = calloc(1, sizeof *c))) text_reply(req, 500, "out of memory");
     else {
         c->req = req;
+        http_set_abort(req, on_create_abort, c);
         snprintf(c->key_hash, sizeof c->key_hash, "%s", req->key_hash);
         snprintf(c->user_id, sizeof c->user_id, "%s", user_id);
         snprintf(c->lang, sizeof c->lang, "%s", lang);
@@ -279,9 +350,9 @@ static void handle_create(struct request *req) {
 
 /* ---- output, input, delete ------------------------------------------------------------- */
 
-static struct seed_user *session_user(struct request *req, const char *user_id) {
-    struct seed_user *u = user_id ? find_user(req->key_hash, user_id, 0) : NULL;
-    if (!u || !u->session_id[0]) {
+static json_t *session_user(struct request *req, const char *user_id) {
+    json_t *u = user_id ? find_user(req->key_hash, user_id, 0) : NULL;
+    if (!u || !*user_session(u)) {
         text_reply(req, 404, "no session for this user_id");
         return NULL;
     }
@@ -316,8 +387,8 @@ static void on_output(struct request *sub, int status, const char *ctype, const 
     size_t i;
     json_t *e;
     json_array_foreach(json_object_get(j, "events"), i, e) buf_append_str(&text, json_string_value(json_object_get(e, "data")));
-    struct seed_user *u = find_user(p->key_hash, p->user_id, 0);
-    if (u) u->cursor = (uint64_t)json_integer_value(json_object_get(j, "cursor"));
+    json_t *u = find_user(p->key_hash, p->user_id, 0);
+    if (u) json_object_set_new(u, "cursor", json_integer(json_integer_value(json_object_get(j, "cursor"))));
     http_respond(p->req, 200, "text/plain; charset=utf-8", text.data ? text.data : "", text.len, NULL);
     buf_free(&text);
     json_decref(j);
@@ -326,12 +397,14 @@ static void on_output(struct request *sub, int status, const char *ctype, const 
 
 static void handle_output(struct request *req) {
     char user_id[USER_ID_MAX + 1];
-    struct seed_user *u = http_query_param(req, "userId", user_id, sizeof user_id) > 0 ? session_user(req, user_id)
-                                                                                     : session_user(req, NULL);
+    int got = query_user(req, user_id);
+    if (got < 0) return;
+    json_t *u = session_user(req, got ? user_id : NULL);
     if (!u) return;
     char target[160];
-    snprintf(target, sizeof target, "/v1/sessions/%s/output?cursor=%llu", u->session_id, (unsigned long long)u->cursor);
-    dispatch(req, "GET", target, NULL, on_output, pending_new(req, user_id));
+    snprintf(target, sizeof target, "/v1/sessions/%s/output?cursor=%lld", user_session(u),
+             (long long)json_integer_value(json_object_get(u, "cursor")));
+    dispatch(req, "GET", target, NULL, on_output, pending_new(req, user_id), NULL);
 }
 
 static void on_done_empty(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
@@ -348,7 +421,7 @@ static void handle_input(struct request *req) {
     json_t *body = body_with_user(req, &user_id);
     if (!body) return;
     const char *input = json_string_value(json_object_get(body, "input"));
-    struct seed_user *u = session_user(req, user_id);
+    json_t *u = session_user(req, user_id);
     if (u && !input) {
         text_reply(req, 400, "input must be a string");
     } else if (u) {
@@ -359,8 +432,8 @@ static void handle_input(struct request *req) {
         json_t *v1 = json_pack("{s:s%}", "data", line.data, line.len);
         char *text = json_text(v1);
         char target[128];
-        snprintf(target, sizeof target, "/v1/sessions/%s/input", u->session_id);
-        dispatch(req, "POST", target, text, on_done_empty, pending_new(req, user_id));
+        snprintf(target, sizeof target, "/v1/sessions/%s/input", user_session(u));
+        dispatch(req, "POST", target, text, on_done_empty, pending_new(req, user_id), NULL);
         free(text);
         json_decref(v1);
         buf_free(&line);
@@ -372,12 +445,12 @@ static void handle_delete(struct request *req) {
     const char *user_id;
     json_t *body = body_with_user(req, &user_id);
     if (!body) return;
-    struct seed_user *u = session_user(req, user_id);
+    json_t *u = session_user(req, user_id);
     if (u) {
         char target[128];
-        snprintf(target, sizeof target, "/v1/sessions/%s", u->session_id);
-        u->session_id[0] = '\0';
-        dispatch(req, "DELETE", target, NULL, on_done_empty, pending_new(req, user_id));
+        snprintf(target, sizeof target, "/v1/sessions/%s", user_session(u));
+        json_object_set_new(u, "session", json_string(""));
+        dispatch(req, "DELETE", target, NULL, on_done_empty, pending_new(req, user_id), NULL);
     }
     json_decref(body);
 }
@@ -403,6 +476,10 @@ static void handle_upload(struct request *req) {
     char boundary[80], err[128];
     const char *ctype = http_header(req, "content-type");
     struct upload_ctx ctx = {0};
+    if (!*user_id || strlen(user_id) > USER_ID_MAX) {
+        text_reply(req, 400, bad_user_id);
+        return;
+    }
     if (!ctype || multipart_boundary(ctype, boundary, sizeof boundary) < 0) {
         text_reply(req, 400, "the body must be multipart/form-data with a boundary");
         return;
@@ -415,16 +492,20 @@ static void handle_upload(struct request *req) {
         text_reply(req, 400, "the form needs a part named file");
         return;
     }
-    double now = wall_clock_ms();
-    struct seed_user *u = find_user(req->key_hash, user_id, 1);
-    size_t others = uploads_of_key(req->key_hash, now) - (u && u->upload_expires > now ? u->upload.len : 0);
-    if (!u || others + ctx.file->len > UPLOAD_MAX_PER_KEY) {
+    /* The key's other uploads (an expired one counts until the next sweep). */
+    json_t *u = find_user(req->key_hash, user_id, 1);
+    json_t *data = u ? json_stringn_nocheck(ctx.file->data, ctx.file->len) : NULL;
+    size_t others = (size_t)json_integer_value(json_object_get(upload_bytes, req->key_hash)) -
+                    json_string_length(json_object_get(u, "upload"));
+    if (!data || others + ctx.file->len > UPLOAD_MAX_PER_KEY) {
+        json_decref(data);
         text_reply(req, 413, "uploads are limited to 1 MiB per key");
         return;
     }
-    buf_reset(&u->upload);
-    buf_append(&u->upload, ctx.file->data, ctx.file->len);
-    u->upload_expires = now + UPLOAD_TTL_MS;
+    upload_drop(u, req->key_hash);
+    json_object_set_new(u, "upload", data);
+    json_object_set_new(u, "upload_expires", json_real(wall_clock_ms() + (double)app_config()->seed_ttl_ms));
+    json_object_set_new(upload_bytes, req->key_hash, json_integer((json_int_t)(others + ctx.file->len)));
     const char *host = http_header(req, "host");
     buf_t url = BUF_INIT;
     buf_printf(&url, "http://%s/api/files/get?userId=", host ? host : app_config()->listen);
@@ -439,13 +520,16 @@ static void handle_upload(struct request *req) {
 
 static void handle_file_get(struct request *req) {
     char user_id[USER_ID_MAX + 1];
-    struct seed_user *u = http_query_param(req, "userId", user_id, sizeof user_id) > 0
-                              ? find_user(req->key_hash, user_id, 0) : NULL;
-    if (!u || u->upload_expires <= wall_clock_ms()) {
+    int got = query_user(req, user_id);
+    if (got < 0) return;
+    json_t *u = got ? find_user(req->key_hash, user_id, 0) : NULL;
+    size_t len;
+    const char *data = u ? user_upload(u, &len) : NULL;
+    if (!data) {
         text_reply(req, 404, "no uploaded file for that userId");
         return;
     }
-    http_respond(req, 200, "application/octet-stream", u->upload.data ? u->upload.data : "", u->upload.len, NULL);
+    http_respond(req, 200, "application/octet-stream", data, len, NULL);
 }
 
 /* ---- metrics ---------------------------------------------------------------------------------- */
@@ -472,7 +556,7 @@ static void on_count(struct request *sub, int status, const char *ctype, const c
     text_reply(req, 200, text);
 }
 
-static void handle_count(struct request *req) { dispatch(req, "GET", "/v1/sessions?mine=1", NULL, on_count, req); }
+static void handle_count(struct request *req) { dispatch(req, "GET", "/v1/sessions?mine=1", NULL, on_count, req, NULL); }
 
 static void on_has(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
     (void)sub;
@@ -487,15 +571,16 @@ static void on_has(struct request *sub, int status, const char *ctype, const cha
 
 static void handle_has(struct request *req) {
     char user_id[USER_ID_MAX + 1];
-    struct seed_user *u = http_query_param(req, "userId", user_id, sizeof user_id) > 0
-                              ? find_user(req->key_hash, user_id, 0) : NULL;
-    if (!u || !u->session_id[0]) {
+    int got = query_user(req, user_id);
+    if (got < 0) return;
+    json_t *u = got ? find_user(req->key_hash, user_id, 0) : NULL;
+    if (!u || !*user_session(u)) {
         text_reply(req, 404, "false");
         return;
     }
     char target[128];
-    snprintf(target, sizeof target, "/v1/sessions/%s", u->session_id);
-    dispatch(req, "GET", target, NULL, on_has, req);
+    snprintf(target, sizeof target, "/v1/sessions/%s", user_session(u));
+    dispatch(req, "GET", target, NULL, on_has, req, NULL);
 }
 
 static void on_backend_added(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
@@ -514,7 +599,7 @@ static void handle_lb_add(struct request *req) {
     } else {
         json_t *v1 = json_pack("{s:s+}", "url", strncmp(server, "http://", 7) == 0 ? "" : "http://", server);
         char *text = json_text(v1);
-        dispatch(req, "POST", "/v1/backends", text, on_backend_added, req);
+        dispatch(req, "POST", "/v1/backends", text, on_backend_added, req, NULL);
         free(text);
         json_decref(v1);
     }
@@ -542,15 +627,13 @@ static const struct route seed_balancer_routes[] = {
  * (relayed to the backend pinned to the user_id); these serve a backend. */
 void compat_seed_init(void) {
     router_add(seed_routes, sizeof seed_routes / sizeof seed_routes[0]);
+    if (app_config()->role == ROLE_BACKEND) metrics_declare(METRIC_GAUGE, "cloudcode_seed_users", "");
     if (app_config()->role == ROLE_BALANCER)
         router_add(seed_balancer_routes, sizeof seed_balancer_routes / sizeof seed_balancer_routes[0]);
 }
 
 void compat_seed_free(void) {
-    while (users) {
-        struct seed_user *u = users;
-        users = u->next;
-        buf_free(&u->upload);
-        free(u);
-    }
+    json_decref(users);
+    json_decref(upload_bytes);
+    users = upload_bytes = NULL;
 }

@@ -141,6 +141,9 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
     c->read_timeout_ms = (long)read_int(&r, "read_timeout_ms", 10000, 10, 3600000);
     c->keepalive_timeout_ms = (long)read_int(&r, "keepalive_timeout_ms", 75000, 10, 3600000);
     c->max_connections = (int)read_int(&r, "max_connections", 1024, 1, 1000000);
+    c->max_connections_per_address = (int)read_int(&r, "max_connections_per_address", 0, 0, 1000000);
+    c->lingering_close_ms = (long)read_int(&r, "lingering_close_ms", 5000, 10, 600000);
+    c->ws_backlog_bytes = (size_t)read_int(&r, "ws_backlog_bytes", 4 << 20, 64 << 10, 1LL << 30);
     c->shutdown_grace_ms = (long)read_int(&r, "shutdown_grace_s", 10, 0, 3600) * 1000;
     c->hook_instructions = read_int(&r, "hook_instructions", 1000000, 1000, 1LL << 40);
     c->policy_memory_bytes = (size_t)read_int(&r, "policy_memory_mb", 64, 1, 4096) << 20;
@@ -153,7 +156,14 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
     c->max_wait_ms = (long)read_int(&r, "max_wait_ms", 30000, 0, 3600000);
     c->stdin_backlog_bytes = (size_t)read_int(&r, "stdin_backlog_bytes", 1 << 20, 1024, 1LL << 30);
     c->output_keep_bytes = (size_t)read_int(&r, "output_keep_bytes", 1 << 20, 1 << 20, 1LL << 30);
+    c->output_events_max = (size_t)read_int(&r, "output_events_max", 1000, 1, 1000000);
     c->program_max_bytes = (size_t)read_int(&r, "program_max_bytes", 512 << 10, 1024, 1LL << 30);
+    c->max_ws_per_session = (int)read_int(&r, "max_ws_per_session", 4, 1, 1000);
+    /* Bounded well inside one launcher frame (4 MiB, at most 65535 strings with the image's own
+     * argv) and inside what execve takes with the environment (ARG_MAX: 2 MiB at the least). */
+    c->args_max = (size_t)read_int(&r, "args_max", 4096, 0, 60000);
+    c->args_max_bytes = (size_t)read_int(&r, "args_max_bytes", 64 << 10, 0, 1 << 20);
+    c->run_grace_ms = (long)read_int(&r, "run_grace_ms", 10000, 100, 3600000);
     const json_t *uids = json_object_get(r.settings, "uid_range");
     c->uid_min = 100000;
     c->uid_max = 165535;
@@ -176,6 +186,7 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
     const json_t *reuse = json_object_get(r.settings, "reuse");
     if (reuse && !json_is_boolean(reuse)) fail(&r, "reuse", "must be true or false");
     c->reuse = !json_is_false(reuse);
+    c->reset_memory_slack_bytes = (size_t)read_int(&r, "reset_memory_slack_mb", 32, 0, 1 << 20) << 20;
 
     const json_t *open = json_object_get(r.settings, "piston_open");
     if (open && !json_is_boolean(open)) fail(&r, "piston_open", "must be true or false");
@@ -194,6 +205,7 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
         }
     }
     c->file_url_hosts = read_str_list(&r, json_object_get(r.settings, "file_url_hosts"), "file_url_hosts");
+    c->seed_ttl_ms = (long)read_int(&r, "seed_ttl_s", 600, 1, 86400) * 1000;
     const json_t *loop = json_object_get(r.settings, "file_url_test_allow_loopback");
     if (loop && !json_is_boolean(loop)) fail(&r, "file_url_test_allow_loopback", "must be true or false");
     c->file_url_test_allow_loopback = json_is_true(loop);

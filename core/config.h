@@ -28,6 +28,9 @@ struct config {
     long read_timeout_ms;      /* a request must arrive whole within this */
     long keepalive_timeout_ms; /* an idle keep-alive connection is closed after this */
     int max_connections;
+    int max_connections_per_address; /* 0: no per-address cap */
+    long lingering_close_ms;   /* a closing connection's time to flush and drain */
+    size_t ws_backlog_bytes;   /* unsent bytes that drop a WebSocket or tunnel */
     long shutdown_grace_ms;
     long long hook_instructions;
     size_t policy_memory_bytes;
@@ -41,19 +44,26 @@ struct config {
     long max_wait_ms;          /* long-poll clamp */
     size_t stdin_backlog_bytes;
     size_t output_keep_bytes;  /* a session keeps at least this much of its record */
+    size_t output_events_max;  /* events in one output answer (the cursor says where to go on) */
     size_t program_max_bytes;  /* code + files together */
+    int max_ws_per_session;    /* WebSockets open on one session */
+    size_t args_max;           /* entries of a program's `args` */
+    size_t args_max_bytes;     /* their bytes together (with a NUL each) */
+    long run_grace_ms;         /* a run unanswered this long past its timeout is killed */
     unsigned uid_min, uid_max;
     json_t *limits;            /* {"timeout_ms":{"default":..,"min":..,"max":..}, ...} */
     json_t *images;            /* {"python":{"image":..,"aliases":[..],...}, ...} */
     json_t *judge0;            /* the Judge0 dialect's settings (lua/cloudcode/judge0.lua) */
     json_t *pools;             /* {"python":{"size":2,"refill_per_s":4,"max":4}, ...}; checked by pool.c */
     int reuse;                 /* a run's container may serve the next run, after a reset */
+    size_t reset_memory_slack_bytes; /* memory a reset container may hold beyond start-up; 0: unchecked */
 
     /* the older API dialects */
     int piston_open;           /* serve the Piston dialect without a key */
     double piston_rate_per_s;  /* the anonymous Piston tenant's token bucket, per process */
     double piston_rate_burst;
     json_t *file_url_hosts;    /* hosts the seed's file_url may name (fetched by us) */
+    long seed_ttl_ms;          /* a seed user_id entry and its upload live this long unused */
     /* UNSAFE, tests only: let file_url fetch from loopback, trusting this CA. */
     int file_url_test_allow_loopback;
     char *file_url_test_ca_file;

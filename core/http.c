@@ -15,8 +15,18 @@
 /* Bytes read ahead of the request being handled (pipelining) before we stop
  * reading from the socket until the response is out. */
 #define PIPELINE_READAHEAD (64 * 1024)
+/* Answers written but not yet taken by the kernel above which no further
+ * pipelined request is handled (nor read): a client that sends and never
+ * reads holds at most this plus one answer (Redis's client output buffer
+ * limit, as backpressure rather than a kill). */
+#define WRITE_BACKLOG_PAUSE (64 * 1024)
 
-enum conn_state { CONN_IDLE, CONN_READING, CONN_HANDLING, CONN_RAW, CONN_CLOSING };
+/* CLOSING: our last bytes are being flushed (then the write side is shut);
+ * LINGERING: the write side is shut and the peer's remaining bytes are read
+ * and dropped, so that closing does not reset the connection under the
+ * answer before the peer has read it (nginx's lingering close);
+ * CLOSED: the handles are being closed. */
+enum conn_state { CONN_IDLE, CONN_READING, CONN_HANDLING, CONN_RAW, CONN_CLOSING, CONN_LINGERING, CONN_CLOSED };
 
 struct conn {
     uv_tcp_t tcp;
@@ -33,10 +43,17 @@ struct conn {
     int in_process;          /* conn_process is on the stack: do not re-enter */
     int read_stopped;
     int open_handles;
+    int linger;              /* after the shutdown, drain what the peer still sends */
+    int raw_overflow;        /* an upgraded connection passed its backlog cap: dropped */
+    int raw_want_drain;      /* the raw owner is told when the backlog has gone down */
     size_t write_queue;
     const struct conn_raw *raw;
     void *raw_ud;
-    struct conn *prev, *next;
+    unsigned char addr[16];  /* the peer's address, for the per-address cap */
+    size_t addrlen;
+    struct conn *prev, *next;          /* open connections (not closing) */
+    struct conn *lru_prev, *lru_next;  /* evictable: idle or closing, oldest first */
+    int on_lru;
 };
 
 struct write_req {
@@ -46,14 +63,22 @@ struct write_req {
     char data[];
 };
 
-static struct conn *all_conns;
-static size_t conn_count;
+static struct conn *all_conns;     /* open, newest first */
+static struct conn *lru_head, *lru_tail;
+static size_t conn_count;          /* every connection until its socket is closed */
+static size_t conn_closed;         /* of which are being closed (CONN_CLOSED) */
 static llhttp_settings_t parser_settings;
 
 static void conn_process(struct conn *c);
-static void conn_close(struct conn *c);
+static void conn_end(struct conn *c, int linger);
+static void conn_abort(struct conn *c);
 static void conn_arm_timer(struct conn *c, long ms);
 static void conn_resume_reading(struct conn *c);
+static void on_timer(uv_timer_t *t);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void request_orphan(struct request *req);
+static void request_free(struct request *req);
 
 size_t http_conn_count(void) { return conn_count; }
 
@@ -133,20 +158,79 @@ int http_query_param(const struct request *req, const char *name, char *out, siz
     return 0;
 }
 
+/* ---- the evictable list ------------------------------------------------------------ */
+
+/* Connections that hold no request (idle keep-alive, fresh, or closing) in the
+ * order they became so: at the connection cap the oldest is closed to make
+ * room, so idle sockets cannot lock new clients out. */
+static void lru_remove(struct conn *c) {
+    if (!c->on_lru) return;
+    if (c->lru_prev) c->lru_prev->lru_next = c->lru_next; else lru_head = c->lru_next;
+    if (c->lru_next) c->lru_next->lru_prev = c->lru_prev; else lru_tail = c->lru_prev;
+    c->lru_prev = c->lru_next = NULL;
+    c->on_lru = 0;
+}
+
+static void lru_append(struct conn *c) {
+    lru_remove(c);
+    c->lru_prev = lru_tail;
+    if (lru_tail) lru_tail->lru_next = c; else lru_head = c;
+    lru_tail = c;
+    c->on_lru = 1;
+}
+
 /* ---- writing ---------------------------------------------------------------------- */
+
+static int conn_backed_up(const struct conn *c) { return c->write_queue > WRITE_BACKLOG_PAUSE; }
+
+static void conn_resume_parsing(struct conn *c) {
+    if (c->in_process || conn_backed_up(c) || (c->state != CONN_IDLE && c->state != CONN_READING)) return;
+    conn_resume_reading(c);
+    if (c->pending.len) conn_process(c);
+}
 
 static void on_write_done(uv_write_t *w, int status) {
     struct write_req *wr = (struct write_req *)w;
-    (void)status; /* a failed write shows up as a read error or EOF */
-    wr->conn->write_queue -= wr->len;
+    struct conn *c = wr->conn;
+    c->write_queue -= wr->len;
     free(wr);
+    if (status < 0) return; /* a failed write shows up as a read error or EOF */
+    switch (c->state) {
+    case CONN_CLOSING:
+        /* Still flushing: the deadline counts from the last progress. */
+        conn_arm_timer(c, app_config()->lingering_close_ms);
+        break;
+    case CONN_IDLE:
+    case CONN_READING:
+        conn_resume_parsing(c);
+        break;
+    case CONN_RAW:
+        if (c->raw_want_drain && !conn_backed_up(c)) {
+            c->raw_want_drain = 0;
+            if (c->raw && c->raw->on_drain) c->raw->on_drain(c->raw_ud);
+        }
+        break;
+    default:
+        break;
+    }
 }
 
 static void conn_write(struct conn *c, const void *data, size_t len) {
-    if (c->state == CONN_CLOSING || len == 0) return;
+    if (c->state >= CONN_CLOSING || c->raw_overflow || len == 0) return;
+    if (c->state == CONN_RAW && c->write_queue + len > app_config()->ws_backlog_bytes) {
+        /* A peer that does not read: drop it, from the loop rather than under
+         * the writer (which may be walking a list of such connections). */
+        log_msgf(LOG_WARN, "backlog_exceeded", "an upgraded connection has %zu bytes unsent; closing it",
+                 c->write_queue + len);
+        c->raw_overflow = 1;
+        c->read_stopped = 1;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        uv_timer_start(&c->timer, on_timer, 0, 0);
+        return;
+    }
     struct write_req *wr = malloc(sizeof *wr + len);
     if (!wr) {
-        conn_close(c);
+        conn_abort(c);
         return;
     }
     wr->conn = c;
@@ -155,7 +239,7 @@ static void conn_write(struct conn *c, const void *data, size_t len) {
     uv_buf_t b = uv_buf_init(wr->data, (unsigned)len);
     if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write_done) < 0) {
         free(wr);
-        conn_close(c);
+        conn_abort(c);
         return;
     }
     c->write_queue += len;
@@ -166,43 +250,64 @@ static void conn_write(struct conn *c, const void *data, size_t len) {
 static void on_handle_closed(uv_handle_t *h) {
     struct conn *c = h->data;
     if (--c->open_handles > 0) return;
+    conn_count--;
+    if (c->state == CONN_CLOSED) conn_closed--;
+    metrics_gauge_set(METRIC_CONNECTIONS_OPEN, (double)conn_count);
     buf_free(&c->pending);
     buf_free(&c->hfield);
     buf_free(&c->hvalue);
     free(c);
 }
 
-static void on_shutdown(uv_shutdown_t *sreq, int status) {
-    (void)status;
-    struct conn *c = sreq->data;
-    free(sreq);
+/* Close the socket now, dropping whatever is unsent. */
+static void conn_abort(struct conn *c) {
+    if (c->state < CONN_CLOSING) conn_end(c, 0); /* tells the request's or the tunnel's owner */
+    if (c->state == CONN_CLOSED) return;          /* which may have closed it already */
+    c->state = CONN_CLOSED;
+    conn_closed++;
+    lru_remove(c);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
-/* Close once what is queued has been written. */
-static void conn_close(struct conn *c) {
-    if (c->state == CONN_CLOSING) return;
+static void on_shutdown(uv_shutdown_t *sreq, int status) {
+    struct conn *c = sreq->data;
+    free(sreq);
+    if (c->state != CONN_CLOSING) return; /* aborted meanwhile */
+    if (status < 0 || !c->linger) {
+        conn_abort(c);
+        return;
+    }
+    /* Our answer is out and the peer has our FIN: read and drop what it still
+     * sends until it closes too, for a bounded time. */
+    c->state = CONN_LINGERING;
+    conn_arm_timer(c, app_config()->lingering_close_ms);
+    c->read_stopped = 0;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) conn_abort(c);
+}
+
+/* The request is done with (or the peer is gone): notify the owner of what
+ * runs on the connection, flush what is queued, shut the write side down and,
+ * with `linger`, drain the peer's bytes before closing.  Until the socket is
+ * closed the connection still counts, and is the first to go at the cap. */
+static void conn_end(struct conn *c, int linger) {
+    if (c->state >= CONN_CLOSING) return;
     enum conn_state was = c->state;
     c->state = CONN_CLOSING;
+    c->linger = linger && !app_shutting_down();
     uv_read_stop((uv_stream_t *)&c->tcp);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     if (c->prev) c->prev->next = c->next; else all_conns = c->next;
     if (c->next) c->next->prev = c->prev;
-    conn_count--;
-    metrics_gauge_set(METRIC_CONNECTIONS_OPEN, (double)conn_count);
+    c->prev = c->next = NULL;
+    lru_append(c);
+    conn_arm_timer(c, app_config()->lingering_close_ms);
 
     struct request *req = c->req;
-    if (req && was == CONN_HANDLING) {
-        /* The handler still owns the request: orphan it; its eventual response
-         * only frees it.  The abort hint lets a long wait finish now. */
-        req->conn = NULL;
-        c->req = NULL;
-        if (req->on_abort) req->on_abort(req, req->abort_ud);
-    } else if (req) {
-        request_free(req);
-        c->req = NULL;
-    }
+    c->req = NULL;
+    if (req && was == CONN_HANDLING) request_orphan(req);
+    else if (req) request_free(req);
     if (was == CONN_RAW && c->raw && c->raw->on_close) c->raw->on_close(c->raw_ud);
+    if (c->state != CONN_CLOSING) return; /* an owner aborted it */
 
     uv_shutdown_t *sreq = malloc(sizeof *sreq);
     if (sreq) {
@@ -210,8 +315,10 @@ static void conn_close(struct conn *c) {
         if (uv_shutdown(sreq, (uv_stream_t *)&c->tcp, on_shutdown) == 0) return;
         free(sreq);
     }
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    conn_abort(c);
 }
+
+static void conn_close(struct conn *c) { conn_end(c, 0); }
 
 void http_conn_close_upgraded(void) {
     struct conn *c = all_conns;
@@ -278,29 +385,51 @@ static void format_head(buf_t *head_out, struct request *req, int status, const 
     *head_out = head;
 }
 
-/* The request is done: account for it, then go on with the connection. */
-static void request_finish(struct request *req) {
+static void request_account(struct request *req) {
     double secs = (double)(uv_hrtime() - req->start_ns) / 1e9;
     metrics_observe_request(req->route, req->status, secs);
     log_request(req->method, req->route, req->path ? req->path : "", req->status, secs * 1000.0);
+}
+
+/* The client left while the request was being handled.  Without an abort
+ * handler the request is orphaned: whoever holds it answers it later, and
+ * that answer (going nowhere) frees it.  With one, the handler is told and
+ * the request is freed when it returns: the one place that decides. */
+static void request_orphan(struct request *req) {
+    req->conn = NULL;
+    void (*fn)(struct request *, void *) = req->on_abort;
+    if (!fn) return;
+    req->aborting = 1;
+    fn(req, req->abort_ud);
+    if (!req->finished) {
+        req->status = 499; /* nginx's "client closed request", for logs and metrics only */
+        request_account(req);
+    }
+    request_free(req);
+}
+
+/* The request is done: account for it, then go on with the connection. */
+static void request_finish(struct request *req) {
+    request_account(req);
     struct conn *c = req->conn;
     if (!c) {
-        request_free(req);
+        if (req->aborting) req->finished = 1; /* request_orphan frees it */
+        else request_free(req);
         return;
     }
     int keep = req->keep_alive && !req->upgrade && !app_shutting_down();
     c->req = NULL;
     request_free(req);
-    if (c->state == CONN_CLOSING || c->state == CONN_RAW) return;
+    if (c->state != CONN_HANDLING) return;
     if (!keep) {
-        conn_close(c);
+        conn_end(c, 1); /* the peer may still be sending what we refused */
         return;
     }
     c->state = CONN_IDLE;
+    lru_append(c);
     llhttp_resume(&c->parser);
     conn_arm_timer(c, app_config()->keepalive_timeout_ms);
-    conn_resume_reading(c);
-    if (!c->in_process) conn_process(c);
+    conn_resume_parsing(c);
 }
 
 void http_respond(struct request *req, int status, const char *content_type, const void *body,
@@ -348,7 +477,7 @@ void http_stream_end(struct request *req) {
 
 void http_set_abort(struct request *req, void (*fn)(struct request *, void *), void *ud) {
     req->on_abort = fn;
-    req->abort_ud = ud;
+    req->abort_ud = fn ? ud : NULL;
 }
 
 /* ---- internal requests -------------------------------------------------------------- */
@@ -380,6 +509,14 @@ struct request *http_subrequest(const struct request *parent, const char *method
     req->on_response = on_response;
     req->response_ud = ud;
     return req;
+}
+
+void http_request_cancel(struct request *req) {
+    void (*fn)(struct request *, void *) = req->on_abort;
+    void *ud = req->abort_ud;
+    if (!fn) return;
+    http_set_abort(req, NULL, NULL);
+    fn(req, ud);
 }
 
 void http_request_discard(struct request *req) { request_free(req); }
@@ -419,7 +556,23 @@ void conn_raw_write(struct conn *c, const void *data, size_t len) {
     if (c->state == CONN_RAW) conn_write(c, data, len);
 }
 
-size_t conn_raw_write_queue(struct conn *c) { return c->write_queue; }
+int conn_raw_dropped(const struct conn *c) { return c->raw_overflow; }
+
+void conn_raw_pause(struct conn *c, int paused) {
+    if (c->state != CONN_RAW || c->raw_overflow || paused == c->read_stopped) return;
+    if (paused) {
+        c->read_stopped = 1;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    } else {
+        conn_resume_reading(c);
+    }
+}
+
+int conn_raw_backed_up(struct conn *c) {
+    if (!conn_backed_up(c)) return 0;
+    c->raw_want_drain = 1;
+    return 1;
+}
 
 void conn_raw_close(struct conn *c) {
     c->raw = NULL; /* the owner asked: it needs no on_close */
@@ -442,6 +595,7 @@ static int on_message_begin(llhttp_t *p) {
     if (!c->req) return -1;
     c->header_bytes = 0;
     c->state = CONN_READING;
+    lru_remove(c);
     /* The whole request must arrive within the read timeout, counted from its
      * first byte: a client trickling bytes cannot hold the connection. */
     conn_arm_timer(c, app_config()->read_timeout_ms);
@@ -549,7 +703,7 @@ static void send_parse_error(struct conn *c, llhttp_errno_t err) {
 /* Feed what is pending to the parser until a request is complete. */
 static void conn_process(struct conn *c) {
     c->in_process = 1;
-    while (c->pending.len && (c->state == CONN_IDLE || c->state == CONN_READING)) {
+    while (c->pending.len && (c->state == CONN_IDLE || c->state == CONN_READING) && !conn_backed_up(c)) {
         llhttp_errno_t err = llhttp_execute(&c->parser, c->pending.data, c->pending.len);
         if (err == HPE_OK) {
             buf_reset(&c->pending);
@@ -582,19 +736,23 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     struct conn *c = s->data;
     if (nread < 0) {
-        conn_close(c);
+        /* The peer is done sending: what we queued still goes out.  A reset,
+         * or the end of a lingering drain, closes at once. */
+        if (nread == UV_EOF && c->state < CONN_CLOSING) conn_close(c);
+        else conn_abort(c);
         return;
     }
-    if (nread == 0) return;
+    if (nread == 0 || c->state == CONN_LINGERING) return; /* dropped */
     if (c->state == CONN_RAW) {
-        if (c->raw && c->raw->on_data) c->raw->on_data(c->raw_ud, buf->base, (size_t)nread);
+        if (c->raw && c->raw->on_data && !c->raw_overflow) c->raw->on_data(c->raw_ud, buf->base, (size_t)nread);
         return;
     }
     if (buf_append(&c->pending, buf->base, (size_t)nread) < 0) {
-        conn_close(c);
+        conn_abort(c);
         return;
     }
-    if (c->state == CONN_HANDLING || c->state == CONN_CLOSING) {
+    if ((c->state != CONN_IDLE && c->state != CONN_READING) || conn_backed_up(c)) {
+        /* Busy, or its answers are not being read: hold what came, up to a point. */
         if (c->pending.len > PIPELINE_READAHEAD && !c->read_stopped) {
             c->read_stopped = 1;
             uv_read_stop(s);
@@ -605,7 +763,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 }
 
 static void conn_resume_reading(struct conn *c) {
-    if (c->read_stopped && c->state != CONN_CLOSING) {
+    if (c->read_stopped && c->state < CONN_CLOSING) {
         c->read_stopped = 0;
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     }
@@ -613,18 +771,70 @@ static void conn_resume_reading(struct conn *c) {
 
 static void on_timer(uv_timer_t *t) {
     struct conn *c = t->data;
-    if (c->state == CONN_READING && c->req) {
+    switch (c->state) {
+    case CONN_READING:
         c->state = CONN_HANDLING;
         c->req->keep_alive = 0;
         reply_error(c->req, 408, "request_timeout", "the request was not received in full within %ld ms",
                     app_config()->read_timeout_ms);
-    } else if (c->state == CONN_IDLE) {
+        break;
+    case CONN_IDLE:
         conn_close(c);
+        break;
+    case CONN_RAW:          /* over its backlog cap (conn_write) */
+    case CONN_CLOSING:      /* the peer does not take our last bytes */
+    case CONN_LINGERING:    /* nor stops sending */
+        conn_abort(c);
+        break;
+    default:
+        break;
     }
 }
 
 static void conn_arm_timer(struct conn *c, long ms) {
     uv_timer_start(&c->timer, on_timer, (uint64_t)ms, 0);
+}
+
+/* The peer's address as bytes (IPv4 or IPv6), for the per-address cap. */
+static void conn_peer(struct conn *c) {
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    c->addrlen = 0;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) < 0) return;
+    if (ss.ss_family == AF_INET) {
+        memcpy(c->addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+        c->addrlen = 4;
+    } else if (ss.ss_family == AF_INET6) {
+        memcpy(c->addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+        c->addrlen = 16;
+    }
+}
+
+static int same_peer(const struct conn *a, const struct conn *b) {
+    return a->addrlen && a->addrlen == b->addrlen && memcmp(a->addr, b->addr, a->addrlen) == 0;
+}
+
+/* Make room for `c` if it is over a cap: close the oldest connection holding
+ * no request (of its own address for the per-address cap).  0 if there is
+ * room now, -1 if every connection is busy. */
+static int make_room(struct conn *c) {
+    int per_address = app_config()->max_connections_per_address;
+    if (per_address > 0 && c->addrlen) {
+        int n = 0;
+        for (struct conn *o = all_conns; o; o = o->next) n += same_peer(o, c);
+        for (struct conn *o = lru_head; o; o = o->lru_next) n += o->state >= CONN_CLOSING && same_peer(o, c);
+        if (n >= per_address) { /* with c, one too many */
+            struct conn *victim = lru_head;
+            while (victim && !same_peer(victim, c)) victim = victim->lru_next;
+            if (!victim) return -1;
+            conn_abort(victim);
+        }
+    }
+    if (conn_count - conn_closed > (size_t)app_config()->max_connections) {
+        if (!lru_head) return -1;
+        conn_abort(lru_head);
+    }
+    return 0;
 }
 
 void http_conn_accept(uv_stream_t *server, http_dispatch_fn dispatch) {
@@ -642,6 +852,7 @@ void http_conn_accept(uv_stream_t *server, http_dispatch_fn dispatch) {
     }
     struct conn *c = calloc(1, sizeof *c);
     if (!c) return;
+    conn_count++;
     uv_tcp_init(server->loop, &c->tcp);
     if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
         c->open_handles = 1;
@@ -656,24 +867,28 @@ void http_conn_accept(uv_stream_t *server, http_dispatch_fn dispatch) {
     c->dispatch = dispatch;
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
+    conn_peer(c);
+    metrics_gauge_set(METRIC_CONNECTIONS_OPEN, (double)conn_count);
+    int room = make_room(c);
     c->next = all_conns;
     if (all_conns) all_conns->prev = c;
     all_conns = c;
-    conn_count++;
-    metrics_gauge_set(METRIC_CONNECTIONS_OPEN, (double)conn_count);
-
-    if (conn_count > (size_t)app_config()->max_connections) {
-        /* Over the cap: say so and close, without reading a request. */
+    if (room < 0) {
+        /* Over a cap with every connection busy: say so and close, without
+         * reading a request. */
         c->req = request_new(c);
         if (!c->req) {
-            conn_close(c);
+            conn_abort(c);
             return;
         }
         c->state = CONN_HANDLING;
         reply_error(c->req, 503, "unavailable", "the server has too many open connections");
         return;
     }
+    /* Until its first request is complete a connection gets the read timeout,
+     * not the keep-alive timeout: sockets that send nothing are dropped soon. */
     c->state = CONN_IDLE;
-    conn_arm_timer(c, app_config()->keepalive_timeout_ms);
+    lru_append(c);
+    conn_arm_timer(c, app_config()->read_timeout_ms);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }

@@ -52,8 +52,11 @@ struct request {
     int status;
     int responded;          /* head sent */
     int streaming;          /* chunked body under way */
+    /* Private to http.c: set and cleared only through http_set_abort. */
     void (*on_abort)(struct request *req, void *ud);
     void *abort_ud;
+    int aborting;           /* on_abort is running */
+    int finished;           /* answered while aborting */
     http_response_fn on_response; /* internal requests: where the response goes */
     void *response_ud;
 };
@@ -64,9 +67,15 @@ typedef void (*http_dispatch_fn)(struct request *req);
 struct conn_raw {
     void (*on_data)(void *ud, const char *data, size_t len);
     void (*on_close)(void *ud);   /* the connection is gone: no more calls */
+    /* The backlog fell back under the mark after conn_raw_write_queue said
+     * it was over (optional): write more now. */
+    void (*on_drain)(void *ud);
 };
 
-/* Accept a connection on `server` and own it from now on. */
+/* Accept a connection on `server` and own it from now on.  A connection that
+ * has not sent a complete request yet is bounded by read_timeout_ms; at
+ * max_connections (or max_connections_per_address) the oldest connection
+ * holding no request is closed to make room, or else the new one gets 503. */
 void http_conn_accept(uv_stream_t *server, http_dispatch_fn dispatch);
 /* Connections open now (for metrics and the connection cap). */
 size_t http_conn_count(void);
@@ -93,8 +102,16 @@ void http_respond(struct request *req, int status, const char *content_type, con
 void http_stream_start(struct request *req, int status, const char *content_type);
 void http_stream_write(struct request *req, const void *data, size_t len);
 void http_stream_end(struct request *req);
-/* Called if the client goes away before the request is finished; the request
- * is freed right after the callback returns. */
+/* The one rule of request ownership.  A handler that keeps a request to
+ * answer later either sets an abort handler or must answer it eventually.
+ * If the client goes away first:
+ *  - with an abort handler (fn), fn runs once and the request is freed right
+ *    after it returns, whether or not fn answered it (an answer goes nowhere);
+ *    fn must forget every pointer to it;
+ *  - without one, the request lives on until its holder answers it (the
+ *    answer goes nowhere and frees it).
+ * fn = NULL clears the handler (before answering or handing the request on);
+ * nothing else may touch on_abort or abort_ud. */
 void http_set_abort(struct request *req, void (*fn)(struct request *, void *), void *ud);
 
 /* Take the connection over after writing `response_head` (e.g. 101
@@ -105,8 +122,16 @@ struct conn *http_upgrade(struct request *req, const char *response_head, const 
                           void *ud);
 /* Deliver bytes that arrived after the upgrade request and start reading. */
 void conn_raw_start(struct conn *c);
+/* Past the policy's ws_backlog_bytes unsent the connection is dropped (from
+ * the loop, with on_close): a peer that does not read cannot grow us. */
 void conn_raw_write(struct conn *c, const void *data, size_t len);
-size_t conn_raw_write_queue(struct conn *c);
+/* Whether the backlog is over the mark where a writer should wait for
+ * on_drain before writing more (then on_drain follows once it is under). */
+int conn_raw_backed_up(struct conn *c);
+/* Whether it passed that cap and is being dropped: do no more work for it. */
+int conn_raw_dropped(const struct conn *c);
+/* Stop (1) or resume (0) reading, for the owner's own backpressure. */
+void conn_raw_pause(struct conn *c, int paused);
 /* Close after pending writes; raw->on_close follows. */
 void conn_raw_close(struct conn *c);
 
@@ -119,6 +144,11 @@ const char *http_status_text(int status);
  * right after.  No upgrades. */
 struct request *http_subrequest(const struct request *parent, const char *method, const char *target,
                                 const void *body, size_t len, http_response_fn on_response, void *ud);
+/* The client of an internal request's parent went away: run the internal
+ * request's abort handler as a client's disconnect would (a run or a session
+ * being created stops, a long-poll answers).  Whatever it answers still goes
+ * to on_response.  Nothing happens if it has no abort handler. */
+void http_request_cancel(struct request *req);
 /* Free an internal request that was never dispatched (one kept only as the
  * credentials of later internal requests). */
 void http_request_discard(struct request *req);

@@ -27,15 +27,18 @@
 /* After the SIGINT of a timeout, how long the cell has to come back before we answer `timeout`
  * without it (a cell that ignores SIGINT then keeps the notebook busy until it ends). */
 #define INTERRUPT_GRACE_MS 2000
-/* A line from the driver may be this much above the cell's output cap (JSON escaping, the
- * traceback and other fields); past it the line is dropped. */
-#define LINE_SLACK (1u << 20)
-#define LINE_ESCAPE_FACTOR 6
+/* The channel is bounded like stdout: a line from the driver may be this much above the cell's
+ * output cap while a cell runs (the driver counts its reply's outputs as the JSON they take:
+ * notebook.py's Capture), and at most this much otherwise (idle, busy, conflict); past it the
+ * line is dropped up to its newline.  The partial line's memory goes with each line, so a
+ * program writing to the channel without a newline holds at most that much, and only while
+ * its cell runs. */
+#define LINE_SLACK (64u * 1024)
 
 struct notebook {
     buf_t line;              /* a partial line from the driver */
     int skipping;            /* the current line went past its cap: drop it up to its newline */
-    size_t line_cap;
+    size_t cell_cap;         /* a line's cap while a cell runs */
     uint64_t next_id;
     json_int_t epoch;        /* the driver's latest REPL statement number */
     int repl_busy;           /* the driver's last word was "busy" */
@@ -49,9 +52,7 @@ struct notebook {
 };
 
 struct notebook *notebook_new(void) {
-    struct notebook *nb = calloc(1, sizeof *nb);
-    if (nb) nb->line_cap = LINE_SLACK;
-    return nb;
+    return calloc(1, sizeof(struct notebook));
 }
 
 static void on_abort(struct request *req, void *ud) {
@@ -120,8 +121,8 @@ void notebook_execute(struct notebook *nb, struct sandbox *sb, struct request *r
     nb->req = req;
     nb->interrupted = 0;
     nb->deadline_ms = wall_clock_ms() + timeout_ms;
-    uint64_t cap = output_limit * LINE_ESCAPE_FACTOR + LINE_SLACK;
-    nb->line_cap = cap > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)cap;
+    uint64_t cap = output_limit + LINE_SLACK;
+    nb->cell_cap = cap > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)cap;
     http_set_abort(req, on_abort, nb);
 }
 
@@ -174,13 +175,10 @@ void notebook_channel(struct notebook *nb, const char *data, size_t len) {
     while (len) {
         const char *nl = memchr(data, '\n', len);
         size_t take = nl ? (size_t)(nl - data) : len;
-        if (!nb->skipping && nb->line.len + take > nb->line_cap) {
+        size_t cap = nb->cell ? nb->cell_cap : LINE_SLACK;
+        if (!nb->skipping && (nb->line.len + take > cap || buf_append(&nb->line, data, take) < 0)) {
             nb->skipping = 1;
-            buf_reset(&nb->line);
-        }
-        if (!nb->skipping && buf_append(&nb->line, data, take) < 0) {
-            nb->skipping = 1;
-            buf_reset(&nb->line);
+            buf_free(&nb->line);
         }
         if (!nl) return;
         if (!nb->skipping) {
@@ -189,7 +187,7 @@ void notebook_channel(struct notebook *nb, const char *data, size_t len) {
             json_decref(msg);
         }
         nb->skipping = 0;
-        buf_reset(&nb->line);
+        buf_free(&nb->line);
         data += take + 1;
         len -= take + 1;
     }
@@ -216,6 +214,7 @@ void notebook_ended(struct notebook *nb, const char *why) {
                                         "truncated", 0);
     nb->held = NULL;
     nb->cell = 0;
+    buf_free(&nb->line);
     json_object_set_new(body, "status", json_string("error"));
     json_array_append_new(json_object_get(body, "outputs"),
                           json_pack("{s:s,s:s,s:s,s:[s]}", "type", "error", "ename", "SessionEnded", "evalue", why,

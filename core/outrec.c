@@ -79,10 +79,21 @@ void outrec_flush(struct outrec *r) {
     }
 }
 
+/* The first segment that ends after `cursor`: the last one starting at or before it. */
+static size_t seg_at(const struct outrec *r, uint64_t cursor) {
+    size_t lo = 0, hi = r->nsegs;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->segs[mid].start <= cursor) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
 void outrec_each(const struct outrec *r, uint64_t cursor,
                  void (*fn)(void *ud, int stream, const char *data, size_t len, uint64_t end), void *ud) {
     if (cursor < r->base) cursor = r->base;
-    for (size_t i = 0; i < r->nsegs; i++) {
+    for (size_t i = seg_at(r, cursor); i < r->nsegs; i++) {
         uint64_t start = r->segs[i].start;
         uint64_t end = i + 1 < r->nsegs ? r->segs[i + 1].start : outrec_end(r);
         if (end <= cursor) continue;
@@ -94,13 +105,15 @@ void outrec_each(const struct outrec *r, uint64_t cursor,
 struct read_ctx {
     json_t *events;
     size_t budget;
+    size_t events_left;
     uint64_t next;
     buf_t tmp;
 };
 
 static void read_one(void *ud, int stream, const char *data, size_t len, uint64_t end) {
     struct read_ctx *ctx = ud;
-    if (ctx->budget == 0) return;
+    if (ctx->budget == 0 || ctx->events_left == 0) return;
+    ctx->events_left--;
     if (len > ctx->budget) {
         uint64_t start = end - len;
         len = ctx->budget;
@@ -117,9 +130,9 @@ static void read_one(void *ud, int stream, const char *data, size_t len, uint64_
     ctx->next = end;
 }
 
-json_t *outrec_read(const struct outrec *r, uint64_t cursor, size_t max_bytes, uint64_t *next,
-                    uint64_t *dropped) {
-    struct read_ctx ctx = {json_array(), max_bytes, cursor < r->base ? r->base : cursor, BUF_INIT};
+json_t *outrec_read(const struct outrec *r, uint64_t cursor, size_t max_bytes, size_t max_events,
+                    uint64_t *next, uint64_t *dropped) {
+    struct read_ctx ctx = {json_array(), max_bytes, max_events, cursor < r->base ? r->base : cursor, BUF_INIT};
     *dropped = cursor < r->base ? r->base - cursor : 0;
     outrec_each(r, ctx.next, read_one, &ctx);
     buf_free(&ctx.tmp);

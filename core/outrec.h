@@ -38,12 +38,15 @@ size_t outrec_append(struct outrec *r, int stream, const char *data, size_t len)
 void outrec_flush(struct outrec *r);
 uint64_t outrec_end(const struct outrec *r);
 
-/* Events after `cursor` as [{"stream","data"}], at most `max_bytes` raw bytes;
- * *next is the cursor after them and *dropped the bytes between `cursor` and
- * the first one returned that are no longer kept. */
-json_t *outrec_read(const struct outrec *r, uint64_t cursor, size_t max_bytes, uint64_t *next,
-                    uint64_t *dropped);
-/* Call fn for each stream run after `cursor` (raw bytes, not repaired). */
+/* Events after `cursor` as [{"stream","data"}], at most `max_bytes` raw bytes
+ * in at most `max_events` events (one per stream run: a program alternating
+ * stdout and stderr byte by byte makes one event per byte); *next is the
+ * cursor after them and *dropped the bytes between `cursor` and the first one
+ * returned that are no longer kept. */
+json_t *outrec_read(const struct outrec *r, uint64_t cursor, size_t max_bytes, size_t max_events,
+                    uint64_t *next, uint64_t *dropped);
+/* Call fn for each stream run after `cursor` (raw bytes, not repaired); the
+ * first one is found by binary search. */
 void outrec_each(const struct outrec *r, uint64_t cursor,
                  void (*fn)(void *ud, int stream, const char *data, size_t len, uint64_t end), void *ud);
 

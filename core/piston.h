@@ -12,7 +12,8 @@ struct job;
 typedef void (*job_ready_fn)(struct job *j, json_t *program, const char *err);
 
 struct job {
-    struct request *creds;     /* the request the internal calls act for */
+    struct request *creds;     /* the request the internal calls act for; NULL once its client left */
+    struct request *sub;       /* the internal request in flight, if any */
     json_t *piston;            /* the client's job description (owned) */
     char language[64];
     char version[64];
@@ -38,8 +39,10 @@ int piston_admit(struct request *req);
  * is (its own /v1 requests would carry no key a backend accepts): 0, or -1
  * when this is not a balancer or the request was answered. */
 int piston_relay_anonymous(struct request *req, int websocket);
-/* An internal /v1 request on behalf of `creds`. */
+/* An internal /v1 request on behalf of `creds`.  With `inflight`, *inflight
+ * holds it until it is answered (cb must clear it first), so that it can be
+ * cancelled (http_request_cancel) when the client leaves. */
 void dispatch_sub(struct request *creds, const char *method, const char *target, const char *body, size_t len,
-                  http_response_fn cb, void *ud);
+                  http_response_fn cb, void *ud, struct request **inflight);
 
 #endif

@@ -121,7 +121,7 @@ static void fail(struct placement *p, int status, const char *code, const char *
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     struct request *req = p->req;
-    req->on_abort = NULL;
+    http_set_abort(req, NULL, NULL);
     if (scope) reply_error_with(req, status, code, json_pack("{s:s}", "scope", scope), "%s", msg);
     else reply_error(req, status, code, "%s", msg);
     placement_free(p);
@@ -151,7 +151,7 @@ static void place(struct placement *p);
 
 static void answer_client(struct placement *p) {
     struct request *req = p->req;
-    req->on_abort = NULL;
+    http_set_abort(req, NULL, NULL);
     http_respond(req, p->status, p->ctype[0] ? p->ctype : NULL, p->answer ? p->answer : "", p->answer_len, NULL);
     placement_free(p);
 }
@@ -318,7 +318,7 @@ static void place(struct placement *p) {
     json_t *res = NULL;
     if (json_array_size(candidates)) {
         json_t *args = json_pack("[O,O]", candidates, p->body);
-        req->on_abort = NULL; /* hook_ask answers the request if the hook fails */
+        http_set_abort(req, NULL, NULL); /* hook_ask answers the request if the hook fails */
         int rc = hook_ask(req, "pick_backend", args, &res);
         json_decref(args);
         if (rc < 0) {
@@ -363,7 +363,7 @@ static void admit(struct placement *p) {
                              "limits", limits, "counts", "server", server, "key", (json_int_t)p->key_count,
                              "capacity", capacity, "per_key", app_config()->max_sessions_per_key);
     json_t *args = json_pack("[o]", areq), *res = NULL;
-    req->on_abort = NULL;
+    http_set_abort(req, NULL, NULL);
     int rc = hook_ask(req, "admit", args, &res);
     json_decref(args);
     if (rc < 0) {

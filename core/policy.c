@@ -99,6 +99,37 @@ static void exe_dir(char *out, size_t len) {
     if (slash) *slash = '\0';
 }
 
+static int refuse_loadlib(lua_State *L) {
+    return luaL_error(L, "package.loadlib is disabled: a policy loads no C code");
+}
+
+/* The last searcher, reached when neither package.preload nor package.path has the module: it
+ * would be a C library, so the error says so on its first line (the one --check prints). */
+static int refuse_c_module(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    luaL_where(L, 2); /* the line of the `require`: level 1 is require itself */
+    lua_pushfstring(L, "module '%s' not found: a policy loads only Lua modules (package.path) and the "
+                       "built-in cjson, no C modules", name);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
+/* With the package table on the stack: no package.loadlib, and `require` searches only
+ * package.preload (cjson) and Lua files. Emptying package.cpath is not enough, since a policy can
+ * set it back; the C searchers themselves go. */
+static void close_c_loading(lua_State *L) {
+    lua_pushcfunction(L, refuse_loadlib);
+    lua_setfield(L, -2, "loadlib");
+    lua_getfield(L, -1, "searchers");
+    for (lua_Integer i = luaL_len(L, -1); i > 2; i--) {
+        lua_pushnil(L);
+        lua_rawseti(L, -2, i);
+    }
+    lua_pushcfunction(L, refuse_c_module);
+    lua_rawseti(L, -2, 3);
+    lua_pop(L, 1);
+}
+
 /* Only what a policy needs to compute answers: no io, no os.execute, no
  * loading of C modules.  `require` finds lua/ beside the binary and the
  * policy's own folder. */
@@ -143,7 +174,9 @@ static void open_safe_libs(lua_State *L, const char *policy_path) {
     lua_getfield(L, -1, "preload");
     lua_pushcfunction(L, luaopen_cjson);
     lua_setfield(L, -2, "cjson");
-    lua_pop(L, 2);
+    lua_pop(L, 1);
+    close_c_loading(L);
+    lua_pop(L, 1);
 }
 
 static char *read_file(const char *path) {

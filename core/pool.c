@@ -2,14 +2,23 @@
  *
  * Each pool holds entries; an entry is one container in one of three states:
  * STARTING (being created, attached, started), READY (its launcher waits for
- * work), RESETTING (a finished run gave it back and the launcher is killing
- * what is left and emptying its directories).  The pool owns each entry's
- * sandbox and uid until pool_take hands both to a run or a session.
+ * work), RESETTING (a finished run or session gave it back and the launcher is
+ * killing what is left and emptying its directories).  The pool owns each
+ * entry's sandbox and uid until pool_take hands both to a run or a session.
+ *
+ * A pool's size follows its language's demand: `peak` is the largest number
+ * of the language's programs live at once over the last one to two windows
+ * (two buckets of window_s), seen at every take and every tick.  The pool
+ * creates up to min + (peak - in use) containers — what the recent peak says
+ * may be asked for before the ones in use come back — and keeps up to
+ * min + peak; above that, idle containers go.  min = 0 is a lazy pool: no
+ * container until the language is asked for.
  *
  * One timer drives everything that is not an answer from a container: it
- * refills pools (a token bucket per pool paces creations; failures back off),
- * removes containers a reload made stale or that sat idle above `size`, and
- * discards containers whose reset does not answer. */
+ * samples the demand, refills pools (a token bucket per pool paces creations;
+ * failures back off), removes containers a reload made stale or that the
+ * demand no longer needs, and discards containers whose reset does not
+ * answer. */
 #include "pool.h"
 
 #include <stdio.h>
@@ -24,10 +33,11 @@
 
 #define TICK_MS 100
 #define RESET_TIMEOUT_MS 5000     /* the launcher waits up to 2 s for killed processes */
-#define IDLE_TRIM_MS 30000        /* containers above `size` are kept this long */
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 10000
 #define DEFAULT_REFILL_PER_S 4.0
+#define DEFAULT_WINDOW_S 60.0
+#define DEFAULT_MAX_AT_LEAST 4    /* default max: 2 * min, at least this */
 
 enum entry_state { E_STARTING, E_READY, E_RESETTING };
 
@@ -38,7 +48,6 @@ struct pool_entry {
     struct sandbox *sb;
     unsigned uid;
     enum entry_state state;
-    int used;                    /* it served a run: never given to a session */
     struct sandbox_spec spec;    /* image points into `image` */
     char image[256];
     uint64_t since_ms;           /* ready since, or reset deadline base */
@@ -50,8 +59,13 @@ struct pool_entry {
 
 struct pool {
     char language[64];
-    int size, max;               /* 0 once the policy no longer names it */
+    int named;                   /* the policy names it; else it goes once empty */
+    int min, max;
     double refill_per_s, tokens;
+    uint64_t window_ms;
+    int in_use;                  /* the language's live programs, at the last look */
+    int bucket_peak[2];          /* the most live at once: this window, the one before */
+    uint64_t bucket_start_ms;
     int nready, nstarting, nresetting;
     char *error;                 /* why the last refill failed; NULL once one works */
     uint64_t next_try_ms, backoff_ms;
@@ -69,22 +83,30 @@ static struct {
 
 /* ---- settings ------------------------------------------------------------------------ */
 
+static const char *validate_one(const json_t *e) {
+    if (!json_is_object(e)) return "must be a table {min=, max=, refill_per_s=, window_s=}";
+    const json_t *min = json_object_get(e, "min"), *size = json_object_get(e, "size");
+    const json_t *rate = json_object_get(e, "refill_per_s"), *max = json_object_get(e, "max");
+    const json_t *window = json_object_get(e, "window_s");
+    if (min && size) return "takes min or its older name size, not both";
+    if (!min) min = size;
+    long long lo = min ? json_integer_value(min) : 0;
+    if (min && (!json_is_integer(min) || lo < 0 || lo > 64)) return "needs min = an integer 0..64";
+    if (rate && (!json_is_number(rate) || json_number_value(rate) <= 0 || json_number_value(rate) > 100))
+        return "refill_per_s must be a number above 0, at most 100";
+    if (max && (!json_is_integer(max) || json_integer_value(max) < lo || json_integer_value(max) > 256))
+        return "max must be an integer from min to 256";
+    if (window && (!json_is_number(window) || json_number_value(window) < 0.1 || json_number_value(window) > 3600))
+        return "window_s must be a number from 0.1 to 3600";
+    return NULL;
+}
+
 int pool_validate(const struct config *c, struct policy *p, char *err, size_t errlen) {
     const char *lang;
     json_t *e;
     json_object_foreach(c->pools, lang, e) {
-        const json_t *size = json_object_get(e, "size"), *rate = json_object_get(e, "refill_per_s");
-        const json_t *max = json_object_get(e, "max");
-        const char *why = NULL;
-        if (!json_object_get(c->images, lang)) why = "names a language the image map does not have";
-        else if (!json_is_object(e)) why = "must be a table {size=, refill_per_s=, max=}";
-        else if (!json_is_integer(size) || json_integer_value(size) < 0 || json_integer_value(size) > 64)
-            why = "needs size = an integer 0..64";
-        else if (rate && (!json_is_number(rate) || json_number_value(rate) <= 0 || json_number_value(rate) > 100))
-            why = "refill_per_s must be a number above 0, at most 100";
-        else if (max && (!json_is_integer(max) || json_integer_value(max) < json_integer_value(size) ||
-                         json_integer_value(max) > 256))
-            why = "max must be an integer from size to 256";
+        const char *why = json_object_get(c->images, lang) ? validate_one(e)
+                                                           : "names a language the image map does not have";
         if (why) {
             snprintf(err, errlen, "%s:%d: pools.%s %s", policy_path(p), policy_line_of(p, lang), lang, why);
             return -1;
@@ -140,11 +162,10 @@ static int entry_current(const struct pool_entry *e) {
     return spec_same(&mine, &now);
 }
 
-/* Read the policy's pools into ours; pools it no longer names get size 0 and
- * go once empty. */
+/* Read the policy's pools into ours; pools it no longer names go once empty. */
 static void sync_settings(void) {
     const json_t *conf = app_config()->pools;
-    for (struct pool *p = P.pools; p; p = p->next) p->size = p->max = 0;
+    for (struct pool *p = P.pools; p; p = p->next) p->named = 0;
     const char *lang;
     json_t *e;
     json_object_foreach((json_t *)conf, lang, e) {
@@ -155,24 +176,78 @@ static void sync_settings(void) {
             if (!p) return;
             snprintf(p->language, sizeof p->language, "%s", lang);
             p->tokens = 1;
+            p->bucket_start_ms = uv_now(P.loop);
             p->next = P.pools;
             P.pools = p;
         }
-        p->size = (int)json_integer_value(json_object_get(e, "size"));
+        p->named = 1;
+        const json_t *min = json_object_get(e, "min");
+        if (!min) min = json_object_get(e, "size");
+        p->min = (int)json_integer_value(min);
         const json_t *max = json_object_get(e, "max");
-        p->max = json_is_integer(max) ? (int)json_integer_value(max) : 2 * p->size;
-        if (p->max < p->size) p->max = p->size;
+        p->max = json_is_integer(max) ? (int)json_integer_value(max)
+                                      : 2 * p->min > DEFAULT_MAX_AT_LEAST ? 2 * p->min : DEFAULT_MAX_AT_LEAST;
+        if (p->max < p->min) p->max = p->min;
         const json_t *rate = json_object_get(e, "refill_per_s");
         p->refill_per_s = json_is_number(rate) ? json_number_value(rate) : DEFAULT_REFILL_PER_S;
+        const json_t *window = json_object_get(e, "window_s");
+        p->window_ms = (uint64_t)((json_is_number(window) ? json_number_value(window) : DEFAULT_WINDOW_S) * 1000.0);
     }
 }
 
+/* ---- demand ---------------------------------------------------------------------------- */
+
+/* Look at how many of the language's programs are live now (the one being
+ * started included, at a take); keep the most of this window and the last. */
+static void observe(struct pool *p, uint64_t now) {
+    p->in_use = (int)backend_live_count(p->language);
+    if (now - p->bucket_start_ms >= p->window_ms) {
+        /* One bucket's worth of time passed: it becomes the older one; a longer
+         * quiet spell forgets both. */
+        p->bucket_peak[1] = now - p->bucket_start_ms >= 2 * p->window_ms ? 0 : p->bucket_peak[0];
+        p->bucket_peak[0] = 0;
+        p->bucket_start_ms = now;
+    }
+    if (p->in_use > p->bucket_peak[0]) p->bucket_peak[0] = p->in_use;
+}
+
+static int peak(const struct pool *p) {
+    return p->bucket_peak[0] > p->bucket_peak[1] ? p->bucket_peak[0] : p->bucket_peak[1];
+}
+
+static int capped(const struct pool *p, int n) { return n > p->max ? p->max : n; }
+
+/* Containers to have ready or coming: min, plus those the recent peak says
+ * may be asked for before the ones in use come back. */
+static int want(const struct pool *p) {
+    int more = peak(p) - p->in_use;
+    return p->named ? capped(p, p->min + (more > 0 ? more : 0)) : 0;
+}
+
+/* Containers worth keeping (idle ones above this go): min plus the peak. */
+static int keep(const struct pool *p) { return p->named ? capped(p, p->min + peak(p)) : 0; }
+
+static int held(const struct pool *p) { return p->nready + p->nstarting + p->nresetting; }
+
 /* ---- entries ------------------------------------------------------------------------- */
+
+static void pool_labels(const struct pool *p, char *labels, size_t len) {
+    snprintf(labels, len, "language=\"%s\"", p->language);
+}
 
 static void publish(struct pool *p) {
     char labels[96];
-    snprintf(labels, sizeof labels, "language=\"%s\"", p->language);
+    pool_labels(p, labels, sizeof labels);
     metrics_set("cloudcode_pool_ready", labels, p->nready);
+}
+
+/* cloudcode_pool_reused_total: containers back in the pool after a reset;
+ * cloudcode_pool_reset_failed_total: given back, but the reset failed or did
+ * not answer, so they were removed. */
+static void count_return(struct pool *p, const char *metric) {
+    char labels[96];
+    pool_labels(p, labels, sizeof labels);
+    metrics_add(METRIC_COUNTER, metric, labels, 1);
 }
 
 static void count(struct pool_entry *e, int delta) {
@@ -268,11 +343,13 @@ static void on_reply(struct sandbox *sb, void *ud, uint32_t rid, int status, con
         /* A reset that did not finish leaves state behind: the container goes. */
         log_msgf(LOG_WARN, "pool_reset", "container %.12s not reused: %.*s", sandbox_container_id(sb),
                  (int)(len > 200 ? 200 : len), data);
+        count_return(e->pool, "cloudcode_pool_reset_failed_total");
         discard(e);
         return;
     }
     set_state(e, E_READY);
     e->since_ms = uv_now(P.loop);
+    count_return(e->pool, "cloudcode_pool_reused_total");
     call_done(e);
 }
 
@@ -320,30 +397,35 @@ static void create_one(struct pool *p) {
 static void refill(struct pool *p, uint64_t now, double elapsed_s) {
     p->tokens += elapsed_s * p->refill_per_s;
     if (p->tokens > 1) p->tokens = 1;   /* a pace, not a burst */
-    if (p->nready + p->nstarting >= p->size) return;
+    if (held(p) >= want(p)) return;
     if (!backend_engine_ok()) {
         if (!p->error || strcmp(p->error, "the Docker engine is unreachable") != 0)
             set_error(p, "the Docker engine is unreachable");
         return;
     }
     if (now < p->next_try_ms) return;
-    while (p->tokens >= 1 && p->nready + p->nstarting < p->size) {
+    while (p->tokens >= 1 && held(p) < want(p)) {
         p->tokens -= 1;
         create_one(p);
     }
 }
 
-/* Containers a reload made stale, idle ones above `size`, resets that hang. */
+/* Containers a reload made stale, idle ones the demand no longer needs (the
+ * longest idle first), resets that hang. */
 static void sweep(struct pool *p, uint64_t now) {
-    struct pool_entry *e = p->entries, *next;
-    for (; e; e = next) {
-        next = e->next;
+    struct pool_entry *e = p->entries, *last = NULL;
+    for (; e; e = e->next) last = e;
+    int excess = held(p) - keep(p);
+    for (e = last; e; e = last) {
+        last = e->prev;   /* entries are newest first: walk from the oldest */
         if (e->state == E_RESETTING && now - e->since_ms > RESET_TIMEOUT_MS) {
             log_msgf(LOG_WARN, "pool_reset", "container %.12s did not answer its reset", sandbox_container_id(e->sb));
+            count_return(p, "cloudcode_pool_reset_failed_total");
             discard(e);
-        } else if (e->state == E_READY &&
-                   (!entry_current(e) || (p->nready > p->size && now - e->since_ms > IDLE_TRIM_MS))) {
+            excess--;
+        } else if (e->state == E_READY && (excess > 0 || !entry_current(e))) {
             discard(e);
+            excess--;
         }
     }
 }
@@ -357,8 +439,9 @@ static void tick(uv_timer_t *t) {
     struct pool **pp = &P.pools;
     while (*pp) {
         struct pool *p = *pp;
+        observe(p, now);
         sweep(p, now);
-        if (p->size == 0 && p->max == 0 && !p->entries) {
+        if (!p->named && !p->entries) {
             *pp = p->next;   /* the policy dropped it and it is empty */
             free(p->error);
             free(p);
@@ -401,19 +484,18 @@ void pool_free(void) {
 
 /* ---- taking and giving back ----------------------------------------------------------- */
 
-struct sandbox *pool_take(const struct program *prog, const struct sandbox_spec *want, int fresh,
-                          unsigned *uid) {
+struct sandbox *pool_take(const struct program *prog, const struct sandbox_spec *want_spec, unsigned *uid) {
     struct pool *p = P.stopped ? NULL : find_pool(prog->language);
     if (!p) return NULL;
+    observe(p, uv_now(P.loop));
+    /* Entries are newest first: the container given back last is taken first,
+     * so the ones beyond the demand stay idle and go. */
     struct pool_entry *pick = NULL;
-    for (struct pool_entry *e = p->entries; e; e = e->next) {
-        if (e->state != E_READY || !sandbox_is_ready(e->sb) || (fresh && e->used)) continue;
+    for (struct pool_entry *e = p->entries; e && !pick; e = e->next) {
+        if (e->state != E_READY || !sandbox_is_ready(e->sb)) continue;
         struct sandbox_spec mine = e->spec;
-        mine.backend_id = want->backend_id;
-        if (!spec_same(&mine, want)) continue;
-        pick = e;
-        /* Runs take a used container first, keeping fresh ones for sessions. */
-        if (fresh || e->used) break;
+        mine.backend_id = want_spec->backend_id;
+        if (spec_same(&mine, want_spec)) pick = e;
     }
     if (!pick) return NULL;
     struct sandbox *sb = pick->sb;
@@ -428,9 +510,9 @@ struct pool_entry *pool_return(struct sandbox *sb, unsigned uid, const struct pr
                                void (*done)(void *ud), void *ud) {
     struct pool *p = P.stopped || !app_config()->reuse ? NULL : find_pool(prog->language);
     struct sandbox_spec want;
-    int keep = p && sandbox_is_ready(sb) && p->nready + p->nresetting < p->max &&
-               pool_spec(p->language, uid, &want) == 0;
-    struct pool_entry *e = keep ? calloc(1, sizeof *e) : NULL;
+    if (p) observe(p, uv_now(P.loop));
+    int room = p && sandbox_is_ready(sb) && held(p) < keep(p) && pool_spec(p->language, uid, &want) == 0;
+    struct pool_entry *e = room ? calloc(1, sizeof *e) : NULL;
     if (e) {
         struct sandbox_spec had;
         backend_sandbox_spec(prog, uid, NULL, &had);
@@ -445,10 +527,9 @@ struct pool_entry *pool_return(struct sandbox *sb, unsigned uid, const struct pr
     if (e) {
         e->sb = sb;
         e->uid = uid;
-        e->used = 1;
         e->state = E_RESETTING;
         sandbox_set_callbacks(sb, &pool_callbacks, e);
-        e->reset_rid = sandbox_reset(sb);
+        e->reset_rid = sandbox_reset(sb, app_config()->reset_memory_slack_bytes);
         if (e->reset_rid) {
             e->since_ms = uv_now(P.loop);
             e->done = done;
@@ -471,9 +552,9 @@ json_t *pool_health(int *failing) {
     json_t *out = json_object();
     *failing = 0;
     for (struct pool *p = P.pools; p; p = p->next) {
-        if (p->size == 0 && p->max == 0) continue;
+        if (!p->named) continue;
         json_object_set_new(out, p->language,
-                            json_pack("{s:i,s:i,s:o}", "ready", p->nready, "target", p->size, "error",
+                            json_pack("{s:i,s:i,s:o}", "ready", p->nready, "target", want(p), "error",
                                       p->error ? json_string(p->error) : json_null()));
         *failing |= p->error != NULL;
     }

@@ -1,13 +1,14 @@
 /* pool.h — warm containers: per language, containers created, started and
  * hardened ahead of requests, whose launcher waits for work.
  *
- * The policy's `pools = { python = { size = 2, refill_per_s = 4, max = 4 } }`
- * says how many ready containers each language keeps (`size`), how fast the
- * pool may create them (`refill_per_s`) and how many finished runs' containers
- * it keeps for reuse (`max`, at least `size`).  Pool containers carry the
- * policy's default limits; a request that asks for other memory, cpus or pids
- * gets a container of its own (docs/pools.md).  Refilling happens on a timer,
- * never on a request's path. */
+ * The policy's `pools = { python = { min = 2, max = 8, refill_per_s = 4,
+ * window_s = 60 } }` says how many spare ready containers each language keeps
+ * at least (`min`; 0: none until the language is asked for), how many it may
+ * hold at most (`max`), how fast it may create them (`refill_per_s`), and over
+ * how long it remembers the demand it sizes itself by (`window_s`).  Pool
+ * containers carry the policy's default limits; a request that asks for other
+ * memory, cpus or pids gets a container of its own (docs/pools.md).
+ * Refilling happens on a timer, never on a request's path. */
 #ifndef CC_POOL_H
 #define CC_POOL_H
 
@@ -26,18 +27,18 @@ void pool_init(uv_loop_t *loop);
 void pool_shutdown(void);
 void pool_free(void);
 
-/* A ready container for program `p` whose settings equal `want`'s, or NULL.
- * `fresh`: only one that never ran anything (interactive sessions never share
- * a container).  On success the caller owns the sandbox and its uid (*uid). */
-struct sandbox *pool_take(const struct program *p, const struct sandbox_spec *want, int fresh,
-                          unsigned *uid);
+/* A ready container for program `p` whose settings equal `want`'s, or NULL;
+ * either way the pool counts the language's demand.  On success the caller
+ * owns the sandbox and its uid (*uid). */
+struct sandbox *pool_take(const struct program *p, const struct sandbox_spec *want, unsigned *uid);
 
-/* A finished run gives its container back.  If the pool keeps it (reuse on,
- * its settings are the pool's, the pool has room) the pool owns it and its uid,
- * resets it (the launcher's `K`), and calls done(ud) once the container can run
- * nothing more of the run — never from inside this call; the returned handle
- * lets the run cancel that call.  Otherwise the container is removed, the uid
- * given back, and NULL returned (done is not called). */
+/* A finished run or session gives its container back once the launcher
+ * reported the program's end.  If the pool keeps it (reuse on, its settings
+ * are the pool's, the recent demand wants it kept) the pool owns it and its
+ * uid, resets it (the launcher's `K`), and calls done(ud) once the container
+ * can run nothing more of the program — never from inside this call; the
+ * returned handle lets the caller cancel that call.  Otherwise the container
+ * is removed, the uid given back, and NULL returned (done is not called). */
 struct pool_entry;
 struct pool_entry *pool_return(struct sandbox *sb, unsigned uid, const struct program *p,
                                void (*done)(void *ud), void *ud);

@@ -269,7 +269,7 @@ static void on_relayed(void *ud, int status, const char *ctype, const char *body
     (void)refused;
     struct relay *r = ud;
     struct request *req = r->req;
-    req->on_abort = NULL;
+    http_set_abort(req, NULL, NULL);
     if (r->observe) r->observe(r->ud, status, body, len);
     free(r);
     if (!status) {
@@ -316,9 +316,26 @@ struct tunnel {
     buf_t refused;          /* the body of an answer that is not an upgrade */
 };
 
+/* Each side is read only while the other takes what it is sent: a peer that
+ * does not read stops its counterpart instead of growing the balancer. */
+#define TUNNEL_BACKLOG_MARK (64 * 1024)
+
 static void tunnel_client_data(void *ud, const char *data, size_t len) {
     struct tunnel *t = ud;
-    if (t->hc) httpc_write(t->hc, data, len);
+    if (!t->hc) return;
+    httpc_write(t->hc, data, len);
+    if (httpc_queued(t->hc) > TUNNEL_BACKLOG_MARK) conn_raw_pause(t->client, 1);
+}
+
+static void tunnel_client_drained(void *ud) {
+    struct tunnel *t = ud;
+    if (t->hc) httpc_read_pause(t->hc, 0);
+}
+
+static void tunnel_backend_drained(struct httpc *hc, void *ud) {
+    (void)hc;
+    struct tunnel *t = ud;
+    if (t->client) conn_raw_pause(t->client, 0);
 }
 
 static void tunnel_client_closed(void *ud) {
@@ -327,7 +344,7 @@ static void tunnel_client_closed(void *ud) {
     if (t->hc) httpc_close(t->hc); /* tunnel_closed frees */
 }
 
-static const struct conn_raw tunnel_raw = {tunnel_client_data, tunnel_client_closed};
+static const struct conn_raw tunnel_raw = {tunnel_client_data, tunnel_client_closed, tunnel_client_drained};
 
 static void tunnel_response(struct httpc *hc, void *ud, int status, const struct httpc_header *h, size_t n) {
     (void)hc;
@@ -340,7 +357,7 @@ static void tunnel_response(struct httpc *hc, void *ud, int status, const struct
     buf_append_str(&head, "\r\n");
     struct request *req = t->req;
     t->req = NULL;
-    req->on_abort = NULL;
+    http_set_abort(req, NULL, NULL);
     t->client = http_upgrade(req, head.data, &tunnel_raw, t);
     buf_free(&head);
     t->upgraded = 1;
@@ -352,7 +369,9 @@ static void tunnel_data(struct httpc *hc, void *ud, const char *data, size_t len
     (void)hc;
     struct tunnel *t = ud;
     if (t->upgraded) {
-        if (t->client) conn_raw_write(t->client, data, len);
+        if (!t->client) return;
+        conn_raw_write(t->client, data, len);
+        if (conn_raw_backed_up(t->client)) httpc_read_pause(t->hc, 1);
     } else if (t->refused.len + len <= PROXY_MAX_BODY) {
         buf_append(&t->refused, data, len);
     }
@@ -364,7 +383,7 @@ static void tunnel_complete(struct httpc *hc, void *ud) {
     if (t->req) {
         struct request *req = t->req;
         t->req = NULL;
-        req->on_abort = NULL;
+        http_set_abort(req, NULL, NULL);
         http_respond(req, t->status ? t->status : 502, "application/json", t->refused.data ? t->refused.data : "",
                      t->refused.len, NULL);
     }
@@ -378,7 +397,7 @@ static void tunnel_error(struct httpc *hc, void *ud, int err, const char *why) {
     if (t->req) {
         struct request *req = t->req;
         t->req = NULL;
-        req->on_abort = NULL;
+        http_set_abort(req, NULL, NULL);
         reply_error(req, 503, "unavailable", "the backend did not answer: %s", why ? why : "error");
     }
 }
@@ -392,8 +411,8 @@ static void tunnel_closed(struct httpc *hc, void *ud) {
     free(t);
 }
 
-static const struct httpc_callbacks tunnel_cbs = {tunnel_response, tunnel_data, tunnel_complete, tunnel_error, NULL,
-                                                  tunnel_closed};
+static const struct httpc_callbacks tunnel_cbs = {tunnel_response, tunnel_data, tunnel_complete, tunnel_error,
+                                                  tunnel_backend_drained, tunnel_closed};
 
 static void on_tunnel_abort(struct request *req, void *ud) {
     struct tunnel *t = ud;

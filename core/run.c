@@ -9,6 +9,11 @@
  * container goes back to the pool, which resets it (the response then waits
  * for the reset, so the next request finds it ready), or it is removed.
  *
+ * Every step has a deadline of our own, whatever the container does: the
+ * sandbox bounds creating it, each exec is answered within its timeout plus
+ * the policy's run_grace_ms (a frozen or silent launcher: the run ends as
+ * `timeout` and the container is removed), and the pool bounds the reset.
+ *
  * A judge compiles once and then runs the program for each case in turn in
  * the same container, with the case's stdin and limits, without a reset in
  * between (the compiled program stays; what one case writes, the next sees). */
@@ -16,6 +21,7 @@
 
 #include <openssl/evp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +50,8 @@ struct run {
     json_t *cases;         /* a judge's test cases, else NULL */
     json_t *verdicts;      /* a judge's answers so far, one per case run */
     int oom_seen;          /* a case hit the memory limit: the container is not reused */
+    uv_timer_t deadline;   /* the current exec's timeout plus run_grace_ms */
+    uint64_t exec_started_ms;
     char key_hash[65];
     struct run *prev, *next;
 };
@@ -59,6 +67,15 @@ size_t run_count_for_key(const char *key_hash) {
     return n;
 }
 
+size_t run_count_for_language(const char *language) {
+    size_t n = 0;
+    for (struct run *r = runs; r; r = r->next) n += strcmp(r->prog.language, language) == 0;
+    return n;
+}
+
+static void run_closed(uv_handle_t *h) { free(h->data); }
+
+/* Everything goes now; the memory once the deadline timer is closed. */
 static void run_free(struct run *r) {
     if (r->prev) r->prev->next = r->next; else runs = r->next;
     if (r->next) r->next->prev = r->prev;
@@ -73,7 +90,7 @@ static void run_free(struct run *r) {
     json_decref(r->result);
     json_decref(r->cases);
     json_decref(r->verdicts);
-    free(r);
+    uv_close((uv_handle_t *)&r->deadline, run_closed);
     backend_load_changed();
 }
 
@@ -155,6 +172,7 @@ static void finish(struct run *r, const char *status, const struct launcher_exit
     char labels[64];
     snprintf(labels, sizeof labels, "status=\"%s\"", status);
     metrics_add(METRIC_COUNTER, "cloudcode_runs_total", labels, 1);
+    uv_timer_stop(&r->deadline);
     r->result = body;
     if (r->sb) {
         struct sandbox *sb = r->sb;
@@ -172,10 +190,37 @@ static void finish(struct run *r, const char *status, const struct launcher_exit
     reply_result(r);
 }
 
-static json_t *argv_with_args(const json_t *argv, const json_t *args) {
-    json_t *out = json_deep_copy(argv);
-    if (args) json_array_extend(out, (json_t *)args);
-    return out;
+/* Answer with an error instead of a result, and stop the run. */
+static void abandon(struct run *r, int status, const char *code, const char *msg) {
+    if (r->result) {   /* finished: only the reset was pending */
+        reply_result(r);
+        return;
+    }
+    struct request *req = r->req;
+    r->req = NULL;
+    reply_error(req, status, code, "%s", msg);
+    run_free(r);
+}
+
+/* The launcher has not reported the end of the exec by its timeout plus the
+ * grace: it is frozen, gone silent or starved.  Answer `timeout` (the run did
+ * not end in its time) and remove the container: nothing of it is reused. */
+static void on_deadline(uv_timer_t *t) {
+    struct run *r = t->data;
+    uint64_t waited = uv_now(app_loop()) - r->exec_started_ms;
+    log_msgf(LOG_WARN, "run_deadline", "container %.12s reported no end %llu ms into a %lld ms exec: removed",
+             r->sb ? sandbox_container_id(r->sb) : "", (unsigned long long)waited, r->prog.limits.timeout_ms);
+    if (r->phase == RUN_COMPILING) {
+        r->compile = json_pack("{s:n,s:o,s:o}", "exit_code", "stdout", text_of(r, &r->out[0]), "stderr",
+                               text_of(r, &r->out[1]));
+        buf_reset(&r->out[0]);
+        buf_reset(&r->out[1]);
+        finish(r, "timeout", NULL, 0);
+        return;
+    }
+    struct launcher_exit ex = {.exit_code = -1, .signo = SIGKILL, .reason = 1,
+                               .wall_ms = waited > UINT32_MAX ? UINT32_MAX : (uint32_t)waited};
+    finish(r, "timeout", &ex, 0);
 }
 
 /* The program's limits as the launcher takes them; `compile`: the compile step's (CPU time only). */
@@ -190,6 +235,36 @@ static struct exec_rlimits rlimits_of(const struct program_limits *l, int compil
 #undef NONNEG
 }
 
+/* Send an exec and arm its deadline; 0, or -1 once the run is answered (the
+ * frame could not be sent: a bug, as the program was bounded when read).
+ * `l`: the step's limits (a judge's case has its own); `compile`: the compile step. */
+static int exec_step(struct run *r, const json_t *argv, int stdin_closed, const struct program_limits *l,
+                     int compile) {
+    json_t *env = backend_program_env(&r->prog);
+    struct sandbox_exec ex = {
+        .argv = argv, .env = env, .stdin_closed = stdin_closed,
+        .timeout_ms = (uint32_t)l->timeout_ms,
+        .output_limit = (uint64_t)l->output_bytes,
+        .limits = rlimits_of(l, compile),
+    };
+    int rc = sandbox_exec(r->sb, &ex);
+    json_decref(env);
+    if (rc < 0) {
+        abandon(r, 500, "internal", "the program could not be sent to its sandbox");
+        return -1;
+    }
+    r->exec_started_ms = uv_now(app_loop());
+    uv_timer_start(&r->deadline, on_deadline, (uint64_t)l->timeout_ms + (uint64_t)app_config()->run_grace_ms, 0);
+    return 0;
+}
+
+static json_t *argv_with_args(const json_t *argv, const json_t *args) {
+    json_t *out = json_deep_copy(argv);
+    if (args) json_array_extend(out, (json_t *)args);
+    return out;
+}
+
+
 static void start_program(struct run *r) {
     r->phase = RUN_RUNNING;
     buf_reset(&r->out[0]);
@@ -198,24 +273,18 @@ static void start_program(struct run *r) {
     json_t *argv = argv_with_args(json_object_get(entry, strcmp(r->prog.language, "ipython") == 0 &&
                                                           json_object_get(entry, "script")
                                                       ? "script" : "run"), r->prog.args);
-    json_t *env = backend_program_env(&r->prog);
     /* A judge's case runs with its own stdin and limits. */
     struct program_limits limits = r->prog.limits;
     const json_t *kase = r->cases ? json_array_get(r->cases, json_array_size(r->verdicts)) : NULL;
     if (kase) judge_case_limits(kase, &limits);
-    struct sandbox_exec ex = {
-        .argv = argv, .env = env, .tty = 0, .stdin_closed = 0,
-        .timeout_ms = (uint32_t)limits.timeout_ms,
-        .output_limit = (uint64_t)limits.output_bytes,
-        .limits = rlimits_of(&limits, 0),
-    };
-    sandbox_exec(r->sb, &ex);
-    const json_t *in = json_object_get(kase, "stdin");
-    if (kase && json_is_string(in)) sandbox_input(r->sb, json_string_value(in), json_string_length(in));
-    else if (!kase && r->prog.stdin_data) sandbox_input(r->sb, r->prog.stdin_data, r->prog.stdin_len);
-    sandbox_eof(r->sb);
+    int rc = exec_step(r, argv, 0, &limits, 0);
     json_decref(argv);
-    json_decref(env);
+    if (rc < 0) return;
+    const json_t *in = json_object_get(kase, "stdin");
+    const char *data = kase ? json_string_value(in) : r->prog.stdin_data;
+    size_t len = kase ? json_string_length(in) : r->prog.stdin_len;
+    if ((data && sandbox_input(r->sb, data, len) < 0) || sandbox_eof(r->sb) < 0)
+        abandon(r, 500, "internal", "the program's input could not be sent to its sandbox");
 }
 
 static void on_ready(struct sandbox *sb, void *ud) {
@@ -224,8 +293,11 @@ static void on_ready(struct sandbox *sb, void *ud) {
     json_t *f;
     json_array_foreach(r->prog.files, i, f) {
         const json_t *content = json_object_get(f, "content");
-        sandbox_send_file(sb, json_string_value(json_object_get(f, "name")), json_string_value(content),
-                          json_string_length(content));
+        if (sandbox_send_file(sb, json_string_value(json_object_get(f, "name")), json_string_value(content),
+                              json_string_length(content)) < 0) {
+            abandon(r, 500, "internal", "the program's files could not be sent to its sandbox");
+            return;
+        }
     }
     const json_t *compile = json_object_get(r->prog.image, "compile");
     if (!json_is_array(compile)) {
@@ -233,15 +305,7 @@ static void on_ready(struct sandbox *sb, void *ud) {
         return;
     }
     r->phase = RUN_COMPILING;
-    json_t *env = backend_program_env(&r->prog);
-    struct sandbox_exec ex = {
-        .argv = compile, .env = env, .stdin_closed = 1,
-        .timeout_ms = (uint32_t)r->prog.limits.timeout_ms,
-        .output_limit = (uint64_t)r->prog.limits.output_bytes,
-        .limits = rlimits_of(&r->prog.limits, 1),
-    };
-    sandbox_exec(sb, &ex);
-    json_decref(env);
+    exec_step(r, compile, 1, &r->prog.limits, 1);
 }
 
 static void on_data(struct sandbox *sb, void *ud, int stream, const char *data, size_t len) {
@@ -312,18 +376,6 @@ static const struct sandbox_callbacks run_callbacks = {
     .on_ready = on_ready, .on_data = on_data, .on_exit = on_exit_frame, .on_reply = on_reply, .on_lost = on_lost,
 };
 
-/* Answer with an error instead of a result, and stop the run. */
-static void abandon(struct run *r, int status, const char *code, const char *msg) {
-    if (r->result) {   /* finished: only the reset was pending */
-        reply_result(r);
-        return;
-    }
-    struct request *req = r->req;
-    r->req = NULL;
-    reply_error(req, status, code, "%s", msg);
-    run_free(r);
-}
-
 /* The client left: stop the program now; the request only needs freeing. */
 static void on_abort(struct request *req, void *ud) {
     (void)req;
@@ -365,6 +417,8 @@ static void start_run(struct request *req, json_t *cases) {
         return;
     }
     r->req = req;
+    uv_timer_init(app_loop(), &r->deadline);
+    r->deadline.data = r;
     snprintf(r->key_hash, sizeof r->key_hash, "%s", req->key_hash);
     r->next = runs;
     if (runs) runs->prev = r;

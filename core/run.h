@@ -11,6 +11,7 @@ void run_handle(struct request *req);
 void judge_handle(struct request *req);
 size_t run_count(void);
 size_t run_count_for_key(const char *key_hash);
+size_t run_count_for_language(const char *language);
 /* Stop every run (shutdown): each answers and its container is removed. */
 void run_kill_all(void);
 

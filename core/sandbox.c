@@ -608,7 +608,7 @@ uint32_t sandbox_list(struct sandbox *sb) {
     uint32_t rid = take_rid(sb);
     return usable(sb) && attach_list(sb->att, rid) == 0 ? rid : 0;
 }
-uint32_t sandbox_reset(struct sandbox *sb) {
+uint32_t sandbox_reset(struct sandbox *sb, uint64_t memory_slack) {
     uint32_t rid = take_rid(sb);
-    return usable(sb) && attach_reset(sb->att, rid) == 0 ? rid : 0;
+    return usable(sb) && attach_reset(sb->att, rid, memory_slack) == 0 ? rid : 0;
 }

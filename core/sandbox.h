@@ -127,7 +127,9 @@ size_t sandbox_input_backlog(const struct sandbox *sb);
 uint32_t sandbox_get(struct sandbox *sb, const char *path);
 uint32_t sandbox_put(struct sandbox *sb, const char *path, const void *data, size_t len);
 uint32_t sandbox_list(struct sandbox *sb);
-/* Kill every process but the launcher and empty the sandbox's directories, for reuse. */
-uint32_t sandbox_reset(struct sandbox *sb);
+/* Kill every process but the launcher, empty and restore the sandbox's writable roots, and check
+ * that its memory is back within `memory_slack` bytes of start-up (0: unchecked), for reuse. A
+ * reply other than LAUNCHER_OK means the sandbox is not proven clean: never reuse it. */
+uint32_t sandbox_reset(struct sandbox *sb, uint64_t memory_slack);
 
 #endif

@@ -1,9 +1,10 @@
 /* session.c — interactive sessions.
  *
  * A session owns its sandbox, its output record, its long-poll waiters and
- * its WebSocket clients.  When the program ends the sandbox is destroyed at
- * once (the container removed); the session itself stays readable for the
- * policy's ended_retention_s and is then freed by the reaper.  One reaper
+ * its WebSocket clients.  When the program ends its container goes back to
+ * the pool (which resets it for the next session or run: a DELETE is answered
+ * once that reset is done) or is removed at once; the session itself stays
+ * readable for the policy's ended_retention_s and is then freed by the reaper.  One reaper
  * timer serves every session: idle, lifetime and retention deadlines, and
  * long-poll deadlines, at REAPER_MS granularity. */
 #include "session.h"
@@ -18,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "notebook.h"
+#include "pool.h"
 #include "reply.h"
 #include "uidpool.h"
 #include "utf8.h"
@@ -68,6 +70,9 @@ struct session {
     struct program prog;
     struct sandbox *sb;
     unsigned uid;
+    int warm;                 /* the sandbox came from the pool (its session label is empty) */
+    int reusable;             /* the launcher reported the end, and no OOM kill: the pool may reset it */
+    struct pool_entry *returning;   /* the pool resets the container: DELETEs wait for it */
     enum session_state state;
     int compiling;
     int has_exit;
@@ -108,6 +113,13 @@ size_t session_count_live(void) {
 size_t session_count_for_key(const char *key_hash) {
     size_t n = 0;
     for (struct session *s = sessions; s; s = s->next) n += !session_ended(s) && strcmp(s->key_hash, key_hash) == 0;
+    return n;
+}
+
+size_t session_count_for_language(const char *language) {
+    size_t n = 0;
+    for (struct session *s = sessions; s; s = s->next)
+        n += !session_ended(s) && strcmp(s->prog.language, language) == 0;
     return n;
 }
 
@@ -154,7 +166,7 @@ json_t *session_json(const struct session *s) {
 
 static json_t *output_body(struct session *s, uint64_t cursor) {
     uint64_t next, dropped;
-    json_t *events = outrec_read(&s->rec, cursor, READ_CHUNK, &next, &dropped);
+    json_t *events = outrec_read(&s->rec, cursor, READ_CHUNK, app_config()->output_events_max, &next, &dropped);
     json_t *body = json_pack("{s:o,s:I,s:I,s:s}", "events", events, "cursor", (json_int_t)next, "dropped",
                              (json_int_t)dropped, "state", state_names[s->state]);
     json_object_set_new(body, "exit_code", s->has_exit && !s->signo ? json_integer(s->exit_code) : json_null());
@@ -180,18 +192,37 @@ static void ws_send_json(struct ws *ws, json_t *msg) {
     free(text);
 }
 
+/* Output goes to a WebSocket in messages of at most this many raw bytes, and
+ * only while the peer keeps up (ws_backed_up): a slow or absent reader falls
+ * behind on the record instead of growing our memory. */
+#define WS_PIECE (64 * 1024)
+
 struct ws_emit {
     struct wsclient *c;
+    int stopped;      /* the peer is behind: the rest waits for on_drain */
 };
 
 static void ws_emit_one(void *ud, int stream, const char *data, size_t len, uint64_t end) {
     struct ws_emit *e = ud;
-    buf_t fixed = BUF_INIT;
-    utf8_append_repaired(&fixed, data, len);
-    ws_send_json(e->c->ws, json_pack("{s:s,s:s%,s:I}", "type", stream == OUT_STDERR ? "stderr" : "stdout", "data",
-                                     fixed.data ? fixed.data : "", fixed.len, "cursor", (json_int_t)end));
-    buf_free(&fixed);
-    e->c->cursor = end;
+    uint64_t start = end - len;
+    while (len && !e->stopped) {
+        if (ws_backed_up(e->c->ws)) {
+            e->stopped = 1;
+            return;
+        }
+        size_t n = len;
+        if (n > WS_PIECE) n = WS_PIECE - utf8_incomplete_tail(data, WS_PIECE); /* never split a character */
+        buf_t fixed = BUF_INIT;
+        utf8_append_repaired(&fixed, data, n);
+        start += n;
+        ws_send_json(e->c->ws, json_pack("{s:s,s:s%,s:I}", "type", stream == OUT_STDERR ? "stderr" : "stdout",
+                                         "data", fixed.data ? fixed.data : "", fixed.len, "cursor",
+                                         (json_int_t)start));
+        buf_free(&fixed);
+        e->c->cursor = start;
+        data += n;
+        len -= n;
+    }
 }
 
 static void wsclient_remove(struct wsclient *c) {
@@ -204,9 +235,9 @@ static void wsclient_remove(struct wsclient *c) {
 /* Send a WebSocket client what it has not seen; after the end, the exit. */
 static void wsclient_flush(struct wsclient *c) {
     struct session *s = c->s;
-    struct ws_emit e = {c};
+    struct ws_emit e = {c, 0};
     outrec_each(&s->rec, c->cursor, ws_emit_one, &e);
-    if (session_ended(s)) {
+    if (session_ended(s) && !e.stopped) {
         json_t *msg = json_pack("{s:s,s:s}", "type", "exit", "state", state_names[s->state]);
         json_object_set_new(msg, "exit_code", s->has_exit && !s->signo ? json_integer(s->exit_code) : json_null());
         json_object_set_new(msg, "signal", signal_json(s->signo));
@@ -276,22 +307,37 @@ static const char *notebook_end_reason(const struct session *s, enum session_sta
     return why;
 }
 
+/* The pool has reset the session's container (or discarded it). */
+static void returned(void *ud) {
+    struct session *s = ud;
+    s->returning = NULL;
+    answer_deletes(s);
+}
+
+/* A pool container whose program's end the launcher reported goes back to the
+ * pool; any other is removed (a cold one carries this session's label). */
+static void give_back_sandbox(struct session *s) {
+    struct sandbox *sb = s->sb;
+    unsigned uid = s->uid;
+    s->sb = NULL;
+    s->uid = 0;
+    if (sb && s->warm && s->reusable) {
+        s->returning = pool_return(sb, uid, &s->prog, returned, s);
+        return;
+    }
+    if (sb) sandbox_destroy(sb);
+    if (uid) uidpool_give(uid);
+}
+
 static void session_end(struct session *s, enum session_state st) {
     if (session_ended(s)) return;
     s->state = st;
     s->ended_ms = now_ms();
-    if (s->sb) {
-        sandbox_destroy(s->sb);
-        s->sb = NULL;
-    }
-    if (s->uid) {
-        uidpool_give(s->uid);
-        s->uid = 0;
-    }
+    give_back_sandbox(s);
     outrec_flush(&s->rec);
     buf_free(&s->stdin_queue);
     fail_pending_files(s);
-    answer_deletes(s);
+    if (!s->returning) answer_deletes(s);
     if (s->nb) notebook_ended(s->nb, notebook_end_reason(s, st));
     char labels[64];
     snprintf(labels, sizeof labels, "state=\"%s\"", state_names[st]);
@@ -310,6 +356,7 @@ static void session_free(struct session *s) {
         wsclient_remove(s->clients);
     }
     fail_pending_files(s);
+    pool_return_cancel(s->returning);
     answer_deletes(s);
     notebook_free(s->nb);
     if (s->sb) sandbox_destroy(s->sb);
@@ -329,6 +376,22 @@ static void on_channel(struct sandbox *sb, void *ud, const char *data, size_t le
     if (s->nb) notebook_channel(s->nb, data, len);
 }
 
+/* A frame to the launcher could not be sent (a bug: the program was bounded
+ * when read).  A create still waiting is answered 500 and the session
+ * forgotten; a running session ends `lost`.  Never left hanging. */
+static void start_failed(struct session *s, const char *what) {
+    log_msgf(LOG_ERROR, "session_start", "session %s: %s could not be sent to the sandbox", s->id, what);
+    if (s->create_req) {
+        struct request *req = s->create_req;
+        s->create_req = NULL;
+        reply_error(req, 500, "internal", "the program's %s could not be sent to its sandbox", what);
+        session_end(s, SESSION_LOST);
+        session_free(s);
+        return;
+    }
+    session_end(s, SESSION_LOST);
+}
+
 static void start_program(struct session *s) {
     s->compiling = 0;
     json_t *argv = json_deep_copy(json_object_get(s->prog.image, "run"));
@@ -342,13 +405,20 @@ static void start_program(struct session *s) {
         .rows = (uint16_t)s->prog.rows, .timeout_ms = (uint32_t)s->prog.limits.timeout_ms,
         .output_limit = (uint64_t)s->prog.limits.output_bytes, .notebook = s->nb != NULL,
     };
-    sandbox_exec(s->sb, &ex);
+    int rc = sandbox_exec(s->sb, &ex);
     json_decref(argv);
     json_decref(env);
-    if (s->prog.stdin_data) sandbox_input(s->sb, s->prog.stdin_data, s->prog.stdin_len);
-    if (s->stdin_queue.len) sandbox_input(s->sb, s->stdin_queue.data, s->stdin_queue.len);
+    if (rc < 0) {
+        start_failed(s, "command");
+        return;
+    }
+    if ((s->prog.stdin_data && sandbox_input(s->sb, s->prog.stdin_data, s->prog.stdin_len) < 0) ||
+        (s->stdin_queue.len && sandbox_input(s->sb, s->stdin_queue.data, s->stdin_queue.len) < 0) ||
+        (s->eof_requested && sandbox_eof(s->sb) < 0)) {
+        start_failed(s, "input");
+        return;
+    }
     buf_free(&s->stdin_queue);
-    if (s->eof_requested) sandbox_eof(s->sb);
     s->state = SESSION_RUNNING;
     answer_create(s);
 }
@@ -359,8 +429,11 @@ static void on_ready(struct sandbox *sb, void *ud) {
     json_t *f;
     json_array_foreach(s->prog.files, i, f) {
         const json_t *content = json_object_get(f, "content");
-        sandbox_send_file(sb, json_string_value(json_object_get(f, "name")), json_string_value(content),
-                          json_string_length(content));
+        if (sandbox_send_file(sb, json_string_value(json_object_get(f, "name")), json_string_value(content),
+                              json_string_length(content)) < 0) {
+            start_failed(s, "files");
+            return;
+        }
     }
     /* The files are in the container now: drop our copy. */
     json_array_clear(s->prog.files);
@@ -376,8 +449,9 @@ static void on_ready(struct sandbox *sb, void *ud) {
         .timeout_ms = (uint32_t)(s->prog.limits.timeout_ms ? s->prog.limits.timeout_ms : 60000),
         .output_limit = (uint64_t)s->prog.limits.output_bytes,
     };
-    sandbox_exec(sb, &ex);
+    int rc = sandbox_exec(sb, &ex);
     json_decref(env);
+    if (rc < 0) start_failed(s, "compile command");
 }
 
 static void on_data(struct sandbox *sb, void *ud, int stream, const char *data, size_t len) {
@@ -390,14 +464,18 @@ static void on_data(struct sandbox *sb, void *ud, int stream, const char *data, 
 static void on_exit_frame(struct sandbox *sb, void *ud, const struct launcher_exit *ex) {
     (void)sb;
     struct session *s = ud;
+    /* Every process of the program is gone now: unless one hit the memory
+     * limit, the container can serve another program after the pool's reset. */
+    s->reusable = ex->oom_kills == 0 && ex->seq != 0;
     if (s->killing) {
-        /* A DELETE's SIGKILL: every process of the program is gone now. */
+        /* A DELETE's SIGKILL. */
         session_end(s, SESSION_KILLED);
         return;
     }
     if (s->compiling) {
         if (ex->reason == 0 && ex->signo == 0 && ex->exit_code == 0) {
             s->compile = json_pack("{s:i,s:s,s:s}", "exit_code", 0, "stdout", "", "stderr", "");
+            s->reusable = 0;   /* the program runs now */
             start_program(s);
             return;
         }
@@ -405,7 +483,7 @@ static void on_exit_frame(struct sandbox *sb, void *ud, const struct launcher_ex
                                "stdout", "", "stderr", "");
         /* The compiler's text is in the record: copy it into the report too. */
         uint64_t next, dropped;
-        json_t *events = outrec_read(&s->rec, 0, READ_CHUNK, &next, &dropped);
+        json_t *events = outrec_read(&s->rec, 0, READ_CHUNK, SIZE_MAX, &next, &dropped);
         buf_t text = BUF_INIT;
         size_t i;
         json_t *e;
@@ -453,10 +531,18 @@ static void on_reply(struct sandbox *sb, void *ud, uint32_t rid, int status, con
     enum file_op op = f->op;
     free(f);
     switch (status) {
-    case 0: break;
-    case 1: reply_error(req, 404, "not_found", "no such file in the session's working directory"); return;
-    case 2: reply_error(req, 400, "bad_request", "the path leaves the working directory or crosses a symlink"); return;
-    case 3: reply_error(req, 400, "bad_request", "the path names a folder"); return;
+    case LAUNCHER_OK: break;
+    case LAUNCHER_NOT_FOUND: reply_error(req, 404, "not_found", "no such file in the session's working directory"); return;
+    case LAUNCHER_BAD_PATH: reply_error(req, 400, "bad_request", "the path leaves the working directory or crosses a symlink"); return;
+    case LAUNCHER_IS_DIR: reply_error(req, 400, "bad_request", "the path names a folder"); return;
+    case LAUNCHER_NOT_REGULAR: reply_error(req, 400, "bad_request", "the path names no regular file (a FIFO, a socket ...)"); return;
+    case LAUNCHER_TOO_LARGE:
+        if (op == FILE_GET) reply_error(req, 413, "payload_too_large", "the file is larger than a GET returns (4 MiB)");
+        else reply_error(req, 413, "payload_too_large", "no space for the file: %.*s", (int)(len > 200 ? 200 : len), data);
+        return;
+    case LAUNCHER_DENIED:
+        reply_error(req, 409, "conflict", "the program's modes forbid it, or the file is busy: %.*s", (int)(len > 200 ? 200 : len), data);
+        return;
     default: reply_error(req, 500, "internal", "the sandbox could not do it: %.*s", (int)(len > 200 ? 200 : len), data); return;
     }
     if (op == FILE_GET) {
@@ -531,7 +617,9 @@ void session_create(struct request *req) {
     backend_load_changed();
     http_set_abort(req, on_create_abort, s);
     /* A warm container runs on_ready (and answers the create) before this returns. */
-    if (backend_sandbox_start(&s->prog, &s->uid, s->id, &session_callbacks, s, &s->sb) < 0) {
+    int started = backend_sandbox_start(&s->prog, &s->uid, s->id, &session_callbacks, s, &s->sb);
+    s->warm = started == 1;
+    if (started < 0) {
         s->create_req = NULL;
         reply_error(req, 500, "internal", "cannot start a sandbox");
         session_end(s, SESSION_LOST);
@@ -739,11 +827,23 @@ static void on_ws_close(struct ws *ws, void *ud) {
     wsclient_remove(ud);
 }
 
-static const struct ws_callbacks ws_cbs = {on_ws_text, on_ws_close};
+static void on_ws_drain(struct ws *ws, void *ud) {
+    (void)ws;
+    wsclient_flush(ud);
+}
+
+static const struct ws_callbacks ws_cbs = {on_ws_text, on_ws_close, on_ws_drain};
 
 void session_websocket(struct request *req, struct session *s, uint64_t cursor) {
     if (cursor > outrec_end(&s->rec)) {
         reply_error(req, 400, "bad_request", "cursor is beyond the end of the output");
+        return;
+    }
+    int open = 0;
+    for (struct wsclient *o = s->clients; o; o = o->next) open++;
+    if (open >= app_config()->max_ws_per_session) {
+        reply_error(req, 429, "rate_limited", "the session has %d WebSockets open, the most the policy allows "
+                    "(max_ws_per_session)", open);
         return;
     }
     struct wsclient *c = calloc(1, sizeof *c);
@@ -773,6 +873,11 @@ static void file_op(struct request *req, struct session *s, enum file_op op, con
     }
     if (path && !program_valid_path(path)) {
         reply_error(req, 400, "bad_request", "bad path: use /-separated components of [A-Za-z0-9._-], not . or ..");
+        return;
+    }
+    /* A file travels in one P frame (docs/protocol.md): larger ones are refused at once. */
+    if (op == FILE_PUT && req->body.len > attach_put_max(strlen(path))) {
+        reply_error(req, 413, "payload_too_large", "a file PUT carries at most %zu bytes", attach_put_max(strlen(path)));
         return;
     }
     struct pending_file *f = calloc(1, sizeof *f);

@@ -51,6 +51,8 @@ void session_websocket(struct request *req, struct session *s, uint64_t cursor);
 int session_signal_number(const char *name);
 size_t session_count_live(void);
 size_t session_count_for_key(const char *key_hash);
+/* Live (not ended) sessions of the language. */
+size_t session_count_for_language(const char *language);
 /* End every session (killed), answer waiters, close WebSockets with 1001. */
 void session_kill_all(void);
 void session_reaper_start(void);

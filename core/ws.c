@@ -47,7 +47,7 @@ int ws_is_upgrade(const struct request *req) {
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud) {
     (void)flags;
     struct ws *ws = ud;
-    if (ws->in.len == 0) {
+    if (ws->in.len == 0 || conn_raw_dropped(ws->conn)) { /* dropped: no more messages from it */
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
@@ -129,7 +129,12 @@ static void on_raw_data(void *ud, const char *data, size_t len) {
     }
 }
 
-static const struct conn_raw ws_raw = {on_raw_data, on_raw_close};
+static void on_raw_drain(void *ud) {
+    struct ws *ws = ud;
+    if (!ws->closed && ws->cb->on_drain) ws->cb->on_drain(ws, ws->ud);
+}
+
+static const struct conn_raw ws_raw = {on_raw_data, on_raw_close, on_raw_drain};
 
 struct ws *ws_accept(struct request *req, const struct ws_callbacks *cb, void *ud) {
     const char *key = http_header(req, "sec-websocket-key");
@@ -176,7 +181,7 @@ void ws_send_text(struct ws *ws, const char *data, size_t len) {
     if (wslay_event_queue_msg(ws->ctx, &msg) == 0) send_pending(ws);
 }
 
-size_t ws_backlog(const struct ws *ws) { return conn_raw_write_queue(ws->conn); }
+int ws_backed_up(struct ws *ws) { return conn_raw_backed_up(ws->conn); }
 
 void ws_close(struct ws *ws, uint16_t code, const char *reason) {
     if (ws->closed) return;

@@ -188,6 +188,12 @@ int frame_put_file(struct lbuf *out, const struct file_msg *m)
     return put_named_data(out, FRAME_FILE, 0, m);
 }
 
+size_t frame_put_room(size_t path_len)
+{
+    size_t fixed = 4 + 2 + path_len; /* rid, path length, path */
+    return fixed < FRAME_MAX_LEN - 1 ? FRAME_MAX_LEN - 1 - fixed : 0;
+}
+
 int frame_put_put(struct lbuf *out, const struct file_msg *m)
 {
     return put_named_data(out, FRAME_PUT, 4, m);
@@ -293,10 +299,11 @@ void frame_put_list(struct lbuf *out, uint32_t rid)
     lbuf_put_u32(out, rid);
 }
 
-void frame_put_reset(struct lbuf *out, uint32_t rid)
+void frame_put_reset(struct lbuf *out, uint32_t rid, uint64_t memory_slack)
 {
-    put_header(out, FRAME_RESET, 4);
+    put_header(out, FRAME_RESET, 4 + 8);
     lbuf_put_u32(out, rid);
+    lbuf_put_u64(out, memory_slack);
 }
 
 int frame_parse_hello(const struct frame *f, struct hello_msg *m)
@@ -316,6 +323,14 @@ int frame_parse_rid(const struct frame *f, uint32_t *rid)
 {
     struct cursor c = cursor_of(f);
     *rid = take_u32(&c);
+    return finish(&c, true);
+}
+
+int frame_parse_reset(const struct frame *f, uint32_t *rid, uint64_t *memory_slack)
+{
+    struct cursor c = cursor_of(f);
+    *rid = take_u32(&c);
+    *memory_slack = c.left > 0 ? take_u64(&c) : 0;
     return finish(&c, true);
 }
 

@@ -55,7 +55,10 @@ enum reply_status {
     REPLY_NOT_FOUND = 1,
     REPLY_BAD_PATH = 2,
     REPLY_IS_DIR = 3,
-    REPLY_ERROR = 4,
+    REPLY_ERROR = 4,       /* anything else: data says what */
+    REPLY_NOT_REGULAR = 5, /* a FIFO, a socket, a device: no file to read or write */
+    REPLY_TOO_LARGE = 6,   /* G of more than fits in an R; P or F with no space left */
+    REPLY_DENIED = 7,      /* the file's or a folder's mode forbids it, or it is busy (ETXTBSY) */
 };
 
 enum { STREAM_STDOUT = 1, STREAM_STDERR = 2 };
@@ -141,14 +144,17 @@ void frame_put_signal(struct lbuf *out, uint8_t signo);
 void frame_put_resize(struct lbuf *out, uint16_t cols, uint16_t rows);
 int frame_put_get(struct lbuf *out, const struct file_msg *m); /* data unused */
 int frame_put_put(struct lbuf *out, const struct file_msg *m);
+size_t frame_put_room(size_t path_len); /* the most data bytes a P frame carries for this path */
 void frame_put_list(struct lbuf *out, uint32_t rid);
-void frame_put_reset(struct lbuf *out, uint32_t rid);
+/* K: the rid, then the memory the container may hold beyond start-up once reset (0: unchecked). */
+void frame_put_reset(struct lbuf *out, uint32_t rid, uint64_t memory_slack);
 int frame_put_channel_in(struct lbuf *out, const void *data, size_t n);
 
 /* I and C carry raw bytes, E nothing: the frame itself is the message. */
 int frame_parse_hello(const struct frame *f, struct hello_msg *m);
 int frame_parse_u64(const struct frame *f, uint64_t *v); /* A */
-int frame_parse_rid(const struct frame *f, uint32_t *rid); /* L, K */
+int frame_parse_rid(const struct frame *f, uint32_t *rid); /* L */
+int frame_parse_reset(const struct frame *f, uint32_t *rid, uint64_t *memory_slack); /* K; slack optional */
 int frame_parse_signal(const struct frame *f, uint8_t *signo);
 int frame_parse_resize(const struct frame *f, uint16_t *cols, uint16_t *rows);
 int frame_parse_file(const struct frame *f, struct file_msg *m); /* F */

@@ -16,18 +16,17 @@
 /* The biggest file G can return: what fits in one R frame. */
 #define READ_MAX_BYTES (4u * 1024 * 1024)
 
+/* Every failure says why in the reply's data; the backend shows it for the statuses it maps. */
 static int fail(struct lbuf *out, const char *what, int err)
 {
-    int status = path_status_of_errno(err);
-    if (status == REPLY_ERROR)
-        lbuf_printf(out, "%s: %s", what, strerror(err));
-    return status;
+    lbuf_printf(out, "%s: %s", what, strerror(err));
+    return path_status_of_errno(err);
 }
 
 static int not_regular(struct lbuf *out)
 {
     lbuf_printf(out, "not a regular file");
-    return REPLY_ERROR;
+    return REPLY_NOT_REGULAR;
 }
 
 /* Opens the parent directory of the backend's `path` below the working directory. Returns its fd
@@ -142,6 +141,7 @@ int fsop_read(const char *workdir, const char *path, size_t path_len, struct lbu
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0 || lbuf_used(out) - start + (size_t)n > READ_MAX_BYTES) {
+                /* EFBIG: more than one R frame carries (REPLY_TOO_LARGE) */
                 lbuf_truncate(out, start);
                 status = fail(out, "read", n < 0 ? errno : EFBIG);
                 break;
@@ -154,9 +154,10 @@ int fsop_read(const char *workdir, const char *path, size_t path_len, struct lbu
 }
 
 /* Appends a `u64 size, u16 path_len, path` record for every regular file below dir_fd, whose
- * path relative to the working directory is path[0..path_len). Directories that cannot be read
- * and paths longer than G accepts are skipped: they could not be fetched anyway. The length
- * bound also bounds the depth, and with it the fds and stack this recursion uses. */
+ * path relative to the working directory is path[0..path_len). Directories that cannot be read,
+ * names outside the file-name rule (the program may make any name: a newline, a quote, bytes
+ * that are not UTF-8) and paths longer than G accepts are skipped: G would refuse them. The
+ * length bound also bounds the depth, and with it the fds and stack this recursion uses. */
 static void list_dir(int dir_fd, char *path, size_t path_len, struct lbuf *out)
 {
     DIR *dir = fdopendir(dir_fd);
@@ -171,7 +172,7 @@ static void list_dir(int dir_fd, char *path, size_t path_len, struct lbuf *out)
             continue;
         size_t name_len = strlen(name);
         size_t len = path_len + (path_len ? 1 : 0) + name_len;
-        if (len > PATH_MAX_BYTES)
+        if (len > PATH_MAX_BYTES || !path_is_valid(name, name_len))
             continue;
         char *end = path + path_len;
         if (path_len)

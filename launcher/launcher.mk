@@ -10,7 +10,11 @@ LAUNCHER_OBJS := $(patsubst launcher/%.c,build/launcher/%.o,$(LAUNCHER_SRCS))
 LAUNCHER_TEST_OBJS := build/launcher/frame.o build/launcher/lbuf.o build/launcher/xalloc.o build/launcher/paths.o \
                       build/launcher/outbox.o build/launcher/util.o
 
-LAUNCHER_UNIT_TESTS := build/test_launcher_frame
+# The reset against a temporary directory (no container: the working directory only).
+LAUNCHER_RESET_TEST_OBJS := build/launcher/reset.o build/launcher/rootattr.o build/launcher/memcg.o \
+                            build/launcher/lbuf.o build/launcher/xalloc.o build/launcher/util.o
+
+LAUNCHER_UNIT_TESTS := build/test_launcher_frame build/test_launcher_reset
 
 launcher/cloudcode-launcher: $(LAUNCHER_OBJS)
 	$(LAUNCHER_CC) $(LAUNCHER_CFLAGS) -o $@ $^
@@ -23,8 +27,12 @@ build/test_launcher_frame: tests/unit/test_launcher_frame.c $(LAUNCHER_TEST_OBJS
 	@mkdir -p $(@D)
 	$(LAUNCHER_CC) $(LAUNCHER_CFLAGS) -Ilauncher -o $@ $< $(LAUNCHER_TEST_OBJS)
 
+build/test_launcher_reset: tests/unit/test_launcher_reset.c $(LAUNCHER_RESET_TEST_OBJS) $(LAUNCHER_HDRS)
+	@mkdir -p $(@D)
+	$(LAUNCHER_CC) $(LAUNCHER_CFLAGS) -Ilauncher -Itests/unit -o $@ $< $(LAUNCHER_RESET_TEST_OBJS)
+
 .PHONY: launcher launcher-clean
 launcher: launcher/cloudcode-launcher
 
 launcher-clean:
-	rm -rf build/launcher build/test_launcher_frame launcher/cloudcode-launcher
+	rm -rf build/launcher build/test_launcher_frame build/test_launcher_reset launcher/cloudcode-launcher

@@ -55,16 +55,27 @@ static __attribute__((noreturn)) void shut_down(struct launcher *l, int status)
     exit(status);
 }
 
-/* Drains the signalfd. Only SIGCHLD and a SIGTERM or SIGINT from outside the container's PID
- * namespace (ssi_pid 0: docker stop, docker kill) are acted on; the program can signal the
- * launcher, as the same user, and must not be able to make it do anything. */
+/* Whether a signal came from the kernel or from outside the container's PID namespace. A kill()
+ * from outside (docker stop, docker kill) is SI_USER with a sender pid of 0, since the sender has
+ * no pid in this namespace; a kill() from inside carries the sender's pid. The pid alone is not
+ * proof: rt_sigqueueinfo() lets the program write any si_pid, with si_code SI_QUEUE or another
+ * negative code — the kernel refuses only the codes >= 0 (SI_USER, SI_KERNEL) and SI_TKILL from
+ * anyone but the target itself, and the program is not the launcher. */
+static bool sent_from_outside(const struct signalfd_siginfo *si)
+{
+    return si->ssi_code == SI_KERNEL || (si->ssi_code == SI_USER && si->ssi_pid == 0);
+}
+
+/* Drains the signalfd. Only SIGCHLD and a SIGTERM or SIGINT from outside are acted on; the
+ * program can signal the launcher, as the same user, and must not be able to make it do anything.
+ * A forged SIGCHLD costs a waitpid(WNOHANG) and nothing else. */
 static void handle_signals(struct launcher *l)
 {
     struct signalfd_siginfo si;
     while (read(l->signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGCHLD)
             run_reap(l);
-        else if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && si.ssi_pid == 0)
+        else if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && sent_from_outside(&si))
             shut_down(l, 0);
     }
 }
@@ -115,14 +126,15 @@ static void handle_list(struct launcher *l, const struct frame *f)
 static void handle_reset(struct launcher *l, const struct frame *f)
 {
     uint32_t rid;
+    uint64_t memory_slack;
     struct lbuf why;
-    if (frame_parse_rid(f, &rid) < 0)
+    if (frame_parse_reset(f, &rid, &memory_slack) < 0)
         protocol_error(f->type);
     run_kill_all(l);
     lbuf_clear(&l->input);
     l->input_eof = false;
     lbuf_init(&why);
-    int status = reset_sandbox(&why) < 0 ? REPLY_ERROR : REPLY_OK;
+    int status = reset_sandbox(memory_slack, &why) < 0 ? REPLY_ERROR : REPLY_OK;
     reply_with(l, rid, status, &why);
 }
 

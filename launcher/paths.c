@@ -94,6 +94,17 @@ int path_status_of_errno(int err)
         return REPLY_BAD_PATH;
     case EISDIR:
         return REPLY_IS_DIR;
+    case ENXIO: /* opening a FIFO without a reader for writing, or a socket */
+        return REPLY_NOT_REGULAR;
+    case EFBIG:
+    case ENOSPC:
+    case EDQUOT:
+    case EMLINK:
+        return REPLY_TOO_LARGE;
+    case EACCES:
+    case EPERM:
+    case ETXTBSY:
+        return REPLY_DENIED;
     default:
         return REPLY_ERROR;
     }

@@ -20,7 +20,9 @@ bool path_is_valid(const char *path, size_t len);
  * Returns the directory's fd, or -1 with errno set; a symlink on the way gives ELOOP. */
 int path_open_parent(int root_fd, const char *path, bool create, const char **leaf);
 
-/* The R status (enum reply_status) that an errno from opening a path deserves. */
+/* The R status (enum reply_status) that an errno from opening, reading or writing a path
+ * deserves. What the program can cause (modes, FIFOs, a full disk, a running binary) has a status
+ * of its own: only the unforeseen is REPLY_ERROR. */
 int path_status_of_errno(int err);
 
 #endif

@@ -1,5 +1,8 @@
-/* reset.c — emptying directories (with no recursion, whatever their depth) and SysV IPC. */
+/* reset.c — putting a used sandbox back as it started: the writable roots emptied and restored
+ * (rootattr.c), the SysV IPC objects removed, the memory given back (memcg.c). */
 #include "reset.h"
+#include "memcg.h"
+#include "rootattr.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,34 +18,41 @@
 
 struct reset_root {
     const char *path;
-    bool known;  /* it existed at start-up */
-    mode_t mode; /* its mode then */
+    bool known;    /* it existed at start-up */
+    bool recorded; /* and its state could be recorded (else no reset can prove it back) */
+    struct root_attrs attrs;
 };
 
 #define MAX_ROOTS 4
 static struct reset_root roots[MAX_ROOTS];
 static int root_count;
-static bool reset_ipc;
+static bool in_sandbox;
+static int64_t memory_at_start; /* memcg_pinned_bytes() at start-up, -1 if unreadable */
 
-static void add_root(const char *path)
+static void add_root(const char *path, bool own_mount)
 {
-    struct stat st;
     struct reset_root *r = &roots[root_count++];
     r->path = path;
-    r->known = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-    r->mode = st.st_mode & 07777;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    r->known = fd >= 0 || errno != ENOENT;
+    r->recorded = fd >= 0 && root_attrs_snapshot(fd, own_mount, &r->attrs) == 0;
+    if (fd >= 0)
+        close(fd);
 }
 
 void reset_init(const char *workdir, bool in_container)
 {
     root_count = 0;
-    add_root(workdir);
+    /* In a container every root is a file system of its own (tmpfs, mqueue): the backend
+     * mounts /work and /tmp, Docker /dev/shm and /dev/mqueue. */
+    add_root(workdir, in_container);
     if (in_container) {
-        add_root("/tmp");
-        add_root("/dev/shm");
-        add_root("/dev/mqueue");
+        add_root("/tmp", true);
+        add_root("/dev/shm", true);
+        add_root("/dev/mqueue", true);
     }
-    reset_ipc = in_container;
+    in_sandbox = in_container;
+    memory_at_start = in_container ? memcg_pinned_bytes() : -1;
 }
 
 /* Empties the directory open as root_fd. Walks down and back up with one fd at a time instead of
@@ -103,22 +113,46 @@ static int empty_dir(int root_fd, const char *root_path, struct lbuf *why)
     return -1;
 }
 
-static int empty_root(const struct reset_root *r, struct lbuf *why)
+static int reset_root(const struct reset_root *r, struct lbuf *why)
 {
     if (!r->known)
         return 0;
-    struct stat st;
-    /* Only a root we own can have been chmod'ed by the program, and only it can be put back. */
-    if (stat(r->path, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 07777) != r->mode)
-        chmod(r->path, r->mode);
+    if (!r->recorded) {
+        lbuf_printf(why, "the state of %s could not be recorded at start-up", r->path);
+        return -1;
+    }
     int fd = open(r->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         lbuf_printf(why, "cannot open %s: %s", r->path, strerror(errno));
         return -1;
     }
+    /* The mode first: a root the program left mode 0 cannot be emptied. */
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_uid == geteuid())
+        fchmod(fd, r->attrs.st.st_mode & 07777);
     int rc = empty_dir(fd, r->path, why);
+    if (rc == 0)
+        rc = root_attrs_restore(fd, r->path, &r->attrs, why);
     close(fd);
     return rc;
+}
+
+/* Memory still charged beyond start-up plus `slack` is something the reset did not free. */
+static int check_memory(uint64_t slack, struct lbuf *why)
+{
+    if (!in_sandbox || slack == 0)
+        return 0;
+    int64_t now = memcg_pinned_bytes();
+    if (now < 0 || memory_at_start < 0) {
+        lbuf_printf(why, "cannot read the memory cgroup");
+        return -1;
+    }
+    if (now > memory_at_start && (uint64_t)(now - memory_at_start) > slack) {
+        lbuf_printf(why, "%lld KiB of memory still in use, %lld KiB at start-up (slack %llu KiB)",
+                    (long long)now / 1024, (long long)memory_at_start / 1024, (unsigned long long)slack / 1024);
+        return -1;
+    }
+    return 0;
 }
 
 enum ipc_kind { IPC_SHM, IPC_SEM, IPC_MSG };
@@ -163,16 +197,16 @@ static int remove_ipc(const char *table, enum ipc_kind kind, struct lbuf *why)
     return rc;
 }
 
-int reset_sandbox(struct lbuf *why)
+int reset_sandbox(uint64_t memory_slack, struct lbuf *why)
 {
     for (int i = 0; i < root_count; i++)
-        if (empty_root(&roots[i], why) < 0)
+        if (reset_root(&roots[i], why) < 0)
             return -1;
-    if (reset_ipc) {
+    if (in_sandbox) {
         if (remove_ipc("/proc/sysvipc/shm", IPC_SHM, why) < 0 ||
             remove_ipc("/proc/sysvipc/sem", IPC_SEM, why) < 0 ||
             remove_ipc("/proc/sysvipc/msg", IPC_MSG, why) < 0)
             return -1;
     }
-    return 0;
+    return check_memory(memory_slack, why);
 }

@@ -20,22 +20,30 @@ return {
 
   max_body_bytes = 1048576,
   max_connections = 1024,
+  max_connections_per_address = 0,  -- a balancer in front connects from one address
   read_timeout_ms = 10000,
+  lingering_close_ms = 5000,
+  ws_backlog_bytes = 4194304,
   shutdown_grace_s = 10,
 
   max_sessions = 50,          -- capacity: live sessions plus runs in progress
   max_sessions_per_key = 10,
   ended_retention_s = 60,
   max_wait_ms = 30000,
+  max_ws_per_session = 4,
   uid_range = { 100000, 165535 },
 
   limits = limits.default,
   images = images.default,
 
-  -- Warm containers per language, and reuse of a run's container for the next
-  -- run after a complete reset (docs/pools.md).
+  -- Warm containers per language, sized by the recent demand (lazy for the
+  -- languages few use), and reuse of a run's or a session's container for the
+  -- next one after a complete reset (docs/pools.md).
   pools = pools.default,
   reuse = true,
+  -- A reset container still holding more memory than this beyond its start-up
+  -- figure (kernel memory no reset frees) is discarded, not reused.
+  reset_memory_slack_mb = 32,
 
   -- The older dialects (docs/compat.md).  With CODECLOUD_PISTON_OPEN=1 Piston
   -- callers without a key are served as one anonymous tenant, at most

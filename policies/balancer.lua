@@ -17,6 +17,9 @@ return {
 
   max_body_bytes = 1048576,
   max_connections = 1024,
+  max_connections_per_address = 256,
+  lingering_close_ms = 5000,
+  ws_backlog_bytes = 4194304,
   shutdown_grace_s = 10,
 
   max_sessions_per_key = 10,   -- fleet-wide, counted in Redis

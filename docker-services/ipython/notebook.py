@@ -81,12 +81,37 @@ def clean_data(data):
     return out
 
 
-def data_size(data):
-    return sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in data.values())
+def to_json(value):
+    """The reply's encoding: UTF-8 as is (escaped only where JSON must), so that a reply's size is
+    what Capture counted."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
+
+
+def json_size(value):
+    return len(to_json(value))
+
+
+def escaped_size(text):
+    """Bytes `text` takes inside a JSON string (without the quotes)."""
+    return json_size(text) - 2
+
+
+def cut_to(text, room):
+    """The longest prefix of `text` whose escaped size is at most `room`."""
+    lo, hi = 0, min(len(text), max(room, 0))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if escaped_size(text[:mid]) <= room:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo]
 
 
 class Capture:
-    """A cell's outputs, in order, capped at `limit` bytes (images by their base64 size)."""
+    """A cell's outputs, in order, capped at `limit` bytes of the JSON they take in the reply
+    (images by their base64 size, text with its escapes, each output with its fields): the
+    backend takes a reply line of at most the limit plus a small slack (core/notebook.c)."""
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -118,16 +143,19 @@ class Capture:
     def _stream_locked(self, name, text, force=False):
         if not text or (self.truncated and not force):
             return
-        n = len(text.encode("utf-8", "replace"))
-        if not force and n > self._room():
-            cut = text.encode("utf-8", "replace")[: max(self._room(), 0)].decode("utf-8", "ignore")
-            self.truncated = True
-            if not cut:
-                return
-            text, n = cut, len(cut.encode("utf-8"))
-        self.size += n
         last = self.outputs[-1] if self.outputs else None
-        if last and last["type"] == "stream" and last["name"] == name:
+        merge = last and last["type"] == "stream" and last["name"] == name
+        # A new output costs its fields and the comma before it.
+        fields = 0 if merge else json_size({"type": "stream", "name": name, "text": ""}) + 1
+        n = escaped_size(text)
+        if not force and fields + n > self._room():
+            text = cut_to(text, self._room() - fields)
+            self.truncated = True
+            if not text:
+                return
+            n = escaped_size(text)
+        self.size += fields + n
+        if merge:
             last["text"] += text
         else:
             self.outputs.append({"type": "stream", "name": name, "text": text})
@@ -137,10 +165,11 @@ class Capture:
             if self.active:
                 self._stream_locked(name, clean_text(text))
 
-    def add(self, output, size):
+    def add(self, output):
         with self.lock:
             if not self.active or self.truncated:
                 return
+            size = json_size(output) + 1
             if size > self._room():
                 self.truncated = True
                 return
@@ -359,7 +388,7 @@ def make_shell():
             if not CAP.active:
                 return super().write_format_data(format_dict, md_dict)
             data = clean_data(format_dict)
-            CAP.add({"type": "execute_result", "data": data}, data_size(data))
+            CAP.add({"type": "execute_result", "data": data})
 
         def finish_displayhook(self):
             if not CAP.active:
@@ -370,7 +399,7 @@ def make_shell():
             if not CAP.active:
                 return super().publish(data, metadata, source, transient=transient, update=update, **kwargs)
             data = clean_data(data)
-            CAP.add({"type": "display_data", "data": data}, data_size(data))
+            CAP.add({"type": "display_data", "data": data})
 
     class Shell(InteractiveShell):
         exit_status = None   # set when the code asked the interpreter to end
@@ -380,7 +409,7 @@ def make_shell():
                 return super()._showtraceback(etype, evalue, stb)
             tb = [clean_text(line) for line in stb]
             CAP.add({"type": "error", "ename": etype.__name__, "evalue": clean_text(str(evalue)),
-                     "traceback": tb}, sum(len(line) for line in tb))
+                     "traceback": tb})
 
         def showtraceback(self, exc_tuple=None, *args, **kwargs):
             # IPython catches SystemExit and carries on; here it ends the session, silently.
@@ -440,7 +469,7 @@ class Driver:
     def send(self, msg):
         if self.rep_fd is None:
             return
-        data = (json.dumps(msg, separators=(",", ":")) + "\n").encode()
+        data = to_json(msg) + b"\n"
         while data:
             try:
                 n = os.write(self.rep_fd, data)
@@ -532,7 +561,7 @@ class Driver:
         except KeyboardInterrupt:
             # Interrupted outside run_code (while compiling, in a post-execute hook).
             CAP.add({"type": "error", "ename": "KeyboardInterrupt", "evalue": "",
-                     "traceback": ["KeyboardInterrupt"]}, 17)
+                     "traceback": ["KeyboardInterrupt"]})
         finally:
             sys.stdout, sys.stderr, sys.stdin, builtins.input = saved
             self.fdcap.end()

@@ -141,7 +141,9 @@ STARTED = []
 
 
 class Server:
-    def __init__(self, tmpdir, policy=None, env=None, name="server"):
+    def __init__(self, tmpdir, policy=None, env=None, name="server", program=None):
+        """program: the binary to run instead of CODECLOUD_TEST_BINARY's (e.g. the ASan build)."""
+        self.program = program
         self.tmpdir = Path(tmpdir)
         self.tmpdir.mkdir(parents=True, exist_ok=True)
         self.policy = Path(policy or DEFAULT_POLICY)
@@ -158,8 +160,8 @@ class Server:
 
     # ---- life cycle ------------------------------------------------------------------
     def command(self):
-        cmd = [str(binary()), str(self.policy)]
-        if VALGRIND:
+        cmd = [str(self.program or binary()), str(self.policy)]
+        if VALGRIND and not self.program:
             cmd = ["valgrind", "--error-exitcode=99", "--leak-check=full",
                    "--show-leak-kinds=definite,indirect",
                    "--errors-for-leak-kinds=definite,indirect", "--track-fds=no",

@@ -2,7 +2,7 @@
 import pytest
 
 from backend_util import create, delete, read_until, send_input, wait_ended
-from conftest import assert_error
+from conftest import assert_error, slow
 
 pytestmark = pytest.mark.docker
 
@@ -115,3 +115,53 @@ def test_files_of_another_key_are_404(start_server):
     status, _, body = srv.request("GET", f"/v1/sessions/{sid}/files/main.py", headers=auth("k1"))
     assert status == 200 and body == SHELL.encode()
     delete(srv, sid, key="k1")
+
+
+def test_what_the_program_makes_is_never_a_500(be, sid):
+    """A FIFO, a mode-0 file, a file larger than one reply frame, names outside the file-name rule:
+    bad input, answered 400/409/413 (api.md), never 500; the listing shows only fetchable names."""
+    send_input(be, sid, "os.mkfifo('pipe'); open('locked.txt','w').write('x'); os.chmod('locked.txt', 0); "
+                        "os.mkdir('closed'); os.chmod('closed', 0); "
+                        "open('big.bin','wb').write(b'x' * (5 << 20)); open('bad\\nname','w').write('x'); "
+                        "open('quo\\'te.txt','w').write('x'); os.mkdir('dir\\nx'); "
+                        "open('dir\\nx/inner.txt','w').write('x')\n")
+    read_until(be, sid, lambda t, b: "ok 1\n" in t)
+    for method, path, want in (("GET", "pipe", 400), ("PUT", "pipe", 400), ("GET", "locked.txt", 409),
+                               ("PUT", "locked.txt", 409), ("GET", "closed/f.txt", 409),
+                               ("PUT", "closed/f.txt", 409), ("GET", "big.bin", 413)):
+        status, _, body = (files(be, sid, "/" + path) if method == "GET" else put(be, sid, path, b"new"))
+        assert status == want, (method, path, status, body)
+        assert_error(status, body)
+    status, _, body = files(be, sid)
+    assert status == 200, body
+    listed = {f["path"] for f in body["files"]}
+    assert {"locked.txt", "big.bin", "main.py", "data/in.txt"} <= listed, listed
+    assert not any("\n" in p or "'" in p for p in listed), listed
+    for path in listed:
+        status, _, body = files(be, sid, "/" + path)
+        assert status in (200, 409, 413), (path, status, body)
+    # the session is unharmed
+    send_input(be, sid, "print(open('locked.txt').read() if os.access('locked.txt', os.R_OK) else 'no')\n")
+    read_until(be, sid, lambda t, b: "ok 2\n" in t)
+
+
+BIG_BODY_POLICY = """
+local p = require "policies.backend"
+p.max_body_bytes = 16 << 20
+return p
+"""
+
+
+def test_put_larger_than_a_frame_is_413_at_once(start_server, policy_file):
+    """The policy allows bodies far larger than one launcher frame (4 MiB): such a PUT is refused
+    at once instead of waiting for the session's end; smaller ones still work."""
+    srv = start_server(policy=policy_file(BIG_BODY_POLICY))
+    sid = create(srv, {"language": "python", "code": SHELL})["id"]
+    status, _, body = srv.request("PUT", f"/v1/sessions/{sid}/files/big.bin", b"x" * (5 << 20),
+                                  headers={"Content-Type": "application/octet-stream"}, timeout=slow(20))
+    assert_error(status, body, "payload_too_large", 413)
+    status, _, body = put(srv, sid, "ok.bin", b"y" * (3 << 20))
+    assert status == 204, body
+    status, _, body = files(srv, sid, "/ok.bin")
+    assert status == 200 and body == b"y" * (3 << 20)
+    delete(srv, sid)

@@ -355,44 +355,6 @@ def test_many_idle_and_slow_connections_do_not_block(server):
     server.alive()
 
 
-def test_max_connections(start_server):
-    srv = start_server(SETTINGS, settings_env(max_connections=5))
-    socks = []
-    try:
-        for _ in range(4):
-            socks.append(srv.connect())
-        # the 5th connection proves the server has accepted all five
-        fifth = srv.connect()
-        socks.append(fifth)
-        fifth.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        rs, _ = read_responses(fifth, 1, slow(5))
-        assert rs and rs[0][0] == 200, rs
-        assert metric_value(rs[0][2].decode(), "cloudcode_connections_open") == 5
-        # the 6th: 503 unavailable, then closed
-        with srv.connect() as sixth:
-            data = read_all(sixth, slow(5))
-        st, headers, body = only_response(data)
-        assert_error(st, body, "unavailable", expected_status=503)
-        # the 5 are still usable
-        fifth.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        rs, _ = read_responses(fifth, 1, slow(5))
-        assert rs[0][0] == 200
-    finally:
-        for s in socks:
-            s.close()
-    # once they are gone the server answers again
-    deadline = time.monotonic() + slow(5)
-    while True:
-        try:
-            st, _, body = srv.request("GET", "/healthz")
-            if st == 200:
-                break
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "the server did not recover after the connections closed"
-        time.sleep(0.05)
-
-
 # ---- routing ---------------------------------------------------------------------------
 
 @pytest.mark.valgrind

@@ -75,6 +75,18 @@ def test_check_long_path_is_not_shortened(tmp_path, name):
     assert_one_error_line(p.stderr, f, error_line(f))
 
 
+@pytest.mark.parametrize("name", ["bad_loadlib.lua", "bad_c_module.lua"])
+def test_check_policy_loads_no_c_code(name):
+    """package.loadlib and the C searchers of `require` are gone (a C module found through a
+    package.cpath the policy sets was loaded before); the error says why, at the policy's line."""
+    path = POLICIES / name
+    rel = path.relative_to(REPO)
+    p = run_cli("--check", rel)
+    assert p.returncode != 0
+    assert_one_error_line(p.stderr, rel, error_line(path))
+    assert "C code" in p.stderr or "no C modules" in p.stderr, p.stderr
+
+
 def test_check_missing_file():
     p = run_cli("--check", "tests/e2e/policies/does_not_exist.lua")
     assert p.returncode != 0

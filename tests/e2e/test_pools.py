@@ -1,11 +1,11 @@
 """Warm pools (docs/pools.md): runs and sessions take ready containers, a run's container
 serves the next run after a complete reset, accounting stays per run, and the pools show
-in /healthz and /metrics."""
+in /healthz and /metrics.  Sessions' reuse and demand sizing: test_pool_sessions.py."""
 import time
 
 import pytest
 
-from backend_util import containers, create, delete, docker, read_until, run_ok, wait_ended
+from backend_util import containers, create, delete, docker, run_ok, wait_ended
 from conftest import slow
 
 pytestmark = pytest.mark.docker
@@ -185,33 +185,6 @@ def test_other_limits_get_a_cold_container(start_server, policy_file):
     cold = hostname(run_ok(srv, {"language": "python", "code": HOST, "limits": {"memory_mb": 256}}))
     assert cold != warm
     assert hostname(run_ok(srv, {"language": "python", "code": HOST})) == warm
-
-
-def test_session_takes_a_fresh_container_never_returned(start_server, policy_file):
-    srv = pool_server(start_server, policy_file)
-    used = hostname(run_ok(srv, {"language": "python", "code": HOST}))
-    # the pool's only container has served a run: a session does not get it
-    sid = create(srv, {"language": "python", "code": HOST})["id"]
-    text, body = wait_ended(srv, sid)
-    assert body["state"] == "exited" and text.strip() != used
-    delete(srv, sid)
-    # a fresh pool container goes to a session, and is removed when it ends
-    srv2 = pool_server(start_server, policy_file)
-    _, h = health(srv2)
-    before = containers(f"cloudcode.backend={srv2.host}:{srv2.port}")
-    t0 = time.monotonic()
-    sid = create(srv2, {"language": "python", "code": "print(input())"})["id"]
-    took = srv2.wait_log(lambda l: l.get("event") == "pool_take" and l.get("session") == sid)
-    assert took["container"] in before
-    assert time.monotonic() - t0 < slow(2)
-    from backend_util import send_input
-    send_input(srv2, sid, "hi\n")
-    text, _, _ = read_until(srv2, sid, lambda t, b: "hi" in t)
-    delete(srv2, sid)
-    deadline = time.monotonic() + slow(10)
-    while took["container"] in containers(f"cloudcode.backend={srv2.host}:{srv2.port}"):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
 
 
 def test_health_and_metrics(start_server, policy_file):

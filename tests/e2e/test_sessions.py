@@ -235,15 +235,28 @@ def test_resize_on_non_tty_is_409(be, echo):
 
 # ---- tty ----------------------------------------------------------------------------------------
 
-TTY_PROG = """import os, signal, sys
+# A Python handler runs between bytecodes: a SIGWINCH that lands after input()'s last check and
+# before its read() blocks waits until that read returns (CPython's input() has this race, and
+# under load the resize below hit it: the size came only after the next line or ^D). So the
+# program waits in select() on stdin and a signal wakeup fd, which the C handler writes to.
+# os.read of a terminal in canonical mode returns one line, and b"" for ^D at a line's start.
+TTY_PROG = """import os, select, signal, sys
+wake_r, wake_w = os.pipe()
+os.set_blocking(wake_w, False)
+signal.set_wakeup_fd(wake_w)
 signal.signal(signal.SIGWINCH, lambda *a: print('size', tuple(os.get_terminal_size())))
 print('start', tuple(os.get_terminal_size()), sys.stdin.isatty())
 while True:
-    try:
-        line = input()
-    except EOFError:
+    ready = select.select([0, wake_r], [], [])[0]
+    if wake_r in ready:
+        os.read(wake_r, 64)
+    if 0 not in ready:
+        continue
+    line = os.read(0, 4096).decode()
+    if not line:
         print('got eof')
         continue
+    line = line.rstrip('\\n')
     if line == 'quit':
         break
     print('line', line)

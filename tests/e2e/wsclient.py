@@ -36,9 +36,16 @@ def accept_for(key):
 class WebSocket:
     """Masked frames out; text, close and ping/pong frames in (pings answered)."""
 
-    def __init__(self, server, path, headers=None, timeout=20, nodelay=False):
+    def __init__(self, server, path, headers=None, timeout=20, nodelay=False, rcvbuf=None):
+        """rcvbuf: a small SO_RCVBUF (set before connecting) for a peer that reads slowly."""
         host, port = server if isinstance(server, tuple) else (server.host, server.port)
-        self.sock = socket.create_connection((host, port), timeout=slow(timeout))
+        if rcvbuf:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(slow(timeout))
+            self.sock.connect((host, port))
+        else:
+            self.sock = socket.create_connection((host, port), timeout=slow(timeout))
         if nodelay:
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         key = base64.b64encode(os.urandom(16)).decode()

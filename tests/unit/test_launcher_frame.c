@@ -157,11 +157,19 @@ static void test_backend_frames(void)
     CHECK(read_one(&r, &m, &f) == 1 && f.type == 'L' && frame_parse_rid(&f, &rid) == 0 && rid == 77, "L decodes rid");
     frame_reader_free(&r);
 
+    uint64_t slack;
+    start(&m, 'K');
+    u32(&m, 78);
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_reset(&f, &rid, &slack) == 0 && rid == 78 && slack == 0,
+          "K without a memory slack decodes as unchecked");
+    frame_reader_free(&r);
+
     start(&m, 'K');
     u32(&m, 78);
     u8(&m, 0);
     finish(&m);
-    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_rid(&f, &rid) < 0, "K with trailing bytes is malformed");
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_reset(&f, &rid, &slack) < 0, "K with a partial slack is malformed");
     frame_reader_free(&r);
 
     uint8_t signo;
@@ -465,11 +473,23 @@ static void test_backend_encoders(void)
     finish(&m);
     CHECK(encodes_as(&out, &m), "L encodes rid");
 
-    frame_put_reset(&out, 0xfedcba98);
+    {
+        /* P: exactly frame_put_room() data bytes fit, one more does not */
+        static unsigned char big[FRAME_MAX_LEN];
+        struct file_msg pm = {.rid = 1, .path = "a/b.txt", .path_len = 7, .data = big};
+        pm.data_len = frame_put_room(pm.path_len);
+        CHECK(frame_put_put(&out, &pm) == 0 && lbuf_used(&out) == 4 + FRAME_MAX_LEN, "P of frame_put_room bytes fits");
+        lbuf_clear(&out);
+        pm.data_len++;
+        CHECK(frame_put_put(&out, &pm) < 0 && lbuf_used(&out) == 0, "P of one byte more is refused");
+    }
+
+    frame_put_reset(&out, 0xfedcba98, 32u << 20);
     start(&m, 'K');
     u32(&m, 0xfedcba98);
+    u64(&m, 32u << 20);
     finish(&m);
-    CHECK(encodes_as(&out, &m), "K encodes rid");
+    CHECK(encodes_as(&out, &m), "K encodes rid and memory slack");
     lbuf_free(&out);
 }
 
@@ -707,8 +727,11 @@ static void test_round_trips(void)
     CHECK(reread(&r, &out, &f) && f.type == FRAME_LIST && frame_parse_rid(&f, &rid) == 0 && rid == 0xffffffffu,
           "L round-trips");
     frame_reader_free(&r);
-    frame_put_reset(&out, 1);
-    CHECK(reread(&r, &out, &f) && f.type == FRAME_RESET && frame_parse_rid(&f, &rid) == 0 && rid == 1, "K round-trips");
+    uint64_t slack;
+    frame_put_reset(&out, 1, 5);
+    CHECK(reread(&r, &out, &f) && f.type == FRAME_RESET && frame_parse_reset(&f, &rid, &slack) == 0 && rid == 1 &&
+              slack == 5,
+          "K round-trips");
     frame_reader_free(&r);
 
     struct ready_msg y;
@@ -890,7 +913,7 @@ static void test_split_frames(void)
     frame_put_get(&out, &fm);
     frame_put_put(&out, &fm);
     frame_put_list(&out, 5);
-    frame_put_reset(&out, 6);
+    frame_put_reset(&out, 6, 0);
     move_to(&all, &out);
     frame_put_ready(&out, 7, &h);
     frame_put_data(&out, 7, STREAM_STDOUT, "2\n", 2);

@@ -17,18 +17,18 @@ static void test_order_and_cursor(void) {
     outrec_append(&r, OUT_STDERR, "E", 1);
     outrec_append(&r, OUT_STDOUT, "d", 1);
     uint64_t next, dropped;
-    json_t *ev = outrec_read(&r, 0, 1 << 20, &next, &dropped);
+    json_t *ev = outrec_read(&r, 0, 1 << 20, SIZE_MAX, &next, &dropped);
     CHECK(json_array_size(ev) == 3);
     CHECK_STR(event_data(ev, 0), "abc");
     CHECK_STR(event_data(ev, 1), "E");
     CHECK_STR(event_data(ev, 2), "d");
     CHECK(next == 5 && dropped == 0);
     json_decref(ev);
-    ev = outrec_read(&r, 2, 1 << 20, &next, &dropped);
+    ev = outrec_read(&r, 2, 1 << 20, SIZE_MAX, &next, &dropped);
     CHECK_STR(event_data(ev, 0), "c");
     CHECK(next == 5);
     json_decref(ev);
-    ev = outrec_read(&r, 5, 1 << 20, &next, &dropped);
+    ev = outrec_read(&r, 5, 1 << 20, SIZE_MAX, &next, &dropped);
     CHECK(json_array_size(ev) == 0 && next == 5);
     json_decref(ev);
     outrec_free(&r);
@@ -45,7 +45,7 @@ static void test_utf8_held_back(void) {
     CHECK(outrec_end(&r) == 3);
     outrec_flush(&r); /* the stream ended: the cut sequence comes out repaired */
     uint64_t next, dropped;
-    json_t *ev = outrec_read(&r, 0, 1 << 20, &next, &dropped);
+    json_t *ev = outrec_read(&r, 0, 1 << 20, SIZE_MAX, &next, &dropped);
     CHECK_STR(event_data(ev, 0), "\xE2\x82\xAC\xEF\xBF\xBD\xEF\xBF\xBD");
     CHECK(next == 5);
     json_decref(ev);
@@ -61,15 +61,41 @@ static void test_drop_keeps_last(void) {
     CHECK(outrec_end(&r) == 5000);
     CHECK(r.data.len >= 1000 && r.data.len < 2000);
     uint64_t next, dropped;
-    json_t *ev = outrec_read(&r, 0, 1 << 20, &next, &dropped);
+    json_t *ev = outrec_read(&r, 0, 1 << 20, SIZE_MAX, &next, &dropped);
     CHECK(dropped == r.base && dropped > 0);
     CHECK(next == 5000);
     size_t total = 0;
     for (size_t i = 0; i < json_array_size(ev); i++) total += strlen(event_data(ev, i));
     CHECK(total == r.data.len);
     json_decref(ev);
-    ev = outrec_read(&r, 4990, 5, &next, &dropped);
+    ev = outrec_read(&r, 4990, 5, SIZE_MAX, &next, &dropped);
     CHECK(next == 4995 && dropped == 0);
+    json_decref(ev);
+    outrec_free(&r);
+}
+
+/* One event per stream run: a program alternating its streams byte by byte gets its answer in
+ * pages of max_events, each resuming where the last ended, from any cursor. */
+static void test_events_capped(void) {
+    struct outrec r;
+    outrec_init(&r, 1 << 20);
+    for (int i = 0; i < 10000; i++) outrec_append(&r, i % 2 ? OUT_STDERR : OUT_STDOUT, i % 2 ? "e" : "o", 1);
+    CHECK(r.nsegs == 10000);
+    uint64_t cursor = 0, next, dropped;
+    size_t pages = 0, events = 0;
+    while (cursor < outrec_end(&r)) {
+        json_t *ev = outrec_read(&r, cursor, 1 << 20, 1000, &next, &dropped);
+        CHECK(json_array_size(ev) == 1000 && next == cursor + 1000 && dropped == 0);
+        CHECK_STR(event_data(ev, 0), cursor % 2 ? "e" : "o");
+        events += json_array_size(ev);
+        json_decref(ev);
+        cursor = next;
+        pages++;
+    }
+    CHECK(pages == 10 && events == 10000);
+    json_t *ev = outrec_read(&r, 7777, 1 << 20, 3, &next, &dropped);
+    CHECK(json_array_size(ev) == 3 && next == 7780);
+    CHECK_STR(event_data(ev, 0), "e");
     json_decref(ev);
     outrec_free(&r);
 }
@@ -91,6 +117,7 @@ int main(void) {
     test_order_and_cursor();
     test_utf8_held_back();
     test_drop_keeps_last();
+    test_events_capped();
     test_repair();
     return unit_report();
 }

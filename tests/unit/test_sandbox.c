@@ -201,7 +201,7 @@ int main(void) {
     sandbox_get(sb, "../etc/passwd");
     CHECK(RUN_UNTIL(o.replies == 5, 5000));
     CHECK(o.reply_status == LAUNCHER_BAD_PATH);
-    rid = sandbox_reset(sb);
+    rid = sandbox_reset(sb, 0);
     CHECK(RUN_UNTIL(o.replies == 6, 10000));
     CHECK(o.rid == rid && o.reply_status == LAUNCHER_OK);
     sandbox_get(sb, "dir/a.txt");
