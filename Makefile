@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 
 CC      ?= gcc
-PKGS    := lua5.4 libuv hiredis libcurl jansson libcrypto
+PKGS    := lua5.4 libuv hiredis libcurl jansson libcrypto libarchive
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -Icore -I/usr/share/include/llhttp \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS  ?= -O2

@@ -343,6 +343,7 @@ static void handle_languages(struct request *req) {
 static const struct route backend_routes[] = {
     {"GET", "/v1/languages", ACCESS_CLIENT, handle_languages, 0},
     {"POST", "/v1/run", ACCESS_CLIENT, run_handle, 0},
+    {"POST", "/v1/judge", ACCESS_CLIENT, judge_handle, 0},
 };
 
 /* ---- start and stop ------------------------------------------------------------------ */

@@ -481,6 +481,7 @@ static void handle_languages(struct request *req) {
 static const struct route balancer_routes[] = {
     {"GET", "/v1/languages", ACCESS_CLIENT, handle_languages, 0},
     {"POST", "/v1/run", ACCESS_CLIENT, handle_run, 0},
+    {"POST", "/v1/judge", ACCESS_CLIENT, handle_run, 0},
     {"POST", "/v1/sessions", ACCESS_CLIENT, handle_create, 0},
     {"GET", "/v1/sessions", ACCESS_CLIENT, handle_list, 0},
     {"GET", "/v1/sessions/{id}", ACCESS_CLIENT, handle_session, 0},

@@ -174,7 +174,8 @@ static json_t *v1_file(const json_t *f, size_t i, char *err, size_t errlen) {
 
 /* `both`: stdout and stderr interleaved as written, or NULL for stdout then stderr. */
 static json_t *stage(const char *out, const char *errs, const char *both_given, json_t *code, json_t *signal,
-                     const char *status, const char *message, json_int_t ms, json_int_t memory) {
+                     const char *status, const char *message, json_int_t cpu_ms, json_int_t wall_ms,
+                     json_int_t memory) {
     buf_t both = BUF_INIT;
     if (both_given) buf_append_str(&both, both_given);
     else {
@@ -184,7 +185,7 @@ static json_t *stage(const char *out, const char *errs, const char *both_given, 
     json_t *s = json_pack("{s:s,s:s,s:s%,s:o,s:o,s:o,s:o,s:I,s:I,s:I}", "stdout", out, "stderr", errs, "output",
                           both.data ? both.data : "", both.len, "code", code, "signal", signal, "message",
                           message ? json_string(message) : json_null(), "status",
-                          status ? json_string(status) : json_null(), "cpu_time", ms, "wall_time", ms, "memory",
+                          status ? json_string(status) : json_null(), "cpu_time", cpu_ms, "wall_time", wall_ms, "memory",
                           memory);
     buf_free(&both);
     return s;
@@ -319,6 +320,11 @@ static json_t *job_program(struct job *j, char *err, size_t errlen) {
                                (json_int_t)number_or(json_object_get(j->piston, "compile_timeout"),
                                                      PISTON_COMPILE_TIMEOUT_MS));
     if (mem > 0) json_object_set_new(limits, "memory_mb", json_integer((json_int_t)((mem + (1 << 20) - 1) >> 20)));
+    /* Piston's CPU time limits (ms), enforced by the launcher; -1 and 0 mean none. */
+    long long cpu = number_or(json_object_get(j->piston, "run_cpu_time"), 0);
+    long long ccpu = number_or(json_object_get(j->piston, "compile_cpu_time"), 0);
+    if (cpu > 0) json_object_set_new(limits, "cpu_time_ms", json_integer((json_int_t)cpu));
+    if (ccpu > 0) json_object_set_new(limits, "compile_cpu_time_ms", json_integer((json_int_t)ccpu));
     const json_t *args = json_object_get(j->piston, "args");
     json_t *program = json_pack("{s:s,s:o,s:s%,s:o,s:o,s:b}", "language", j->language, "files", files, "stdin",
                                 stdin_text.data ? stdin_text.data : "", stdin_text.len, "args",
@@ -421,7 +427,8 @@ static void on_run(struct request *sub, int status, const char *ctype, const cha
                                   !failed ? NULL : killed ? (*st == 't' ? "TO" : "SG") : "RE",
                                   !failed ? NULL : killed ? (*st == 't' ? "Timeout exceeded" : "Memory limit exceeded")
                                                           : "Compilation failed",
-                                  0, 0));
+                                  json_integer_value(json_object_get(c, "cpu_ms")),
+                                  json_integer_value(json_object_get(c, "time_ms")), 0));
         if (failed) goto done;
     }
     {
@@ -443,7 +450,8 @@ static void on_run(struct request *sub, int status, const char *ctype, const cha
         }
         json_object_set_new(resp, "run", stage(out ? out : "", err ? err : "",
                                                json_string_value(json_object_get(r, "output")),
-                                               json_incref(json_object_get(r, "exit_code")), sig, pst, msg, ms, mem));
+                                               json_incref(json_object_get(r, "exit_code")), sig, pst, msg,
+                                               json_integer_value(json_object_get(r, "cpu_ms")), ms, mem));
     }
 done:
     json_decref(r);

@@ -184,6 +184,7 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
     c->limits = read_table(&r, "limits");
     c->images = read_table(&r, "images");
     c->pools = read_table(&r, "pools");
+    c->judge0 = read_table(&r, "judge0");
     const json_t *reuse = json_object_get(r.settings, "reuse");
     if (reuse && !json_is_boolean(reuse)) fail(&r, "reuse", "must be true or false");
     c->reuse = !json_is_false(reuse);
@@ -235,6 +236,7 @@ void config_free(struct config *c) {
     json_decref(c->cors_origins);
     json_decref(c->limits);
     json_decref(c->images);
+    json_decref(c->judge0);
     json_decref(c->pools);
     json_decref(c->backends);
     json_decref(c->file_url_hosts);

@@ -55,6 +55,7 @@ struct config {
     unsigned uid_min, uid_max;
     json_t *limits;            /* {"timeout_ms":{"default":..,"min":..,"max":..}, ...} */
     json_t *images;            /* {"python":{"image":..,"aliases":[..],...}, ...} */
+    json_t *judge0;            /* the Judge0 dialect's settings (lua/cloudcode/judge0.lua) */
     json_t *pools;             /* {"python":{"size":2,"refill_per_s":4,"max":4}, ...}; checked by pool.c */
     int reuse;                 /* a run's container may serve the next run, after a reset */
     size_t reset_memory_slack_bytes; /* memory a reset container may hold beyond start-up; 0: unchecked */

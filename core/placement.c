@@ -256,7 +256,16 @@ static void forward(struct placement *p) {
     long long timeout = app_config()->backend_timeout_ms + COMPILE_ALLOWANCE_MS;
     const json_t *t = json_object_get(json_object_get(p->body, "limits"), "timeout_ms");
     if (p->is_run) {
-        timeout += json_is_integer(t) ? json_integer_value(t) : limit_default("timeout_ms", 10000);
+        /* A judge (/v1/judge) runs the program once per test case, each with its own timeout. */
+        long long each = json_is_integer(t) ? json_integer_value(t) : limit_default("timeout_ms", 10000);
+        const json_t *cases = json_object_get(p->body, "cases");
+        size_t i;
+        json_t *c;
+        timeout += json_array_size(cases) ? 0 : each;
+        json_array_foreach(cases, i, c) {
+            const json_t *ct = json_object_get(json_object_get(c, "limits"), "timeout_ms");
+            timeout += json_is_integer(ct) ? json_integer_value(ct) : each;
+        }
         /* A run counts for its key while it runs. */
         char keyset[128], member[256], run_id[64], expiry[32];
         placement_keyset_name(keyset, sizeof keyset, p->key_hash);

@@ -245,7 +245,9 @@ static int read_limits(struct request *req, const json_t *body, const json_t *en
         const char *name;
         int integer;
     } names[] = {{"timeout_ms", 1},   {"memory_mb", 1},      {"cpus", 0},       {"pids", 1},
-                 {"output_bytes", 1}, {"idle_timeout_s", 1}, {"lifetime_s", 1}, {"compile_timeout_ms", 1}};
+                 {"output_bytes", 1}, {"idle_timeout_s", 1}, {"lifetime_s", 1}, {"compile_timeout_ms", 1},
+                 {"cpu_time_ms", 1}, {"cpu_extra_ms", 1}, {"compile_cpu_time_ms", 1},
+                 {"file_size_bytes", 1}, {"stack_kb", 1}, {"processes", 1}};
     *limits = json_object();
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         double v;
@@ -351,6 +353,13 @@ int program_from_request(struct request *req, enum program_kind kind, const json
         goto out;
     }
     p->combined_output = json_is_true(combined);
+    const json_t *enc = json_object_get(body, "output_encoding");
+    if (enc && !json_is_null(enc) && !(json_is_string(enc) && (strcmp(json_string_value(enc), "utf8") == 0 ||
+                                                               strcmp(json_string_value(enc), "base64") == 0))) {
+        bad(req, "%s must be \"utf8\" or \"base64\"", "output_encoding");
+        goto out;
+    }
+    p->output_base64 = json_is_string(enc) && strcmp(json_string_value(enc), "base64") == 0;
     const json_t *tty = json_object_get(body, "tty");
     if (tty && !json_is_boolean(tty) && !json_is_null(tty)) {
         bad(req, "%s must be true or false", "tty");
@@ -382,6 +391,12 @@ int program_from_request(struct request *req, enum program_kind kind, const json
     p->limits.idle_timeout_s = limit_int(limits, "idle_timeout_s");
     p->limits.lifetime_s = limit_int(limits, "lifetime_s");
     p->limits.compile_timeout_ms = limit_int(limits, "compile_timeout_ms");
+    p->limits.cpu_time_ms = limit_int(limits, "cpu_time_ms");
+    p->limits.cpu_extra_ms = limit_int(limits, "cpu_extra_ms");
+    p->limits.compile_cpu_time_ms = limit_int(limits, "compile_cpu_time_ms");
+    p->limits.file_size_bytes = limit_int(limits, "file_size_bytes");
+    p->limits.stack_kb = limit_int(limits, "stack_kb");
+    p->limits.processes = limit_int(limits, "processes");
     if (p->limits.memory_mb < 16 || p->limits.cpus <= 0 || p->limits.pids < 1 || p->limits.output_bytes < 1) {
         reply_error(req, 500, "policy_error", "policy hook admit failed: it returned limits without memory_mb, cpus, pids or output_bytes");
         goto out;

@@ -20,6 +20,9 @@ struct program_limits {
     long long idle_timeout_s;
     long long lifetime_s;
     long long compile_timeout_ms; /* 0: timeout_ms bounds the compile step too */
+    /* Per-exec resource limits (0: none), applied by the launcher (docs/protocol.md). */
+    long long cpu_time_ms, cpu_extra_ms, compile_cpu_time_ms;
+    long long file_size_bytes, stack_kb, processes;
 };
 
 struct program {
@@ -35,6 +38,7 @@ struct program {
     struct program_limits limits;
     int tty, cols, rows;
     int has_code;
+    int output_base64;      /* "output_encoding":"base64": a run's outputs as base64 of the raw bytes */
 };
 
 /* Read and check the body of POST /v1/run or /v1/sessions, then ask the

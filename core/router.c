@@ -9,7 +9,8 @@
 #include "auth.h"
 #include "reply.h"
 
-enum { MAX_TABLES = 8 };
+/* One table per room (role, service, each dialect); router_add refuses past this, loudly. */
+enum { MAX_TABLES = 16 };
 
 static struct {
     const struct route *routes;
@@ -18,11 +19,13 @@ static struct {
 static size_t ntables;
 
 void router_add(const struct route *routes, size_t n) {
-    if (ntables < MAX_TABLES) {
-        tables[ntables].routes = routes;
-        tables[ntables].n = n;
-        ntables++;
+    if (ntables >= MAX_TABLES) {
+        fprintf(stderr, "router: more than %d route tables: raise MAX_TABLES\n", MAX_TABLES);
+        abort();
     }
+    tables[ntables].routes = routes;
+    tables[ntables].n = n;
+    ntables++;
 }
 
 void router_reset(void) { ntables = 0; }

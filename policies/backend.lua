@@ -6,6 +6,7 @@ local env    = require "cloudcode.env"
 local images = require "cloudcode.images"
 local limits = require "cloudcode.limits"
 local admit  = require "cloudcode.admit"
+local judge0 = require "cloudcode.judge0"
 local pools  = require "cloudcode.pools"
 
 local listen = env.str("CODECLOUD_LISTEN", "127.0.0.1:8080")
@@ -58,6 +59,9 @@ return {
   file_url_peers = env.list("CODECLOUD_FILE_URL_PEERS"),
   seed_output_quiet_ms = 1000,
   seed_output_max_ms = 3000,
+  -- The Judge0 CE dialect: language ids, Judge0's defaults and bounds,
+  -- retention of submissions and callback hosts (lua/cloudcode/judge0.lua).
+  judge0 = judge0.default,
 
   admit = admit.caps,
 }

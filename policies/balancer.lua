@@ -5,6 +5,7 @@
 local env     = require "cloudcode.env"
 local limits  = require "cloudcode.limits"
 local admit   = require "cloudcode.admit"
+local judge0  = require "cloudcode.judge0"
 local balance = require "cloudcode.balance"
 
 return {
@@ -38,6 +39,9 @@ return {
   piston_open = env.flag("CODECLOUD_PISTON_OPEN"),
   piston_rate = { per_s = 5, burst = 20 },
   file_url_hosts = {},
+  -- The Judge0 CE dialect: language ids, Judge0's defaults and bounds,
+  -- retention of submissions and callback hosts (lua/cloudcode/judge0.lua).
+  judge0 = judge0.default,
 
   admit = admit.caps,
   pick_backend = balance.least_loaded,

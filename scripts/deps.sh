@@ -13,7 +13,7 @@ set -euo pipefail
 BUILD_PACKAGES=(
   build-essential make pkg-config
   liblua5.4-dev libuv1-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev libwslay-dev
-  node-llhttp lua-cjson lua-cjson-dev libssl-dev
+  node-llhttp lua-cjson lua-cjson-dev libssl-dev libarchive-dev
 )
 ENGINE_PACKAGES=(docker.io debootstrap ca-certificates)
 TEST_PACKAGES=(
