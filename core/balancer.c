@@ -203,7 +203,7 @@ static void observe_session(void *ud, int status, const char *body, size_t len) 
         redis_argv(NULL, NULL, 3, zrem);
         cache_drop(o->id);
     } else if (status == 200) {
-        json_t *j = json_loadb(body, len, 0, NULL);
+        json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
         const char *state = json_string_value(json_object_get(j, "state"));
         if (state && strcmp(state, "running") != 0 && strcmp(state, "starting") != 0) {
             struct cached_route *e = cache_slot(o->id);

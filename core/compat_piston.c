@@ -63,7 +63,7 @@ int piston_admit(struct request *req) {
 
 /* The status and body of the /v1 answer become Piston's. */
 static void relay_error(struct request *req, int status, const char *body, size_t len) {
-    json_t *j = json_loadb(body, len, 0, NULL);
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
     piston_error(req, status == 422 ? 400 : status, "%s", msg ? msg : "request failed");
     json_decref(j);
@@ -79,7 +79,7 @@ static void on_languages(struct request *sub, int status, const char *ctype, con
         relay_error(req, status, body, len);
         return;
     }
-    json_t *j = json_loadb(body, len, 0, NULL), *out = json_array();
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL), *out = json_array();
     size_t i;
     json_t *l;
     json_array_foreach(json_object_get(j, "languages"), i, l) {
@@ -173,22 +173,27 @@ static json_t *v1_file(const json_t *f, size_t i, char *err, size_t errlen) {
 }
 
 /* `both`: stdout and stderr interleaved as written, or NULL for stdout then stderr. */
-static json_t *stage(const char *out, const char *errs, const char *both_given, json_t *code, json_t *signal,
-                     const char *status, const char *message, json_int_t cpu_ms, json_int_t wall_ms,
-                     json_int_t memory) {
-    buf_t both = BUF_INIT;
-    if (both_given) buf_append_str(&both, both_given);
-    else {
-        buf_append_str(&both, out);
-        buf_append_str(&both, errs);
+/* A program's stream as the /v1 answer gave it: the string (NUL bytes included) or "". */
+static json_t *stream_of(const json_t *answer, const char *key) {
+    const json_t *v = json_object_get(answer, key);
+    return json_is_string(v) ? json_stringn(json_string_value(v), json_string_length(v)) : json_string("");
+}
+
+/* One stage of a Piston answer. out, errs and both (the interleaved output, NULL: out then errs)
+ * are taken over, like code and signal. */
+static json_t *stage(json_t *out, json_t *errs, json_t *both, json_t *code, json_t *signal, const char *status,
+                     const char *message, json_int_t cpu_ms, json_int_t wall_ms, json_int_t memory) {
+    if (!both) {
+        buf_t b = BUF_INIT;
+        buf_append(&b, json_string_value(out), json_string_length(out));
+        buf_append(&b, json_string_value(errs), json_string_length(errs));
+        both = json_stringn(b.data ? b.data : "", b.len);
+        buf_free(&b);
     }
-    json_t *s = json_pack("{s:s,s:s,s:s%,s:o,s:o,s:o,s:o,s:I,s:I,s:I}", "stdout", out, "stderr", errs, "output",
-                          both.data ? both.data : "", both.len, "code", code, "signal", signal, "message",
-                          message ? json_string(message) : json_null(), "status",
-                          status ? json_string(status) : json_null(), "cpu_time", cpu_ms, "wall_time", wall_ms, "memory",
-                          memory);
-    buf_free(&both);
-    return s;
+    return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:I}", "stdout", out, "stderr", errs, "output", both,
+                     "code", code, "signal", signal, "message", message ? json_string(message) : json_null(),
+                     "status", status ? json_string(status) : json_null(), "cpu_time", cpu_ms, "wall_time", wall_ms,
+                     "memory", memory);
 }
 
 static long long number_or(const json_t *v, long long def) {
@@ -345,7 +350,7 @@ static void on_job_languages(struct request *sub, int status, const char *ctype,
     struct job *j = ud;
     j->sub = NULL;
     if (status != 200) {
-        json_t *e = json_loadb(body, len, 0, NULL);
+        json_t *e = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
         const char *msg = json_string_value(json_object_get(json_object_get(e, "error"), "message"));
         char text[300];
         snprintf(text, sizeof text, "%s", msg ? msg : "cannot list the runtimes");
@@ -354,7 +359,7 @@ static void on_job_languages(struct request *sub, int status, const char *ctype,
         j->ready(j, NULL, text);
         return;
     }
-    json_t *langs = json_loadb(body, len, 0, NULL);
+    json_t *langs = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     const char *want = json_string_value(json_object_get(j->piston, "language"));
     const char *sel = json_string_value(json_object_get(j->piston, "version"));
     const json_t *found = find_runtime(langs, want, sel);
@@ -407,9 +412,8 @@ static void on_run(struct request *sub, int status, const char *ctype, const cha
         job_free(x);
         return;
     }
-    json_t *r = json_loadb(body, len, 0, NULL);
+    json_t *r = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     const char *st = json_string_value(json_object_get(r, "status"));
-    const char *out = json_string_value(json_object_get(r, "stdout")), *err = json_string_value(json_object_get(r, "stderr"));
     json_int_t ms = json_integer_value(json_object_get(r, "time_ms"));
     json_int_t mem = json_integer_value(json_object_get(r, "memory_kb")) * 1024;
     json_t *resp = json_pack("{s:s,s:s}", "language", x->language, "version", x->version);
@@ -420,9 +424,8 @@ static void on_run(struct request *sub, int status, const char *ctype, const cha
         const json_t *cc = json_object_get(c, "exit_code");
         int failed = !json_is_integer(cc) || json_integer_value(cc) != 0;
         int killed = failed && st && (strcmp(st, "timeout") == 0 || strcmp(st, "memory_limit") == 0);
-        const char *cs = json_string_value(json_object_get(c, "stderr"));
         json_object_set_new(resp, "compile",
-                            stage(json_string_value(json_object_get(c, "stdout")) ?: "", cs ? cs : "", NULL,
+                            stage(stream_of(c, "stdout"), stream_of(c, "stderr"), NULL,
                                   json_incref((json_t *)cc), killed ? json_string("SIGKILL") : json_null(),
                                   !failed ? NULL : killed ? (*st == 't' ? "TO" : "SG") : "RE",
                                   !failed ? NULL : killed ? (*st == 't' ? "Timeout exceeded" : "Memory limit exceeded")
@@ -438,7 +441,7 @@ static void on_run(struct request *sub, int status, const char *ctype, const cha
         else if (strcmp(st, "timeout") == 0) pst = "TO", msg = "Timeout exceeded";
         else if (strcmp(st, "output_limit") == 0)
         {
-            int ol = strlen(out ? out : "") >= strlen(err ? err : "");
+            int ol = json_string_length(json_object_get(r, "stdout")) >= json_string_length(json_object_get(r, "stderr"));
             pst = ol ? "OL" : "EL", msg = ol ? "stdout length exceeded" : "stderr length exceeded";
         }
         else if (strcmp(st, "memory_limit") == 0) pst = "SG", msg = "Memory limit exceeded";
@@ -448,8 +451,9 @@ static void on_run(struct request *sub, int status, const char *ctype, const cha
             json_decref(sig);
             sig = json_string("SIGKILL");
         }
-        json_object_set_new(resp, "run", stage(out ? out : "", err ? err : "",
-                                               json_string_value(json_object_get(r, "output")),
+        json_t *both = json_object_get(r, "output");
+        json_object_set_new(resp, "run", stage(stream_of(r, "stdout"), stream_of(r, "stderr"),
+                                               json_is_string(both) ? stream_of(r, "output") : NULL,
                                                json_incref(json_object_get(r, "exit_code")), sig, pst, msg,
                                                json_integer_value(json_object_get(r, "cpu_ms")), ms, mem));
     }

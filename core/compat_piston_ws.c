@@ -123,7 +123,7 @@ static void on_output(struct request *r, int status, const char *ctype, const ch
         pconn_maybe_free(pc);
         return;
     }
-    json_t *j = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *j = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
     if (!j) {
         notify_error(pc, "the session's output could not be read");
         return;
@@ -161,7 +161,7 @@ static void on_created(struct request *r, int status, const char *ctype, const c
     (void)r, (void)ctype;
     struct pconn *pc = ud;
     pc->pending--;
-    json_t *j = json_loadb(body, len, 0, NULL);
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     const char *id = json_string_value(json_object_get(j, "id"));
     if (status == 201 && id) snprintf(pc->session_id, sizeof pc->session_id, "%s", id);
     if (!pc->ws) {

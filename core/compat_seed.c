@@ -40,7 +40,7 @@ static void text_reply(struct request *req, int status, const char *text) {
 
 /* A /v1 error envelope becomes the seed's text with the same status. */
 static void relay_error(struct request *req, int status, const char *body, size_t len) {
-    json_t *j = json_loadb(body, len, 0, NULL);
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
     text_reply(req, status, msg ? msg : "request failed");
     json_decref(j);
@@ -207,7 +207,7 @@ static void on_created(struct request *sub, int status, const char *ctype, const
         create_relay_error(c, status, body, len);
         return;
     }
-    json_t *j = json_loadb(body, len, 0, NULL);
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     json_t *u = find_user(c->key_hash, c->user_id, 1);
     if (u) {
         json_object_set_new(u, "session", json_string(json_string_value(json_object_get(j, "id")) ?: ""));
@@ -222,7 +222,7 @@ static void on_previous(struct request *sub, int status, const char *ctype, cons
     (void)ctype;
     struct create *c = ud;
     c->sub = NULL;
-    json_t *j = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *j = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
     const char *state = json_string_value(json_object_get(j, "state"));
     int live = state && (strcmp(state, "running") == 0 || strcmp(state, "starting") == 0);
     json_decref(j);
@@ -471,7 +471,7 @@ static void on_output(struct request *sub, int status, const char *ctype, const 
         free(w);
         return;
     }
-    json_t *j = json_loadb(body, len, 0, NULL);
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     size_t i, before = w->text.len;
     json_t *e;
     json_array_foreach(json_object_get(j, "events"), i, e) buf_append_str(&w->text, json_string_value(json_object_get(e, "data")));
@@ -660,7 +660,7 @@ static void on_count(struct request *sub, int status, const char *ctype, const c
         relay_error(req, status, body, len);
         return;
     }
-    json_t *j = json_loadb(body, len, 0, NULL);
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     int n = 0;
     size_t i;
     json_t *s;
@@ -680,7 +680,7 @@ static void on_has(struct request *sub, int status, const char *ctype, const cha
     (void)sub;
     (void)ctype;
     struct request *req = ud;
-    json_t *j = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *j = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
     const char *st = json_string_value(json_object_get(j, "state"));
     int live = st && (strcmp(st, "running") == 0 || strcmp(st, "starting") == 0);
     json_decref(j);

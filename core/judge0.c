@@ -97,7 +97,7 @@ static void on_languages(struct request *sub, int status, const char *ctype, con
     (void)sub;
     (void)ctype;
     struct with_languages *w = ud;
-    json_t *langs = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *langs = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
     if (!langs) j0_error(w->req, status && status != 200 ? status : 500, "cannot list the languages");
     else w->then(w->req, langs);
     json_decref(langs);

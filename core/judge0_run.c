@@ -249,7 +249,7 @@ static void on_v1_run(struct request *r, int status, const char *ctype, const ch
     (void)ctype;
     struct job *j = ud;
     j->running = 0;
-    json_t *res = json_loadb(body, len, 0, NULL);
+    json_t *res = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     const char *scope = json_string_value(json_object_get(json_object_get(res, "error"), "scope"));
     int passing = status == 503 || (status == 429 && scope && strcmp(scope, "server") == 0);
     if (passing && j->attempts < MAX_ATTEMPTS && !stopping) {

@@ -130,7 +130,7 @@ static void on_mget(void *ud, redisReply *reply, const char *err) {
     json_t *at;
     json_array_foreach(f->missing, i, at) {
         redisReply *r = reply && reply->type == REDIS_REPLY_ARRAY && i < reply->elements ? reply->element[i] : NULL;
-        json_t *sub = r && r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : NULL;
+        json_t *sub = r && r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, JSON_ALLOW_NUL, NULL) : NULL;
         if (json_is_object(sub)) json_array_set_new(f->found, (size_t)json_integer_value(at), sub);
         else json_decref(sub);
     }

@@ -224,7 +224,7 @@ static void on_backend_answer(void *ud, int status, const char *ctype, const cha
         fail(p, 503, "unavailable", NULL, "%s", err ? err : "the backend did not answer");
         return;
     }
-    json_t *answer = json_loadb(body, len, 0, NULL);
+    json_t *answer = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     const char *scope = json_string_value(json_object_get(json_object_get(answer, "error"), "scope"));
     if (status == 429 && scope && strcmp(scope, "server") == 0) {
         /* That backend is full after all: place again, once per backend. */
@@ -419,7 +419,7 @@ static void on_member_checked(void *ud, int status, const char *ctype, const cha
     (void)refused;
     struct member_check *mc = ud;
     struct placement *p = mc->p;
-    json_t *j = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *j = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
     const char *state = json_string_value(json_object_get(j, "state"));
     int live = status == 0 || (state && (strcmp(state, "running") == 0 || strcmp(state, "starting") == 0));
     json_decref(j);
