@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 
 CC      ?= gcc
-PKGS    := lua5.4 libuv hiredis libcurl jansson libcrypto
+PKGS    := lua5.4 libuv hiredis libcurl jansson libcrypto libarchive
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -Icore -I/usr/share/include/llhttp \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS  ?= -O2
@@ -13,6 +13,13 @@ LDLIBS  += -l:liblua5.4-cjson.so.0
 
 LLHTTP_SRC := $(wildcard /usr/share/llhttp/*.c)
 CORE_SRC   := $(wildcard core/*.c)
+
+# The flags above and llhttp's sources are read when make parses this file. On a fresh machine the
+# packages are not installed yet, so `make deps all` (and `make test`, `make run`, which need deps)
+# must not build with what was read: the build goals then run `deps` first and hand the build to a
+# fresh make, which parses again with the packages in place.
+BUILD_READY := $(if $(LLHTTP_SRC),$(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes))
+BUILD_GOALS := all asan unit cloudcode cloudcode-asan launcher
 
 OBJ_DIR      := build/obj
 ASAN_DIR     := build/asan
@@ -28,6 +35,7 @@ CODEC_HDRS   := $(CODEC_SRC:.c=.h)
 LIB_OBJ      := $(filter-out $(OBJ_DIR)/main.o,$(CORE_OBJ)) $(CODEC_OBJ)
 ASAN_FLAGS   := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
+ifeq ($(BUILD_READY),yes)
 include launcher/launcher.mk
 
 all: cloudcode launcher/cloudcode-launcher
@@ -72,6 +80,10 @@ build/unit/%: tests/unit/%.c $(LIB_OBJ) $(LLHTTP_OBJ) tests/unit/unit.h tests/un
 
 unit: $(UNIT_BIN) $(LAUNCHER_UNIT_TESTS)
 	@set -e; for t in $^; do echo "== $$t"; ./$$t; done
+else
+$(BUILD_GOALS): deps
+	$(MAKE) $@
+endif
 
 lua-test:
 	lua5.4 tests/lua/run.lua
@@ -84,7 +96,7 @@ engine: deps
 	scripts/dockerd.sh
 
 images: all engine
-	./cloudcode --print-images policies/backend.lua | scripts/images.sh
+	./cloudcode --print-images policies/backend.lua | CLOUDCODE_LANGS="$(LANGS)" scripts/images.sh
 
 setup: deps engine images
 
@@ -98,7 +110,12 @@ test: setup asan
 	CODECLOUD_TEST_BINARY=./cloudcode-asan $(PYTEST) -q tests/e2e -m "not valgrind_only"
 	CODECLOUD_TEST_VALGRIND=1 CODECLOUD_TEST_SLOW=10 $(PYTEST) -q tests/e2e -m valgrind
 
+# Every language of the default map, proven by programs (tests/e2e/test_languages.py; the default
+# test run covers bash, c and python only).
+test-languages: setup
+	CODECLOUD_TEST_LANGUAGES=all $(PYTEST) -q tests/e2e/test_languages.py
+
 clean:
 	rm -rf build cloudcode cloudcode-asan launcher/cloudcode-launcher
 
-.PHONY: all asan unit lua-test deps engine images setup run test clean
+.PHONY: all asan unit lua-test deps engine images setup run test test-languages clean

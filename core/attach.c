@@ -424,6 +424,8 @@ int attach_exec(struct attach *a, const struct launcher_exec *x) {
         .rows = x->rows,
         .timeout_ms = x->timeout_ms,
         .output_limit = x->output_limit,
+        .limits = {.cpu_ms = x->limits.cpu_ms, .cpu_extra_ms = x->limits.cpu_extra_ms,
+                   .file_size = x->limits.file_size, .stack = x->limits.stack, .processes = x->limits.processes},
     };
     return frame_put_exec(&a->out, &o, x->argv, x->argc, x->env, x->envc) < 0 ? -1 : frame_send(a);
 }

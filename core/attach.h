@@ -21,11 +21,20 @@ struct launcher_exit {
     uint64_t seq;
     int32_t exit_code;    /* -1 if killed by a signal */
     uint8_t signo;        /* 0 if none */
-    uint8_t reason;       /* 0 ended by itself, 1 wall timeout, 2 output limit, 3 busy, 4 exec failed */
+    uint8_t reason;       /* 0 ended by itself, 1 wall timeout, 2 output limit, 3 busy, 4 exec failed,
+                             5 CPU time limit */
     uint32_t wall_ms;
     uint32_t cpu_ms;
     uint64_t maxrss_kb;
     uint32_t oom_kills;   /* growth of the cgroup's OOM-kill counter during the run */
+};
+
+/* X's resource limits, applied to the program (0 = none; docs/protocol.md). */
+struct exec_rlimits {
+    uint32_t cpu_ms, cpu_extra_ms; /* CPU time, and the grace past it before the kill */
+    uint64_t file_size;            /* bytes one file may reach (SIGXFSZ past it) */
+    uint64_t stack;                /* bytes */
+    uint32_t processes;            /* processes and threads */
 };
 
 /* The `X` frame. */
@@ -40,6 +49,7 @@ struct launcher_exec {
     uint16_t cols, rows;       /* tty only; 0 = 80x24 */
     uint32_t timeout_ms;       /* 0 = none */
     uint64_t output_limit;     /* 0 = none */
+    struct exec_rlimits limits; /* the optional limits section */
 };
 
 /* Reply statuses of `R` (launcher/frame.h's enum reply_status; core/attach.c checks they agree). */

@@ -19,7 +19,8 @@ static int key_in(const json_t *keys, const char *key) {
     return found;
 }
 
-/* The key a request presents: Authorization: Bearer, X-API-Key, or ?key=. */
+/* The key a request presents: Authorization: Bearer, X-API-Key, X-Auth-Token (Judge0's header),
+ * or ?key=. */
 static int presented_key(const struct request *req, int key_in_query, char *out, size_t len) {
     const char *authz = http_header(req, "authorization");
     if (authz && strncasecmp(authz, "Bearer ", 7) == 0) {
@@ -30,6 +31,7 @@ static int presented_key(const struct request *req, int key_in_query, char *out,
         return 1;
     }
     const char *xkey = http_header(req, "x-api-key");
+    if (!xkey) xkey = http_header(req, "x-auth-token");
     if (xkey) {
         if (strlen(xkey) >= len) return -1;
         strcpy(out, xkey);

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
+#include "proxy.h"
 #include "reply.h"
 #include "router.h"
 #include "run.h"
@@ -49,6 +50,22 @@ static void maybe_close_engine(void);
 struct docker *backend_docker(void) { return be.docker; }
 int backend_engine_ok(void) { return be.engine_ok; }
 
+/* An image entry's own limit defaults name limits the policy has, as numbers. */
+static const char *entry_limits_problem(const struct config *c, const json_t *e) {
+    const json_t *own = json_object_get(e, "limits");
+    if (!own) return NULL;
+    /* Lua's empty table arrives as an empty array. */
+    if (json_is_array(own) && json_array_size(own) == 0) return NULL;
+    if (!json_is_object(own)) return "limits must be a table { limit = default, ... }";
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)own, name, v) {
+        if (!json_object_get(c->limits, name)) return "limits names a limit the policy has not";
+        if (!json_is_number(v) || json_number_value(v) <= 0) return "limits must hold positive numbers";
+    }
+    return NULL;
+}
+
 int backend_validate(const struct config *c, struct policy *p, char *err, size_t errlen) {
     const char *lang;
     json_t *e;
@@ -66,6 +83,7 @@ int backend_validate(const struct config *c, struct policy *p, char *err, size_t
             why = "needs file = \"main file name\"";
         else if (!json_is_array(json_object_get(e, "run")) || json_array_size(json_object_get(e, "run")) == 0)
             why = "needs run = {argv...}";
+        else why = entry_limits_problem(c, e);
         if (why) {
             snprintf(err, errlen, "%s:%d: images.%s %s", policy_path(p), policy_line_of(p, lang), lang, why);
             return -1;
@@ -326,6 +344,7 @@ static void handle_languages(struct request *req) {
 static const struct route backend_routes[] = {
     {"GET", "/v1/languages", ACCESS_CLIENT, handle_languages, 0},
     {"POST", "/v1/run", ACCESS_CLIENT, run_handle, 0},
+    {"POST", "/v1/judge", ACCESS_CLIENT, judge_handle, 0},
 };
 
 /* ---- start and stop ------------------------------------------------------------------ */
@@ -439,6 +458,7 @@ void backend_shutdown(void (*done)(void)) {
     if (be.ping) docker_call_cancel(be.ping);
     be.ping = NULL;
     cancel_image_checks();
+    proxy_pool_close(); /* kept-alive connections to peers (a seed file_url on another backend) */
     /* Sandboxes are being removed: wait for the engine to confirm; meanwhile
      * remove what no sandbox owns (a removal that failed earlier), then close. */
     if (be.engine_ok) reconcile();

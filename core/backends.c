@@ -130,7 +130,7 @@ static void on_health(void *ud, int status, const char *ctype, const char *body,
     (void)err;
     struct backend *b = ud;
     b->check = NULL;
-    json_t *h = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *h = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
     const char *boot = json_string_value(json_object_get(h, "boot_id"));
     if (h && boot) {
         b->fails = 0;

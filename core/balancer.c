@@ -232,7 +232,7 @@ static void observe_session(void *ud, int status, const char *body, size_t len) 
         redis_argv(NULL, NULL, 3, zrem);
         cache_drop(o->id);
     } else if (status == 200) {
-        json_t *j = json_loadb(body, len, 0, NULL);
+        json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
         const char *state = json_string_value(json_object_get(j, "state"));
         if (state && strcmp(state, "running") != 0 && strcmp(state, "starting") != 0) {
             struct cached_route *e = cache_slot(o->id);
@@ -541,6 +541,7 @@ static void handle_languages(struct request *req) {
 static const struct route balancer_routes[] = {
     {"GET", "/v1/languages", ACCESS_CLIENT, handle_languages, 0},
     {"POST", "/v1/run", ACCESS_CLIENT, handle_run, 0},
+    {"POST", "/v1/judge", ACCESS_CLIENT, handle_run, 0},
     {"POST", "/v1/sessions", ACCESS_CLIENT, handle_create, 0},
     {"GET", "/v1/sessions", ACCESS_CLIENT, handle_list, 0},
     {"GET", "/v1/sessions/{id}", ACCESS_CLIENT, handle_session, 0},

@@ -110,6 +110,54 @@ static int user_of(struct request *req, char *out, size_t len) {
     return ok ? 0 : -1;
 }
 
+static void route_seed(struct seed_route *sr) {
+    const char *argv[] = {"GET", sr->pin};
+    size_t lens[] = {3, strlen(sr->pin)};
+    redis_command(on_pin, sr, 2, argv, lens);
+}
+
+/* A create whose file_url is an upload of another user_id (one of ours: /api/files/get?userId=)
+ * may land on another backend than that upload: the URL is rewritten to name the backend holding
+ * the upload, from which the create's backend fetches it (backends list each other in their
+ * policy's file_url_peers). */
+static void on_upload_pin(void *ud, redisReply *r, const char *err) {
+    (void)err;
+    struct seed_route *sr = ud;
+    struct backend *b = r && r->type == REDIS_REPLY_STRING ? backends_find(r->str) : NULL;
+    json_t *body = b ? json_loadb(sr->req->body.data, sr->req->body.len, 0, NULL) : NULL;
+    const char *url = json_string_value(json_object_get(body, "file_url"));
+    const char *ours = url ? strstr(url, "/api/files/get?userId=") : NULL;
+    if (ours) {
+        char *moved = NULL;
+        if (asprintf(&moved, "%s%s", b->url, ours) >= 0) {
+            json_object_set_new(body, "file_url", json_string(moved));
+            char *text = json_text(body);
+            if (text) {
+                buf_reset(&sr->req->body);
+                buf_append_str(&sr->req->body, text);
+            }
+            free(text);
+            free(moved);
+        }
+    }
+    json_decref(body);
+    route_seed(sr);
+}
+
+/* The user_id whose upload a create's file_url names, if it is one of ours. */
+static int upload_owner(struct request *req, char *out, size_t len) {
+    json_t *body = json_loadb(req->body.data, req->body.len, 0, NULL);
+    const char *url = json_string_value(json_object_get(body, "file_url"));
+    const char *ours = url ? strstr(url, "/api/files/get?userId=") : NULL;
+    int rc = -1;
+    if (ours) {
+        const char *raw = ours + strlen("/api/files/get?userId=");
+        rc = http_percent_decode(raw, strlen(raw), out, len, 1) < 0 || !*out ? -1 : 0;
+    }
+    json_decref(body);
+    return rc;
+}
+
 static void handle_seed(struct request *req) {
     char user_id[USER_ID_MAX + 1];
     if (user_of(req, user_id, sizeof user_id) < 0) {
@@ -126,11 +174,20 @@ static void handle_seed(struct request *req) {
         return;
     }
     sr->req = req;
-    sr->may_place = strcmp(req->path, "/api/session/create") == 0 || strncmp(req->path, "/api/files/add/", 15) == 0;
-    snprintf(sr->pin, sizeof sr->pin, "cc:seed:%s:%s", req->key_hash[0] ? req->key_hash : "open", user_id);
-    const char *argv[] = {"GET", sr->pin};
-    size_t lens[] = {3, strlen(sr->pin)};
-    redis_command(on_pin, sr, 2, argv, lens);
+    int create = strcmp(req->path, "/api/session/create") == 0;
+    sr->may_place = create || strncmp(req->path, "/api/files/add/", 15) == 0;
+    const char *key = req->key_hash[0] ? req->key_hash : "open";
+    snprintf(sr->pin, sizeof sr->pin, "cc:seed:%s:%s", key, user_id);
+    char owner[USER_ID_MAX + 1];
+    if (create && upload_owner(req, owner, sizeof owner) == 0) {
+        char pin[300];
+        snprintf(pin, sizeof pin, "cc:seed:%s:%s", key, owner);
+        const char *argv[] = {"GET", pin};
+        size_t lens[] = {3, strlen(pin)};
+        redis_command(on_upload_pin, sr, 2, argv, lens);
+        return;
+    }
+    route_seed(sr);
 }
 
 static void on_counts(struct request *req, json_t *answers, void *ud) {

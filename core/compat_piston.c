@@ -1,7 +1,7 @@
 /* compat_piston.c — Piston v2: GET /api/v2/runtimes and POST /api/v2/execute,
  * mapped onto /v1/languages and /v1/run (same sandbox, limits and keys).
  * Errors are Piston's {"message": "..."}. */
-#include <openssl/evp.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +13,9 @@
 #include "router.h"
 #include "util.h"
 
-/* Piston's own default. */
+/* Piston's own defaults. */
 #define PISTON_RUN_TIMEOUT_MS 3000
+#define PISTON_COMPILE_TIMEOUT_MS 10000
 
 static void piston_error(struct request *req, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void piston_error(struct request *req, int status, const char *fmt, ...) {
@@ -62,7 +63,7 @@ int piston_admit(struct request *req) {
 
 /* The status and body of the /v1 answer become Piston's. */
 static void relay_error(struct request *req, int status, const char *body, size_t len) {
-    json_t *j = json_loadb(body, len, 0, NULL);
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
     piston_error(req, status == 422 ? 400 : status, "%s", msg ? msg : "request failed");
     json_decref(j);
@@ -78,7 +79,7 @@ static void on_languages(struct request *sub, int status, const char *ctype, con
         relay_error(req, status, body, len);
         return;
     }
-    json_t *j = json_loadb(body, len, 0, NULL), *out = json_array();
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL), *out = json_array();
     size_t i;
     json_t *l;
     json_array_foreach(json_object_get(j, "languages"), i, l) {
@@ -107,6 +108,9 @@ void dispatch_sub(struct request *req, const char *method, const char *target, c
 
 static void handle_runtimes(struct request *req) {
     piston_identity(req);
+    /* A balancer's own list is the union of what its backends tell a key; anonymous callers
+     * have none a backend accepts, so a backend answers them itself. */
+    if (piston_relay_anonymous(req, 0) == 0) return;
     dispatch_sub(req, "GET", "/v1/languages", NULL, 0, on_languages, req, NULL);
 }
 
@@ -130,59 +134,66 @@ static int version_matches(const char *selector, const char *version) {
     return 1;
 }
 
-static int decode_file(const json_t *f, size_t i, buf_t *out, char *err, size_t errlen) {
+/* A Piston file as a /v1 file: {"name","content","encoding"}, utf8 as it is, base64 passed on
+ * (the backend decodes it), hex re-encoded as base64, so that every byte arrives as sent. */
+static json_t *v1_file(const json_t *f, size_t i, char *err, size_t errlen) {
     const json_t *content = json_object_get(f, "content");
     const char *enc = json_string_value(json_object_get(f, "encoding"));
-    if (!json_is_string(content)) {
-        snprintf(err, errlen, "files[%zu].content is required as a string", i);
-        return -1;
-    }
-    const char *s = json_string_value(content);
+    const char *s = json_string_value(content), *given = json_string_value(json_object_get(f, "name"));
     size_t n = json_string_length(content);
-    if (!enc || strcmp(enc, "utf8") == 0) return buf_append(out, s, n);
-    if (strcmp(enc, "base64") == 0) {
-        if (buf_reserve(out, n) < 0) return -1;
-        int got = EVP_DecodeBlock((unsigned char *)out->data, (const unsigned char *)s, (int)n);
-        if (got < 0 || n % 4) {
-            snprintf(err, errlen, "files[%zu].content is not valid base64", i);
-            return -1;
-        }
-        size_t pad = n >= 2 ? (s[n - 1] == '=') + (s[n - 2] == '=') : 0;
-        out->len = (size_t)got - pad;
-        return 0;
+    char fallback[32];
+    snprintf(fallback, sizeof fallback, "file%zu.code", i); /* Piston's name for a nameless file */
+    const char *name = given ? given : fallback;
+    if (strcmp(name, "..") == 0 || strncmp(name, "../", 3) == 0 || strstr(name, "/../") ||
+        (strlen(name) >= 3 && strcmp(name + strlen(name) - 3, "/..") == 0)) {
+        snprintf(err, errlen, "File path \"%.200s\" tries to escape parent directory", name);
+        return NULL;
     }
-    if (strcmp(enc, "hex") == 0) {
-        if (n % 2) {
-            snprintf(err, errlen, "files[%zu].content is not valid hex", i);
-            return -1;
-        }
-        for (size_t k = 0; k < n; k += 2) {
-            char byte[3] = {s[k], s[k + 1], 0}, *end;
-            unsigned long v = strtoul(byte, &end, 16);
-            if (*end) {
-                snprintf(err, errlen, "files[%zu].content is not valid hex", i);
-                return -1;
-            }
-            char ch = (char)v;
-            buf_append(out, &ch, 1);
-        }
-        return 0;
+    if (!enc || strcmp(enc, "utf8") == 0) return json_pack("{s:s,s:O}", "name", name, "content", content);
+    if (strcmp(enc, "base64") == 0) return json_pack("{s:s,s:O,s:s}", "name", name, "content", content, "encoding", "base64");
+    if (strcmp(enc, "hex") != 0) {
+        snprintf(err, errlen, "files[%zu].encoding must be one of utf8, base64, hex", i);
+        return NULL;
     }
-    snprintf(err, errlen, "files[%zu].encoding must be one of utf8, base64, hex", i);
-    return -1;
+    buf_t bytes = BUF_INIT, b64 = BUF_INIT;
+    json_t *out = NULL;
+    for (size_t k = 0; n % 2 == 0 && k < n; k += 2) {
+        char byte[3] = {s[k], s[k + 1], 0}, *end;
+        unsigned char v = (unsigned char)strtoul(byte, &end, 16);
+        if (*end || !isxdigit((unsigned char)byte[0])) break;
+        buf_append(&bytes, &v, 1);
+    }
+    if (n % 2 || bytes.len != n / 2) snprintf(err, errlen, "files[%zu].content is not valid hex", i);
+    else if (base64_encode(bytes.data, bytes.len, &b64) == 0)
+        out = json_pack("{s:s,s:s%,s:s}", "name", name, "content", b64.data ? b64.data : "", b64.len, "encoding", "base64");
+    else snprintf(err, errlen, "out of memory");
+    buf_free(&bytes);
+    buf_free(&b64);
+    return out;
 }
-static json_t *stage(const char *out, const char *errs, json_t *code, json_t *signal, const char *status,
-                     const char *message, json_int_t ms, json_int_t memory) {
-    buf_t both = BUF_INIT;
-    buf_append_str(&both, out);
-    buf_append_str(&both, errs);
-    json_t *s = json_pack("{s:s,s:s,s:s%,s:o,s:o,s:o,s:o,s:I,s:I,s:I}", "stdout", out, "stderr", errs, "output",
-                          both.data ? both.data : "", both.len, "code", code, "signal", signal, "message",
-                          message ? json_string(message) : json_null(), "status",
-                          status ? json_string(status) : json_null(), "cpu_time", ms, "wall_time", ms, "memory",
-                          memory);
-    buf_free(&both);
-    return s;
+
+/* `both`: stdout and stderr interleaved as written, or NULL for stdout then stderr. */
+/* A program's stream as the /v1 answer gave it: the string (NUL bytes included) or "". */
+static json_t *stream_of(const json_t *answer, const char *key) {
+    const json_t *v = json_object_get(answer, key);
+    return json_is_string(v) ? json_stringn(json_string_value(v), json_string_length(v)) : json_string("");
+}
+
+/* One stage of a Piston answer. out, errs and both (the interleaved output, NULL: out then errs)
+ * are taken over, like code and signal. */
+static json_t *stage(json_t *out, json_t *errs, json_t *both, json_t *code, json_t *signal, const char *status,
+                     const char *message, json_int_t cpu_ms, json_int_t wall_ms, json_int_t memory) {
+    if (!both) {
+        buf_t b = BUF_INIT;
+        buf_append(&b, json_string_value(out), json_string_length(out));
+        buf_append(&b, json_string_value(errs), json_string_length(errs));
+        both = json_stringn(b.data ? b.data : "", b.len);
+        buf_free(&b);
+    }
+    return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:I}", "stdout", out, "stderr", errs, "output", both,
+                     "code", code, "signal", signal, "message", message ? json_string(message) : json_null(),
+                     "status", status ? json_string(status) : json_null(), "cpu_time", cpu_ms, "wall_time", wall_ms,
+                     "memory", memory);
 }
 
 static long long number_or(const json_t *v, long long def) {
@@ -278,27 +289,25 @@ static json_t *job_program(struct job *j, char *err, size_t errlen) {
             return NULL;
         }
     }
-    json_t *files = json_array();
-    buf_t main_code = BUF_INIT;
+    /* Piston's main file is its first utf8 one (files[0] as a rule); every file keeps its name.
+     * A nameless main file is /v1's `code` (named as the image entry's `file`, main.c...: a
+     * name the language's tools know, where Piston's file0.code relies on its own scripts). */
+    json_t *files = json_array(), *code = NULL;
+    const char *main_name = NULL;
     json_array_foreach(json_object_get(j->piston, "files"), i, a) {
-        buf_t content = BUF_INIT;
-        if (decode_file(a, i, &content, err, errlen) < 0) {
-            buf_free(&content);
-            buf_free(&main_code);
+        json_t *f = v1_file(a, i, err, errlen);
+        if (!f) {
             json_decref(files);
             return NULL;
         }
-        if (i == 0) {
-            main_code = content;
+        int is_main = !main_name && !code && !json_object_get(f, "encoding");
+        if (is_main && !json_is_string(json_object_get(a, "name"))) {
+            code = json_incref(json_object_get(f, "content"));
+            json_decref(f);
             continue;
         }
-        const char *name = json_string_value(json_object_get(a, "name"));
-        char fallback[32];
-        snprintf(fallback, sizeof fallback, "file%zu.code", i);
-        json_t *text = json_stringn(content.data ? content.data : "", content.len);
-        if (!text) text = json_string(""); /* binary content: not representable in /v1's JSON */
-        json_array_append_new(files, json_pack("{s:s,s:o}", "name", name ? name : fallback, "content", text));
-        buf_free(&content);
+        if (is_main) main_name = json_string_value(json_object_get(a, "name"));
+        json_array_append_new(files, f);
     }
     const json_t *in = json_object_get(j->piston, "stdin");
     buf_t stdin_text = BUF_INIT;
@@ -310,17 +319,27 @@ static json_t *job_program(struct job *j, char *err, size_t errlen) {
     long long cmem = number_or(json_object_get(j->piston, "compile_memory_limit"), 0);
     if (cmem > mem) mem = cmem;
     if (mem > 0 && mem < mmin) mem = mmin; /* Piston clients ask for little; the policy's floor applies */
-    json_t *limits = json_pack("{s:I}", "timeout_ms",
-                               (json_int_t)number_or(json_object_get(j->piston, "run_timeout"), PISTON_RUN_TIMEOUT_MS));
+    json_t *limits = json_pack("{s:I,s:I}", "timeout_ms",
+                               (json_int_t)number_or(json_object_get(j->piston, "run_timeout"), PISTON_RUN_TIMEOUT_MS),
+                               "compile_timeout_ms",
+                               (json_int_t)number_or(json_object_get(j->piston, "compile_timeout"),
+                                                     PISTON_COMPILE_TIMEOUT_MS));
     if (mem > 0) json_object_set_new(limits, "memory_mb", json_integer((json_int_t)((mem + (1 << 20) - 1) >> 20)));
+    /* Piston's CPU time limits (ms), enforced by the launcher; -1 and 0 mean none. */
+    long long cpu = number_or(json_object_get(j->piston, "run_cpu_time"), 0);
+    long long ccpu = number_or(json_object_get(j->piston, "compile_cpu_time"), 0);
+    if (cpu > 0) json_object_set_new(limits, "cpu_time_ms", json_integer((json_int_t)cpu));
+    if (ccpu > 0) json_object_set_new(limits, "compile_cpu_time_ms", json_integer((json_int_t)ccpu));
     const json_t *args = json_object_get(j->piston, "args");
-    json_t *program = json_pack("{s:s,s:s%,s:o,s:s%,s:o,s:o}", "language", j->language, "code",
-                                main_code.data ? main_code.data : "", main_code.len, "files", files, "stdin",
+    json_t *program = json_pack("{s:s,s:o,s:s%,s:o,s:o,s:b}", "language", j->language, "files", files, "stdin",
                                 stdin_text.data ? stdin_text.data : "", stdin_text.len, "args",
-                                json_is_array(args) ? json_incref((json_t *)args) : json_array(), "limits", limits);
-    buf_free(&main_code);
+                                json_is_array(args) ? json_incref((json_t *)args) : json_array(), "limits", limits,
+                                "combined_output", 1);
+    if (program && code) json_object_set_new(program, "code", code);
+    else if (program) json_object_set_new(program, "main", json_string(main_name));
+    else json_decref(code);
     buf_free(&stdin_text);
-    if (!program) snprintf(err, errlen, "files[0].content must be text (utf8, or base64/hex of UTF-8)");
+    if (!program) snprintf(err, errlen, "out of memory");
     return program;
 }
 
@@ -331,7 +350,7 @@ static void on_job_languages(struct request *sub, int status, const char *ctype,
     struct job *j = ud;
     j->sub = NULL;
     if (status != 200) {
-        json_t *e = json_loadb(body, len, 0, NULL);
+        json_t *e = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
         const char *msg = json_string_value(json_object_get(json_object_get(e, "error"), "message"));
         char text[300];
         snprintf(text, sizeof text, "%s", msg ? msg : "cannot list the runtimes");
@@ -340,7 +359,7 @@ static void on_job_languages(struct request *sub, int status, const char *ctype,
         j->ready(j, NULL, text);
         return;
     }
-    json_t *langs = json_loadb(body, len, 0, NULL);
+    json_t *langs = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     const char *want = json_string_value(json_object_get(j->piston, "language"));
     const char *sel = json_string_value(json_object_get(j->piston, "version"));
     const json_t *found = find_runtime(langs, want, sel);
@@ -393,20 +412,26 @@ static void on_run(struct request *sub, int status, const char *ctype, const cha
         job_free(x);
         return;
     }
-    json_t *r = json_loadb(body, len, 0, NULL);
+    json_t *r = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     const char *st = json_string_value(json_object_get(r, "status"));
-    const char *out = json_string_value(json_object_get(r, "stdout")), *err = json_string_value(json_object_get(r, "stderr"));
     json_int_t ms = json_integer_value(json_object_get(r, "time_ms"));
     json_int_t mem = json_integer_value(json_object_get(r, "memory_kb")) * 1024;
     json_t *resp = json_pack("{s:s,s:s}", "language", x->language, "version", x->version);
     const json_t *c = json_object_get(r, "compile");
     if (x->compiled && json_is_object(c)) {
-        int failed = st && strcmp(st, "compile_error") == 0;
-        const char *cs = json_string_value(json_object_get(c, "stderr"));
+        /* The compile step failed when it did not exit 0: compile_error, or the compile's
+         * own timeout or memory limit (then the run never started). */
+        const json_t *cc = json_object_get(c, "exit_code");
+        int failed = !json_is_integer(cc) || json_integer_value(cc) != 0;
+        int killed = failed && st && (strcmp(st, "timeout") == 0 || strcmp(st, "memory_limit") == 0);
         json_object_set_new(resp, "compile",
-                            stage(json_string_value(json_object_get(c, "stdout")) ?: "", cs ? cs : "",
-                                  json_incref(json_object_get(c, "exit_code")), json_null(), failed ? "RE" : NULL,
-                                  failed ? "Compilation failed" : NULL, 0, 0));
+                            stage(stream_of(c, "stdout"), stream_of(c, "stderr"), NULL,
+                                  json_incref((json_t *)cc), killed ? json_string("SIGKILL") : json_null(),
+                                  !failed ? NULL : killed ? (*st == 't' ? "TO" : "SG") : "RE",
+                                  !failed ? NULL : killed ? (*st == 't' ? "Timeout exceeded" : "Memory limit exceeded")
+                                                          : "Compilation failed",
+                                  json_integer_value(json_object_get(c, "cpu_ms")),
+                                  json_integer_value(json_object_get(c, "time_ms")), 0));
         if (failed) goto done;
     }
     {
@@ -416,7 +441,7 @@ static void on_run(struct request *sub, int status, const char *ctype, const cha
         else if (strcmp(st, "timeout") == 0) pst = "TO", msg = "Timeout exceeded";
         else if (strcmp(st, "output_limit") == 0)
         {
-            int ol = strlen(out ? out : "") >= strlen(err ? err : "");
+            int ol = json_string_length(json_object_get(r, "stdout")) >= json_string_length(json_object_get(r, "stderr"));
             pst = ol ? "OL" : "EL", msg = ol ? "stdout length exceeded" : "stderr length exceeded";
         }
         else if (strcmp(st, "memory_limit") == 0) pst = "SG", msg = "Memory limit exceeded";
@@ -426,8 +451,11 @@ static void on_run(struct request *sub, int status, const char *ctype, const cha
             json_decref(sig);
             sig = json_string("SIGKILL");
         }
-        json_object_set_new(resp, "run", stage(out ? out : "", err ? err : "", json_incref(json_object_get(r, "exit_code")),
-                                               sig, pst, msg, ms, mem));
+        json_t *both = json_object_get(r, "output");
+        json_object_set_new(resp, "run", stage(stream_of(r, "stdout"), stream_of(r, "stderr"),
+                                               json_is_string(both) ? stream_of(r, "output") : NULL,
+                                               json_incref(json_object_get(r, "exit_code")), sig, pst, msg,
+                                               json_integer_value(json_object_get(r, "cpu_ms")), ms, mem));
     }
 done:
     json_decref(r);
@@ -486,8 +514,8 @@ static void handle_execute(struct request *req) {
 }
 
 static const struct route piston_routes[] = {
-    {"GET", "/api/v2/runtimes", ACCESS_OPEN, handle_runtimes, 0},
-    {"POST", "/api/v2/execute", ACCESS_OPEN, handle_execute, 0},
+    {"GET", "/api/v2/runtimes", ACCESS_OPEN, handle_runtimes, ROUTE_MESSAGE_ERRORS},
+    {"POST", "/api/v2/execute", ACCESS_OPEN, handle_execute, ROUTE_MESSAGE_ERRORS},
 };
 
 void compat_piston_init(void) {

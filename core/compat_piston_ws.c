@@ -33,11 +33,17 @@ struct pconn {
     int drain_wait;            /* the peer is behind: poll again once it has read */
     char session_id[64];
     uint64_t cursor;
+    buf_t early_stdin;         /* stdin sent after init, before the session exists (bounded) */
 };
+
+/* A client may write stdin as soon as it sent init (Piston's CLI does): kept until the session
+ * starts, at most this much. */
+#define EARLY_STDIN_MAX (1u << 20)
 
 static void pconn_maybe_free(struct pconn *pc) {
     if (pc->ws || pc->pending || pc->timer_open) return;
     if (pc->job) job_free(pc->job);
+    buf_free(&pc->early_stdin);
     http_request_discard(pc->creds);
     free(pc);
 }
@@ -75,6 +81,16 @@ static void on_ignored(struct request *r, int status, const char *ctype, const c
     pconn_maybe_free(pc);
 }
 
+static void send_stdin(struct pconn *pc, const char *data, size_t len) {
+    json_t *in = json_pack("{s:s%}", "data", data, len);
+    char *text = in ? json_text(in) : NULL;
+    char target[160];
+    snprintf(target, sizeof target, "/v1/sessions/%s/input", pc->session_id);
+    if (text) sub(pc, "POST", target, text, on_ignored);
+    free(text);
+    json_decref(in);
+}
+
 static void finish(struct pconn *pc, uint16_t code, const char *reason) {
     stop_timer(pc);
     if (pc->session_id[0]) {
@@ -107,7 +123,7 @@ static void on_output(struct request *r, int status, const char *ctype, const ch
         pconn_maybe_free(pc);
         return;
     }
-    json_t *j = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *j = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
     if (!j) {
         notify_error(pc, "the session's output could not be read");
         return;
@@ -145,7 +161,7 @@ static void on_created(struct request *r, int status, const char *ctype, const c
     (void)r, (void)ctype;
     struct pconn *pc = ud;
     pc->pending--;
-    json_t *j = json_loadb(body, len, 0, NULL);
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     const char *id = json_string_value(json_object_get(j, "id"));
     if (status == 201 && id) snprintf(pc->session_id, sizeof pc->session_id, "%s", id);
     if (!pc->ws) {
@@ -178,6 +194,8 @@ static void on_created(struct request *r, int status, const char *ctype, const c
     }
     json_decref(j);
     send_json(pc, json_pack("{s:s,s:s}", "type", "stage", "stage", "run"));
+    if (pc->early_stdin.len) send_stdin(pc, pc->early_stdin.data, pc->early_stdin.len);
+    buf_free(&pc->early_stdin);
     /* The compiler's text sits at the start of the record as stderr: skip it. */
     pc->cursor = 0;
     poll_output(pc);
@@ -238,21 +256,22 @@ static void on_text(struct ws *ws, void *ud, const char *data, size_t len) {
         notify_error(pc, "a message is a JSON object with a type");
     } else if (strcmp(type, "init") == 0) {
         handle_init(pc, msg);
-    } else if (!pc->initialized || !pc->session_id[0]) {
+    } else if (!pc->initialized) {
         finish(pc, 4003, "Not yet Initialized");
     } else if (strcmp(type, "data") == 0) {
         const char *stream = json_string_value(json_object_get(msg, "stream"));
         const json_t *d = json_object_get(msg, "data");
         if (!stream || strcmp(stream, "stdin") != 0 || !json_is_string(d)) {
             finish(pc, 4004, "Can only write to stdin");
+        } else if (pc->session_id[0]) {
+            send_stdin(pc, json_string_value(d), json_string_length(d));
+        } else if (pc->early_stdin.len + json_string_length(d) > EARLY_STDIN_MAX) {
+            notify_error(pc, "stdin written before the program started is limited to 1 MiB");
         } else {
-            json_t *in = json_pack("{s:O}", "data", d);
-            char *text = json_text(in);
-            snprintf(target, sizeof target, "/v1/sessions/%s/input", pc->session_id);
-            sub(pc, "POST", target, text, on_ignored);
-            free(text);
-            json_decref(in);
+            buf_append(&pc->early_stdin, json_string_value(d), json_string_length(d));
         }
+    } else if (!pc->session_id[0]) {
+        finish(pc, 4003, "Not yet Initialized");
     } else if (strcmp(type, "signal") == 0) {
         const char *name = json_string_value(json_object_get(msg, "signal"));
         if (!name || !session_signal_number(name)) {
@@ -326,7 +345,7 @@ static void handle_connect(struct request *req) {
 }
 
 static const struct route piston_ws_routes[] = {
-    {"GET", "/api/v2/connect", ACCESS_OPEN, handle_connect, 0},
+    {"GET", "/api/v2/connect", ACCESS_OPEN, handle_connect, ROUTE_MESSAGE_ERRORS},
 };
 
 void compat_piston_ws_init(void) {

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "multipart.h"
+#include "proxy.h"
 #include "reply.h"
 #include "router.h"
 
@@ -39,7 +40,7 @@ static void text_reply(struct request *req, int status, const char *text) {
 
 /* A /v1 error envelope becomes the seed's text with the same status. */
 static void relay_error(struct request *req, int status, const char *body, size_t len) {
-    json_t *j = json_loadb(body, len, 0, NULL);
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
     text_reply(req, status, msg ? msg : "request failed");
     json_decref(j);
@@ -157,6 +158,7 @@ struct create {
     char *v1_body;
     struct fetch *fetch;     /* file_url from another host, in flight */
     struct request *sub;     /* the internal request in flight */
+    struct proxy_call *peer; /* an upload on a peer backend, in flight */
 };
 
 static void create_free(struct create *c) {
@@ -205,7 +207,7 @@ static void on_created(struct request *sub, int status, const char *ctype, const
         create_relay_error(c, status, body, len);
         return;
     }
-    json_t *j = json_loadb(body, len, 0, NULL);
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     json_t *u = find_user(c->key_hash, c->user_id, 1);
     if (u) {
         json_object_set_new(u, "session", json_string(json_string_value(json_object_get(j, "id")) ?: ""));
@@ -220,7 +222,7 @@ static void on_previous(struct request *sub, int status, const char *ctype, cons
     (void)ctype;
     struct create *c = ud;
     c->sub = NULL;
-    json_t *j = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *j = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
     const char *state = json_string_value(json_object_get(j, "state"));
     int live = state && (strcmp(state, "running") == 0 || strcmp(state, "starting") == 0);
     json_decref(j);
@@ -301,6 +303,64 @@ static void fetch_file(struct create *c, const char *url) {
     if (!c->fetch) create_answer(c, 400, err);
 }
 
+/* ---- an upload on a peer backend: fetched from it ---- */
+
+/* Backends that trust each other (they accept the same keys) list each other in the policy's
+ * file_url_peers ("host:port"): a file URL of /api/files/add naming one of them is fetched from it
+ * over http with the caller's own credentials, so its upload check is the caller's.  Then
+ * `base` is "http://host:port". */
+static int peer_of(const char *url, char *base, size_t len) {
+    if (strncmp(url, "http://", 7) != 0) return 0;
+    const char *authority = url + 7;
+    size_t n = strcspn(authority, "/?#");
+    if (n == strlen(app_config()->listen) && strncasecmp(authority, app_config()->listen, n) == 0) return 0;
+    size_t i;
+    json_t *p;
+    json_array_foreach(app_config()->file_url_peers, i, p) {
+        const char *peer = json_string_value(p);
+        if (strlen(peer) == n && strncasecmp(peer, authority, n) == 0) {
+            snprintf(base, len, "http://%.*s", (int)n, authority);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void on_peer_abort(struct request *req, void *ud) {
+    (void)req;
+    struct create *c = ud;
+    proxy_cancel(c->peer);
+    create_free(c);
+}
+
+static void on_peer_file(void *ud, int status, const char *ctype, const char *body, size_t len, const char *err,
+                         int refused) {
+    (void)ctype;
+    (void)refused;
+    struct create *c = ud;
+    c->peer = NULL;
+    http_set_abort(c->req, NULL, NULL);
+    if (status == 200) {
+        create_with(c, body, len);
+        return;
+    }
+    char msg[300];
+    if (status == 404) snprintf(msg, sizeof msg, "no uploaded file for that userId (uploads live 10 minutes)");
+    else snprintf(msg, sizeof msg, "the backend holding file_url did not give it: %s", err ? err : "refused");
+    text_reply(c->req, status == 404 ? 404 : 502, msg);
+    create_free(c);
+}
+
+static void peer_file(struct create *c, const char *base, const char *ours) {
+    c->peer = proxy_send(base, "GET", ours, c->req, NULL, 0, FETCH_TIMEOUT_MS, on_peer_file, c);
+    if (!c->peer) {
+        text_reply(c->req, 500, "out of memory");
+        create_free(c);
+        return;
+    }
+    http_set_abort(c->req, on_peer_abort, c);
+}
+
 /* Our own file URL, from /api/files/add: resolved here, never fetched (the
  * Host it names may be a balancer's or a proxy's). */
 static void own_file(struct create *c, const char *ours) {
@@ -341,7 +401,9 @@ static void handle_create(struct request *req) {
         snprintf(c->user_id, sizeof c->user_id, "%s", user_id);
         snprintf(c->lang, sizeof c->lang, "%s", lang);
         const char *ours = file_url ? strstr(file_url, "/api/files/get?userId=") : NULL;
+        char peer[300];
         if (!file_url || !*file_url) create_with(c, NULL, 0);
+        else if (ours && peer_of(file_url, peer, sizeof peer)) peer_file(c, peer, ours);
         else if (ours) own_file(c, ours);
         else fetch_file(c, file_url);
     }
@@ -373,26 +435,74 @@ static struct pending *pending_new(struct request *req, const char *user_id) {
     return p;
 }
 
+/* GET /api/session/output waits as the seed's did: its clients read once after each command, so
+ * the answer must hold what that command printed.  It answers once the program has been quiet
+ * for seed_output_quiet_ms (since the request, or since its last output), or the session ended,
+ * or seed_output_max_ms have passed (a program that has printed nothing at all yet is awaited
+ * that long); each step is a /v1 long-poll from the cursor. */
+struct output_wait {
+    struct request *req;
+    char key_hash[65];
+    char user_id[USER_ID_MAX + 1];
+    char session_id[64];
+    uint64_t cursor;
+    uint64_t deadline;     /* loop time (ms) of the last possible answer */
+    buf_t text;
+};
+
+static void output_poll(struct output_wait *w, long wait_ms);
+
+static void output_answer(struct output_wait *w) {
+    json_t *u = find_user(w->key_hash, w->user_id, 0);
+    if (u && strcmp(user_session(u), w->session_id) == 0)
+        json_object_set_new(u, "cursor", json_integer((json_int_t)w->cursor));
+    http_respond(w->req, 200, "text/plain; charset=utf-8", w->text.data ? w->text.data : "", w->text.len, NULL);
+    buf_free(&w->text);
+    free(w);
+}
+
 static void on_output(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
     (void)sub;
     (void)ctype;
-    struct pending *p = ud;
+    struct output_wait *w = ud;
     if (status != 200) {
-        relay_error(p->req, status, body, len);
-        free(p);
+        relay_error(w->req, status, body, len);
+        buf_free(&w->text);
+        free(w);
         return;
     }
-    json_t *j = json_loadb(body, len, 0, NULL);
-    buf_t text = BUF_INIT;
-    size_t i;
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+    size_t i, before = w->text.len;
     json_t *e;
-    json_array_foreach(json_object_get(j, "events"), i, e) buf_append_str(&text, json_string_value(json_object_get(e, "data")));
-    json_t *u = find_user(p->key_hash, p->user_id, 0);
-    if (u) json_object_set_new(u, "cursor", json_integer(json_integer_value(json_object_get(j, "cursor"))));
-    http_respond(p->req, 200, "text/plain; charset=utf-8", text.data ? text.data : "", text.len, NULL);
-    buf_free(&text);
+    json_array_foreach(json_object_get(j, "events"), i, e) buf_append_str(&w->text, json_string_value(json_object_get(e, "data")));
+    uint64_t cursor = (uint64_t)json_integer_value(json_object_get(j, "cursor"));
+    const char *state = json_string_value(json_object_get(j, "state"));
+    int ended = state && strcmp(state, "starting") != 0 && strcmp(state, "running") != 0;
+    int progressed = cursor != w->cursor || w->text.len != before;
+    w->cursor = cursor;
     json_decref(j);
-    free(p);
+    uint64_t now = uv_now(app_loop());
+    /* No progress means a whole quiet period passed (or the long-poll was clamped to none).  A
+     * program that has printed nothing yet is still starting (slowly, on a loaded machine): its
+     * first output is awaited until the deadline. */
+    if (ended || now >= w->deadline) output_answer(w);
+    else if (!progressed && cursor == 0 && app_config()->max_wait_ms > 0) output_poll(w, (long)(w->deadline - now));
+    else if (!progressed) output_answer(w);
+    else output_poll(w, app_config()->seed_output_quiet_ms);
+}
+
+static void output_poll(struct output_wait *w, long wait_ms) {
+    uint64_t now = uv_now(app_loop());
+    if ((uint64_t)wait_ms > w->deadline - now) wait_ms = (long)(w->deadline - now);
+    char target[200];
+    snprintf(target, sizeof target, "/v1/sessions/%s/output?cursor=%llu&wait_ms=%ld", w->session_id,
+             (unsigned long long)w->cursor, wait_ms);
+    struct request *sub = http_subrequest(w->req, "GET", target, NULL, 0, on_output, w);
+    if (!sub) {
+        output_answer(w);
+        return;
+    }
+    router_dispatch(sub);
 }
 
 static void handle_output(struct request *req) {
@@ -401,10 +511,18 @@ static void handle_output(struct request *req) {
     if (got < 0) return;
     json_t *u = session_user(req, got ? user_id : NULL);
     if (!u) return;
-    char target[160];
-    snprintf(target, sizeof target, "/v1/sessions/%s/output?cursor=%lld", user_session(u),
-             (long long)json_integer_value(json_object_get(u, "cursor")));
-    dispatch(req, "GET", target, NULL, on_output, pending_new(req, user_id), NULL);
+    struct output_wait *w = calloc(1, sizeof *w);
+    if (!w) {
+        text_reply(req, 500, "out of memory");
+        return;
+    }
+    w->req = req;
+    snprintf(w->key_hash, sizeof w->key_hash, "%s", req->key_hash);
+    snprintf(w->user_id, sizeof w->user_id, "%s", user_id);
+    snprintf(w->session_id, sizeof w->session_id, "%s", user_session(u));
+    w->cursor = (uint64_t)json_integer_value(json_object_get(u, "cursor"));
+    w->deadline = uv_now(app_loop()) + (uint64_t)app_config()->seed_output_max_ms;
+    output_poll(w, app_config()->seed_output_quiet_ms);
 }
 
 static void on_done_empty(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
@@ -542,7 +660,7 @@ static void on_count(struct request *sub, int status, const char *ctype, const c
         relay_error(req, status, body, len);
         return;
     }
-    json_t *j = json_loadb(body, len, 0, NULL);
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     int n = 0;
     size_t i;
     json_t *s;
@@ -562,7 +680,7 @@ static void on_has(struct request *sub, int status, const char *ctype, const cha
     (void)sub;
     (void)ctype;
     struct request *req = ud;
-    json_t *j = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *j = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
     const char *st = json_string_value(json_object_get(j, "state"));
     int live = st && (strcmp(st, "running") == 0 || strcmp(st, "starting") == 0);
     json_decref(j);

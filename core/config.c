@@ -154,6 +154,8 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
     c->max_sessions_per_key = (int)read_int(&r, "max_sessions_per_key", 10, 0, 1000000);
     c->ended_retention_ms = (long)read_int(&r, "ended_retention_s", 60, 0, 86400) * 1000;
     c->max_wait_ms = (long)read_int(&r, "max_wait_ms", 30000, 0, 3600000);
+    c->seed_output_quiet_ms = (long)read_int(&r, "seed_output_quiet_ms", 1000, 0, 60000);
+    c->seed_output_max_ms = (long)read_int(&r, "seed_output_max_ms", 3000, 0, 60000);
     c->stdin_backlog_bytes = (size_t)read_int(&r, "stdin_backlog_bytes", 1 << 20, 1024, 1LL << 30);
     c->output_keep_bytes = (size_t)read_int(&r, "output_keep_bytes", 1 << 20, 1 << 20, 1LL << 30);
     c->output_events_max = (size_t)read_int(&r, "output_events_max", 1000, 1, 1000000);
@@ -182,6 +184,7 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
     c->limits = read_table(&r, "limits");
     c->images = read_table(&r, "images");
     c->pools = read_table(&r, "pools");
+    c->judge0 = read_table(&r, "judge0");
     const json_t *reuse = json_object_get(r.settings, "reuse");
     if (reuse && !json_is_boolean(reuse)) fail(&r, "reuse", "must be true or false");
     c->reuse = !json_is_false(reuse);
@@ -211,6 +214,7 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
         if (!json_is_string(tlang)) fail(&r, "e2b_templates", "must map template names to language names");
     }
     c->seed_ttl_ms = (long)read_int(&r, "seed_ttl_s", 600, 1, 86400) * 1000;
+    c->file_url_peers = read_str_list(&r, json_object_get(r.settings, "file_url_peers"), "file_url_peers");
     const json_t *loop = json_object_get(r.settings, "file_url_test_allow_loopback");
     if (loop && !json_is_boolean(loop)) fail(&r, "file_url_test_allow_loopback", "must be true or false");
     c->file_url_test_allow_loopback = json_is_true(loop);
@@ -238,10 +242,12 @@ void config_free(struct config *c) {
     json_decref(c->cors_origins);
     json_decref(c->limits);
     json_decref(c->images);
+    json_decref(c->judge0);
     json_decref(c->pools);
     json_decref(c->backends);
     json_decref(c->file_url_hosts);
     json_decref(c->e2b_templates);
+    json_decref(c->file_url_peers);
     memset(c, 0, sizeof *c);
 }
 

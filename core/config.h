@@ -42,6 +42,8 @@ struct config {
     int max_sessions_per_key;
     long ended_retention_ms;
     long max_wait_ms;          /* long-poll clamp */
+    long seed_output_quiet_ms; /* the seed's output route answers once the program was quiet this long */
+    long seed_output_max_ms;   /* ... or after this long in all */
     size_t stdin_backlog_bytes;
     size_t output_keep_bytes;  /* a session keeps at least this much of its record */
     size_t output_events_max;  /* events in one output answer (the cursor says where to go on) */
@@ -53,6 +55,7 @@ struct config {
     unsigned uid_min, uid_max;
     json_t *limits;            /* {"timeout_ms":{"default":..,"min":..,"max":..}, ...} */
     json_t *images;            /* {"python":{"image":..,"aliases":[..],...}, ...} */
+    json_t *judge0;            /* the Judge0 dialect's settings (lua/cloudcode/judge0.lua) */
     json_t *pools;             /* {"python":{"size":2,"refill_per_s":4,"max":4}, ...}; checked by pool.c */
     int reuse;                 /* a run's container may serve the next run, after a reset */
     size_t reset_memory_slack_bytes; /* memory a reset container may hold beyond start-up; 0: unchecked */
@@ -64,6 +67,7 @@ struct config {
     json_t *file_url_hosts;    /* hosts the seed's file_url may name (fetched by us) */
     json_t *e2b_templates;     /* E2B templateID -> language name (others are tried as language names) */
     long seed_ttl_ms;          /* a seed user_id entry and its upload live this long unused */
+    json_t *file_url_peers;    /* "host:port" of backends whose uploads a seed file_url may name */
     /* UNSAFE, tests only: let file_url fetch from loopback, trusting this CA. */
     int file_url_test_allow_loopback;
     char *file_url_test_ca_file;

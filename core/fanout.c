@@ -21,7 +21,7 @@ static void on_answer(void *ud, int status, const char *ctype, const char *body,
     (void)err;
     (void)refused;
     struct fanout *f = ud;
-    json_t *j = status == 200 ? json_loadb(body, len, JSON_DECODE_ANY, NULL) : NULL;
+    json_t *j = status == 200 ? json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
     if (j) json_array_append_new(f->answers, j);
     if (--f->pending == 0) {
         f->done(f->req, f->answers, f->ud);

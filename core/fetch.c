@@ -1,4 +1,5 @@
-/* fetch.c — one defensive https GET for the seed's file_url (see fetch.h).
+/* fetch.c — one defensive https GET for the seed's file_url, or one request with a body for a
+ * Judge0 callback_url (see fetch.h).
  *
  * Each fetch has its own curlm: fetches are rare, and a multi of its own
  * means no connection is ever reused for another host or address. */
@@ -17,6 +18,9 @@
 
 #define CONNECT_TIMEOUT_MS 5000L
 
+/* The URL's name in messages. */
+#define WHAT(f) ((f)->o.what ? (f)->o.what : "file_url")
+
 struct fetch {
     struct curlm_xfer x;       /* first: curlm's callbacks get &f->x */
     uv_getaddrinfo_t gai;
@@ -31,6 +35,11 @@ struct fetch {
     long port;
     buf_t body;
     struct curl_slist *resolve;
+    struct curl_slist *headers; /* with a body: its Content-Type */
+    buf_t send;                 /* the body to send (copied) */
+    char content_type[128];
+    char method[16];
+    char what[32];
     int resolving;             /* the getaddrinfo request is in flight */
     int cancelled;
     int too_large;
@@ -101,6 +110,8 @@ int fetch_url_host(const char *url, char *host, size_t hostlen, char *scheme, si
 static void fetch_free(void *ud) {
     struct fetch *f = ud;
     curl_slist_free_all(f->resolve);
+    curl_slist_free_all(f->headers);
+    buf_free(&f->send);
     buf_free(&f->body);
     free(f->url);
     free(f->ca_file);
@@ -153,17 +164,20 @@ static void on_done(struct curlm_xfer *x, CURLcode result) {
     char why[CURL_ERROR_SIZE + 96];
     if (f->too_large || result == CURLE_FILESIZE_EXCEEDED) {
         if (f->o.max_bytes % (1u << 20) == 0)
-            snprintf(why, sizeof why, "file_url's file is larger than %zu MiB", f->o.max_bytes >> 20);
+            snprintf(why, sizeof why, "%s's file is larger than %zu MiB", WHAT(f), f->o.max_bytes >> 20);
         else
-            snprintf(why, sizeof why, "file_url's file is larger than %zu bytes", f->o.max_bytes);
+            snprintf(why, sizeof why, "%s's file is larger than %zu bytes", WHAT(f), f->o.max_bytes);
     } else if (f->blocked) {
-        snprintf(why, sizeof why, "file_url's host resolves to a loopback or private address");
+        snprintf(why, sizeof why, "%s's host resolves to a loopback or private address", WHAT(f));
     } else if (result != CURLE_OK) {
-        snprintf(why, sizeof why, "file_url could not be fetched: %s", f->errbuf[0] ? f->errbuf : curl_easy_strerror(result));
+        snprintf(why, sizeof why, "%s could not be fetched: %s", WHAT(f), f->errbuf[0] ? f->errbuf : curl_easy_strerror(result));
+    } else if (f->o.method) {
+        finish(f, f->body.data ? f->body.data : "", f->body.len, NULL); /* any answer will do */
+        return;
     } else if (status >= 300 && status < 400) {
-        snprintf(why, sizeof why, "file_url answered a redirect (HTTP %ld): redirects are not followed", status);
+        snprintf(why, sizeof why, "%s answered a redirect (HTTP %ld): redirects are not followed", WHAT(f), status);
     } else if (status != 200) {
-        snprintf(why, sizeof why, "file_url answered HTTP %ld", status);
+        snprintf(why, sizeof why, "%s answered HTTP %ld", WHAT(f), status);
     } else {
         finish(f, f->body.data ? f->body.data : "", f->body.len, NULL);
         return;
@@ -198,8 +212,15 @@ static int start_transfer(struct fetch *f, const char *addr) {
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, f->o.timeout_ms < CONNECT_TIMEOUT_MS ? f->o.timeout_ms : CONNECT_TIMEOUT_MS);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, f->errbuf);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "cloudcode-file-url");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, f->o.method ? "cloudcode-callback" : "cloudcode-file-url");
     if (f->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, f->ca_file);
+    if (f->o.method) {
+        f->headers = curl_slist_append(NULL, f->content_type);
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, f->o.method);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)f->send.len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, f->send.data ? f->send.data : "");
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, f->headers);
+    }
     if (curlm_start(f->m, &f->x) < 0) {
         curl_easy_cleanup(e);
         f->x.easy = NULL;
@@ -216,19 +237,27 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     if (f->cancelled) {
         err = "cancelled";
     } else if (status < 0 || !res) {
-        snprintf(why, sizeof why, "file_url's host %s does not resolve: %s", f->host, uv_strerror(status));
+        snprintf(why, sizeof why, "%s's host %s does not resolve: %s", WHAT(f), f->host, uv_strerror(status));
         err = why;
     } else {
         /* Every address must be allowed, not just the one we would use. */
         for (struct addrinfo *ai = res; ai && !err; ai = ai->ai_next)
-            if (fetch_address_forbidden(ai->ai_addr, f->o.allow_loopback))
-                err = "file_url's host resolves to a loopback or private address";
+            if (fetch_address_forbidden(ai->ai_addr, f->o.allow_loopback)) {
+                snprintf(why, sizeof why, "%s's host resolves to a loopback or private address", WHAT(f));
+                err = why;
+            }
         const void *raw = res->ai_family == AF_INET ? (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr
                                                     : (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
-        if (!err && !inet_ntop(res->ai_family, raw, addr, sizeof addr)) err = "file_url's address is not usable";
+        if (!err && !inet_ntop(res->ai_family, raw, addr, sizeof addr)) {
+            snprintf(why, sizeof why, "%s's address is not usable", WHAT(f));
+            err = why;
+        }
     }
     uv_freeaddrinfo(res);
-    if (!err && start_transfer(f, addr) < 0) err = "file_url could not be fetched: cannot start the transfer";
+    if (!err && start_transfer(f, addr) < 0) {
+        snprintf(why, sizeof why, "%s could not be fetched: cannot start the transfer", WHAT(f));
+        err = why;
+    }
     if (err) finish(f, NULL, 0, err);
 }
 
@@ -244,15 +273,15 @@ struct fetch *fetch_start(uv_loop_t *loop, const char *url, const struct fetch_o
     }
     if (fetch_url_host(url, f->host, sizeof f->host, scheme, sizeof scheme) < 0 ||
         curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
-        snprintf(err, errlen, "file_url is not a valid URL");
+        snprintf(err, errlen, "%s is not a valid URL", o->what ? o->what : "file_url");
         goto fail;
     }
     if (strcmp(scheme, "https") != 0) {
-        snprintf(err, errlen, "file_url must be an https URL");
+        snprintf(err, errlen, "%s must be an https URL", o->what ? o->what : "file_url");
         goto fail;
     }
     if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-        snprintf(err, errlen, "file_url has no valid port");
+        snprintf(err, errlen, "%s has no valid port", o->what ? o->what : "file_url");
         goto fail;
     }
     f->port = strtol(port, NULL, 10);
@@ -260,13 +289,26 @@ struct fetch *fetch_start(uv_loop_t *loop, const char *url, const struct fetch_o
     f->cb = cb;
     f->ud = ud;
     f->o = *o;
+    if (o->method) {
+        /* Copies: the caller's strings need not outlive the call. */
+        snprintf(f->method, sizeof f->method, "%s", o->method);
+        snprintf(f->content_type, sizeof f->content_type, "Content-Type: %s", o->send_type ? o->send_type : "application/json");
+        f->o.method = f->method;
+        if (buf_append(&f->send, o->send ? o->send : "", o->send_len) < 0) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+    }
+    f->o.send = f->o.send_type = NULL;
+    snprintf(f->what, sizeof f->what, "%s", o->what ? o->what : "file_url");
+    f->o.what = f->what;
     f->url = strdup(url);
     f->ca_file = o->ca_file ? strdup(o->ca_file) : NULL;
     f->o.ca_file = NULL;
     f->gai.data = f;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     if (!f->url || uv_getaddrinfo(loop, &f->gai, on_resolved, f->host, NULL, &hints) < 0) {
-        snprintf(err, errlen, "file_url's host cannot be resolved");
+        snprintf(err, errlen, "%s's host cannot be resolved", o->what ? o->what : "file_url");
         goto fail;
     }
     f->resolving = 1;

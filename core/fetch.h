@@ -1,4 +1,5 @@
-/* fetch.h — fetch one https URL for the seed's file_url, defensively.
+/* fetch.h — fetch one https URL for the seed's file_url, defensively; or send
+ * one body to one (a Judge0 callback_url's PUT), under the same rules.
  *
  * https only; no redirects (a 3xx is an error); the body is capped (the
  * transfer is aborted past the cap); connect and total timeouts; no proxy.
@@ -20,6 +21,13 @@ struct fetch_opts {
      * allowed, and the server's certificate is checked against this CA. */
     int allow_loopback;
     const char *ca_file;
+    /* A request with a body instead of a GET (NULL: GET): any HTTP answer is then a success
+     * (cb gets its body), only a transfer that got none is an error. */
+    const char *method;
+    const char *send, *send_type; /* the body and its Content-Type */
+    size_t send_len;
+    /* What the URL is called in error messages; NULL: "file_url". */
+    const char *what;
 };
 
 /* The fetch ended: `err` is NULL and data/len the body (borrowed: valid in

@@ -499,7 +499,8 @@ struct request *http_subrequest(const struct request *parent, const char *method
     /* The caller's credentials and content type: the subrequest acts for it. */
     for (size_t i = 0; i < parent->nheaders; i++) {
         const char *n = parent->headers[i].name;
-        if (strcmp(n, "authorization") && strcmp(n, "x-api-key") && strcmp(n, "origin")) continue;
+        if (strcmp(n, "authorization") && strcmp(n, "x-api-key") && strcmp(n, "x-auth-token") && strcmp(n, "origin"))
+            continue;
         req->headers[req->nheaders].name = strdup(n);
         req->headers[req->nheaders].value = strdup(parent->headers[i].value);
         req->nheaders++;

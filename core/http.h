@@ -23,13 +23,6 @@ struct http_header {
 enum { HTTP_MAX_PARAMS = 4 };
 
 /* The response of an internal request (see http_subrequest); body is borrowed. */
-/* The error envelope of a route's dialect. */
-enum error_style {
-    ERRORS_JSON,  /* {"error":{"code","message"}} */
-    ERRORS_TEXT,  /* text/plain lines (the seed's dialect) */
-    ERRORS_E2B,   /* {"code": status, "message"} (E2B's API) */
-};
-
 typedef void (*http_response_fn)(struct request *req, int status, const char *content_type, const char *body,
                                  size_t len, void *ud);
 
@@ -53,7 +46,12 @@ struct request {
     int is_admin;
     char key_hash[65];      /* SHA-256 hex of the caller's key, "" when none */
     int preauth;            /* an internal request whose caller is already known */
-    int error_style;        /* how errors go out: enum error_style */
+    enum error_shape {
+        ERRORS_JSON,        /* {"error":{"code","message"}} (/v1) */
+        ERRORS_TEXT,        /* text/plain lines (the seed's dialect) */
+        ERRORS_MESSAGE,     /* {"message": ...} (Piston's dialect) */
+        ERRORS_E2B,         /* {"code": status, "message"} (E2B's API) */
+    } error_shape;
 
     /* Response state. */
     int status;

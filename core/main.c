@@ -15,6 +15,7 @@
 #include "backend.h"
 #include "balancer.h"
 #include "compat.h"
+#include "judge0.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -162,6 +163,7 @@ int main(int argc, char **argv) {
     compat_piston_init(); /* after the role's routes: it speaks to them */
     compat_seed_init();
     compat_e2b_init();
+    judge0_init();
     uv_signal_init(loop, &sig_term);
     uv_signal_init(loop, &sig_int);
     uv_signal_init(loop, &sig_hup);
@@ -181,6 +183,7 @@ int main(int argc, char **argv) {
     uv_run(loop, UV_RUN_DEFAULT);
     if (cfg->role == ROLE_BACKEND) backend_free();
     compat_seed_free();
+    judge0_free();
     uv_loop_close(loop);
     router_reset();
     metrics_free();

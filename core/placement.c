@@ -224,7 +224,7 @@ static void on_backend_answer(void *ud, int status, const char *ctype, const cha
         fail(p, 503, "unavailable", NULL, "%s", err ? err : "the backend did not answer");
         return;
     }
-    json_t *answer = json_loadb(body, len, 0, NULL);
+    json_t *answer = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     const char *scope = json_string_value(json_object_get(json_object_get(answer, "error"), "scope"));
     if (status == 429 && scope && strcmp(scope, "server") == 0) {
         /* That backend is full after all: place again, once per backend. */
@@ -256,7 +256,16 @@ static void forward(struct placement *p) {
     long long timeout = app_config()->backend_timeout_ms + COMPILE_ALLOWANCE_MS;
     const json_t *t = json_object_get(json_object_get(p->body, "limits"), "timeout_ms");
     if (p->is_run) {
-        timeout += json_is_integer(t) ? json_integer_value(t) : limit_default("timeout_ms", 10000);
+        /* A judge (/v1/judge) runs the program once per test case, each with its own timeout. */
+        long long each = json_is_integer(t) ? json_integer_value(t) : limit_default("timeout_ms", 10000);
+        const json_t *cases = json_object_get(p->body, "cases");
+        size_t i;
+        json_t *c;
+        timeout += json_array_size(cases) ? 0 : each;
+        json_array_foreach(cases, i, c) {
+            const json_t *ct = json_object_get(json_object_get(c, "limits"), "timeout_ms");
+            timeout += json_is_integer(ct) ? json_integer_value(ct) : each;
+        }
         /* A run counts for its key while it runs. */
         char keyset[128], member[256], run_id[64], expiry[32];
         placement_keyset_name(keyset, sizeof keyset, p->key_hash);
@@ -410,7 +419,7 @@ static void on_member_checked(void *ud, int status, const char *ctype, const cha
     (void)refused;
     struct member_check *mc = ud;
     struct placement *p = mc->p;
-    json_t *j = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *j = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
     const char *state = json_string_value(json_object_get(j, "state"));
     int live = status == 0 || (state && (strcmp(state, "running") == 0 || strcmp(state, "starting") == 0));
     json_decref(j);

@@ -9,6 +9,7 @@
 #include "app.h"
 #include "hooks.h"
 #include "reply.h"
+#include "util.h"
 
 int program_valid_path(const char *name) {
     size_t len = strlen(name);
@@ -37,6 +38,8 @@ void program_free(struct program *p) {
     json_decref(p->image);
     json_decref(p->files);
     json_decref(p->args);
+    json_decref(p->sources);
+    free(p->main_name);
     free(p->stdin_data);
     memset(p, 0, sizeof *p);
 }
@@ -46,19 +49,63 @@ static int bad(struct request *req, const char *fmt, const char *what) {
     return -1;
 }
 
+/* A file's content as bytes: `encoding` "utf8" (the default: the string itself) or "base64". */
+static json_t *file_content(struct request *req, const json_t *f) {
+    const json_t *content = json_object_get(f, "content"), *enc = json_object_get(f, "encoding");
+    const char *e = json_string_value(enc);
+    if (!enc || json_is_null(enc) || (e && strcmp(e, "utf8") == 0)) return json_incref((json_t *)content);
+    if (!e || strcmp(e, "base64") != 0) {
+        bad(req, "%s: a file's encoding is utf8 or base64", "files");
+        return NULL;
+    }
+    buf_t bytes = BUF_INIT;
+    json_t *out = NULL;
+    if (base64_decode(json_string_value(content), json_string_length(content), &bytes) < 0)
+        reply_error(req, 400, "bad_request", "file '%.200s' is not valid base64",
+                    json_string_value(json_object_get(f, "name")));
+    else
+        out = json_stringn_nocheck(bytes.data ? bytes.data : "", bytes.len); /* bytes, not text */
+    buf_free(&bytes);
+    return out;
+}
+
+static const char *file_name(const json_t *f) { return json_string_value(json_object_get(f, "name")); }
+
+/* The files with the main file's extension (none: those without one), main first. */
+static json_t *sources_of(const struct program *p) {
+    const char *base = strrchr(p->main_name, '/');
+    const char *ext = strrchr(base ? base + 1 : p->main_name, '.');
+    json_t *out = json_array();
+    size_t i;
+    json_t *f;
+    json_array_foreach(p->files, i, f) {
+        const char *name = file_name(f), *b = strrchr(name, '/');
+        const char *e = strrchr(b ? b + 1 : name, '.');
+        if ((!ext && !e) || (ext && e && strcmp(e, ext) == 0)) json_array_append_new(out, json_string(name));
+    }
+    return out;
+}
+
+/* `code` is the main file's content; `main` may name the main file: the one `code` is written
+ * to, or (without `code`) one of `files`, which then comes first. */
 static int read_files(struct request *req, const json_t *body, struct program *p, size_t *total) {
-    const char *main_name = json_string_value(json_object_get(p->image, "file"));
-    const json_t *code = json_object_get(body, "code");
+    const json_t *code = json_object_get(body, "code"), *main = json_object_get(body, "main");
     if (code && !json_is_string(code) && !json_is_null(code)) return bad(req, "%s must be a string", "code");
+    if (main && !json_is_null(main) && (!json_is_string(main) || !program_valid_path(json_string_value(main))))
+        return bad(req, "%s must be a file name", "main");
+    const char *main_name = json_is_string(main) ? json_string_value(main)
+                                                 : json_string_value(json_object_get(p->image, "file"));
+    p->main_name = strdup(main_name);
     p->files = json_array();
+    if (!p->main_name || !p->files) return bad(req, "%s", "out of memory");
     p->has_code = json_is_string(code);
     if (p->has_code) {
         json_array_append_new(p->files, json_pack("{s:s,s:O}", "name", main_name, "content", code));
         *total += json_string_length(code);
     }
     const json_t *files = json_object_get(body, "files");
-    if (!files || json_is_null(files)) return 0;
-    if (!json_is_array(files)) return bad(req, "%s must be a list of {name, content}", "files");
+    if (files && !json_is_null(files) && !json_is_array(files))
+        return bad(req, "%s must be a list of {name, content}", "files");
     size_t i;
     json_t *f;
     json_array_foreach(files, i, f) {
@@ -71,21 +118,31 @@ static int read_files(struct request *req, const json_t *body, struct program *p
                         "bad file name '%.200s': use /-separated components of [A-Za-z0-9._-], not . or ..", n);
             return -1;
         }
-        if (strcmp(n, main_name) == 0) {
+        int is_main = strcmp(n, main_name) == 0;
+        if (is_main && (p->has_code || !json_is_string(main))) {
             reply_error(req, 400, "bad_request", "file name '%s' is the main file's name", n);
             return -1;
         }
         size_t j;
         json_t *prev;
         json_array_foreach(p->files, j, prev) {
-            if (strcmp(json_string_value(json_object_get(prev, "name")), n) == 0) {
+            if (strcmp(file_name(prev), n) == 0) {
                 reply_error(req, 400, "bad_request", "file name '%.200s' appears twice", n);
                 return -1;
             }
         }
-        json_array_append_new(p->files, json_pack("{s:O,s:O}", "name", name, "content", content));
-        *total += json_string_length(content);
+        json_t *bytes = file_content(req, f);
+        if (!bytes) return -1;
+        *total += json_string_length(bytes);
+        json_array_insert_new(p->files, is_main ? 0 : json_array_size(p->files),
+                              json_pack("{s:O,s:o}", "name", name, "content", bytes));
+        p->has_code |= is_main;
     }
+    if (json_is_string(main) && !p->has_code) {
+        reply_error(req, 400, "bad_request", "main '%.200s' is neither code nor one of files", main_name);
+        return -1;
+    }
+    p->sources = sources_of(p);
     return 0;
 }
 
@@ -115,15 +172,46 @@ static int read_args(struct request *req, const json_t *args, json_t *out) {
     return 0;
 }
 
+json_t *program_argv(const struct program *p, const json_t *command) {
+    const char *slash = strrchr(p->main_name, '/'), *dot = strrchr(p->main_name, '.');
+    size_t stem_len = dot && dot > (slash ? slash : p->main_name) ? (size_t)(dot - p->main_name) : strlen(p->main_name);
+    json_t *argv = json_array();
+    size_t i;
+    json_t *t;
+    json_array_foreach(command, i, t) {
+        const char *s = json_string_value(t);
+        if (!s) continue;
+        if (strcmp(s, "{sources}") == 0) {
+            json_array_extend(argv, p->sources);
+            continue;
+        }
+        buf_t out = BUF_INIT;
+        while (*s) {
+            if (strncmp(s, "{file}", 6) == 0) buf_append_str(&out, p->main_name), s += 6;
+            else if (strncmp(s, "{stem}", 6) == 0) buf_append(&out, p->main_name, stem_len), s += 6;
+            else buf_append(&out, s++, 1);
+        }
+        json_array_append_new(argv, json_stringn(out.data ? out.data : "", out.len));
+        buf_free(&out);
+    }
+    return argv;
+}
+
 /* One limit: the request's value checked against the policy's min..max, or
- * the policy's default.  A limit missing from the policy cannot be set. */
-static int read_limit(struct request *req, const json_t *given, const char *name, double *out,
+ * the default: the language's own (its image entry's `limits`, kept within
+ * min..max) or else the policy's.  A limit missing from the policy cannot be set. */
+static int read_limit(struct request *req, const json_t *given, const json_t *own, const char *name, double *out,
                       int integer, int optional_default) {
     const json_t *spec = json_object_get(app_config()->limits, name);
     const json_t *v = json_object_get(given, name);
+    const json_t *min = json_object_get(spec, "min"), *max = json_object_get(spec, "max");
     if (!v || json_is_null(v)) {
-        const json_t *d = json_object_get(spec, "default");
-        *out = json_is_number(d) && !optional_default ? json_number_value(d) : 0;
+        /* The language's own default applies even where the policy has none. */
+        const json_t *d = json_object_get(own, name);
+        if (!json_is_number(d)) d = optional_default ? NULL : json_object_get(spec, "default");
+        *out = json_is_number(d) ? json_number_value(d) : 0;
+        if (*out && json_is_number(max) && *out > json_number_value(max)) *out = json_number_value(max);
+        if (*out && json_is_number(min) && *out < json_number_value(min)) *out = json_number_value(min);
         return 0;
     }
     if (!json_is_number(v)) {
@@ -135,7 +223,6 @@ static int read_limit(struct request *req, const json_t *given, const char *name
         reply_error(req, 400, "bad_request", "limits.%s must be a whole number", name);
         return -1;
     }
-    const json_t *min = json_object_get(spec, "min"), *max = json_object_get(spec, "max");
     if (json_is_number(min) && x < json_number_value(min)) {
         reply_error(req, 400, "bad_request", "limits.%s must be at least %.15g (the policy's minimum)", name,
                     json_number_value(min));
@@ -150,24 +237,30 @@ static int read_limit(struct request *req, const json_t *given, const char *name
     return 0;
 }
 
-static int read_limits(struct request *req, const json_t *body, enum program_kind kind, json_t **limits) {
-    const json_t *given = json_object_get(body, "limits");
+static int read_limits(struct request *req, const json_t *body, const json_t *entry, enum program_kind kind,
+                       json_t **limits) {
+    const json_t *given = json_object_get(body, "limits"), *own = json_object_get(entry, "limits");
     if (given && !json_is_object(given) && !json_is_null(given)) return bad(req, "%s must be an object", "limits");
     static const struct {
         const char *name;
         int integer;
     } names[] = {{"timeout_ms", 1},   {"memory_mb", 1},      {"cpus", 0},       {"pids", 1},
-                 {"output_bytes", 1}, {"idle_timeout_s", 1}, {"lifetime_s", 1}};
+                 {"output_bytes", 1}, {"idle_timeout_s", 1}, {"lifetime_s", 1}, {"compile_timeout_ms", 1},
+                 {"cpu_time_ms", 1}, {"cpu_extra_ms", 1}, {"compile_cpu_time_ms", 1},
+                 {"file_size_bytes", 1}, {"stack_kb", 1}, {"processes", 1}};
     *limits = json_object();
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         double v;
-        /* A session's timeout_ms has no default: its lifetime bounds it. */
-        int no_default = kind == PROGRAM_SESSION && strcmp(names[i].name, "timeout_ms") == 0;
-        if (read_limit(req, given, names[i].name, &v, names[i].integer, no_default) < 0) return -1;
+        /* A session's timeout_ms has no default: its lifetime bounds it.  Without
+         * compile_timeout_ms, timeout_ms bounds the compile step as well. */
+        int no_default = (kind == PROGRAM_SESSION && strcmp(names[i].name, "timeout_ms") == 0) ||
+                         strcmp(names[i].name, "compile_timeout_ms") == 0;
+        if (read_limit(req, given, own, names[i].name, &v, names[i].integer, no_default) < 0) return -1;
         json_object_set_new(*limits, names[i].name, names[i].integer ? json_integer((json_int_t)v) : json_real(v));
     }
     return 0;
 }
+
 
 static long long limit_int(const json_t *limits, const char *name) {
     const json_t *v = json_object_get(limits, name);
@@ -254,6 +347,19 @@ int program_from_request(struct request *req, enum program_kind kind, const json
         }
         if (read_args(req, args, p->args) < 0) goto out;
     }
+    const json_t *combined = json_object_get(body, "combined_output");
+    if (combined && !json_is_boolean(combined) && !json_is_null(combined)) {
+        bad(req, "%s must be true or false", "combined_output");
+        goto out;
+    }
+    p->combined_output = json_is_true(combined);
+    const json_t *enc = json_object_get(body, "output_encoding");
+    if (enc && !json_is_null(enc) && !(json_is_string(enc) && (strcmp(json_string_value(enc), "utf8") == 0 ||
+                                                               strcmp(json_string_value(enc), "base64") == 0))) {
+        bad(req, "%s must be \"utf8\" or \"base64\"", "output_encoding");
+        goto out;
+    }
+    p->output_base64 = json_is_string(enc) && strcmp(json_string_value(enc), "base64") == 0;
     const json_t *tty = json_object_get(body, "tty");
     if (tty && !json_is_boolean(tty) && !json_is_null(tty)) {
         bad(req, "%s must be true or false", "tty");
@@ -269,7 +375,7 @@ int program_from_request(struct request *req, enum program_kind kind, const json
         }
         (i ? &p->rows : &p->cols)[0] = d && json_is_integer(d) ? (int)json_integer_value(d) : (i ? 24 : 80);
     }
-    if (read_limits(req, body, kind, &limits) < 0) goto out;
+    if (read_limits(req, body, p->image, kind, &limits) < 0) goto out;
 
     json_t *areq = json_pack("{s:s,s:s,s:s,s:O,s:O,s:i,s:i}", "kind", kind == PROGRAM_RUN ? "run" : "session",
                              "language", p->language, "key", req->key_hash, "limits", limits, "counts", counts,
@@ -284,6 +390,13 @@ int program_from_request(struct request *req, enum program_kind kind, const json
     p->limits.output_bytes = limit_int(limits, "output_bytes");
     p->limits.idle_timeout_s = limit_int(limits, "idle_timeout_s");
     p->limits.lifetime_s = limit_int(limits, "lifetime_s");
+    p->limits.compile_timeout_ms = limit_int(limits, "compile_timeout_ms");
+    p->limits.cpu_time_ms = limit_int(limits, "cpu_time_ms");
+    p->limits.cpu_extra_ms = limit_int(limits, "cpu_extra_ms");
+    p->limits.compile_cpu_time_ms = limit_int(limits, "compile_cpu_time_ms");
+    p->limits.file_size_bytes = limit_int(limits, "file_size_bytes");
+    p->limits.stack_kb = limit_int(limits, "stack_kb");
+    p->limits.processes = limit_int(limits, "processes");
     if (p->limits.memory_mb < 16 || p->limits.cpus <= 0 || p->limits.pids < 1 || p->limits.output_bytes < 1) {
         reply_error(req, 500, "policy_error", "policy hook admit failed: it returned limits without memory_mb, cpus, pids or output_bytes");
         goto out;

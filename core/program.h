@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "http.h"
 
@@ -18,18 +19,26 @@ struct program_limits {
     long long output_bytes;
     long long idle_timeout_s;
     long long lifetime_s;
+    long long compile_timeout_ms; /* 0: timeout_ms bounds the compile step too */
+    /* Per-exec resource limits (0: none), applied by the launcher (docs/protocol.md). */
+    long long cpu_time_ms, cpu_extra_ms, compile_cpu_time_ms;
+    long long file_size_bytes, stack_kb, processes;
 };
 
 struct program {
     char language[64];      /* canonical name */
     json_t *image;          /* the image map entry (a copy: reloads do not touch it) */
-    json_t *files;          /* [{"name","content"}]: the main file first */
+    json_t *files;          /* [{"name","content"}]: the main file first (content: the bytes) */
+    char *main_name;        /* the main file's name: `main`, else the entry's `file` */
+    json_t *sources;        /* the names of the files with the main file's extension, main first */
+    int combined_output;    /* a run's answer also carries `output` (stdout and stderr interleaved) */
     char *stdin_data;       /* NULL: none */
     size_t stdin_len;
     json_t *args;           /* array of strings */
     struct program_limits limits;
     int tty, cols, rows;
     int has_code;
+    int output_base64;      /* "output_encoding":"base64": a run's outputs as base64 of the raw bytes */
 };
 
 /* Read and check the body of POST /v1/run or /v1/sessions, then ask the
@@ -38,6 +47,10 @@ struct program {
 int program_from_request(struct request *req, enum program_kind kind, const json_t *counts,
                          struct program *out);
 void program_free(struct program *p);
+/* The argv of an image entry's command (`run`, `compile`...) for this program, its placeholders
+ * expanded (docs/policy.md): "{file}" and "{stem}" within a token become the main file's name and
+ * that name without its last extension; a token "{sources}" becomes the names of `sources`. */
+json_t *program_argv(const struct program *p, const json_t *command);
 /* Whether `name` follows api.md's file-name rule. */
 int program_valid_path(const char *name);
 

@@ -190,14 +190,14 @@ static void on_timeout(uv_timer_t *t) {
     finish(c, 0, "the backend did not answer in time", 0);
 }
 
-/* Authorization, X-API-Key and Content-Type pass through unchanged: every
+/* Authorization, X-API-Key, X-Auth-Token and Content-Type pass through unchanged: every
  * node of a fleet shares its key sets. */
 static void forward_headers(buf_t *h, const struct request *creds) {
     /* Host too: answers that name the server (the seed's upload URL) name the one the client used.
      * E2B's sandbox calls name their sandbox and deadline in headers of their own. */
-    static const char *const names[] = {"authorization", "x-api-key", "content-type", "host", "e2b-sandbox-id",
-                                        "e2b-sandbox-port", "x-access-token", "connect-timeout-ms",
-                                        "connect-protocol-version"};
+    static const char *const names[] = {"authorization", "x-api-key", "x-auth-token", "content-type", "host",
+                                        "e2b-sandbox-id", "e2b-sandbox-port", "x-access-token",
+                                        "connect-timeout-ms", "connect-protocol-version"};
     for (size_t i = 0; creds && i < sizeof names / sizeof names[0]; i++) {
         const char *v = http_header(creds, names[i]);
         if (v) buf_printf(h, "%s: %s\r\n", names[i], v);

@@ -8,7 +8,7 @@
 
 char *json_text(const json_t *v) { return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY); }
 
-void reply_json(struct request *req, int status, json_t *body) {
+static void reply_json_headers(struct request *req, int status, json_t *body, const char *headers) {
     char *text = json_text(body);
     json_decref(body);
     if (!text) {
@@ -17,36 +17,54 @@ void reply_json(struct request *req, int status, json_t *body) {
                      NULL);
         return;
     }
-    http_respond(req, status, "application/json", text, strlen(text), NULL);
+    http_respond(req, status, "application/json", text, strlen(text), headers);
     free(text);
 }
 
-static void reply_error_v(struct request *req, int status, const char *code, json_t *extra,
+void reply_json(struct request *req, int status, json_t *body) { reply_json_headers(req, status, body, NULL); }
+
+static void reply_error_v(struct request *req, int status, const char *code, json_t *extra, const char *headers,
                           const char *fmt, va_list ap) {
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    if (req->error_style == ERRORS_TEXT) {
+    if (req->error_shape == ERRORS_TEXT) {
         json_decref(extra);
-        http_respond(req, status, "text/plain; charset=utf-8", msg, strlen(msg), NULL);
+        http_respond(req, status, "text/plain; charset=utf-8", msg, strlen(msg), headers);
         return;
     }
-    if (req->error_style == ERRORS_E2B) {
+    if (req->error_shape == ERRORS_E2B) {
         json_decref(extra);
         json_t *e = json_pack("{s:i,s:s}", "code", status, "message", msg);
-        reply_json(req, status, e ? e : json_pack("{s:i,s:s}", "code", status, "message", "(message is not UTF-8)"));
+        reply_json_headers(req, status, e ? e : json_pack("{s:i,s:s}", "code", status, "message", "(message is not UTF-8)"),
+                           headers);
         return;
     }
     json_t *err = json_pack("{s:s,s:s}", "code", code, "message", msg);
     if (!err) err = json_pack("{s:s,s:s}", "code", code, "message", "(message is not UTF-8)");
     if (extra) json_object_update(err, extra);
     json_decref(extra);
-    reply_json(req, status, json_pack("{s:o}", "error", err));
+    if (req->error_shape == ERRORS_MESSAGE) {
+        /* Piston's shape: the message alone. */
+        json_t *m = json_pack("{s:O}", "message", json_object_get(err, "message"));
+        json_decref(err);
+        reply_json_headers(req, status, m, headers);
+        return;
+    }
+    reply_json_headers(req, status, json_pack("{s:o}", "error", err), headers);
 }
 
 void reply_error(struct request *req, int status, const char *code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    reply_error_v(req, status, code, NULL, fmt, ap);
+    reply_error_v(req, status, code, NULL, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void reply_error_headers(struct request *req, int status, const char *code, const char *headers, const char *fmt,
+                         ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error_v(req, status, code, NULL, headers, fmt, ap);
     va_end(ap);
 }
 
@@ -54,7 +72,7 @@ void reply_error_with(struct request *req, int status, const char *code, json_t 
                       const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    reply_error_v(req, status, code, extra, fmt, ap);
+    reply_error_v(req, status, code, extra, NULL, fmt, ap);
     va_end(ap);
 }
 

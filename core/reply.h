@@ -12,6 +12,9 @@ void reply_error(struct request *req, int status, const char *code, const char *
 /* The same with extra fields in the error object (e.g. "scope"); `extra` is stolen. */
 void reply_error_with(struct request *req, int status, const char *code, json_t *extra,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The same with extra header lines ("Name: value\r\n"...). */
+void reply_error_headers(struct request *req, int status, const char *code, const char *headers, const char *fmt,
+                         ...) __attribute__((format(printf, 5, 6)));
 /* Serialize `body` (stolen) as the response. */
 void reply_json(struct request *req, int status, json_t *body);
 void reply_no_content(struct request *req);

@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "reply.h"
 
+/* One table per room (role, service, each dialect); router_add refuses past this, loudly. */
 enum { MAX_TABLES = 16 };
 
 static struct {
@@ -18,11 +19,13 @@ static struct {
 static size_t ntables;
 
 void router_add(const struct route *routes, size_t n) {
-    if (ntables < MAX_TABLES) {
-        tables[ntables].routes = routes;
-        tables[ntables].n = n;
-        ntables++;
+    if (ntables >= MAX_TABLES) {
+        fprintf(stderr, "router: more than %d route tables: raise MAX_TABLES\n", MAX_TABLES);
+        abort();
     }
+    tables[ntables].routes = routes;
+    tables[ntables].n = n;
+    ntables++;
 }
 
 void router_reset(void) { ntables = 0; }
@@ -63,6 +66,13 @@ static int match(const char *pattern, const char *path, struct request *req) {
     return *s == '\0';
 }
 
+static enum error_shape error_shape_of(const struct route *r) {
+    return r->flags & ROUTE_TEXT_ERRORS      ? ERRORS_TEXT
+         : r->flags & ROUTE_MESSAGE_ERRORS ? ERRORS_MESSAGE
+         : r->flags & ROUTE_E2B_ERRORS     ? ERRORS_E2B
+                                           : ERRORS_JSON;
+}
+
 void router_dispatch(struct request *req) {
     const struct route *path_match = NULL;
     char allow[128] = "";
@@ -81,9 +91,7 @@ void router_dispatch(struct request *req) {
                 continue;
             }
             req->route = r->pattern;
-            req->error_style = r->flags & ROUTE_TEXT_ERRORS ? ERRORS_TEXT
-                             : r->flags & ROUTE_E2B_ERRORS  ? ERRORS_E2B
-                                                            : ERRORS_JSON;
+            req->error_shape = error_shape_of(r);
             if (!req->preauth && auth_check(req, r->access, r->flags & ROUTE_KEY_IN_QUERY) < 0) return;
             r->handler(req);
             return;
@@ -105,14 +113,12 @@ void router_dispatch(struct request *req) {
     }
     if (path_match) {
         req->route = path_match->pattern;
+        /* In the shape of the route's dialect: a client of that dialect reads it. */
+        req->error_shape = error_shape_of(path_match);
         char extra[160];
         snprintf(extra, sizeof extra, "Allow: %s\r\n", allow);
-        char body[256];
-        int n = snprintf(body, sizeof body,
-                         "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"%s is not allowed here; "
-                         "use %s\"}}",
-                         req->method, allow);
-        http_respond(req, 405, "application/json", body, (size_t)n, extra);
+        reply_error_headers(req, 405, "method_not_allowed", extra, "%.16s is not allowed here; use %s", req->method,
+                            allow);
         return;
     }
     reply_error(req, 404, "not_found", "no route for %s %s", req->method, req->path);

@@ -24,8 +24,10 @@ struct route {
 #define ROUTE_KEY_IN_QUERY 1u
 /* Errors go out as text/plain lines (the seed's dialect), not the JSON envelope. */
 #define ROUTE_TEXT_ERRORS 2u
+/* Errors go out as {"message": ...} (Piston's dialect), not the JSON envelope. */
+#define ROUTE_MESSAGE_ERRORS 4u
 /* Errors go out as E2B's {"code": status, "message"}. */
-#define ROUTE_E2B_ERRORS 4u
+#define ROUTE_E2B_ERRORS 8u
 
 /* Routes are looked up in the order of the tables, first match wins. */
 void router_add(const struct route *routes, size_t n);

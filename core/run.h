@@ -7,6 +7,8 @@
 #include "http.h"
 
 void run_handle(struct request *req);
+/* POST /v1/judge: one program against test cases (core/judge.c). */
+void judge_handle(struct request *req);
 size_t run_count(void);
 size_t run_count_for_key(const char *key_hash);
 size_t run_count_for_language(const char *language);

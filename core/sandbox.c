@@ -558,6 +558,7 @@ int sandbox_exec(struct sandbox *sb, const struct sandbox_exec *ex) {
         .timeout_ms = ex->timeout_ms,
         .output_limit = ex->output_limit,
         .notebook = ex->notebook,
+        .limits = ex->limits,
     };
     const char **argv = strings_of(ex->argv, &x.argc);
     const char **env = strings_of(ex->env, &x.envc);

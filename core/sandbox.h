@@ -105,6 +105,7 @@ struct sandbox_exec {
     uint32_t timeout_ms;
     uint64_t output_limit;
     int notebook;                /* the notebook channel on fd 3 and fd 4 (docs/protocol.md) */
+    struct exec_rlimits limits;  /* CPU time, file size, stack, processes (0 = none) */
 };
 
 /* Frames to the launcher, meant from on_ready on; while a stream is being

@@ -394,7 +394,7 @@ static void start_failed(struct session *s, const char *what) {
 
 static void start_program(struct session *s) {
     s->compiling = 0;
-    json_t *argv = json_deep_copy(json_object_get(s->prog.image, "run"));
+    json_t *argv = program_argv(&s->prog, json_object_get(s->prog.image, "run"));
     json_array_extend(argv, s->prog.args);
     json_t *env = backend_program_env(&s->prog);
     /* A notebook language's program is the driver: it gets the channel for execute. */
@@ -443,13 +443,15 @@ static void on_ready(struct sandbox *sb, void *ud) {
         return;
     }
     s->compiling = 1;
-    json_t *env = backend_program_env(&s->prog);
+    json_t *env = backend_program_env(&s->prog), *argv = program_argv(&s->prog, compile);
+    const struct program_limits *l = &s->prog.limits;
     struct sandbox_exec ex = {
-        .argv = (json_t *)compile, .env = env, .stdin_closed = 1,
-        .timeout_ms = (uint32_t)(s->prog.limits.timeout_ms ? s->prog.limits.timeout_ms : 60000),
-        .output_limit = (uint64_t)s->prog.limits.output_bytes,
+        .argv = argv, .env = env, .stdin_closed = 1,
+        .timeout_ms = (uint32_t)(l->compile_timeout_ms ? l->compile_timeout_ms : l->timeout_ms ? l->timeout_ms : 60000),
+        .output_limit = (uint64_t)l->output_bytes,
     };
     int rc = sandbox_exec(sb, &ex);
+    json_decref(argv);
     json_decref(env);
     if (rc < 0) start_failed(s, "compile command");
 }
@@ -928,8 +930,9 @@ void session_file_list(struct request *req, struct session *s) { file_op(req, s,
 void session_delete(struct request *req) {
     struct session *s = req->nparams ? find(req->params[0]) : NULL;
     if (!s || !visible_to(s, req) || s->create_req) {
-        /* Deleting twice is fine; a stranger learns nothing either way. */
-        if (s && !visible_to(s, req)) reply_error(req, 404, "not_found", "no such session");
+        /* Deleting twice is fine (204 while the ended session is retained); an id that never
+         * existed, or a stranger's, is 404 either way, so a stranger learns nothing. */
+        if (!s || !visible_to(s, req)) reply_error(req, 404, "not_found", "no such session");
         else reply_no_content(req);
         return;
     }

@@ -39,6 +39,13 @@ size_t utf8_incomplete_tail(const char *str, size_t len) {
     return 0;
 }
 
+int utf8_valid(const char *str, size_t len) {
+    const unsigned char *s = (const unsigned char *)str;
+    for (size_t i = 0, n; i < len; i += n)
+        if (!(n = seq_len(s + i, len - i))) return 0;
+    return 1;
+}
+
 int utf8_append_repaired(buf_t *out, const char *str, size_t len) {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0, run = 0;

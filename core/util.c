@@ -46,6 +46,32 @@ void sha256_hex(const void *data, size_t len, char out[65]) {
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) sprintf(out + 2 * i, "%02x", md[i]);
 }
 
+int base64_encode(const void *data, size_t len, buf_t *out) {
+    /* In slices, so that EVP's int lengths never overflow. */
+    const unsigned char *p = data;
+    while (len) {
+        size_t take = len < 3u << 20 ? len : 3u << 20;
+        if (buf_reserve(out, take / 3 * 4 + 5) < 0) return -1;
+        out->len += (size_t)EVP_EncodeBlock((unsigned char *)out->data + out->len, p, (int)take);
+        p += take;
+        len -= take;
+    }
+    return 0;
+}
+
+int base64_decode(const char *s, size_t n, buf_t *out) {
+    buf_reset(out);
+    if (n % 4 || n > (size_t)1 << 30) return -1;
+    if (n == 0) return 0;
+    if (buf_reserve(out, n / 4 * 3 + 1) < 0) return -1;
+    int got = EVP_DecodeBlock((unsigned char *)out->data, (const unsigned char *)s, (int)n);
+    if (got < 0) return -1;
+    /* EVP_DecodeBlock counts the padding as zero bytes. */
+    size_t pad = (s[n - 1] == '=') + (s[n - 2] == '=');
+    out->len = (size_t)got - pad;
+    return 0;
+}
+
 int secure_streq(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
     /* Compare the digests: equal-length inputs to CRYPTO_memcmp whatever the keys' lengths. */

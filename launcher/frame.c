@@ -209,6 +209,9 @@ int frame_put_get(struct lbuf *out, const struct file_msg *m)
     return 0;
 }
 
+/* X's trailing limits section: cpu_ms, cpu_extra_ms, file_size, stack, processes. */
+#define EXEC_LIMITS_LEN (4 + 4 + 8 + 8 + 4)
+
 /* Bytes the strings take with their NULs, or SIZE_MAX when they cannot fit in a frame. */
 static size_t strings_size(const char *const *v, size_t n)
 {
@@ -229,9 +232,13 @@ int frame_put_exec(struct lbuf *out, const struct exec_opts *o, const char *cons
                    const char *const *envp, size_t envc)
 {
     size_t argv_size = strings_size(argv, argc), envp_size = strings_size(envp, envc);
-    if (argv_size == SIZE_MAX || envp_size == SIZE_MAX || !fits(1 + 2 + 2 + 4 + 8 + 2 + 2 + argv_size, envp_size))
+    /* Without limits the section is left out: the frame is then the one older launchers read. */
+    const struct exec_limits *x = &o->limits;
+    size_t limits_len = x->cpu_ms || x->cpu_extra_ms || x->file_size || x->stack || x->processes ? EXEC_LIMITS_LEN : 0;
+    if (argv_size == SIZE_MAX || envp_size == SIZE_MAX ||
+        !fits(1 + 2 + 2 + 4 + 8 + 2 + 2 + limits_len + argv_size, envp_size))
         return -1;
-    put_header(out, FRAME_EXEC, 1 + 2 + 2 + 4 + 8 + 2 + argv_size + 2 + envp_size);
+    put_header(out, FRAME_EXEC, 1 + 2 + 2 + 4 + 8 + 2 + argv_size + 2 + envp_size + limits_len);
     lbuf_put_u8(out, (uint8_t)(o->tty | o->stdin_closed << 1 | o->notebook << 2));
     lbuf_put_u16(out, o->cols);
     lbuf_put_u16(out, o->rows);
@@ -239,6 +246,13 @@ int frame_put_exec(struct lbuf *out, const struct exec_opts *o, const char *cons
     lbuf_put_u64(out, o->output_limit);
     put_strings(out, argv, argc);
     put_strings(out, envp, envc);
+    if (limits_len) {
+        lbuf_put_u32(out, x->cpu_ms);
+        lbuf_put_u32(out, x->cpu_extra_ms);
+        lbuf_put_u64(out, x->file_size);
+        lbuf_put_u64(out, x->stack);
+        lbuf_put_u32(out, x->processes);
+    }
     return 0;
 }
 
@@ -405,6 +419,14 @@ int frame_parse_exec(const struct frame *f, struct exec_msg *m)
     m->opts.output_limit = take_u64(&c);
     m->argv = take_strings(&c);
     m->envp = take_strings(&c);
+    /* The limits are a trailing section so that an X without it (an older backend) stays valid. */
+    if (!c.bad && c.left > 0) {
+        m->opts.limits.cpu_ms = take_u32(&c);
+        m->opts.limits.cpu_extra_ms = take_u32(&c);
+        m->opts.limits.file_size = take_u64(&c);
+        m->opts.limits.stack = take_u64(&c);
+        m->opts.limits.processes = take_u32(&c);
+    }
     if (finish(&c, true) < 0) {
         exec_msg_free(m);
         return -1;

@@ -47,6 +47,7 @@ enum exit_reason {
     EXIT_REASON_OUTPUT_LIMIT = 2,
     EXIT_REASON_BUSY = 3,
     EXIT_REASON_EXEC_FAILED = 4,
+    EXIT_REASON_CPU_LIMIT = 5, /* CPU time past the exec's cpu_ms (killed at cpu_ms + cpu_extra_ms) */
 };
 
 enum reply_status {
@@ -97,7 +98,16 @@ struct hello_msg {
     uint64_t nonce;
 };
 
-/* X's fields before its argv and envp. */
+/* X's optional trailing section: resource limits applied to the program before exec (0 = none). */
+struct exec_limits {
+    uint32_t cpu_ms;       /* CPU time (user + system, every process of the run) */
+    uint32_t cpu_extra_ms; /* grace past cpu_ms before the launcher kills */
+    uint64_t file_size;    /* RLIMIT_FSIZE, bytes: a bigger write gets SIGXFSZ */
+    uint64_t stack;        /* RLIMIT_STACK, bytes */
+    uint32_t processes;    /* RLIMIT_NPROC, the program's processes and threads (the launcher not counted) */
+};
+
+/* X's fields besides its argv and envp. */
 struct exec_opts {
     bool tty;
     bool stdin_closed;
@@ -105,6 +115,7 @@ struct exec_opts {
     uint16_t cols, rows;
     uint32_t timeout_ms;
     uint64_t output_limit;
+    struct exec_limits limits;
 };
 
 struct exec_msg {

@@ -29,6 +29,9 @@
  * program that is busy and not reading its channel. */
 #define CHANNEL_CAP (8 * 1024 * 1024)
 
+/* How often the CPU time of a run with a cpu_ms limit is read: the kill comes at most this late. */
+#define CPU_POLL_MS 20
+
 /* One program run, from X to its x frame. */
 struct run {
     bool active; /* started, and its x frame not yet sent */
@@ -45,6 +48,8 @@ struct run {
     int status;             /* of the main process, from wait4 */
     struct rusage usage;
     uint64_t oom_kills_at_start;
+    struct exec_limits limits;
+    int64_t cgroup_cpu_at_start; /* the container's CPU ms at X; -1: measure the process instead */
 };
 
 struct launcher {

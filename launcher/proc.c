@@ -23,7 +23,41 @@ struct child_failure {
     int err;
 };
 
-enum child_stage { STAGE_TERMINAL, STAGE_CHDIR, STAGE_EXEC };
+enum child_stage { STAGE_TERMINAL, STAGE_LIMITS, STAGE_CHDIR, STAGE_EXEC };
+
+/* Lowers a limit; never raises one past the hard limit the container started with (Docker's
+ * ulimits), which only root could do. */
+static int limit(int resource, rlim_t soft, rlim_t hard)
+{
+    struct rlimit rl;
+    if (getrlimit(resource, &rl) < 0)
+        return -1;
+    if (rl.rlim_max != RLIM_INFINITY && hard > rl.rlim_max)
+        hard = rl.rlim_max;
+    rl.rlim_cur = soft < hard ? soft : hard;
+    rl.rlim_max = hard;
+    return setrlimit(resource, &rl);
+}
+
+/* In the child: the exec's limits as rlimits, soft and hard alike so the program cannot raise
+ * them. RLIMIT_CPU counts whole seconds per process, so it is only the backstop (rounded up
+ * past cpu_ms + cpu_extra_ms): the launcher measures the run's CPU time itself and kills on time
+ * (run.c). RLIMIT_NPROC counts every process of the uid, the launcher included, hence the +1. */
+static int apply_limits(const struct exec_limits *x)
+{
+    if (x->cpu_ms) {
+        rlim_t s = ((rlim_t)x->cpu_ms + x->cpu_extra_ms + 999) / 1000 + 1;
+        if (limit(RLIMIT_CPU, s, s + 1) < 0)
+            return -1;
+    }
+    if (x->file_size && limit(RLIMIT_FSIZE, x->file_size, x->file_size) < 0)
+        return -1;
+    if (x->stack && limit(RLIMIT_STACK, x->stack, x->stack) < 0)
+        return -1;
+    if (x->processes && limit(RLIMIT_NPROC, (rlim_t)x->processes + 1, (rlim_t)x->processes + 1) < 0)
+        return -1;
+    return 0;
+}
 
 static void close_fd(int *fd)
 {
@@ -106,6 +140,9 @@ static __attribute__((noreturn)) void child_exec(const struct child_spec *spec, 
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 
+    failure.stage = STAGE_LIMITS;
+    if (apply_limits(&spec->limits) < 0)
+        goto fail;
     failure.stage = STAGE_CHDIR;
     if (chdir(spec->workdir) < 0)
         goto fail;
@@ -127,6 +164,9 @@ static void describe_failure(const struct child_spec *spec, const struct child_f
     switch (f->stage) {
     case STAGE_TERMINAL:
         lbuf_printf(why, "cloudcode: cannot set up the terminal: %s\n", strerror(f->err));
+        break;
+    case STAGE_LIMITS:
+        lbuf_printf(why, "cloudcode: cannot set the resource limits: %s\n", strerror(f->err));
         break;
     case STAGE_CHDIR:
         lbuf_printf(why, "cloudcode: cannot enter %s: %s\n", spec->workdir, strerror(f->err));

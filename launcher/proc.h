@@ -3,6 +3,7 @@
 #ifndef LAUNCHER_PROC_H
 #define LAUNCHER_PROC_H
 
+#include "frame.h"
 #include "lbuf.h"
 
 #include <stdbool.h>
@@ -17,6 +18,7 @@ struct child_spec {
     bool tty;
     bool notebook; /* also the channel pipes, as the program's fd 3 (in) and fd 4 (out) */
     uint16_t cols, rows;
+    struct exec_limits limits; /* set as rlimits in the child (0 = left as inherited) */
 };
 
 struct child {

@@ -1,5 +1,6 @@
 /* run.c — one program run, from X to x. */
 #include "run.h"
+#include "cputime.h"
 #include "util.h"
 
 #include <errno.h>
@@ -43,6 +44,17 @@ static int64_t timeval_ms(struct timeval tv)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+/* CPU ms the run has used so far (-1: unreadable): the whole container's since X when its cgroup
+ * can be read, else the main process's (and its waited-for children's) while it lives. */
+static int64_t cpu_used_ms(const struct run *r)
+{
+    if (r->cgroup_cpu_at_start >= 0) {
+        int64_t now = cputime_cgroup_ms();
+        return now >= r->cgroup_cpu_at_start ? now - r->cgroup_cpu_at_start : -1;
+    }
+    return r->exited ? -1 : cputime_process_ms(r->child.pid);
+}
+
 /* Sends the x frame and forgets the run. Input left for it is dropped: it was meant for a
  * program that is gone. */
 static void finish(struct launcher *l, bool reaped)
@@ -55,7 +67,12 @@ static void finish(struct launcher *l, bool reaped)
     m.signo = reaped && WIFSIGNALED(r->status) ? (uint8_t)WTERMSIG(r->status) : 0;
     if (reaped) {
         m.wall_ms = clamp_u32(r->exited_ms - r->started_ms);
-        m.cpu_ms = clamp_u32(timeval_ms(r->usage.ru_utime) + timeval_ms(r->usage.ru_stime));
+        int64_t cpu = timeval_ms(r->usage.ru_utime) + timeval_ms(r->usage.ru_stime), all = cpu_used_ms(r);
+        m.cpu_ms = clamp_u32(all > cpu ? all : cpu); /* the cgroup also counts processes nobody waited for */
+        /* Over the limit but not killed (it ended within the extra time), or killed by the
+         * RLIMIT_CPU backstop: either way the CPU time limit is what ended it. */
+        if (r->limits.cpu_ms && m.reason == EXIT_REASON_NORMAL && (m.cpu_ms > r->limits.cpu_ms || m.signo == SIGXCPU))
+            m.reason = EXIT_REASON_CPU_LIMIT;
         m.maxrss_kb = r->usage.ru_maxrss > 0 ? (uint64_t)r->usage.ru_maxrss : 0;
     } else {
         m.wall_ms = clamp_u32(now_ms() - r->started_ms);
@@ -129,6 +146,8 @@ void run_start(struct launcher *l, const struct exec_msg *msg)
     r->deadline_ms = msg->opts.timeout_ms ? r->started_ms + msg->opts.timeout_ms : 0;
     r->output_limit = msg->opts.output_limit;
     r->oom_kills_at_start = read_oom_kills();
+    r->limits = msg->opts.limits;
+    r->cgroup_cpu_at_start = l->is_init ? cputime_cgroup_ms() : -1;
     child_clear_fds(&r->child);
     outbox_set_output_limit(&l->out, msg->opts.output_limit);
 
@@ -148,6 +167,7 @@ void run_start(struct launcher *l, const struct exec_msg *msg)
         .notebook = msg->opts.notebook,
         .cols = msg->opts.cols,
         .rows = msg->opts.rows,
+        .limits = msg->opts.limits,
     };
     switch (child_spawn(&spec, &r->child, &why)) {
     case SPAWN_OK:
@@ -407,15 +427,21 @@ int run_check_timers(struct launcher *l)
         }
         return sleep_until(now, r->drain_until_ms);
     }
-    if (r->deadline_ms) {
-        if (now >= r->deadline_ms) {
-            kill_for(l, EXIT_REASON_TIMEOUT);
-            r->deadline_ms = 0;
+    if (r->deadline_ms && now >= r->deadline_ms) {
+        kill_for(l, EXIT_REASON_TIMEOUT);
+        r->deadline_ms = 0;
+        return -1;
+    }
+    if (r->limits.cpu_ms && r->reason == EXIT_REASON_NORMAL) {
+        int64_t used = cpu_used_ms(r);
+        if (used >= (int64_t)r->limits.cpu_ms + r->limits.cpu_extra_ms) {
+            kill_for(l, EXIT_REASON_CPU_LIMIT);
             return -1;
         }
-        return sleep_until(now, r->deadline_ms);
+        int64_t next = now + CPU_POLL_MS;
+        return sleep_until(now, r->deadline_ms && r->deadline_ms < next ? r->deadline_ms : next);
     }
-    return -1;
+    return r->deadline_ms ? sleep_until(now, r->deadline_ms) : -1;
 }
 
 void run_kill_for_shutdown(struct launcher *l)

@@ -6,6 +6,7 @@ local env    = require "cloudcode.env"
 local images = require "cloudcode.images"
 local limits = require "cloudcode.limits"
 local admit  = require "cloudcode.admit"
+local judge0 = require "cloudcode.judge0"
 local pools  = require "cloudcode.pools"
 
 local listen = env.str("CODECLOUD_LISTEN", "127.0.0.1:8080")
@@ -48,12 +49,22 @@ return {
   -- callers without a key are served as one anonymous tenant, at most
   -- piston_rate requests per second per process (429 beyond).  file_url_hosts:
   -- hosts a seed file_url may name (fetched by the server: https only).
+  -- file_url_peers: "host:port" of backends that trust each other (same keys),
+  -- whose uploads (/api/files/get) a seed file_url may name: fetched from them
+  -- with the caller's key.  The seed's output route answers once the program
+  -- was quiet seed_output_quiet_ms, or after seed_output_max_ms in all.
   piston_open = env.flag("CODECLOUD_PISTON_OPEN"),
   piston_rate = { per_s = 5, burst = 20 },
   file_url_hosts = {},
   -- E2B's templateID -> our language (other template names are tried as
   -- language names): the code-interpreter templates run IPython.
   e2b_templates = { ["code-interpreter-v1"] = "ipython", ["code-interpreter"] = "ipython", base = "ipython" },
+  file_url_peers = env.list("CODECLOUD_FILE_URL_PEERS"),
+  seed_output_quiet_ms = 1000,
+  seed_output_max_ms = 3000,
+  -- The Judge0 CE dialect: language ids, Judge0's defaults and bounds,
+  -- retention of submissions and callback hosts (lua/cloudcode/judge0.lua).
+  judge0 = judge0.default,
 
   admit = admit.caps,
 }

@@ -5,6 +5,7 @@
 local env     = require "cloudcode.env"
 local limits  = require "cloudcode.limits"
 local admit   = require "cloudcode.admit"
+local judge0  = require "cloudcode.judge0"
 local balance = require "cloudcode.balance"
 
 return {
@@ -41,6 +42,9 @@ return {
   -- E2B's templateID -> our language (other template names are tried as
   -- language names): the code-interpreter templates run IPython.
   e2b_templates = { ["code-interpreter-v1"] = "ipython", ["code-interpreter"] = "ipython", base = "ipython" },
+  -- The Judge0 CE dialect: language ids, Judge0's defaults and bounds,
+  -- retention of submissions and callback hosts (lua/cloudcode/judge0.lua).
+  judge0 = judge0.default,
 
   admit = admit.caps,
   pick_backend = balance.least_loaded,

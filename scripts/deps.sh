@@ -4,21 +4,38 @@
 # Non-interactive (no stdin, CI=true). Must run as root when something is missing.
 #
 # Extra packages: CLOUDCODE_EXTRA_PACKAGES="pkg1 pkg2" scripts/deps.sh
+# Only some groups: CLOUDCODE_DEPS_GROUPS="build" scripts/deps.sh (groups: build engine test)
 # Services installed here (redis-server, nginx, haproxy, docker.io) are NOT started by the package
 # install: tests start their own instances (and scripts/dockerd.sh the engine, with our flags).
 # Set CLOUDCODE_DEPS_START_SERVICES=1 to let the packages start them as Debian normally does.
 set -euo pipefail
 
-PACKAGES=(
-  # build
+BUILD_PACKAGES=(
   build-essential make pkg-config
   liblua5.4-dev libuv1-dev libhiredis-dev libcurl4-openssl-dev libjansson-dev libwslay-dev
-  node-llhttp lua-cjson lua-cjson-dev libssl-dev
-  # engine and images
-  docker.io debootstrap ca-certificates
-  # tests and benchmarks
-  lua5.4 redis-server python3-pytest wrk nginx-light haproxy valgrind curl
+  node-llhttp lua-cjson lua-cjson-dev libssl-dev libarchive-dev
 )
+ENGINE_PACKAGES=(docker.io debootstrap ca-certificates)
+TEST_PACKAGES=(
+  lua5.4 redis-server python3-pytest wrk nginx-light haproxy valgrind curl
+  # the seed's own Flask balancer (tests/e2e/seed_balancer) and Piston's clients (node, npm)
+  python3-flask python3-redis nodejs
+)
+# A machine may have Node.js from elsewhere (NodeSource's nodejs bundles npm and conflicts with
+# Debian's npm): Debian's npm only when no npm is there.
+command -v npm >/dev/null || TEST_PACKAGES+=(npm)
+
+# CLOUDCODE_DEPS_GROUPS picks groups (default all three): the fresh-machine check
+# (scripts/fresh-check.sh) builds in a container that needs no engine and runs no tests.
+PACKAGES=()
+for group in ${CLOUDCODE_DEPS_GROUPS:-build engine test}; do
+  case $group in
+    build) PACKAGES+=("${BUILD_PACKAGES[@]}") ;;
+    engine) PACKAGES+=("${ENGINE_PACKAGES[@]}") ;;
+    test) PACKAGES+=("${TEST_PACKAGES[@]}") ;;
+    *) printf 'deps: unknown group %s in CLOUDCODE_DEPS_GROUPS (build, engine, test)\n' "$group" >&2; exit 2 ;;
+  esac
+done
 # shellcheck disable=SC2206
 PACKAGES+=(${CLOUDCODE_EXTRA_PACKAGES:-})
 

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Build CloudCode's sandbox images, offline (no registry): a Debian base made with debootstrap from
-# the Debian mirror this machine's apt uses, then one image per language from docker-services/.
+# the Debian mirror this machine's apt uses, then the language images from docker-services/.
 #
 #   ./cloudcode --print-images policies/backend.lua | scripts/images.sh
 #
-# stdin: lines "<language> <image>" (blank lines and #-comments ignored). Each language is built
-# from docker-services/<language>/Dockerfile (FROM cloudcode/base:bookworm) with the launcher copied
-# into the build context as ./cloudcode-launcher.
+# stdin: lines "<language> <image>" (blank lines and #-comments ignored). Each image is built once,
+# however many languages it serves, from docker-services/<name>/Dockerfile, <name> being the image's
+# last path component without its tag (cloudcode/jvm:latest -> jvm), FROM cloudcode/base:bookworm,
+# with the launcher copied into the build context as ./cloudcode-launcher.
 #
 # Environment:
+#   CLOUDCODE_LANGS           build only the images of these languages (space- or comma-separated;
+#                             `make images LANGS=java,go`)
 #   LAUNCHER                  static launcher binary (default: launcher/cloudcode-launcher)
 #   CLOUDCODE_MIRROR          Debian mirror URL (default: read from /etc/apt sources)
 #   CLOUDCODE_CACHE           cache directory (default: /var/cache/cloudcode)
@@ -47,20 +50,36 @@ T0=$(now)
 
 # ---------------------------------------------------------------- the list
 declare -a LANGS=() IMAGES=()
+declare -A WANTED=() MISSING=()
+LANGS_WANTED=${CLOUDCODE_LANGS:-}
+for l in ${LANGS_WANTED//,/ }; do WANTED[$l]=1 MISSING[$l]=1; done
 while read -r lang image rest || [[ -n ${lang:-} ]]; do
   [[ -z ${lang:-} || $lang == \#* ]] && continue
   [[ -n ${image:-} && -z ${rest:-} ]] || die "bad line '$lang ${image:-} ${rest:-}': expected '<language> <image>'"
   [[ $lang =~ ^[A-Za-z0-9][A-Za-z0-9_.+-]*$ ]] || die "bad language name '$lang'"
   [[ $image =~ ^[a-z0-9][a-z0-9._/:-]*$ ]] || die "bad image name '$image' (language $lang)"
+  ((${#WANTED[@]})) && [[ -z ${WANTED[$lang]:-} ]] && continue
   LANGS+=("$lang")
   IMAGES+=("$image")
+  unset "MISSING[$lang]"
 done
+((${#MISSING[@]})) && die "CLOUDCODE_LANGS names languages the policy does not map: ${!MISSING[*]}"
 ((${#LANGS[@]})) || die "no '<language> <image>' lines on stdin (try: ./cloudcode --print-images policies/backend.lua | $0)"
 
-# Check everything before building anything.
-for lang in "${LANGS[@]}"; do
-  [[ -f $SERVICES/$lang/Dockerfile ]] ||
-    die "no docker-services/$lang/Dockerfile for language '$lang' (see docs/images.md, 'Adding a language')"
+service_of() { # image -> its docker-services/ directory name
+  local name=${1##*/}
+  printf '%s\n' "${name%%:*}"
+}
+
+# Check everything before building anything; each image once, with the languages it serves.
+declare -a BUILD=()
+declare -A SERVES=()
+for i in "${!LANGS[@]}"; do
+  lang=${LANGS[$i]} image=${IMAGES[$i]} svc=$(service_of "${IMAGES[$i]}")
+  [[ -f $SERVICES/$svc/Dockerfile ]] ||
+    die "no docker-services/$svc/Dockerfile for image '$image' of language '$lang' (see docs/images.md, 'Adding a language')"
+  [[ -n ${SERVES[$image]:-} ]] || BUILD+=("$image")
+  SERVES[$image]+="${SERVES[$image]:+ }$lang"
 done
 [[ -f $LAUNCHER && -x $LAUNCHER ]] || die "launcher binary '$LAUNCHER' missing or not executable (run make, or set LAUNCHER=)"
 if command -v readelf >/dev/null && readelf -l "$LAUNCHER" 2>/dev/null | grep -q 'program interpreter'; then
@@ -212,12 +231,12 @@ build_base() {
 }
 
 # ---------------------------------------------------------------- language images
-input_hash() { # language -> hash of everything the image is built from
-  local lang=$1 base_id=$2
+input_hash() { # service -> hash of everything the image is built from
+  local svc=$1 base_id=$2
   {
     printf 'recipe %s\nbase %s\n' "$RECIPE_VERSION" "$base_id"
     printf 'launcher %s\n' "$(sha <"$LAUNCHER")"
-    (cd "$SERVICES/$lang" && find . \( -type f -o -type l \) -print0 | LC_ALL=C sort -z |
+    (cd "$SERVICES/$svc" && find . \( -type f -o -type l \) -print0 | LC_ALL=C sort -z |
       while IFS= read -r -d '' f; do
         if [[ -L $f ]]; then printf 'link %s %s\n' "$f" "$(readlink "$f")"
         else printf 'file %s %s %s\n' "$f" "$(stat -c %a "$f")" "$(sha <"$f")"; fi
@@ -225,25 +244,27 @@ input_hash() { # language -> hash of everything the image is built from
   } | sha
 }
 
-build_lang() { # language image base-id
-  local lang=$1 image=$2 base_id=$3 hash have ctx t log rc
+build_image() { # image base-id
+  local image=$1 base_id=$2 svc hash have ctx t log rc
+  local what="$image (${SERVES[$image]})"
   t=$(now)
-  hash=$(input_hash "$lang" "$base_id")
+  svc=$(service_of "$image")
+  hash=$(input_hash "$svc" "$base_id")
   have=$(docker image inspect -f '{{index .Config.Labels "cloudcode.build-hash"}}' "$image" 2>/dev/null || true)
   if [[ $have == "$hash" && ${CLOUDCODE_REBUILD:-0} != 1 && ${CLOUDCODE_NO_CACHE:-0} != 1 ]]; then
-    say "$image ($lang): up to date, skipped"
+    say "$what: up to date, skipped"
     return
   fi
   ctx=$(mktemp -d /tmp/cloudcode-image.XXXXXX)
-  cp -a "$SERVICES/$lang/." "$ctx/"
+  cp -a "$SERVICES/$svc/." "$ctx/"
   install -m 0755 "$LAUNCHER" "$ctx/cloudcode-launcher"
   mkdir -p "$CACHE/logs"
-  log=$CACHE/logs/$lang.log
-  say "$image ($lang): building (log: $log)"
+  log=$CACHE/logs/$svc.log
+  say "$what: building (log: $log)"
   local cmd=(docker build --network host --force-rm)
   [[ ${CLOUDCODE_NO_CACHE:-0} == 1 ]] && cmd+=(--no-cache)
   cmd+=(
-    --label cloudcode.image=1 --label "cloudcode.language=$lang" --label "cloudcode.build-hash=$hash"
+    --label cloudcode.image=1 --label "cloudcode.service=$svc" --label "cloudcode.build-hash=$hash"
     -t "$image" "$ctx")
   rc=0
   if [[ ${CLOUDCODE_IMAGES_VERBOSE:-0} == 1 ]]; then
@@ -254,9 +275,9 @@ build_lang() { # language image base-id
   rm -rf "$ctx"
   if ((rc)); then
     tail -n 40 "$log" >&2
-    die "building $image for language '$lang' failed (full log: $log)"
+    die "building $what failed (full log: $log)"
   fi
-  say "$image ($lang): built in $(since "$t"), $(docker image inspect -f '{{.Size}}' "$image" |
+  say "$what: built in $(since "$t"), $(docker image inspect -f '{{.Size}}' "$image" |
     awk '{ printf "%.0f MB", $1 / 1e6 }')"
 }
 
@@ -270,8 +291,8 @@ fi
 
 build_base
 BASE_ID=$(docker image inspect -f '{{.Id}}' "$BASE_IMAGE")
-for i in "${!LANGS[@]}"; do
-  build_lang "${LANGS[$i]}" "${IMAGES[$i]}" "$BASE_ID"
+for image in "${BUILD[@]}"; do
+  build_image "$image" "$BASE_ID"
 done
 
 # Images replaced by a rebuild are left untagged: remove them (ones still used by a container stay).

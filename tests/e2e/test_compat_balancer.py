@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from balancer_util import auth, fleet, redis  # noqa: F401  (fixtures)
-from conftest import slow
+from conftest import free_port, slow
 
 pytestmark = pytest.mark.docker
 
@@ -125,3 +125,61 @@ def test_anonymous_piston_through_balancer(fleet):
                                headers={"Content-Type": "text/plain"}, timeout=slow(60))
     assert status == 200 and r["run"]["stdout"] == "anon\n", (status, r)
     ws_run(bal, None)
+
+
+# ---- a seed file_url naming another backend's upload ---------------------------------------------
+
+def peers(fleet, n, trusted=True, policy=None):
+    """n backends on known ports, each listing the others in file_url_peers when `trusted`."""
+    ports = [free_port() for _ in range(n)]
+    out = []
+    for i, port in enumerate(ports):
+        others = ",".join(f"127.0.0.1:{p}" for j, p in enumerate(ports) if j != i) if trusted else ""
+        out.append(fleet.backend(port=port, env={"CODECLOUD_FILE_URL_PEERS": others}, policy=policy))
+    return out
+
+
+def test_file_url_between_trusting_backends(fleet):
+    b1, b2 = peers(fleet, 2)
+    body, headers = multipart(PROGRAM.encode())
+    url = seed_ok(b1, "POST", "/api/files/add/owner", body, headers=headers)
+    assert url.startswith(b1.url), url
+    # The session is on b2; the upload on b1, fetched with the caller's key.
+    seed_ok(b2, "POST", "/api/session/create", {"user_id": "user", "language": "PYTHON", "file_url": url})
+    read_output(b2, "user", "ready")
+    seed_ok(b2, "POST", "/api/session/delete", {"user_id": "user"})
+    # Another key cannot use the upload (it is the owner's key's), nor a missing one.
+    status, hdrs, reply = b2.request("POST", "/api/session/create",
+                                     {"user_id": "user", "language": "PYTHON", "file_url": url}, headers=auth("k2"))
+    assert status == 404 and hdrs["content-type"].startswith("text/plain"), (status, reply)
+
+
+def test_file_url_of_an_untrusted_backend_is_not_fetched(fleet):
+    b1, b2 = peers(fleet, 2, trusted=False)
+    body, headers = multipart(PROGRAM.encode())
+    url = seed_ok(b1, "POST", "/api/files/add/owner", body, headers=headers)
+    status, _, reply = b2.request("POST", "/api/session/create",
+                                  {"user_id": "user", "language": "PYTHON", "file_url": url}, headers=auth("k1"))
+    assert status == 404, (status, reply)
+
+
+def test_file_url_of_another_user_id_through_balancer(fleet):
+    peers(fleet, 2)
+    bal = fleet.balancer()
+    # Upload for user_ids until two of them are pinned to different backends.
+    pinned = {}
+    for i in range(12):
+        u = f"up{i}"
+        body, headers = multipart(PROGRAM.encode())
+        pinned[u] = (seed_ok(bal, "POST", f"/api/files/add/{u}", body, headers=headers),
+                     fleet.redis.command("GET", fleet.redis.command("KEYS", f"cc:seed:*:{u}")[0]))
+        if len({b for _, b in pinned.values()}) == 2:
+            break
+    url, there = pinned["up0"]
+    other = next(u for u, (_, b) in pinned.items() if b != there)   # StopIteration: all on one backend
+    # `other`'s session runs on its own backend, with `owner`'s upload from the other one.
+    seed_ok(bal, "POST", "/api/session/create", {"user_id": other, "language": "PYTHON", "file_url": url})
+    read_output(bal, other, "ready")
+    seed_ok(bal, "POST", "/api/session/input", {"user_id": other, "input": "x"})
+    read_output(bal, other, "echo x")
+    seed_ok(bal, "POST", "/api/session/delete", {"user_id": other})

@@ -2,6 +2,7 @@
 validation messages, stages and statuses) and the WebSocket /api/v2/connect; keys, and the
 anonymous tenant of CODECLOUD_PISTON_OPEN with its rate."""
 import base64
+import hashlib
 import json
 import time
 
@@ -40,7 +41,9 @@ def execute(server, body, key="k1", headers=None, expect=200):
 
 
 def job(code, language="python", version="*", **more):
-    return {"language": language, "version": version, "files": [{"content": code}], **more}
+    # A run_timeout a loaded test machine cannot hit by accident (Piston's default is 3 s).
+    return {"language": language, "version": version, "files": [{"content": code}],
+            "run_timeout": int(slow(20000)), **more}
 
 
 STAGE_FIELDS = {"stdout", "stderr", "output", "code", "signal", "message", "status", "cpu_time", "wall_time",
@@ -49,7 +52,8 @@ STAGE_FIELDS = {"stdout", "stderr", "output", "code", "signal", "message", "stat
 
 def check_stage(stage):
     assert set(stage) == STAGE_FIELDS, stage
-    assert stage["output"] == stage["stdout"] + stage["stderr"]
+    # output is both streams interleaved in the order written
+    assert sorted(stage["output"]) == sorted(stage["stdout"] + stage["stderr"]), stage
     assert stage["status"] in (None, "RE", "SG", "TO", "OL", "EL", "XX"), stage
     return stage
 
@@ -142,13 +146,77 @@ def test_version_selectors(keyed):
 
 
 def test_files_encodings_and_main_file(keyed):
+    # As Piston: the main file is the first utf8 one, and keeps its name.
     files = [
-        {"name": "main.py", "content": base64.b64encode(b"import helper\nhelper.hi()").decode(), "encoding": "base64"},
-        {"name": "helper.py", "content": "def hi():\n    print(open('data.txt').read())\n"},
+        {"name": "data.bin", "content": base64.b64encode(b"b64!").decode(), "encoding": "base64"},
+        {"name": "prog.py", "content": "import os, sys, helper\nprint(os.path.basename(__file__), sys.argv[0])\nhelper.hi()"},
+        {"name": "helper.py", "content": "def hi():\n    print(open('data.txt').read(), open('data.bin').read())\n"},
         {"name": "data.txt", "content": b"hex!".hex(), "encoding": "hex"},
     ]
     r = execute(keyed, {"language": "python", "version": "*", "files": files})
-    assert r["run"]["stdout"] == "hex!\n", r
+    assert r["run"]["stdout"] == "prog.py prog.py\nhex! b64!\n", r
+
+
+def test_binary_files_arrive_byte_exact(keyed):
+    blob = bytes([0, 1, 0, 255, 254, 0x80, 10, 0]) + bytes(range(256))
+    read = "import hashlib\nprint(hashlib.sha256(open('{}', 'rb').read()).hexdigest())"
+    for enc, content in (("base64", base64.b64encode(blob).decode()), ("hex", blob.hex())):
+        files = [{"name": "m.py", "content": read.format("blob")}, {"name": "blob", "content": content, "encoding": enc}]
+        r = execute(keyed, {"language": "python", "version": "*", "files": files})
+        assert r["run"]["stdout"] == hashlib.sha256(blob).hexdigest() + "\n", (enc, r)
+
+
+def test_a_second_file_may_be_named_main_py(keyed):
+    files = [{"name": "app.py", "content": "import main"}, {"name": "main.py", "content": "print('imported')"}]
+    r = execute(keyed, {"language": "python", "version": "*", "files": files})
+    assert r["run"]["stdout"] == "imported\n", r
+
+
+@pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.parametrize("name", ["../x.py", "a/../../x.py", ".."])
+def test_a_name_leaving_the_directory_is_400(keyed, name, index):
+    files = [{"name": "ok.py", "content": "print(1)"}]
+    files.insert(index, {"name": name, "content": "print(2)"})
+    reply = execute(keyed, {"language": "python", "version": "*", "files": files}, expect=400)
+    assert "escape" in reply["message"], reply
+
+
+def test_output_interleaves_stdout_and_stderr(keyed):
+    # Each write waits for the one before to be seen: the order is the program's.
+    code = ("import sys, time\n"
+            "for i in range(3):\n"
+            "    sys.stdout.write(f'o{i} '); sys.stdout.flush(); time.sleep(%s)\n"
+            "    sys.stderr.write(f'e{i} '); sys.stderr.flush(); time.sleep(%s)\n") % (slow(0.2), slow(0.2))
+    run = check_stage(execute(keyed, job(code))["run"])
+    assert run["stdout"] == "o0 o1 o2 " and run["stderr"] == "e0 e1 e2 ", run
+    assert run["output"] == "o0 e0 o1 e1 o2 e2 ", run
+
+
+def test_c_compiles_every_source_file(keyed):
+    files = [{"name": "prog.c", "content": '#include "helper.h"\nint main(void){return helper() - 42;}'},
+             {"name": "helper.c", "content": '#include <stdio.h>\nint helper(void){puts("helped");return 42;}'},
+             {"name": "helper.h", "content": "int helper(void);"}]
+    r = execute(keyed, {"language": "c", "version": "*", "files": files})
+    assert r["compile"]["code"] == 0 and r["run"]["stdout"] == "helped\n" and r["run"]["code"] == 0, r
+
+
+def test_compile_timeout_is_enforced(keyed):
+    # The preprocessor expands an exponential macro: a compile that runs past any short timeout.
+    boom = "".join(f"#define X{i+1} X{i} X{i}\n" for i in range(40)).replace("X0 X0", "1+1", 1)
+    code = "#define X0 1\n" + boom + "int main(void){return X40;}\n"
+    t0 = time.monotonic()
+    r = execute(keyed, job(code, language="c", compile_timeout=1000, run_timeout=60000))
+    assert time.monotonic() - t0 < slow(30), r
+    comp = r["compile"]
+    assert comp["status"] == "TO" and comp["signal"] == "SIGKILL" and comp["code"] is None and "run" not in r, comp
+
+
+@pytest.mark.parametrize("method,path", [("GET", "/api/v2/execute"), ("PUT", "/api/v2/execute"),
+                                         ("POST", "/api/v2/runtimes")])
+def test_wrong_method_is_answered_in_pistons_shape(keyed, method, path):
+    status, hdrs, reply = keyed.request(method, path, headers=auth("k1"))
+    assert status == 405 and hdrs["content-type"].startswith("application/json"), (status, reply)
+    assert set(reply) == {"message"} and method in reply["message"], reply
 
 
 def test_stdin_gets_a_trailing_newline(keyed):
@@ -204,7 +272,8 @@ def test_memory_limits(keyed):
     # A small Piston limit is raised to the policy's floor; the larger of the two serves both.
     r = execute(keyed, job("print(1)", run_memory_limit=1000, compile_memory_limit=-1))
     assert r["run"]["stdout"] == "1\n", r
-    run = execute(keyed, job("x = bytearray(300 << 20)\nprint('no')", run_memory_limit=64 << 20))["run"]
+    run = execute(keyed, job("x = bytearray(300 << 20)\nprint('no')", run_memory_limit=64 << 20,
+                             run_timeout=int(slow(30000))))["run"]
     assert run["status"] == "SG" and run["stdout"] == "", run
 
 
@@ -279,6 +348,19 @@ def test_ws_session_python(keyed):
     assert code == 4999, msgs
     assert msgs[-1]["type"] == "exit" and msgs[-1]["stage"] == "run", msgs
     assert msgs[-1]["signal"] == "SIGKILL" or msgs[-1]["code"] is not None, msgs
+    ws.close()
+
+
+def test_ws_stdin_right_after_init_is_kept(keyed):
+    # Piston's CLI writes stdin as soon as it sent init, before the program runs.
+    ws = connect(keyed)
+    ws.send({"type": "init", "language": "python", "version": "*", "files": [{"content": "print('got', input())"}]})
+    ws.send({"type": "data", "stream": "stdin", "data": "early\n"})
+    ws.sock.settimeout(slow(30))
+    msgs, code = ws_messages(ws)
+    assert code == 4999, msgs
+    out = "".join(m["data"] for m in msgs if m["type"] == "data" and m["stream"] == "stdout")
+    assert out == "got early\n", msgs
     ws.close()
 
 

@@ -283,3 +283,97 @@ def test_file_url_private_addresses_refused(start_server, policy_file, https_fil
         reply = err(s, "POST", "/api/session/create",
                     {"user_id": "r", "language": "PYTHON", "file_url": f"https://{host}:{port}/prog.py"})
         assert "private" in reply or "loopback" in reply, (host, reply)
+
+
+# ---- the seed's output wait and its one-read-per-command client -----------------------------------
+
+def one_read(server, user, key="k1"):
+    """One GET of the output route, as the seed's Discord bot made after each command: (text, seconds)."""
+    t0 = time.monotonic()
+    out = ok(server, "GET", f"/api/session/output?userId={user}", key=key)
+    return out, time.monotonic() - t0
+
+
+def patient_policy(policy_file):
+    """The default policy with the output wait stretched: a REPL's answer to a command may come
+    more than a second after its echo on a heavily loaded test machine."""
+    text = DEFAULT_POLICY.read_text().replace("seed_output_quiet_ms = 1000,", f"seed_output_quiet_ms = {int(slow(2500))},")
+    return policy_file(text.replace("seed_output_max_ms = 3000,", f"seed_output_max_ms = {int(slow(6000))},"),
+                       name="patient.lua")
+
+
+def test_one_read_per_command_client(start_server, policy_file):
+    # Each command is followed by exactly one read; it must hold what that command printed.
+    seed = track(start_server(policy=patient_policy(policy_file), env=KEYS))
+    program = 'import time\nprint("hello from file")\nname = input()\ntime.sleep(0.3)\nprint("got", name)\n'
+    url = upload(seed, "bot", program.encode())
+    ok(seed, "POST", "/api/session/create", {"user_id": "bot", "language": "PYTHON", "file_url": url})
+    out, _ = one_read(seed, "bot")
+    assert "hello from file" in out, out
+    ok(seed, "POST", "/api/session/input", {"user_id": "bot", "input": "Bob"})
+    out, _ = one_read(seed, "bot")
+    assert "got Bob" in out and "hello from file" not in out, out
+    ok(seed, "POST", "/api/session/delete", {"user_id": "bot"})
+    ok(seed, "POST", "/api/session/create", {"user_id": "bot", "language": "PYTHON"})
+    ok(seed, "POST", "/api/session/input", {"user_id": "bot", "input": "print(6*7)"})
+    out, _ = one_read(seed, "bot")
+    assert "42" in out, out
+    ok(seed, "POST", "/api/session/delete", {"user_id": "bot"})
+
+
+def wait_policy(policy_file, quiet_ms, max_ms):
+    text = DEFAULT_POLICY.read_text().replace("seed_output_quiet_ms = 1000,", f"seed_output_quiet_ms = {quiet_ms},")
+    return policy_file(text.replace("seed_output_max_ms = 3000,", f"seed_output_max_ms = {max_ms},"), name="wait.lua")
+
+
+def test_first_output_is_awaited(start_server, policy_file):
+    # A program that has printed nothing yet is still starting: its first output is awaited up to
+    # seed_output_max_ms, however short the quiet period.
+    seed = track(start_server(policy=wait_policy(policy_file, 300, int(slow(20000))), env=KEYS))
+    url = upload(seed, "late", b"import time\ntime.sleep(2)\nprint('late but here')\ninput()\n")
+    ok(seed, "POST", "/api/session/create", {"user_id": "late", "language": "PYTHON", "file_url": url})
+    out, took = one_read(seed, "late")
+    assert "late but here" in out, (out, took)
+    ok(seed, "POST", "/api/session/delete", {"user_id": "late"})
+
+
+def test_output_wait_is_bounded(seed):
+    # Quiet program: the answer comes after about a second of quiet (seed_output_quiet_ms).
+    ok(seed, "POST", "/api/session/create", {"user_id": "quiet", "language": "PYTHON"})
+    one_read(seed, "quiet")   # the banner / prompt, if any
+    out, took = one_read(seed, "quiet")
+    assert 0.9 <= took <= slow(3) + 10, (out, took)   # the upper bound only proves it answers
+    ok(seed, "POST", "/api/session/delete", {"user_id": "quiet"})
+    # A program that never stops printing: the answer comes at seed_output_max_ms (3 s).
+    url = upload(seed, "chatty", b"import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.05)\n")
+    ok(seed, "POST", "/api/session/create", {"user_id": "chatty", "language": "PYTHON", "file_url": url})
+    out, took = one_read(seed, "chatty")
+    assert 2.9 <= took <= slow(3) + 10 and out.count("tick") >= 5, (out[:100], took)
+    ok(seed, "POST", "/api/session/delete", {"user_id": "chatty"})
+    # A program that ended: answered at once with what is left.
+    url = upload(seed, "done", b"print('bye')\n")
+    ok(seed, "POST", "/api/session/create", {"user_id": "done", "language": "PYTHON", "file_url": url})
+    deadline = time.monotonic() + slow(20)
+    got = ""
+    while "bye" not in got and time.monotonic() < deadline:
+        got += one_read(seed, "done")[0]
+    assert "bye" in got, got
+    out, took = one_read(seed, "done")
+    assert out == "" and took < 0.9 + slow(2), (out, took)   # not a quiet period: at once
+
+
+def test_output_wait_is_a_policy_setting(start_server, policy_file):
+    s = track(start_server(policy=wait_policy(policy_file, 4000, 8000), env=KEYS))
+    ok(s, "POST", "/api/session/create", {"user_id": "now", "language": "PYTHON"})
+    ok(s, "POST", "/api/session/input", {"user_id": "now", "input": "print(6*7)"})
+    read_output(s, "now", "42")
+    out, took = one_read(s, "now")
+    assert took >= 3.9, took
+    ok(s, "POST", "/api/session/delete", {"user_id": "now"})
+
+
+@pytest.mark.parametrize("method,path", [("GET", "/api/session/create"), ("POST", "/api/session/output"),
+                                         ("PUT", "/api/files/get"), ("DELETE", "/api/metrics/session/count")])
+def test_wrong_method_is_text_plain(seed, method, path):
+    status, ctype, reply = text(seed, method, path)
+    assert status == 405 and ctype.startswith("text/plain") and method in reply, (status, ctype, reply)

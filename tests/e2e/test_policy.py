@@ -101,8 +101,14 @@ def test_check_missing_file():
     ('return {\n  role = "backend",\n  listen = "nowhere",\n  images = require("cloudcode.images").default }\n', 3),
     ('return {\n  role = "backend",\n  images = {} }\n', 3),
     ('return {\n  role = "backend",\n  images = { python = { image = "x", file = "main.py" } } }\n', 3),
+    ('return {\n  role = "backend",\n  images = { python = { image = "x", file = "main.py", run = { "x" },\n'
+     '    limits = { memory_gb = 1 } } } }\n', 3),
+    ('return {\n  role = "backend",\n  images = { python = { image = "x", file = "main.py", run = { "x" },\n'
+     '    limits = { memory_mb = "lots" } } } }\n', 3),
+    ('return {\n  role = "backend",\n  images = { c = { image = "x", file = "main.c", run = { "x" },\n'
+     '    limits = { compile_timeout_ms = -5 } } } }\n', 3),
 ], ids=["string-for-int", "below-minimum", "fraction", "bad-role", "bad-listen", "no-images",
-        "image-without-run"])
+        "image-without-run", "entry-limit-unknown", "entry-limit-not-number", "entry-limit-negative"])
 def test_check_bad_settings(policy_file, text, line):
     f = policy_file(text)
     p = run_cli("--check", f)

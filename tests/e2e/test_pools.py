@@ -15,17 +15,27 @@ POLICY = """
 local images = require "cloudcode.images"
 local limits = require "cloudcode.limits"
 local admit = require "cloudcode.admit"
+-- The pool's containers are made with the default memory bound: 128 MiB, not 512, because a
+-- program starved of CPU on a loaded machine faults its pages in at only 10-20 MB/s, and the
+-- memory bombs below must reach the bound well within their (backstop) timeout.
+local pool_limits = {}
+for name, bound in pairs(limits.default) do pool_limits[name] = bound end
+pool_limits.memory_mb = { default = 128, min = 32, max = 2048 }
 return {
   role = "backend",
   listen = os.getenv("CODECLOUD_LISTEN"),
   backend_id = os.getenv("CODECLOUD_BACKEND_ID") or os.getenv("CODECLOUD_LISTEN"),
-  limits = limits.default,
+  limits = pool_limits,
   images = images.default,
   pools = { python = { size = 1, refill_per_s = 20, max = 2 }, c = { size = 1, refill_per_s = 20, max = 2 } },
   reuse = %s,
   admit = admit.caps,
 }
 """
+
+# A memory bomb's timeout is only a backstop (below run()'s own wait): the bomb must end
+# memory_limit, however slowly a loaded machine lets it fill the pool's 128 MiB.
+BOMB_LIMITS = {"timeout_ms": 45000}
 
 HOST = "import socket\nprint(socket.gethostname())\n"
 
@@ -148,8 +158,7 @@ def test_c_shm_mode0_is_removed(start_server, policy_file):
 def test_memory_bomb_does_not_poison_the_next_run(start_server, policy_file):
     srv = pool_server(start_server, policy_file)
     bomb = "x = []\nwhile True:\n    x.append(bytearray(16 << 20))\n"
-    r = run_ok(srv, {"language": "python", "code": bomb, "limits": {"timeout_ms": 20000}},
-               expect="memory_limit")
+    r = run_ok(srv, {"language": "python", "code": bomb, "limits": BOMB_LIMITS}, expect="memory_limit")
     assert r["exit_code"] is None or r["exit_code"] != 0
     for _ in range(2):
         ok = run_ok(srv, {"language": "python", "code": HOST})
@@ -252,7 +261,8 @@ def test_pooled_runs_and_sessions_under_valgrind(start_server, policy_file):
     a = run_ok(srv, {"language": "python", "code": DIRTY})
     b = run_ok(srv, {"language": "python", "code": CHECK})
     assert hostname(a) == hostname(b)
-    run_ok(srv, {"language": "python", "code": "x = bytearray(1 << 30)"}, expect="memory_limit")
+    run_ok(srv, {"language": "python", "code": "x = bytearray(1 << 30)", "limits": BOMB_LIMITS},
+           expect="memory_limit")
     run_ok(srv, {"language": "c", "code": "int main(void){return 0;}"})
     wait_pools(srv, {"python": 1})
     sid = create(srv, {"language": "python", "code": HOST})["id"]

@@ -34,7 +34,9 @@ def test_alias_answers_with_canonical_name(be):
 def test_c_ok_reports_compile(be):
     r = run_ok(be, {"language": "c", "code": "#include <stdio.h>\nint main(){printf(\"hi\\n\");return 0;}"})
     assert r["stdout"] == "hi\n" and r["exit_code"] == 0 and r["signal"] is None
-    assert r["compile"] == {"exit_code": 0, "stdout": "", "stderr": ""}
+    c = r["compile"]
+    assert {k: c[k] for k in ("exit_code", "stdout", "stderr")} == {"exit_code": 0, "stdout": "", "stderr": ""}, c
+    assert c["time_ms"] >= c["cpu_ms"] // 2 and c["cpu_ms"] > 0, c
 
 
 def test_runtime_error_nonzero_exit(be):

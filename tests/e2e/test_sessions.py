@@ -469,9 +469,9 @@ def test_delete(be):
     delete(be, sid)
     s = session(be, sid)
     assert s["state"] == "killed" and s["exit_code"] is None
-    delete(be, sid)   # again: still 204
+    delete(be, sid)   # again: still 204 while the ended session is retained
     status, _, body = be.request("DELETE", "/v1/sessions/nosuchsession")
-    assert status == 204
+    assert_error(status, body, "not_found", 404)   # an id that never existed
 
 
 def test_delete_stops_the_program_before_answering(be):

@@ -217,8 +217,9 @@ static void test_backend_frames(void)
     finish(&m);
     CHECK(read_one(&r, &m, &f) == 1 && frame_parse_exec(&f, &x) == 0, "X decodes");
     CHECK(x.opts.tty && x.opts.stdin_closed && !x.opts.notebook && x.opts.cols == 100 && x.opts.rows == 30 &&
-              x.opts.timeout_ms == 2500 && x.opts.output_limit == 1ull << 33,
-          "X decodes flags, size, timeout and output limit");
+              x.opts.timeout_ms == 2500 && x.opts.output_limit == 1ull << 33 && x.opts.limits.cpu_ms == 0 &&
+              x.opts.limits.file_size == 0 && x.opts.limits.stack == 0 && x.opts.limits.processes == 0,
+          "X decodes flags, size, timeout and output limit; without the limits section, no limits");
     CHECK(strcmp(x.argv[0], "python3") == 0 && strcmp(x.argv[1], "-c") == 0 && strcmp(x.argv[2], "") == 0 &&
               x.argv[3] == NULL,
           "X decodes argv, NULL-terminated");
@@ -236,6 +237,23 @@ static void test_backend_frames(void)
     u8(&m, 0);
     finish(&m);
     CHECK(read_one(&r, &m, &f) == 1 && frame_parse_exec(&f, &x) < 0, "X with trailing bytes is malformed");
+    frame_reader_free(&r);
+    m.n -= 1;
+    u32(&m, 1500);
+    u32(&m, 500);
+    u64(&m, 1ull << 40);
+    u64(&m, 8ull << 20);
+    u32(&m, 60);
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_exec(&f, &x) == 0 && x.opts.limits.cpu_ms == 1500 &&
+              x.opts.limits.cpu_extra_ms == 500 && x.opts.limits.file_size == 1ull << 40 &&
+              x.opts.limits.stack == 8ull << 20 && x.opts.limits.processes == 60 && x.envp[2] == NULL,
+          "X decodes its optional trailing limits section");
+    exec_msg_free(&x);
+    frame_reader_free(&r);
+    m.n -= 1;
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_exec(&f, &x) < 0, "X with a cut limits section is malformed");
     frame_reader_free(&r);
 
     start(&m, 'X');
@@ -379,7 +397,9 @@ static void test_backend_encoders(void)
 
     const char *argv[] = {"python3", "-c", ""}, *envp[] = {"PATH=/usr/bin", "A=b=c"};
     struct exec_opts o = {.stdin_closed = true, .notebook = true, .cols = 100, .rows = 30, .timeout_ms = 2500,
-                          .output_limit = 1ull << 33};
+                          .output_limit = 1ull << 33,
+                          .limits = {.cpu_ms = 2000, .cpu_extra_ms = 1000, .file_size = 1024, .stack = 65536,
+                                     .processes = 7}};
     CHECK(frame_put_exec(&out, &o, argv, 3, envp, 2) == 0, "X is encoded");
     start(&m, 'X');
     u8(&m, 6);
@@ -394,8 +414,14 @@ static void test_backend_encoders(void)
     u16(&m, 2);
     cstr(&m, "PATH=/usr/bin");
     cstr(&m, "A=b=c");
+    u32(&m, 2000);
+    u32(&m, 1000);
+    u64(&m, 1024);
+    u64(&m, 65536);
+    u32(&m, 7);
     finish(&m);
-    CHECK(encodes_as(&out, &m), "X encodes flags (bit1 stdin closed, bit2 notebook), size, limits, argv and envp");
+    CHECK(encodes_as(&out, &m),
+          "X encodes flags (bit1 stdin closed, bit2 notebook), size, limits, argv, envp and the limits section");
 
     o = (struct exec_opts){.tty = true};
     CHECK(frame_put_exec(&out, &o, argv, 1, envp, 0) == 0, "X without env is encoded");
@@ -409,7 +435,7 @@ static void test_backend_encoders(void)
     cstr(&m, "python3");
     u16(&m, 0);
     finish(&m);
-    CHECK(encodes_as(&out, &m), "X encodes bit0 tty and an empty envp");
+    CHECK(encodes_as(&out, &m), "X encodes bit0 tty and an empty envp; without limits, no limits section");
 
     CHECK(frame_put_input(&out, "in\0put", 6) == 0, "I is encoded");
     start(&m, 'I');
@@ -638,7 +664,10 @@ static void test_round_trips(void)
     for (int flags = 0; flags < 8; flags++) {
         struct exec_opts o = {.tty = flags & 1, .stdin_closed = flags & 2, .notebook = flags & 4,
                               .cols = (uint16_t)(80 + flags), .rows = 24, .timeout_ms = 1000u * (uint32_t)flags,
-                              .output_limit = UINT64_MAX - (uint64_t)flags};
+                              .output_limit = UINT64_MAX - (uint64_t)flags,
+                              .limits = {.cpu_ms = UINT32_MAX - (uint32_t)flags, .cpu_extra_ms = (uint32_t)flags,
+                                         .file_size = UINT64_MAX - 1, .stack = (uint64_t)flags << 33,
+                                         .processes = 1u << 31}};
         struct exec_msg x;
         if (frame_put_exec(&out, &o, argv, 4, envp, (size_t)flags % 3) < 0 || !reread(&r, &out, &f) ||
             f.type != FRAME_EXEC || frame_parse_exec(&f, &x) < 0) {
@@ -648,7 +677,10 @@ static void test_round_trips(void)
         }
         bool same = x.opts.tty == o.tty && x.opts.stdin_closed == o.stdin_closed && x.opts.notebook == o.notebook &&
                     x.opts.cols == o.cols && x.opts.rows == o.rows && x.opts.timeout_ms == o.timeout_ms &&
-                    x.opts.output_limit == o.output_limit;
+                    x.opts.output_limit == o.output_limit &&
+                    x.opts.limits.cpu_ms == o.limits.cpu_ms && x.opts.limits.cpu_extra_ms == o.limits.cpu_extra_ms &&
+                    x.opts.limits.file_size == o.limits.file_size && x.opts.limits.stack == o.limits.stack &&
+                    x.opts.limits.processes == o.limits.processes;
         for (size_t i = 0; i < 4; i++)
             same = same && x.argv[i] && strcmp(x.argv[i], argv[i]) == 0;
         same = same && x.argv[4] == NULL;
@@ -659,7 +691,7 @@ static void test_round_trips(void)
         exec_msg_free(&x);
         frame_reader_free(&r);
     }
-    CHECK(bad_exec == 0, "X round-trips with each of the 8 flag combinations, argv and envp");
+    CHECK(bad_exec == 0, "X round-trips with each of the 8 flag combinations, argv, envp and limits");
 
     CHECK(frame_put_input(&out, "\0in", 3) == 0 && reread(&r, &out, &f) && f.type == FRAME_INPUT &&
               same_bytes(f.payload, f.len, "\0in", 3),

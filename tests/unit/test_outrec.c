@@ -109,6 +109,8 @@ static void test_repair(void) {
     CHECK(utf8_incomplete_tail("a\xC3\xA9", 3) == 0);
     CHECK(utf8_incomplete_tail("\xF0\x9F\x98", 3) == 3);
     CHECK(utf8_incomplete_tail("abc", 3) == 0);
+    CHECK(utf8_valid("a\xC3\xA9", 3) && utf8_valid("", 0));
+    CHECK(!utf8_valid("a\xC3", 2) && !utf8_valid("\xff", 1) && !utf8_valid("\xED\xA0\x80", 3));
 }
 
 int main(void) {

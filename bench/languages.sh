@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# bench/languages.sh — per language, a hello program: the bare toolchain against POST /v1/run.
+#
+#   bash bench/languages.sh                 # every language of the default map, REPS=5
+#   REPS=10 bash bench/languages.sh java go # some
+#
+# bare: compile (if the language compiles) + run, timed inside ONE running container of the
+# language's image (read-only root, tmpfs /tmp and /work, an unprivileged uid, no network),
+# median of REPS after a warm-up: what the toolchain itself costs.  API: POST /v1/run of the same
+# program against a backend with the default policy (warm pools for python and c only), client
+# wall time, median of REPS after a warm-up.  The difference is what CloudCode adds: for a
+# language without a warm container that includes creating and starting one.
+# Needs: docker + the images (make images), lua5.4 with lua-cjson, /usr/bin/python3, ./cloudcode.
+set -euo pipefail
+ME=bench/languages.sh
+. "$(dirname "$0")/lib.sh"
+
+HINT="make images" need_tools docker lua5.4
+need_binary
+bench_setup languages
+start_backend "$ROOT/policies/backend.lua" && wait_up "$URL/healthz" "$CC_PID" '"docker":"ok"'
+if (($#)); then langs=("$@"); else mapfile -t langs < <("$BIN" --print-images "$ROOT/policies/backend.lua" | cut -d' ' -f1 | sort); fi
+LABEL=$LABEL $PY "$ROOT/bench/languages_client.py" "$URL" "${langs[@]}"

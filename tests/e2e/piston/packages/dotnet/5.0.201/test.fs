@@ -1,0 +1,6 @@
+open System
+
+[<EntryPoint>]
+let main argv =
+    printfn "OK"
+    0
