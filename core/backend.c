@@ -13,6 +13,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
+#include "program.h"
 #include "proxy.h"
 #include "reply.h"
 #include "router.h"
@@ -330,11 +331,12 @@ static void handle_languages(struct request *req) {
     json_t *e;
     json_object_foreach(app_config()->images, lang, e) {
         json_array_append_new(
-            list, json_pack("{s:s,s:o,s:s,s:b,s:b,s:b,s:b}", "name", lang, "aliases",
+            list, json_pack("{s:s,s:o,s:s,s:b,s:b,s:b,s:b,s:b}", "name", lang, "aliases",
                             string_list(json_object_get(e, "aliases")), "version",
                             json_string_value(json_object_get(e, "version")) ?: "", "interactive",
                             !json_is_false(json_object_get(e, "interactive")), "compiled",
-                            json_is_array(json_object_get(e, "compile")), "notebook",
+                            json_is_array(json_object_get(e, "compile")), "compile_options",
+                            program_takes_options(e), "notebook",
                             json_is_true(json_object_get(e, "notebook")), "available",
                             backend_image_available(lang)));
     }

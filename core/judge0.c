@@ -527,10 +527,13 @@ static json_t *read_submission(struct request *req, const json_t *in, int base64
     read_string(in, "callback_url", sub, errors, 0);
     read_string(in, "additional_files", sub, errors, 0);
     if (!blank(json_object_get(sub, "compiler_options"))) {
-        if (!j0_conf_flag("enable_compiler_options", 0))
+        if (!j0_conf_flag("enable_compiler_options", 1))
             add_error(errors, "compiler_options", "setting compiler options is not allowed");
         else if (lang && !compiled)
             add_error(errors, "compiler_options", "setting compiler options is only allowed for compiled languages");
+        else if (lang && !json_is_true(json_object_get(lang, "compile_options")))
+            /* Compiled, but its image entry's compile step has no "{options}" (Java's script). */
+            add_error(errors, "compiler_options", "setting compiler options is not allowed for this language");
     }
     if (!blank(json_object_get(sub, "command_line_arguments")) && !j0_conf_flag("enable_command_line_arguments", 1))
         add_error(errors, "command_line_arguments", "setting command line arguments is not allowed");

@@ -76,8 +76,8 @@ static const char *text_of(const json_t *sub, const char *field, buf_t *out) {
     return out->data ? out->data : "";
 }
 
-/* command_line_arguments as bash would split them (Judge0 runs "run_cmd args" through bash),
- * without the characters Judge0 removes ($&;<>|`); quotes group words. */
+/* command_line_arguments (and compiler_options) as bash would split them (Judge0 runs
+ * "run_cmd args" through bash), without the characters Judge0 removes ($&;<>|`); quotes group words. */
 static json_t *split_args(const char *s) {
     json_t *args = json_array();
     buf_t word = BUF_INIT;
@@ -148,6 +148,8 @@ static char *program_text(const json_t *sub) {
                                 split_args(json_string_value(json_object_get(sub, "command_line_arguments"))),
                                 "limits", limits, "output_encoding", "base64", "files",
                                 json_is_array(files) ? json_incref((json_t *)files) : json_array());
+    const char *options = json_string_value(json_object_get(sub, "compiler_options"));
+    if (program && options && *options) json_object_set_new(program, "compile_options", split_args(options));
     buf_free(&code);
     buf_free(&in);
     char *text = program ? json_text(program) : NULL;

@@ -38,6 +38,7 @@ void program_free(struct program *p) {
     json_decref(p->image);
     json_decref(p->files);
     json_decref(p->args);
+    json_decref(p->compile_options);
     json_decref(p->sources);
     free(p->main_name);
     free(p->stdin_data);
@@ -146,28 +147,42 @@ static int read_files(struct request *req, const json_t *body, struct program *p
     return 0;
 }
 
-/* A program's `args`, bounded by the policy so that every one can be framed for the launcher
- * and passed to execve: a longer list is refused here, never left to hang (docs/security.md). */
-static int read_args(struct request *req, const json_t *args, json_t *out) {
+/* A program's `args` (or `compile_options`: `field`), bounded by the policy so that every one can
+ * be framed for the launcher and passed to execve: a longer list is refused here, never left to
+ * hang (docs/security.md).  Absent or null: an empty list. */
+static int read_args(struct request *req, const json_t *body, const char *field, json_t *out) {
     const struct config *c = app_config();
+    const json_t *args = json_object_get(body, field);
     size_t i, bytes = 0;
     json_t *a;
+    if (!args || json_is_null(args)) return 0;
+    if (!json_is_array(args)) return bad(req, "%s must be a list of strings", field);
     if (json_array_size(args) > c->args_max) {
-        reply_error(req, 400, "bad_request", "args has %zu entries; the limit is %zu", json_array_size(args),
+        reply_error(req, 400, "bad_request", "%s has %zu entries; the limit is %zu", field, json_array_size(args),
                     c->args_max);
         return -1;
     }
     json_array_foreach(args, i, a) {
-        if (!json_is_string(a)) return bad(req, "%s must be a list of strings", "args");
+        if (!json_is_string(a)) return bad(req, "%s must be a list of strings", field);
         size_t len = json_string_length(a);
-        if (memchr(json_string_value(a), '\0', len)) return bad(req, "%s cannot contain NUL characters", "args");
+        if (memchr(json_string_value(a), '\0', len)) return bad(req, "%s cannot contain NUL characters", field);
         bytes += len + 1;
         if (bytes > c->args_max_bytes) {
-            reply_error(req, 400, "bad_request", "args are more than %zu bytes together (the limit)",
+            reply_error(req, 400, "bad_request", "%s are more than %zu bytes together (the limit)", field,
                         c->args_max_bytes);
             return -1;
         }
         json_array_append(out, a);
+    }
+    return 0;
+}
+
+/* Whether an image entry's compile step takes the request's `compile_options` (a "{options}" token). */
+int program_takes_options(const json_t *entry) {
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(entry, "compile"), i, t) {
+        if (json_is_string(t) && strcmp(json_string_value(t), "{options}") == 0) return 1;
     }
     return 0;
 }
@@ -181,8 +196,9 @@ json_t *program_argv(const struct program *p, const json_t *command) {
     json_array_foreach(command, i, t) {
         const char *s = json_string_value(t);
         if (!s) continue;
-        if (strcmp(s, "{sources}") == 0) {
-            json_array_extend(argv, p->sources);
+        if (strcmp(s, "{sources}") == 0 || strcmp(s, "{options}") == 0) {
+            const json_t *items = s[1] == 's' ? p->sources : p->compile_options;
+            if (items) json_array_extend(argv, (json_t *)items);
             continue;
         }
         buf_t out = BUF_INIT;
@@ -338,14 +354,13 @@ int program_from_request(struct request *req, enum program_kind kind, const json
                     app_config()->program_max_bytes);
         goto out;
     }
-    const json_t *args = json_object_get(body, "args");
     p->args = json_array();
-    if (args && !json_is_null(args)) {
-        if (!json_is_array(args)) {
-            bad(req, "%s must be a list of strings", "args");
-            goto out;
-        }
-        if (read_args(req, args, p->args) < 0) goto out;
+    p->compile_options = json_array();
+    if (read_args(req, body, "args", p->args) < 0 || read_args(req, body, "compile_options", p->compile_options) < 0)
+        goto out;
+    if (json_array_size(p->compile_options) && !program_takes_options(p->image)) {
+        reply_error(req, 400, "bad_request", "%s's compile step takes no compile_options", p->language);
+        goto out;
     }
     const json_t *combined = json_object_get(body, "combined_output");
     if (combined && !json_is_boolean(combined) && !json_is_null(combined)) {

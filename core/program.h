@@ -35,6 +35,7 @@ struct program {
     char *stdin_data;       /* NULL: none */
     size_t stdin_len;
     json_t *args;           /* array of strings */
+    json_t *compile_options; /* array of strings: the compile step's "{options}" */
     struct program_limits limits;
     int tty, cols, rows;
     int has_code;
@@ -49,8 +50,11 @@ int program_from_request(struct request *req, enum program_kind kind, const json
 void program_free(struct program *p);
 /* The argv of an image entry's command (`run`, `compile`...) for this program, its placeholders
  * expanded (docs/policy.md): "{file}" and "{stem}" within a token become the main file's name and
- * that name without its last extension; a token "{sources}" becomes the names of `sources`. */
+ * that name without its last extension; a token "{sources}" becomes the names of `sources`, a
+ * token "{options}" the request's `compile_options`. */
 json_t *program_argv(const struct program *p, const json_t *command);
+/* Whether an image entry's compile step takes a request's `compile_options` ("{options}"). */
+int program_takes_options(const json_t *entry);
 /* Whether `name` follows api.md's file-name rule. */
 int program_valid_path(const char *name);
 

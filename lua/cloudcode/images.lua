@@ -35,7 +35,7 @@ images.default = {
   c = {
     image = prefix .. "c", version = "12.2.0", aliases = { "gcc" },
     file = "main.c",
-    compile = { "gcc", "-O2", "-std=gnu17", "-o", "main", "{sources}", "-lm" },
+    compile = { "gcc", "-O2", "-std=gnu17", "{options}", "-o", "main", "{sources}", "-lm" },
     -- stdbuf (coreutils, in the image) makes stdout line-buffered, so an
     -- interactive C program's output arrives line by line (api.md).
     run = { "stdbuf", "-oL", "./main" },
@@ -61,11 +61,17 @@ local beam, mono, stats = prefix .. "beam", prefix .. "mono", prefix .. "stats"
 local JVM = { memory_mb = 1024, pids = 256, timeout_ms = 20000 }
 local SLOW = { timeout_ms = 20000 }
 local JAVA = { "java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss8m" }
--- Java's compile step (sh -c, the sources as arguments, the main file first).
+-- Java's compile step (sh -c; its arguments: the compile options, "--", the sources, the main
+-- file first).
 local JAVAC = [==[
 set -e
-n=$#
+n=$# main= sources=
 for f in "$@"; do
+  if [ -z "$sources" ]; then
+    if [ "$f" = -- ]; then sources=1; else set -- "$@" "$f"; fi
+    continue
+  fi
+  main=${main:-$f}
   name=$(sed -n 's/^[[:space:]]*public[[:space:]].*class[[:space:]][[:space:]]*\([[:alnum:]_$]*\).*/\1/p' "$f" | head -n 1)
   if [ -n "$name" ] && [ "$name.java" != "${f##*/}" ]; then
     mkdir -p /tmp/javasrc
@@ -74,8 +80,8 @@ for f in "$@"; do
   fi
   set -- "$@" "$f"
 done
-sed -n 's/^[^/]*class[[:space:]][[:space:]]*\([[:alnum:]_$]*\).*/\1/p' "$1" | head -n 1 >/tmp/java-main
-[ -s /tmp/java-main ] || basename "$1" .java >/tmp/java-main
+sed -n 's/^[^/]*class[[:space:]][[:space:]]*\([[:alnum:]_$]*\).*/\1/p' "$main" | head -n 1 >/tmp/java-main
+[ -s /tmp/java-main ] || basename "$main" .java >/tmp/java-main
 shift "$n"
 exec javac -J-XX:+UseSerialGC -J-XX:TieredStopAtLevel=1 -d . "$@"
 ]==]
@@ -142,7 +148,7 @@ local more = {
     image = scripts, version = "4.8.4", aliases = { "ts", "node-ts", "tsc" },
     file = "main.ts",
     compile = { "tsc", "--target", "es2020", "--module", "commonjs", "--skipLibCheck", "--pretty", "false",
-      "{sources}" },
+      "{options}", "{sources}" },
     run = { "node", "{stem}.js" }, interactive = true, limits = { compile_timeout_ms = 30000 },
   },
   prolog = {
@@ -160,17 +166,17 @@ local more = {
 
   ["c++"] = {
     image = native, version = "12.2.0", aliases = { "cpp", "g++" },
-    file = "main.cpp", compile = { "g++", "-O2", "-std=gnu++17", "-o", "main", "{sources}" },
+    file = "main.cpp", compile = { "g++", "-O2", "-std=gnu++17", "-o", "main", "{options}", "{sources}" },
     run = native_run("./main"), interactive = true, limits = { compile_timeout_ms = 30000 },
   },
   d = {
     image = native, version = "12.2.0", aliases = { "gdc", "dlang" },
-    file = "main.d", compile = { "gdc", "-O2", "-o", "main", "{sources}" },
+    file = "main.d", compile = { "gdc", "-O2", "-o", "main", "{options}", "{sources}" },
     run = native_run("./main"), interactive = true, limits = { compile_timeout_ms = 30000 },
   },
   fortran = {
     image = native, version = "12.2.0", aliases = { "gfortran", "f90", "f95" },
-    file = "main.f90", compile = { "gfortran", "-O2", "-o", "main", "{sources}" },
+    file = "main.f90", compile = { "gfortran", "-O2", "-o", "main", "{options}", "{sources}" },
     run = { "env", "GFORTRAN_UNBUFFERED_PRECONNECTED=y", "./main" }, interactive = true,
   },
   -- x86-64 only, static, no libc: Linux system calls.  32-bit x86 (Piston's "nasm") is not
@@ -182,33 +188,33 @@ local more = {
   },
   pascal = {
     image = native, version = "3.2.2", aliases = { "freepascal", "fpc", "pp", "pas" },
-    file = "main.pas", compile = { "fpc", "-O2", "-v0", "-l-", "-omain", "{sources}" },
+    file = "main.pas", compile = { "fpc", "-O2", "-v0", "-l-", "-omain", "{options}", "{sources}" },
     run = { "./main" }, interactive = true,
   },
   nim = {
     image = native, version = "1.6.10", aliases = {},
     file = "main.nim",
-    compile = { "nim", "compile", "--hints:off", "--nimcache:/tmp/nimcache", "-o:main", "{sources}" },
+    compile = { "nim", "compile", "--hints:off", "--nimcache:/tmp/nimcache", "-o:main", "{options}", "{sources}" },
     run = { "./main" }, interactive = true, limits = { compile_timeout_ms = 60000 },
   },
   go = {
     image = native, version = "1.19.8", aliases = { "golang" },
-    file = "main.go", compile = { "go", "build", "-o", "main", "{sources}" },
+    file = "main.go", compile = { "go", "build", "-o", "main", "{options}", "{sources}" },
     run = { "./main" }, interactive = true, limits = { pids = 256, compile_timeout_ms = 60000 },
   },
   rust = {
     image = native, version = "1.63.0", aliases = { "rs" },
-    file = "main.rs", compile = { "rustc", "-o", "main", "{sources}" },
+    file = "main.rs", compile = { "rustc", "-o", "main", "{options}", "{sources}" },
     run = { "./main" }, interactive = true, limits = { compile_timeout_ms = 60000 },
   },
   haskell = {
     image = native, version = "9.0.2", aliases = { "hs", "ghc" },
-    file = "main.hs", compile = { "ghc", "-v0", "-outputdir", "/tmp/ghc", "-o", "main", "{sources}" },
+    file = "main.hs", compile = { "ghc", "-v0", "-outputdir", "/tmp/ghc", "-o", "main", "{options}", "{sources}" },
     run = { "./main" }, interactive = true, limits = { memory_mb = 1024, compile_timeout_ms = 60000 },
   },
   ocaml = {
     image = native, version = "4.13.1", aliases = { "ml" },
-    file = "main.ml", compile = { "ocamlopt", "-o", "main", "{sources}" },
+    file = "main.ml", compile = { "ocamlopt", "-o", "main", "{options}", "{sources}" },
     run = { "./main" }, interactive = true, limits = { compile_timeout_ms = 30000 },
   },
 
@@ -218,13 +224,13 @@ local more = {
   java = {
     image = jvm, version = "17.0.21", aliases = {},
     file = "Main.java",
-    compile = { "sh", "-c", JAVAC, "javac", "{sources}" },
+    compile = { "sh", "-c", JAVAC, "javac", "{options}", "--", "{sources}" },
     run = { "sh", "-c", "exec " .. table.concat(JAVA, " ") .. ' "$(cat /tmp/java-main)" "$@"', "java" },
     interactive = true, limits = merge(JVM, { compile_timeout_ms = 60000 }),
   },
   kotlin = {
     image = jvm, version = "1.3.31", aliases = { "kt" },
-    file = "main.kt", compile = { "kotlinc", "{sources}", "-include-runtime", "-d", "main.jar" },
+    file = "main.kt", compile = { "kotlinc", "{options}", "{sources}", "-include-runtime", "-d", "main.jar" },
     run = with(JAVA, "-jar", "main.jar"), interactive = true, limits = merge(JVM, { compile_timeout_ms = 120000 }),
   },
   groovy = {
@@ -233,7 +239,7 @@ local more = {
   },
   scala = {
     image = jvm, version = "2.11.12", aliases = { "sc" },
-    file = "main.scala", compile = { "scalac", "-d", ".", "{sources}" },
+    file = "main.scala", compile = { "scalac", "-d", ".", "{options}", "{sources}" },
     run = { "scala", "-nc", "-cp", ".", "Main" }, interactive = true, limits = merge(JVM, { compile_timeout_ms = 120000 }),
   },
   clojure = {
@@ -257,7 +263,7 @@ local more = {
 
   csharp = {
     image = mono, version = "6.8.0", aliases = { "c#", "cs", "mono", "mono-csharp", "mono-c#", "mono-cs" },
-    file = "main.cs", compile = { "mcs", "-out:main.exe", "{sources}" },
+    file = "main.cs", compile = { "mcs", "-out:main.exe", "{options}", "{sources}" },
     run = { "mono", "main.exe" }, interactive = true, limits = merge(JVM, { compile_timeout_ms = 60000 }),
   },
 

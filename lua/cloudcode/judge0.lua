@@ -44,12 +44,12 @@ judge0.languages = {
 
 -- Judge0's configuration variables (judge0.conf): defaults and bounds of a
 -- submission's fields, in Judge0's units (seconds, KB).  GET /config_info
--- shows them.  Options we cannot honour are off: compiler options (the image
--- map's compile argv is fixed), network (containers have none), per-process
--- time and memory limits.  additional_files' files must be UTF-8 text.
+-- shows them.  Options we cannot honour are off: network (containers have
+-- none), per-process time and memory limits.  compiler_options go where an
+-- image entry's compile argv has "{options}".  additional_files' files must be UTF-8 text.
 judge0.config = {
   enable_wait_result = true,
-  enable_compiler_options = false,
+  enable_compiler_options = true,
   enable_command_line_arguments = true,
   enable_submission_delete = true,
   enable_callbacks = true,

@@ -250,7 +250,6 @@ def test_validation_messages(j0):
         "max_processes_and_or_threads": ["must be greater than 0"],
         "max_file_size": ["must be less than or equal to 4096"],
         "command_line_arguments": ["is too long (maximum is 512 characters)"],
-        "compiler_options": ["setting compiler options is not allowed"],
         "enable_per_process_and_thread_time_limit": ["this option cannot be enabled"],
         "enable_network": ["enabling network is not allowed"],
     }, body
@@ -259,6 +258,24 @@ def test_validation_messages(j0):
     assert body["cpu_time_limit"] == ["is not a number"], body
     # Numbers may come as strings, as Rails reads them.
     assert j0.create(source_code="print(1)", language_id="71", cpu_time_limit="2")["status"]["id"] == 3
+
+
+def test_compiler_options(j0):
+    # Judge0 puts them into the compile command (after removing $&;<>|`); quotes group words.
+    out = j0.create(query="&fields=*", source_code='#include <stdio.h>\nint main(){puts(WHO);}', language_id=50,
+                    compiler_options="-DWHO='\"with options\"' -Wall;")
+    assert out["status"]["id"] == 3 and out["stdout"] == "with options\n", out
+    out = j0.create(query="&fields=*", source_code="int main(){ return 0; }", language_id=50,
+                    compiler_options="-Werror -Wunused-parameter -Wextra -DX=unused")
+    assert out["status"]["id"] == 3, out
+    out = j0.create(query="&fields=*", source_code="int f(int x){ return 0; }\nint main(){ return f(1); }",
+                    language_id=50,
+                    compiler_options="-Werror -Wall -Wextra")
+    assert out["status"]["id"] == 6 and "unused parameter" in out["compile_output"], out
+    body = j0.create(expect=422, source_code="print(1)", language_id=71, compiler_options="-O")
+    assert body == {"compiler_options": ["setting compiler options is only allowed for compiled languages"]}, body
+    assert j0.create(expect=422, source_code="x", language_id=999, compiler_options="-O3") == {
+        "language_id": ["language with id 999 doesn't exist"]}
 
 
 def test_args_stderr_redirect_and_runs(j0):

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from backend_util import run, run_ok
+from backend_util import auth, run, run_ok
 from conftest import assert_error, slow
 
 pytestmark = pytest.mark.docker
@@ -100,6 +100,23 @@ def test_c_stdin_and_args(be):
             "printf(\"%d %s %s\", argc, argv[1], b); return 0;}")
     r = run_ok(be, {"language": "c", "code": code, "stdin": "line\n", "args": ["x"]})
     assert r["stdout"] == "2 x line\n"
+
+
+def test_compile_options(be):
+    # They go where the image entry's compile argv says "{options}"; a language whose compile step
+    # has none refuses them.
+    code = "#include <stdio.h>\nint main(){puts(WHO);}"
+    r = run_ok(be, {"language": "c", "code": code, "compile_options": ["-DWHO=\"them\"", "-Wall"]})
+    assert r["stdout"] == "them\n", r
+    run_ok(be, {"language": "c", "code": code}, expect="compile_error")
+    status, body = run(be, {"language": "python", "code": "print(1)", "compile_options": ["-O"]})
+    assert_error(status, body, "bad_request", 400)
+    assert body["error"]["message"] == "python's compile step takes no compile_options", body
+    status, body = run(be, {"language": "c", "code": code, "compile_options": "-O"})
+    assert_error(status, body, "bad_request", 400)
+    assert body["error"]["message"] == "compile_options must be a list of strings", body
+    langs = {lang["name"]: lang for lang in be.request("GET", "/v1/languages", headers=auth(None))[2]["languages"]}
+    assert langs["c"]["compile_options"] is True and langs["python"]["compile_options"] is False
 
 
 def test_no_stdin_means_eof(be):
