@@ -1,4 +1,4 @@
-/* Unit tests of a program's argv placeholders ({file}, {stem}, {sources}) and base64. */
+/* Unit tests of a program's argv placeholders ({file}, {stem}, {sources}, {options}) and base64. */
 #include <stdlib.h>
 
 #include "program.h"
@@ -7,15 +7,20 @@
 
 static const char *arg(const json_t *argv, size_t i) { return json_string_value(json_array_get(argv, i)); }
 
-static json_t *expand(const char *main_name, const char *sources, const char *command) {
+static json_t *expand_with(const char *main_name, const char *sources, const char *options, const char *command) {
     struct program p = {0};
     p.main_name = strdup(main_name);
     p.sources = json_loads(sources, 0, NULL);
+    p.compile_options = options ? json_loads(options, 0, NULL) : NULL;
     json_t *cmd = json_loads(command, 0, NULL);
     json_t *argv = program_argv(&p, cmd);
     json_decref(cmd);
     program_free(&p);
     return argv;
+}
+
+static json_t *expand(const char *main_name, const char *sources, const char *command) {
+    return expand_with(main_name, sources, NULL, command);
 }
 
 static void test_placeholders(void) {
@@ -40,6 +45,21 @@ static void test_placeholders(void) {
     a = expand("main.py", "[\"main.py\"]", "[\"python3\",\"-u\",\"main.py\"]");
     CHECK(json_array_size(a) == 3 && strcmp(arg(a, 2), "main.py") == 0);
     json_decref(a);
+    /* {options}: the request's compile options where the token stands, or nothing. */
+    a = expand_with("main.c", "[\"main.c\"]", "[\"-DX=1\",\"-O0\"]", "[\"gcc\",\"{options}\",\"{sources}\"]");
+    CHECK(json_array_size(a) == 4);
+    CHECK_STR(arg(a, 1), "-DX=1");
+    CHECK_STR(arg(a, 2), "-O0");
+    CHECK_STR(arg(a, 3), "main.c");
+    json_decref(a);
+    a = expand("main.c", "[\"main.c\"]", "[\"gcc\",\"{options}\",\"{sources}\"]");
+    CHECK(json_array_size(a) == 2 && strcmp(arg(a, 1), "main.c") == 0);
+    json_decref(a);
+    json_t *entry = json_loads("{\"compile\":[\"gcc\",\"{options}\"]}", 0, NULL);
+    CHECK(program_takes_options(entry));
+    json_object_set_new(entry, "compile", json_loads("[\"gcc\",\"x{options}\"]", 0, NULL));
+    CHECK(!program_takes_options(entry));
+    json_decref(entry);
 }
 
 static void test_base64(void) {
