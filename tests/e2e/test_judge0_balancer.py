@@ -16,7 +16,7 @@ def test_judge0_through_balancers(fleet):  # noqa: F811
     fleet.backend()
     a, b = Judge0(fleet.balancer(), "k1"), Judge0(fleet.balancer(), "k1")
     status, _, langs = a.request("GET", "/languages")
-    assert status == 200 and {"id": 71, "name": langs[-1]["name"]} in langs, langs
+    assert status == 200 and any(lang["id"] == 71 and lang["name"].startswith("Python (3.") for lang in langs), langs
 
     out = a.create(source_code="print(input()[::-1])", language_id=71, stdin="abc", expected_output="cba")
     assert out["status"]["id"] == 3 and out["stdout"] == "cba\n", out
