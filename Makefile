@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 CC      ?= gcc
 PKGS    := lua5.4 libuv hiredis libcurl jansson libcrypto libarchive
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -Icore -I/usr/share/include/llhttp \
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -Icore -I. -I/usr/share/include/llhttp \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS  ?= -O2
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lwslay -lm
@@ -12,7 +12,11 @@ LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lwslay -lm
 LDLIBS  += -l:liblua5.4-cjson.so.0
 
 LLHTTP_SRC := $(wildcard /usr/share/llhttp/*.c)
-CORE_SRC   := $(wildcard core/*.c)
+# core/ is split into rooms (docs/architecture.md): every .c below it, at any depth.  A file
+# includes a header of its own room by name, any other by its path under core/ ("base/buf.h").
+rwildcard  = $(foreach d,$(wildcard $(1:=/*)),$(call rwildcard,$d,$2) $(filter $(subst *,%,$2),$d))
+CORE_SRC   := $(call rwildcard,core,*.c)
+CORE_HDRS  := $(call rwildcard,core,*.h)
 
 # The flags above and llhttp's sources are read when make parses this file. On a fresh machine the
 # packages are not installed yet, so `make deps all` (and `make test`, `make run`, which need deps)
@@ -48,10 +52,12 @@ cloudcode-asan: $(CORE_ASAN) $(CODEC_ASAN) $(LLHTTP_ASAN)
 
 asan: cloudcode-asan
 
-$(OBJ_DIR)/%.o: core/%.c $(wildcard core/*.h) | $(OBJ_DIR)
+$(OBJ_DIR)/%.o: core/%.c $(CORE_HDRS)
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -c -o $@ $<
 
-$(ASAN_DIR)/%.o: core/%.c $(wildcard core/*.h) | $(ASAN_DIR)
+$(ASAN_DIR)/%.o: core/%.c $(CORE_HDRS)
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(ASAN_FLAGS) -c -o $@ $<
 
 $(OBJ_DIR)/launcher/%.o: launcher/%.c $(CODEC_HDRS) | $(OBJ_DIR)/launcher
@@ -60,7 +66,7 @@ $(OBJ_DIR)/launcher/%.o: launcher/%.c $(CODEC_HDRS) | $(OBJ_DIR)/launcher
 $(ASAN_DIR)/launcher/%.o: launcher/%.c $(CODEC_HDRS) | $(ASAN_DIR)/launcher
 	$(CC) $(CFLAGS_BASE) $(ASAN_FLAGS) -c -o $@ $<
 
-$(OBJ_DIR)/attach.o $(ASAN_DIR)/attach.o: $(CODEC_HDRS)
+$(OBJ_DIR)/backend/attach.o $(ASAN_DIR)/backend/attach.o: $(CODEC_HDRS)
 
 # llhttp is not our code: Debian ships its C sources; compile them apart, warnings off.
 build/llhttp/%.o: /usr/share/llhttp/%.c | build/llhttp
@@ -69,13 +75,13 @@ build/llhttp/%.o: /usr/share/llhttp/%.c | build/llhttp
 build/llhttp-asan/%.o: /usr/share/llhttp/%.c | build/llhttp-asan
 	$(CC) $(ASAN_FLAGS) -w -I/usr/share/include/llhttp -c -o $@ $<
 
-$(OBJ_DIR) $(ASAN_DIR) $(OBJ_DIR)/launcher $(ASAN_DIR)/launcher build/llhttp build/llhttp-asan build/unit:
+$(OBJ_DIR)/launcher $(ASAN_DIR)/launcher build/llhttp build/llhttp-asan build/unit:
 	mkdir -p $@
 
 # C unit tests: tests/unit/test_<room>.c linked against every core object but main.o.
 UNIT_SRC   := $(filter-out tests/unit/test_launcher%,$(wildcard tests/unit/test_*.c))
 UNIT_BIN   := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRC))
-build/unit/%: tests/unit/%.c $(LIB_OBJ) $(LLHTTP_OBJ) tests/unit/unit.h tests/unit/unit_loop.h | build/unit
+build/unit/%: tests/unit/%.c $(LIB_OBJ) $(LLHTTP_OBJ) $(CORE_HDRS) tests/unit/unit.h tests/unit/unit_loop.h | build/unit
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LLHTTP_OBJ) $(LDLIBS)
 
 unit: $(UNIT_BIN) $(LAUNCHER_UNIT_TESTS)

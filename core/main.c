@@ -10,18 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "auth.h"
-#include "backend.h"
-#include "balancer.h"
-#include "compat.h"
-#include "judge0.h"
-#include "http.h"
-#include "log.h"
-#include "metrics.h"
-#include "router.h"
-#include "server.h"
-#include "service.h"
+#include "policy/app.h"
+#include "http/auth.h"
+#include "backend/backend.h"
+#include "balancer/balancer.h"
+#include "compat/compat.h"
+#include "compat/judge0/judge0.h"
+#include "http/http.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "http/service.h"
 
 static const struct policy_limits load_limits = {
     .load_instructions = 200000000, /* the script itself: generous, but a runaway loop ends */

@@ -1,6 +1,6 @@
 /* frame.h — the wire format of docs/protocol.md, both directions: an incremental reader that
  * cuts frames out of a byte stream, and an encoder and a decoder for every message. The launcher
- * links it to read the backend's messages and write its own; the server (core/attach.c) links the
+ * links it to read the backend's messages and write its own; the server (core/backend/attach.c) links the
  * same objects to do the opposite, so the two ends cannot disagree about a layout. */
 #ifndef LAUNCHER_FRAME_H
 #define LAUNCHER_FRAME_H

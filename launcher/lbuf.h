@@ -2,7 +2,7 @@
  * It holds every stream of bytes the launcher keeps: frames waiting for stdout, input waiting
  * for the program's stdin, frames being reassembled from stdin, the body of a reply. The codec
  * (frame.h) encodes into it, so the server uses it too, for the frames it sends the launcher;
- * the `l` keeps its names apart from the server's own core/buf.h. */
+ * the `l` keeps its names apart from the server's own core/base/buf.h. */
 #ifndef LAUNCHER_LBUF_H
 #define LAUNCHER_LBUF_H
 

@@ -13,7 +13,7 @@ char *xstrdup(const char *s);
 
 /* Called when an allocation of n bytes fails; never returns. Each program that links this file
  * defines it, because only it knows how to die: the launcher leaves a last gasp on its stderr
- * for the backend (util.c), the server aborts (core/attach.c). */
+ * for the backend (util.c), the server aborts (core/backend/attach.c). */
 __attribute__((noreturn)) void xalloc_failed(size_t n);
 
 #endif

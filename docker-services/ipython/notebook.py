@@ -111,7 +111,7 @@ def cut_to(text, room):
 class Capture:
     """A cell's outputs, in order, capped at `limit` bytes of the JSON they take in the reply
     (images by their base64 size, text with its escapes, each output with its fields): the
-    backend takes a reply line of at most the limit plus a small slack (core/notebook.c)."""
+    backend takes a reply line of at most the limit plus a small slack (core/backend/notebook.c)."""
 
     def __init__(self):
         self.lock = threading.Lock()

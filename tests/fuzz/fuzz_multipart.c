@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "multipart.h"
+#include "http/multipart.h"
 
 struct bounds {
     const char *body;

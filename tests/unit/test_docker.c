@@ -4,8 +4,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "buf.h"
-#include "docker.h"
+#include "base/buf.h"
+#include "clients/docker.h"
 #include "unit.h"
 #include "unit_loop.h"
 

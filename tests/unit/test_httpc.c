@@ -4,8 +4,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "buf.h"
-#include "httpc.h"
+#include "base/buf.h"
+#include "clients/httpc.h"
 #include "unit.h"
 #include "unit_loop.h"
 

@@ -1,8 +1,8 @@
-/* Unit tests of the Judge0 dialect's pure parts (core/judge0_status.c): Ruby's base64, the
+/* Unit tests of the Judge0 dialect's pure parts (core/compat/judge0/judge0_status.c): Ruby's base64, the
  * output comparison, the decimal rendering and how a status is decided from a /v1 result. */
 #include <stdlib.h>
 
-#include "judge0.h"
+#include "compat/judge0/judge0.h"
 #include "unit.h"
 
 static void test_encode64(void) {

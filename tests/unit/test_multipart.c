@@ -1,8 +1,8 @@
 /* Unit tests of the multipart/form-data parser. */
 #include <stdlib.h>
 
-#include "buf.h"
-#include "multipart.h"
+#include "base/buf.h"
+#include "http/multipart.h"
 #include "unit.h"
 
 /* What one parse handed out, copied so the body can be freed before checking. */

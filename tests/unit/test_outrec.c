@@ -1,9 +1,9 @@
 /* Unit tests of the output record and UTF-8 handling. */
 #include <stdlib.h>
 
-#include "outrec.h"
+#include "backend/outrec.h"
 #include "unit.h"
-#include "utf8.h"
+#include "base/utf8.h"
 
 static const char *event_data(json_t *events, size_t i) {
     return json_string_value(json_object_get(json_array_get(events, i), "data"));

@@ -1,9 +1,9 @@
 /* Unit tests of a program's argv placeholders ({file}, {stem}, {sources}, {options}) and base64. */
 #include <stdlib.h>
 
-#include "program.h"
+#include "backend/program.h"
 #include "unit.h"
-#include "util.h"
+#include "base/util.h"
 
 static const char *arg(const json_t *argv, size_t i) { return json_string_value(json_array_get(argv, i)); }
 

@@ -4,8 +4,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "buf.h"
-#include "sandbox.h"
+#include "base/buf.h"
+#include "backend/sandbox.h"
 #include "unit.h"
 #include "unit_loop.h"
 

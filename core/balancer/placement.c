@@ -1,0 +1,526 @@
+/* placement.c — placing new sessions and runs on backends.
+ *
+ * Redis keys used here (docs/balancer.md lists them all):
+ *   cc:keyset:<hash>  zset  the key's sessions and runs, member "<backend url> <id>",
+ *                           score = when it expires at the latest (ms)
+ *   cc:resv:<url>     zset  reservations: member = placement id, score = when it may
+ *                           lapse (a health report begun after that drops it)
+ *   cc:session:<id>   hash  the session's route (see balancer.c)
+ *
+ * A placement is always waiting on exactly one thing (a Redis reply, a
+ * backend's answer, or the fan-out that recounts the key's sessions).  When
+ * the client leaves, the placement is only marked (req = NULL) and that one
+ * callback cleans up, releasing any reservation it holds. */
+#include "placement.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/app.h"
+#include "backends.h"
+#include "http/hooks.h"
+#include "base/log.h"
+#include "proxy.h"
+#include "clients/redis.h"
+#include "http/reply.h"
+#include "base/util.h"
+
+#define MAX_EXCLUDED 16
+/* A reservation whose create has not answered lapses after this. */
+#define RESERVATION_HOLD_MS 60000
+/* Added to a run's own timeout for its compile step. */
+#define COMPILE_ALLOWANCE_MS 60000
+
+static const char reserve_script[] =
+    "local n = redis.call('ZCARD', KEYS[1]) "
+    "if tonumber(ARGV[1]) + n >= tonumber(ARGV[2]) then return 0 end "
+    "redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4]) "
+    "redis.call('PEXPIRE', KEYS[1], 3600000) "
+    "return 1";
+
+struct placement {
+    struct request *req;      /* NULL once the client has left */
+    char key_hash[65];        /* the caller's, kept for clean-ups after it left */
+    int is_run;
+    json_t *body;
+    char excluded[MAX_EXCLUDED][128];
+    int nexcluded;
+    char url[128];
+    char boot_id[64];
+    char resv_id[40];
+    int reserved;             /* holds a reservation on url */
+    struct proxy_call *call;
+    long long lifetime_s;
+    long long key_count;      /* live sessions and runs of the key */
+    int recount_pending;
+    /* A created session's answer, sent once its route is stored. */
+    int status;
+    char *answer;
+    size_t answer_len;
+    char ctype[128];
+    char session_id[64];
+};
+
+static void redis_argv(redis_cb cb, void *ud, int argc, const char **argv) {
+    size_t lens[16];
+    for (int i = 0; i < argc && i < 16; i++) lens[i] = strlen(argv[i]);
+    redis_command(cb, ud, argc, argv, lens);
+}
+
+void placement_keyset_name(char *out, size_t len, const char *key_hash) {
+    snprintf(out, len, "cc:keyset:%s", key_hash[0] ? key_hash : "open");
+}
+
+void placement_keyset_member(char *out, size_t len, const char *backend_url, const char *id) {
+    snprintf(out, len, "%s %s", backend_url, id);
+}
+
+static long long limit_default(const char *name, long long fallback) {
+    const json_t *v = json_object_get(json_object_get(app_config()->limits, name), "default");
+    return json_is_number(v) ? (long long)json_number_value(v) : fallback;
+}
+
+static void release_reservation(struct placement *p) {
+    if (!p->reserved) return;
+    p->reserved = 0;
+    char key[200];
+    snprintf(key, sizeof key, "cc:resv:%s", p->url);
+    const char *argv[] = {"ZREM", key, p->resv_id};
+    redis_argv(NULL, NULL, 3, argv);
+}
+
+static void keyset_remove(struct placement *p, const char *id) {
+    char keyset[128], member[256];
+    placement_keyset_name(keyset, sizeof keyset, p->key_hash);
+    placement_keyset_member(member, sizeof member, p->url, id);
+    const char *argv[] = {"ZREM", keyset, member};
+    redis_argv(NULL, NULL, 3, argv);
+}
+
+static void placement_free(struct placement *p) {
+    release_reservation(p);
+    json_decref(p->body);
+    free(p->answer);
+    free(p);
+}
+
+/* 1 (and the placement is freed) if the client has left meanwhile. */
+static int client_left(struct placement *p) {
+    if (p->req) return 0;
+    placement_free(p);
+    return 1;
+}
+
+static void fail(struct placement *p, int status, const char *code, const char *scope, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void fail(struct placement *p, int status, const char *code, const char *scope, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    struct request *req = p->req;
+    http_set_abort(req, NULL, NULL);
+    if (scope) reply_error_with(req, status, code, json_pack("{s:s}", "scope", scope), "%s", msg);
+    else reply_error(req, status, code, "%s", msg);
+    placement_free(p);
+}
+
+static void on_abort(struct request *req, void *ud) {
+    struct placement *p = ud;
+    p->req = NULL;
+    if (p->call) {
+        /* Waiting on the backend: nothing else will call back. */
+        proxy_cancel(p->call);
+        p->call = NULL;
+        placement_free(p);
+    }
+    reply_error(req, 503, "unavailable", "the client went away");
+}
+
+static int any_healthy(void) {
+    for (struct backend *b = backends_list(); b; b = b->next)
+        if (b->healthy && !backend_gone(b)) return 1;
+    return 0;
+}
+
+/* ---- the backend's answer -------------------------------------------------------------- */
+
+static void place(struct placement *p);
+
+static void answer_client(struct placement *p) {
+    struct request *req = p->req;
+    http_set_abort(req, NULL, NULL);
+    http_respond(req, p->status, p->ctype[0] ? p->ctype : NULL, p->answer ? p->answer : "", p->answer_len, NULL);
+    placement_free(p);
+}
+
+/* The route is stored: only now may the client use the session. */
+static void on_route_stored(void *ud, redisReply *r, const char *err) {
+    struct placement *p = ud;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        /* Unroutable: do not leave it running. */
+        char target[128];
+        snprintf(target, sizeof target, "/v1/sessions/%s", p->session_id);
+        proxy_send(p->url, "DELETE", target, p->req, NULL, 0, app_config()->backend_timeout_ms, NULL, NULL);
+        if (client_left(p)) return;
+        fail(p, 503, "unavailable", NULL, "Redis is unavailable: %s", err ? err : "error reply");
+        return;
+    }
+    char key[128], ttl[32], keyset[128], member[256], expiry[32], now[32], resv[200];
+    long long ttl_s = p->lifetime_s + app_config()->ended_retention_ms / 1000 + 60;
+    snprintf(key, sizeof key, "cc:session:%s", p->session_id);
+    snprintf(ttl, sizeof ttl, "%lld", ttl_s);
+    const char *expire[] = {"EXPIRE", key, ttl};
+    redis_argv(NULL, NULL, 3, expire);
+    /* The reservation lapses at the first health report begun after this reply. */
+    snprintf(resv, sizeof resv, "cc:resv:%s", p->url);
+    snprintf(now, sizeof now, "%.0f", wall_clock_ms());
+    const char *xx[] = {"ZADD", resv, "XX", now, p->resv_id};
+    redis_argv(NULL, NULL, 5, xx);
+    p->reserved = 0;
+    if (client_left(p)) return;
+    placement_keyset_name(keyset, sizeof keyset, p->key_hash);
+    placement_keyset_member(member, sizeof member, p->url, p->session_id);
+    snprintf(expiry, sizeof expiry, "%.0f", wall_clock_ms() + (double)ttl_s * 1000.0);
+    const char *zadd[] = {"ZADD", keyset, expiry, member};
+    redis_argv(NULL, NULL, 4, zadd);
+    /* The backend's index: what to list as lost if the backend goes away. */
+    char index[200];
+    snprintf(index, sizeof index, "cc:backend_sessions:%s", p->url);
+    const char *zidx[] = {"ZADD", index, expiry, p->session_id};
+    redis_argv(NULL, NULL, 4, zidx);
+    answer_client(p);
+}
+
+static void store_route(struct placement *p) {
+    char key[128], created[32];
+    snprintf(key, sizeof key, "cc:session:%s", p->session_id);
+    format_rfc3339_ms(created, wall_clock_ms());
+    const char *lang = json_string_value(json_object_get(p->body, "language"));
+    const char *hset[] = {"HSET", key, "backend", p->url, "boot_id", p->boot_id, "owner", p->key_hash,
+                          "language", lang ? lang : "", "created_at", created};
+    redis_argv(on_route_stored, p, 12, hset);
+}
+
+static void on_backend_answer(void *ud, int status, const char *ctype, const char *body, size_t len,
+                              const char *err, int refused) {
+    struct placement *p = ud;
+    p->call = NULL;
+    if (p->is_run) {
+        char run_id[64];
+        snprintf(run_id, sizeof run_id, "run:%s", p->resv_id);
+        keyset_remove(p, run_id);
+    }
+    if (status == 0) {
+        release_reservation(p);
+        if (refused) {
+            /* Nothing listens there, so nothing was created: place elsewhere. */
+            snprintf(p->excluded[p->nexcluded < MAX_EXCLUDED ? p->nexcluded++ : 0], 128, "%s", p->url);
+            place(p);
+            return;
+        }
+        fail(p, 503, "unavailable", NULL, "%s", err ? err : "the backend did not answer");
+        return;
+    }
+    json_t *answer = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+    const char *scope = json_string_value(json_object_get(json_object_get(answer, "error"), "scope"));
+    if (status == 429 && scope && strcmp(scope, "server") == 0) {
+        /* That backend is full after all: place again, once per backend. */
+        json_decref(answer);
+        release_reservation(p);
+        if (p->nexcluded < MAX_EXCLUDED) snprintf(p->excluded[p->nexcluded++], 128, "%s", p->url);
+        place(p);
+        return;
+    }
+    p->status = status;
+    p->answer = malloc(len + 1);
+    if (p->answer) memcpy(p->answer, body, len);
+    p->answer_len = p->answer ? len : 0;
+    snprintf(p->ctype, sizeof p->ctype, "%s", ctype ? ctype : "application/json");
+    const char *id = json_string_value(json_object_get(answer, "id"));
+    if (!p->is_run && status == 201 && id) {
+        snprintf(p->session_id, sizeof p->session_id, "%s", id);
+        json_decref(answer);
+        store_route(p);
+        return;
+    }
+    json_decref(answer);
+    release_reservation(p);
+    answer_client(p);
+}
+
+static void forward(struct placement *p) {
+    struct request *req = p->req;
+    long long timeout = app_config()->backend_timeout_ms + COMPILE_ALLOWANCE_MS;
+    const json_t *t = json_object_get(json_object_get(p->body, "limits"), "timeout_ms");
+    if (p->is_run) {
+        /* A judge (/v1/judge) runs the program once per test case, each with its own timeout. */
+        long long each = json_is_integer(t) ? json_integer_value(t) : limit_default("timeout_ms", 10000);
+        const json_t *cases = json_object_get(p->body, "cases");
+        size_t i;
+        json_t *c;
+        timeout += json_array_size(cases) ? 0 : each;
+        json_array_foreach(cases, i, c) {
+            const json_t *ct = json_object_get(json_object_get(c, "limits"), "timeout_ms");
+            timeout += json_is_integer(ct) ? json_integer_value(ct) : each;
+        }
+        /* A run counts for its key while it runs. */
+        char keyset[128], member[256], run_id[64], expiry[32];
+        placement_keyset_name(keyset, sizeof keyset, p->key_hash);
+        snprintf(run_id, sizeof run_id, "run:%s", p->resv_id);
+        placement_keyset_member(member, sizeof member, p->url, run_id);
+        snprintf(expiry, sizeof expiry, "%.0f", wall_clock_ms() + (double)timeout);
+        const char *zadd[] = {"ZADD", keyset, expiry, member};
+        redis_argv(NULL, NULL, 4, zadd);
+    }
+    p->call = proxy_send(p->url, "POST", req->target, req, req->body.data, req->body.len, (long)timeout,
+                         on_backend_answer, p);
+    if (!p->call) fail(p, 503, "unavailable", NULL, "cannot reach the backend %s", p->url);
+}
+
+static void on_reserved(void *ud, redisReply *r, const char *err) {
+    struct placement *p = ud;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) p->reserved = 1;
+    if (client_left(p)) return; /* releases what it just took */
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+        fail(p, 503, "unavailable", NULL, "Redis is unavailable: %s", err ? err : (r && r->str ? r->str : "bad reply"));
+        return;
+    }
+    if (!p->reserved) {
+        /* Full, counting reservations of other balancers. */
+        if (p->nexcluded < MAX_EXCLUDED) snprintf(p->excluded[p->nexcluded++], 128, "%s", p->url);
+        place(p);
+        return;
+    }
+    struct backend *b = backends_find(p->url);
+    if (b) b->reserved++; /* until the next health report recounts */
+    forward(p);
+}
+
+static int is_excluded(const struct placement *p, const char *url) {
+    for (int i = 0; i < p->nexcluded; i++)
+        if (strcmp(p->excluded[i], url) == 0) return 1;
+    return 0;
+}
+
+static void place(struct placement *p) {
+    struct request *req = p->req;
+    if (!any_healthy()) {
+        fail(p, 503, "unavailable", NULL, "no healthy backend");
+        return;
+    }
+    json_t *candidates = json_array();
+    for (struct backend *b = backends_list(); b; b = b->next)
+        if (b->healthy && !backend_gone(b) && !b->draining && !is_excluded(p, b->url))
+            json_array_append_new(candidates, backend_json_for_policy(b));
+    json_t *res = NULL;
+    if (json_array_size(candidates)) {
+        json_t *args = json_pack("[O,O]", candidates, p->body);
+        http_set_abort(req, NULL, NULL); /* hook_ask answers the request if the hook fails */
+        int rc = hook_ask(req, "pick_backend", args, &res);
+        json_decref(args);
+        if (rc < 0) {
+            json_decref(candidates);
+            placement_free(p);
+            return;
+        }
+        http_set_abort(req, on_abort, p);
+    }
+    json_decref(candidates);
+    const char *url = json_string_value(json_array_get(res, 0));
+    struct backend *b = url ? backends_find(url) : NULL;
+    if (!b || is_excluded(p, b->url)) {
+        json_decref(res);
+        fail(p, 429, "too_many_sessions", "server", "every healthy backend is at its session limit");
+        return;
+    }
+    snprintf(p->url, sizeof p->url, "%s", b->url);
+    snprintf(p->boot_id, sizeof p->boot_id, "%s", b->boot_id);
+    json_decref(res);
+    random_hex(p->resv_id, 16);
+    char key[200], sessions[16], capacity[16], score[32];
+    snprintf(key, sizeof key, "cc:resv:%s", p->url);
+    snprintf(sessions, sizeof sessions, "%d", b->sessions);
+    snprintf(capacity, sizeof capacity, "%d", b->capacity);
+    snprintf(score, sizeof score, "%.0f", wall_clock_ms() + RESERVATION_HOLD_MS);
+    const char *argv[] = {"EVAL", reserve_script, "1", key, sessions, capacity, score, p->resv_id};
+    redis_argv(on_reserved, p, 8, argv);
+}
+
+/* ---- admission ------------------------------------------------------------------------------ */
+
+static void admit(struct placement *p) {
+    struct request *req = p->req;
+    int server = 0, capacity = 0;
+    for (struct backend *b = backends_list(); b; b = b->next)
+        if (b->healthy && !b->draining) server += b->sessions, capacity += b->capacity;
+    const json_t *given = json_object_get(p->body, "limits");
+    json_t *limits = json_is_object(given) ? json_incref((json_t *)given) : json_object();
+    json_t *areq = json_pack("{s:s,s:O,s:s,s:o,s:{s:i,s:I},s:i,s:i}", "kind", p->is_run ? "run" : "session",
+                             "language", json_object_get(p->body, "language") ?: json_null(), "key", req->key_hash,
+                             "limits", limits, "counts", "server", server, "key", (json_int_t)p->key_count,
+                             "capacity", capacity, "per_key", app_config()->max_sessions_per_key);
+    json_t *args = json_pack("[o]", areq), *res = NULL;
+    http_set_abort(req, NULL, NULL);
+    int rc = hook_ask(req, "admit", args, &res);
+    json_decref(args);
+    if (rc < 0) {
+        placement_free(p);
+        return;
+    }
+    http_set_abort(req, on_abort, p);
+    if (json_is_null(json_array_get(res, 0)) || json_is_false(json_array_get(res, 0))) {
+        const char *reason = json_string_value(json_array_get(res, 1));
+        const char *code = json_string_value(json_array_get(res, 2));
+        const char *scope = json_string_value(json_array_get(res, 3));
+        char msg[512], code_copy[32], scope_copy[16];
+        snprintf(msg, sizeof msg, "%s", reason ? reason : "the policy refused this request");
+        int throttled = code && (strcmp(code, "too_many_sessions") == 0 || strcmp(code, "rate_limited") == 0);
+        snprintf(code_copy, sizeof code_copy, "%s", throttled ? code : "forbidden");
+        snprintf(scope_copy, sizeof scope_copy, "%s", scope && strcmp(scope, "key") == 0 ? "key" : "server");
+        json_decref(res);
+        if (throttled) fail(p, 429, code_copy, scope_copy, "%s", msg);
+        else fail(p, 403, "forbidden", NULL, "%s", msg);
+        return;
+    }
+    json_decref(res);
+    place(p);
+}
+
+/* Near the cap the count is checked against the backends themselves, so that
+ * sessions which ended on their own (or were lost) stop counting. */
+static void on_member_checked(void *ud, int status, const char *ctype, const char *body, size_t len,
+                              const char *err, int refused);
+
+struct member_check {
+    struct placement *p;
+    char member[256];
+};
+
+static void recount_done(struct placement *p) {
+    if (--p->recount_pending > 0) return;
+    if (client_left(p)) return;
+    admit(p);
+}
+
+static void drop_member(struct placement *p, const char *member) {
+    char keyset[128];
+    placement_keyset_name(keyset, sizeof keyset, p->key_hash);
+    const char *argv[] = {"ZREM", keyset, member};
+    redis_argv(NULL, NULL, 3, argv);
+}
+
+static void on_member_checked(void *ud, int status, const char *ctype, const char *body, size_t len,
+                              const char *err, int refused) {
+    (void)ctype;
+    (void)err;
+    (void)refused;
+    struct member_check *mc = ud;
+    struct placement *p = mc->p;
+    json_t *j = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
+    const char *state = json_string_value(json_object_get(j, "state"));
+    int live = status == 0 || (state && (strcmp(state, "running") == 0 || strcmp(state, "starting") == 0));
+    json_decref(j);
+    if (!live) {
+        drop_member(p, mc->member);
+        p->key_count--;
+    }
+    free(mc);
+    recount_done(p);
+}
+
+static void on_members(void *ud, redisReply *r, const char *err) {
+    struct placement *p = ud;
+    if (client_left(p)) return;
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        fail(p, 503, "unavailable", NULL, "Redis is unavailable: %s", err ? err : "bad reply");
+        return;
+    }
+    p->key_count = (long long)r->elements;
+    p->recount_pending = 1;
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *member = r->element[i]->str, *space = strchr(member, ' ');
+        if (!space || strncmp(space + 1, "run:", 4) == 0) continue; /* runs end on their own, soon */
+        char url[128], target[128];
+        snprintf(url, sizeof url, "%.*s", (int)(space - member), member);
+        struct backend *b = backends_find(url);
+        if (!b || backend_gone(b)) {
+            drop_member(p, member); /* lost */
+            p->key_count--;
+            continue;
+        }
+        struct member_check *mc = calloc(1, sizeof *mc);
+        if (!mc) continue;
+        mc->p = p;
+        snprintf(mc->member, sizeof mc->member, "%s", member);
+        snprintf(target, sizeof target, "/v1/sessions/%s", space + 1);
+        p->recount_pending++;
+        if (!proxy_send(url, "GET", target, p->req, NULL, 0, app_config()->backend_timeout_ms, on_member_checked, mc)) {
+            p->recount_pending--;
+            free(mc);
+        }
+    }
+    recount_done(p);
+}
+
+static void on_key_count(void *ud, redisReply *r, const char *err) {
+    struct placement *p = ud;
+    if (client_left(p)) return;
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+        fail(p, 503, "unavailable", NULL, "Redis is unavailable: %s", err ? err : "bad reply");
+        return;
+    }
+    p->key_count = r->integer;
+    if (p->key_count < app_config()->max_sessions_per_key) {
+        admit(p);
+        return;
+    }
+    char keyset[128];
+    placement_keyset_name(keyset, sizeof keyset, p->key_hash);
+    const char *argv[] = {"ZRANGE", keyset, "0", "-1"};
+    redis_argv(on_members, p, 4, argv);
+}
+
+static void on_keyset_pruned(void *ud, redisReply *r, const char *err) {
+    (void)r;
+    (void)err;
+    struct placement *p = ud;
+    if (client_left(p)) return;
+    char keyset[128];
+    placement_keyset_name(keyset, sizeof keyset, p->key_hash);
+    const char *argv[] = {"ZCARD", keyset};
+    redis_argv(on_key_count, p, 2, argv);
+}
+
+void placement_start(struct request *req, int is_run) {
+    if (!redis_ready()) {
+        reply_error(req, 503, "unavailable", "Redis is unavailable: %s", redis_status());
+        return;
+    }
+    if (!any_healthy()) {
+        reply_error(req, 503, "unavailable", "no healthy backend");
+        return;
+    }
+    json_t *body = request_json_object(req);
+    if (!body) return;
+    struct placement *p = calloc(1, sizeof *p);
+    if (!p) {
+        json_decref(body);
+        reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    p->req = req;
+    snprintf(p->key_hash, sizeof p->key_hash, "%s", req->key_hash);
+    p->is_run = is_run;
+    p->body = body;
+    const json_t *life = json_object_get(json_object_get(body, "limits"), "lifetime_s");
+    p->lifetime_s = json_is_integer(life) ? json_integer_value(life) : limit_default("lifetime_s", 600);
+    http_set_abort(req, on_abort, p);
+    char keyset[128], now[32];
+    placement_keyset_name(keyset, sizeof keyset, req->key_hash);
+    snprintf(now, sizeof now, "%.0f", wall_clock_ms());
+    const char *argv[] = {"ZREMRANGEBYSCORE", keyset, "-inf", now};
+    redis_argv(on_keyset_pruned, p, 4, argv);
+}

@@ -1,0 +1,45 @@
+/* balancer_piston.c — anonymous Piston callers through a balancer.
+ *
+ * A caller with a key is served by the balancer's own Piston dialect (its
+ * internal /v1 requests are placed and relayed with that key).  A caller
+ * without one (CODECLOUD_PISTON_OPEN) has no key a backend would accept, so
+ * its request is relayed unchanged to a backend picked like a new session's,
+ * whose own Piston dialect serves it anonymously (the backends run with
+ * CODECLOUD_PISTON_OPEN too). */
+#include <stdio.h>
+
+#include "policy/app.h"
+#include "balancer/backends.h"
+#include "http/hooks.h"
+#include "piston.h"
+#include "balancer/proxy.h"
+#include "http/reply.h"
+
+int piston_relay_anonymous(struct request *req, int websocket) {
+    if (app_config()->role != ROLE_BALANCER || !piston_anonymous(req)) return -1;
+    json_t *candidates = json_array();
+    for (struct backend *b = backends_list(); b; b = b->next)
+        if (b->healthy && !backend_gone(b) && !b->draining) json_array_append_new(candidates, backend_json_for_policy(b));
+    json_t *res = NULL;
+    json_t *args = json_pack("[o,{s:s}]", candidates, "kind", "piston");
+    int rc = json_array_size(candidates) ? hook_ask(req, "pick_backend", args, &res) : 0;
+    json_decref(args);
+    if (rc < 0) return 0; /* hook_ask answered */
+    const char *url = json_string_value(json_array_get(res, 0));
+    struct backend *b = url ? backends_find(url) : NULL;
+    if (!b) {
+        reply_json(req, 503, json_pack("{s:s}", "message", "no healthy backend can take the job"));
+    } else {
+        char chosen[128];
+        snprintf(chosen, sizeof chosen, "%s", b->url);
+        if (websocket) proxy_tunnel(req, chosen);
+        else {
+            /* The job may run for the policy's longest timeout, plus its compile. */
+            const json_t *max = json_object_get(json_object_get(app_config()->limits, "timeout_ms"), "max");
+            long run_ms = json_is_number(max) ? (long)json_number_value(max) : 600000;
+            proxy_relay(req, chosen, app_config()->backend_timeout_ms + 2 * run_ms + 10000, NULL, NULL);
+        }
+    }
+    json_decref(res);
+    return 0;
+}

@@ -1,0 +1,217 @@
+/* balancer_seed.c — the seed's API through a balancer.
+ *
+ * The seed's routes carry a user_id (in the body, the query or the path), and
+ * every request of one user_id must reach the backend that holds its session
+ * and its uploads: the balancer pins a user_id to a backend in Redis
+ *   cc:seed:<key hash>:<user_id>   string  backend url, expires 1 h after last use
+ * at its first create or upload (placed like a new session), and relays every
+ * later request there unchanged.  `count` sums the caller's sessions over the
+ * backends. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/app.h"
+#include "balancer/backends.h"
+#include "balancer/balancer.h"
+#include "balancer/fanout.h"
+#include "http/hooks.h"
+#include "balancer/proxy.h"
+#include "clients/redis.h"
+#include "http/reply.h"
+#include "http/router.h"
+
+#define PIN_TTL "3600"
+#define USER_ID_MAX 128
+
+struct seed_route {
+    struct request *req;
+    char pin[300];
+    int may_place;      /* create and upload place a user_id that has no pin yet */
+};
+
+static void relay_to(struct seed_route *sr, const char *url) {
+    const char *argv[] = {"SET", sr->pin, url, "EX", PIN_TTL};
+    size_t lens[] = {3, strlen(sr->pin), strlen(url), 2, strlen(PIN_TTL)};
+    redis_command(NULL, NULL, 5, argv, lens);
+    proxy_relay(sr->req, url, app_config()->backend_timeout_ms + 60000, NULL, NULL);
+    free(sr);
+}
+
+/* A new user_id goes where the policy would put a new session. */
+static void place_user(struct seed_route *sr) {
+    struct request *req = sr->req;
+    json_t *candidates = json_array();
+    for (struct backend *b = backends_list(); b; b = b->next)
+        if (b->healthy && !backend_gone(b) && !b->draining) json_array_append_new(candidates, backend_json_for_policy(b));
+    json_t *res = NULL;
+    json_t *args = json_pack("[o,{s:s}]", candidates, "kind", "seed");
+    int rc = json_array_size(candidates) ? hook_ask(req, "pick_backend", args, &res) : 0;
+    json_decref(args);
+    if (rc < 0) {
+        free(sr);
+        return;
+    }
+    const char *url = json_string_value(json_array_get(res, 0));
+    struct backend *b = url ? backends_find(url) : NULL;
+    if (!b) reply_error(req, 503, "unavailable", "no healthy backend can take a new session");
+    else {
+        char chosen[128];
+        snprintf(chosen, sizeof chosen, "%s", b->url);
+        json_decref(res);
+        relay_to(sr, chosen);
+        return;
+    }
+    json_decref(res);
+    free(sr);
+}
+
+static void on_pin(void *ud, redisReply *r, const char *err) {
+    struct seed_route *sr = ud;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        reply_error(sr->req, 503, "unavailable", "Redis is unavailable: %s", err ? err : "error reply");
+        free(sr);
+        return;
+    }
+    if (r->type == REDIS_REPLY_STRING) {
+        struct backend *b = backends_find(r->str);
+        if (b && b->healthy) {
+            char url[128];
+            snprintf(url, sizeof url, "%s", r->str);
+            relay_to(sr, url);
+            return;
+        }
+        if (b && !backend_gone(b)) {
+            reply_error(sr->req, 503, "unavailable", "the backend holding this user_id is unhealthy");
+            free(sr);
+            return;
+        }
+    }
+    if (sr->may_place) {
+        place_user(sr);
+        return;
+    }
+    reply_error(sr->req, 404, "not_found", "no session for this user_id");
+    free(sr);
+}
+
+/* The user_id of a seed request, wherever that route carries it. */
+static int user_of(struct request *req, char *out, size_t len) {
+    if (strncmp(req->path, "/api/files/add/", 15) == 0) {
+        snprintf(out, len, "%s", req->params[0]);
+        return 0;
+    }
+    if (strcmp(req->method, "GET") == 0) return http_query_param(req, "userId", out, len) > 0 ? 0 : -1;
+    json_t *body = json_loadb(req->body.data, req->body.len, 0, NULL);
+    const char *u = json_string_value(json_object_get(body, "user_id"));
+    int ok = u && *u && strlen(u) < len;
+    if (ok) snprintf(out, len, "%s", u);
+    json_decref(body);
+    return ok ? 0 : -1;
+}
+
+static void route_seed(struct seed_route *sr) {
+    const char *argv[] = {"GET", sr->pin};
+    size_t lens[] = {3, strlen(sr->pin)};
+    redis_command(on_pin, sr, 2, argv, lens);
+}
+
+/* A create whose file_url is an upload of another user_id (one of ours: /api/files/get?userId=)
+ * may land on another backend than that upload: the URL is rewritten to name the backend holding
+ * the upload, from which the create's backend fetches it (backends list each other in their
+ * policy's file_url_peers). */
+static void on_upload_pin(void *ud, redisReply *r, const char *err) {
+    (void)err;
+    struct seed_route *sr = ud;
+    struct backend *b = r && r->type == REDIS_REPLY_STRING ? backends_find(r->str) : NULL;
+    json_t *body = b ? json_loadb(sr->req->body.data, sr->req->body.len, 0, NULL) : NULL;
+    const char *url = json_string_value(json_object_get(body, "file_url"));
+    const char *ours = url ? strstr(url, "/api/files/get?userId=") : NULL;
+    if (ours) {
+        char *moved = NULL;
+        if (asprintf(&moved, "%s%s", b->url, ours) >= 0) {
+            json_object_set_new(body, "file_url", json_string(moved));
+            char *text = json_text(body);
+            if (text) {
+                buf_reset(&sr->req->body);
+                buf_append_str(&sr->req->body, text);
+            }
+            free(text);
+            free(moved);
+        }
+    }
+    json_decref(body);
+    route_seed(sr);
+}
+
+/* The user_id whose upload a create's file_url names, if it is one of ours. */
+static int upload_owner(struct request *req, char *out, size_t len) {
+    json_t *body = json_loadb(req->body.data, req->body.len, 0, NULL);
+    const char *url = json_string_value(json_object_get(body, "file_url"));
+    const char *ours = url ? strstr(url, "/api/files/get?userId=") : NULL;
+    int rc = -1;
+    if (ours) {
+        const char *raw = ours + strlen("/api/files/get?userId=");
+        rc = http_percent_decode(raw, strlen(raw), out, len, 1) < 0 || !*out ? -1 : 0;
+    }
+    json_decref(body);
+    return rc;
+}
+
+static void handle_seed(struct request *req) {
+    char user_id[USER_ID_MAX + 1];
+    if (user_of(req, user_id, sizeof user_id) < 0) {
+        reply_error(req, 400, "bad_request", "the request needs a user_id (1 to 128 bytes)");
+        return;
+    }
+    if (!redis_ready()) {
+        reply_error(req, 503, "unavailable", "Redis is unavailable: %s", redis_status());
+        return;
+    }
+    struct seed_route *sr = calloc(1, sizeof *sr);
+    if (!sr) {
+        reply_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    sr->req = req;
+    int create = strcmp(req->path, "/api/session/create") == 0;
+    sr->may_place = create || strncmp(req->path, "/api/files/add/", 15) == 0;
+    const char *key = req->key_hash[0] ? req->key_hash : "open";
+    snprintf(sr->pin, sizeof sr->pin, "cc:seed:%s:%s", key, user_id);
+    char owner[USER_ID_MAX + 1];
+    if (create && upload_owner(req, owner, sizeof owner) == 0) {
+        char pin[300];
+        snprintf(pin, sizeof pin, "cc:seed:%s:%s", key, owner);
+        const char *argv[] = {"GET", pin};
+        size_t lens[] = {3, strlen(pin)};
+        redis_command(on_upload_pin, sr, 2, argv, lens);
+        return;
+    }
+    route_seed(sr);
+}
+
+static void on_counts(struct request *req, json_t *answers, void *ud) {
+    (void)ud;
+    json_int_t total = 0;
+    size_t i;
+    json_t *a;
+    json_array_foreach(answers, i, a) total += json_integer_value(a);
+    char text[32];
+    snprintf(text, sizeof text, "%lld", (long long)total);
+    http_respond(req, 200, "text/plain; charset=utf-8", text, strlen(text), NULL);
+}
+
+static void handle_count(struct request *req) { fanout_get(req, req->target, on_counts, NULL); }
+
+static const struct route seed_routes[] = {
+    {"POST", "/api/session/create", ACCESS_CLIENT, handle_seed, ROUTE_TEXT_ERRORS},
+    {"GET", "/api/session/output", ACCESS_CLIENT, handle_seed, ROUTE_TEXT_ERRORS},
+    {"POST", "/api/session/input", ACCESS_CLIENT, handle_seed, ROUTE_TEXT_ERRORS},
+    {"POST", "/api/session/delete", ACCESS_CLIENT, handle_seed, ROUTE_TEXT_ERRORS},
+    {"POST", "/api/files/add/{user}", ACCESS_CLIENT, handle_seed, ROUTE_TEXT_ERRORS},
+    {"GET", "/api/files/get", ACCESS_CLIENT, handle_seed, ROUTE_TEXT_ERRORS},
+    {"GET", "/api/metrics/session/count", ACCESS_CLIENT, handle_count, ROUTE_TEXT_ERRORS},
+    {"GET", "/api/metrics/session/has", ACCESS_CLIENT, handle_seed, ROUTE_TEXT_ERRORS},
+};
+
+void balancer_seed_init(void) { router_add(seed_routes, sizeof seed_routes / sizeof seed_routes[0]); }
