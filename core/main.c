@@ -155,6 +155,7 @@ int main(int argc, char **argv) {
     }
 
     int role_ok = cfg->role == ROLE_BACKEND ? backend_init(loop, err, sizeof err) : balancer_init(loop, err, sizeof err);
+    if (role_ok == 0 && cfg->role != ROLE_BACKEND) balancer_seed_init();
     if (role_ok < 0 || server_listen(loop, cfg->listen_host, cfg->listen_port, router_dispatch, err,
                                      sizeof err) < 0) {
         fprintf(stderr, "%s\n", err);

@@ -5,16 +5,16 @@
 #include "backend.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy/app.h"
 #include "backend_int.h"
-#include "compat/e2b/e2b.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "pool.h"
 #include "program.h"
-#include "balancer/proxy.h"
+#include "http/proxy.h"
 #include "http/reply.h"
 #include "http/router.h"
 #include "run.h"
@@ -44,7 +44,17 @@ static struct {
     int sandboxes_removed;      /* shutdown: every sandbox's removal confirmed */
     int reconcile_pending;      /* reconcile calls in flight (a list, removals) */
     unsigned reconcile_ticks;
+    void (*stops[BACKEND_MAX_STOPS])(void); /* backend_at_shutdown */
+    size_t nstops;
 } be;
+
+void backend_at_shutdown(void (*stop)(void)) {
+    if (be.nstops == BACKEND_MAX_STOPS) {
+        fprintf(stderr, "backend: more than %d shutdown stops: raise BACKEND_MAX_STOPS\n", BACKEND_MAX_STOPS);
+        abort();
+    }
+    be.stops[be.nstops++] = stop;
+}
 
 static void maybe_close_engine(void);
 
@@ -450,7 +460,7 @@ void backend_shutdown(void (*done)(void)) {
     be.stopping = 1;
     session_kill_all();
     run_kill_all();
-    e2b_exec_stop_all();
+    for (size_t i = 0; i < be.nstops; i++) be.stops[i]();
     pool_shutdown();
     session_reaper_stop();
     uv_timer_stop(&be.health_timer);

@@ -13,5 +13,9 @@ int backend_init(uv_loop_t *loop, char *err, size_t errlen);
 /* End every session and run, remove our containers, then call `done`. */
 void backend_shutdown(void (*done)(void));
 void backend_free(void);
+/* Call `stop` at shutdown once the runs are ended, before the pools (a dialect's own work in
+ * sandboxes: E2B's commands).  At most BACKEND_MAX_STOPS; one more aborts. */
+#define BACKEND_MAX_STOPS 4
+void backend_at_shutdown(void (*stop)(void));
 
 #endif

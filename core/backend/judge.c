@@ -1,16 +1,42 @@
 /* judge.c — the test cases of POST /v1/judge and their verdicts. */
 #include "judge.h"
 
+#include <ctype.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "policy/app.h"
-#include "compat/judge0/judge0.h"
 #include "http/reply.h"
 
 /* Limits a case may set for itself; memory, CPU share and processes are the container's. */
 static const char *const case_limits[] = {"timeout_ms", "cpu_time_ms", "cpu_extra_ms", "output_bytes",
                                           "file_size_bytes", "stack_kb"};
 #define NCASE_LIMITS (sizeof case_limits / sizeof case_limits[0])
+
+/* Ruby's text.split("\n").collect(&:rstrip).join("\n").rstrip, into `out`. */
+static void strip(const char *s, size_t n, buf_t *out) {
+    size_t start = 0;
+    while (start <= n) {
+        const char *nl = memchr(s + start, '\n', n - start);
+        size_t end = nl ? (size_t)(nl - s) : n, e = end;
+        while (e > start && (isspace((unsigned char)s[e - 1]) || s[e - 1] == '\0')) e--;
+        buf_append(out, s + start, e - start);
+        if (!nl) break;
+        buf_append(out, "\n", 1);
+        start = end + 1;
+    }
+    while (out->len && (isspace((unsigned char)out->data[out->len - 1]) || out->data[out->len - 1] == '\0')) out->len--;
+}
+
+int judge_same_output(const char *a, size_t alen, const char *b, size_t blen) {
+    buf_t x = BUF_INIT, y = BUF_INIT;
+    strip(a, alen, &x);
+    strip(b, blen, &y);
+    int same = x.len == y.len && (x.len == 0 || memcmp(x.data, y.data, x.len) == 0);
+    buf_free(&x);
+    buf_free(&y);
+    return same;
+}
 
 static int bad(struct request *req, size_t i, const char *what) {
     reply_error(req, 400, "bad_request", "cases[%zu]%s", i, what);
@@ -81,7 +107,7 @@ json_t *judge_verdict(const json_t *kase, json_t *result, const char *out, size_
     const json_t *want = json_object_get(kase, "expected_output");
     const char *verdict = status ? status : "internal";
     if (status && strcmp(status, "ok") == 0)
-        verdict = !json_is_string(want) || j0_same_output(json_string_value(want), json_string_length(want), out, outlen)
+        verdict = !json_is_string(want) || judge_same_output(json_string_value(want), json_string_length(want), out, outlen)
                       ? "accepted" : "wrong_answer";
     json_object_del(result, "language");
     json_object_del(result, "compile");

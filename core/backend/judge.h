@@ -8,6 +8,9 @@
 #include "http/http.h"
 #include "program.h"
 
+/* Judge0's comparison, also /v1/judge's: every line's trailing whitespace and the text's are stripped. */
+int judge_same_output(const char *a, size_t alen, const char *b, size_t blen);
+
 /* Test cases per request at most: the answer holds every case's output. */
 #define JUDGE_MAX_CASES 64
 

@@ -13,7 +13,7 @@
 
 #include "policy/app.h"
 #include "base/log.h"
-#include "proxy.h"
+#include "http/proxy.h"
 #include "clients/redis.h"
 #include "http/reply.h"
 #include "http/router.h"

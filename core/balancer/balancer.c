@@ -16,7 +16,7 @@
 #include "fanout.h"
 #include "placement.h"
 #include "base/log.h"
-#include "proxy.h"
+#include "http/proxy.h"
 #include "clients/redis.h"
 #include "http/reply.h"
 #include "http/router.h"
@@ -573,7 +573,6 @@ int balancer_init(uv_loop_t *loop, char *err, size_t errlen) {
     if (redis_start(loop, app_config()->redis, err, errlen) < 0) return -1;
     service_init("balancer", balancer_health);
     router_add(balancer_routes, sizeof balancer_routes / sizeof balancer_routes[0]);
-    balancer_seed_init();
     return 0;
 }
 

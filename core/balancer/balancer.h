@@ -18,7 +18,5 @@ void balancer_shutdown(void (*done)(void));
  * once it succeeds, the route is kept that much longer. */
 struct request;
 void balancer_relay_session(struct request *req, const char *id, long timeout_ms, long long extend_s);
-/* The seed's routes, relayed by user_id (balancer_seed.c). */
-void balancer_seed_init(void);
 
 #endif

@@ -5,7 +5,7 @@
 
 #include "policy/app.h"
 #include "backends.h"
-#include "proxy.h"
+#include "http/proxy.h"
 
 struct fanout {
     struct request *req;

@@ -21,7 +21,7 @@
 #include "backends.h"
 #include "http/hooks.h"
 #include "base/log.h"
-#include "proxy.h"
+#include "http/proxy.h"
 #include "clients/redis.h"
 #include "http/reply.h"
 #include "base/util.h"

@@ -8,5 +8,8 @@ void compat_piston_ws_init(void);
 void compat_seed_init(void);
 void compat_seed_free(void);
 void compat_e2b_init(void);
+/* The seed's routes on a balancer, relayed by user_id (balancer_seed.c): registered right after
+ * the balancer's own. */
+void balancer_seed_init(void);
 
 #endif

@@ -2,6 +2,7 @@
  * output comparison, the decimal rendering and how a status is decided from a /v1 result. */
 #include <stdlib.h>
 
+#include "backend/judge.h"
 #include "compat/judge0/judge0.h"
 #include "unit.h"
 
@@ -41,12 +42,12 @@ static void test_decode64(void) {
 }
 
 static void test_same_output(void) {
-    CHECK(j0_same_output("a\nb", 3, "a  \nb\n\n", 7));
-    CHECK(j0_same_output("", 0, "\n \t\n", 4));
-    CHECK(j0_same_output("x\r\n", 3, "x", 1));
-    CHECK(!j0_same_output("a", 1, " a", 2));
-    CHECK(!j0_same_output("a b", 3, "a  b", 4));
-    CHECK(!j0_same_output("a\n\nb", 4, "a\nb", 3));
+    CHECK(judge_same_output("a\nb", 3, "a  \nb\n\n", 7));
+    CHECK(judge_same_output("", 0, "\n \t\n", 4));
+    CHECK(judge_same_output("x\r\n", 3, "x", 1));
+    CHECK(!judge_same_output("a", 1, " a", 2));
+    CHECK(!judge_same_output("a b", 3, "a  b", 4));
+    CHECK(!judge_same_output("a\n\nb", 4, "a\nb", 3));
 }
 
 static void test_decimal(void) {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "policy/app.h"
+#include "backend/backend.h"
 #include "e2b.h"
 #include "http/reply.h"
 #include "http/router.h"
@@ -243,4 +244,5 @@ static const struct route e2b_api_routes[] = {
 void compat_e2b_init(void) {
     router_add(e2b_api_routes, sizeof e2b_api_routes / sizeof e2b_api_routes[0]);
     e2b_sandbox_routes_init();
+    backend_at_shutdown(e2b_exec_stop_all);
 }

@@ -37,8 +37,6 @@ const char *j0_status_name(int id); /* 1..14, else NULL */
 char *j0_encode64(const void *data, size_t len);
 /* Ruby's Base64.decode64, as lenient: characters outside the alphabet are skipped. */
 void j0_decode64(const char *s, size_t len, buf_t *out);
-/* Judge0's comparison: every line's trailing whitespace and the text's are stripped. */
-int j0_same_output(const char *a, size_t alen, const char *b, size_t blen);
 /* Decide a run's status from the /v1 result; fills `message` (Judge0's / isolate's words, or
  * NULL) and the exit signal (0: none). `expected`: the raw expected output, NULL for none. */
 int j0_decide(const json_t *result, const buf_t *stdout_raw, const buf_t *expected, const char **message,

@@ -8,6 +8,8 @@
 
 #include "judge0.h"
 
+#include "backend/judge.h"
+
 static const char *const names[] = {
     NULL,
     "In Queue",
@@ -67,31 +69,6 @@ void j0_decode64(const char *s, size_t len, buf_t *out) {
     if (!out->data) buf_append(out, "", 0);
 }
 
-/* Ruby's text.split("\n").collect(&:rstrip).join("\n").rstrip, into `out`. */
-static void strip(const char *s, size_t n, buf_t *out) {
-    size_t start = 0;
-    while (start <= n) {
-        const char *nl = memchr(s + start, '\n', n - start);
-        size_t end = nl ? (size_t)(nl - s) : n, e = end;
-        while (e > start && (isspace((unsigned char)s[e - 1]) || s[e - 1] == '\0')) e--;
-        buf_append(out, s + start, e - start);
-        if (!nl) break;
-        buf_append(out, "\n", 1);
-        start = end + 1;
-    }
-    while (out->len && (isspace((unsigned char)out->data[out->len - 1]) || out->data[out->len - 1] == '\0')) out->len--;
-}
-
-int j0_same_output(const char *a, size_t alen, const char *b, size_t blen) {
-    buf_t x = BUF_INIT, y = BUF_INIT;
-    strip(a, alen, &x);
-    strip(b, blen, &y);
-    int same = x.len == y.len && (x.len == 0 || memcmp(x.data, y.data, x.len) == 0);
-    buf_free(&x);
-    buf_free(&y);
-    return same;
-}
-
 /* isolate's SG: Status.find_runtime_error_by_status_code. */
 static int signal_status(int signo) {
     switch (signo) {
@@ -142,7 +119,7 @@ int j0_decide(const json_t *result, const buf_t *stdout_raw, const buf_t *expect
     }
     if (strcmp(st, "ok") != 0) return J0_INTERNAL_ERROR;
     if (!expected) return J0_ACCEPTED;
-    return j0_same_output(expected->data ? expected->data : "", expected->len, stdout_raw->data ? stdout_raw->data : "",
+    return judge_same_output(expected->data ? expected->data : "", expected->len, stdout_raw->data ? stdout_raw->data : "",
                           stdout_raw->len)
                ? J0_ACCEPTED
                : J0_WRONG_ANSWER;

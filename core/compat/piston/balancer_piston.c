@@ -12,7 +12,7 @@
 #include "balancer/backends.h"
 #include "http/hooks.h"
 #include "piston.h"
-#include "balancer/proxy.h"
+#include "http/proxy.h"
 #include "http/reply.h"
 
 int piston_relay_anonymous(struct request *req, int websocket) {

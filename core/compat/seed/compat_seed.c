@@ -17,7 +17,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "http/multipart.h"
-#include "balancer/proxy.h"
+#include "http/proxy.h"
 #include "http/reply.h"
 #include "http/router.h"
 

@@ -10,7 +10,7 @@
 #include "base/buf.h"
 #include "base/hostaddr.h"
 #include "clients/httpc.h"
-#include "http/reply.h"
+#include "reply.h"
 
 /* A backend's answer above this is refused (the API's largest is a file). */
 #define PROXY_MAX_BODY (16u << 20)

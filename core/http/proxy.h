@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "http/http.h"
+#include "http.h"
 
 struct proxy_call;
 
