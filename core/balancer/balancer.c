@@ -1,6 +1,6 @@
 /* balancer.c — placement of new sessions and runs, and routing by session.
  *
- * Redis keys (besides backends.c's and placement.c's):
+ * Redis keys (besides fleet.c's and placement.c's):
  *   cc:session:<id>   hash  backend, boot_id, owner (SHA-256 of the key), language,
  *                           created_at, lost_at (once found lost); expires at
  *                           lifetime + retention + 60 s (E2B's setTimeout resets it from the
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "policy/app.h"
-#include "backends.h"
+#include "fleet.h"
 #include "fanout.h"
 #include "placement.h"
 #include "base/log.h"
@@ -67,10 +67,10 @@ struct routed {
  * session was made), or 0 if it is not. */
 static double lost_since(const struct routed *rt, const char *boot) {
     if (rt->lost_at[0]) return atof(rt->lost_at);
-    struct backend *b = backends_find(rt->url);
+    struct fleet_backend *b = fleet_find(rt->url);
     if (!b) return 0; /* not in the set any more: asked directly (route_session) */
     int rebooted = boot[0] && b->boot_id[0] && strcmp(boot, b->boot_id) != 0;
-    if (!backend_gone(b) && !rebooted) return 0;
+    if (!fleet_gone(b) && !rebooted) return 0;
     return rebooted && b->rebooted_at ? b->rebooted_at : b->unhealthy_since ? b->unhealthy_since : wall_clock_ms();
 }
 
@@ -256,7 +256,7 @@ static void route_session(struct routed *rt, const char *boot) {
         free(rt);
         return;
     }
-    struct backend *b = backends_find(rt->url);
+    struct fleet_backend *b = fleet_find(rt->url);
     double since = lost_since(rt, boot);
     if (rt->raw_ms && (since > 0 || !b || !b->healthy)) {
         /* E2B's proxy answers 502 for a sandbox that is not running. */
@@ -482,7 +482,7 @@ static void on_sessions_gathered(struct request *req, json_t *answers, void *ud)
         "local out = {} "
         "for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do out[#out + 1] = ARGV[2] .. ' ' .. id end "
         "return out";
-    for (struct backend *b = backends_list(); b; b = b->next) {
+    for (struct fleet_backend *b = fleet_list(); b; b = b->next) {
         /* Only where sessions can be lost: each one then decides (lost_at, or gone). */
         if (b->healthy && !b->rebooted_at) continue;
         char key[200], now[32];
@@ -557,19 +557,19 @@ static const struct route balancer_routes[] = {
 static int balancer_health(json_t *body) {
     int sessions = 0, capacity = 0;
     json_t *backends = json_object();
-    for (struct backend *b = backends_list(); b; b = b->next) {
+    for (struct fleet_backend *b = fleet_list(); b; b = b->next) {
         if (b->healthy) sessions += b->sessions, capacity += b->capacity;
-        json_object_set_new(backends, b->url, json_string(b->healthy ? "ok" : backend_gone(b) ? "gone" : "unhealthy"));
+        json_object_set_new(backends, b->url, json_string(b->healthy ? "ok" : fleet_gone(b) ? "gone" : "unhealthy"));
     }
     json_object_set_new(body, "sessions", json_integer(sessions));
     json_object_set_new(body, "capacity", json_integer(capacity));
     json_object_set_new(body, "checks", json_pack("{s:s,s:o}", "redis", redis_status(), "backends", backends));
-    return redis_ready() && backends_any_healthy() ? 0 : 2;
+    return redis_ready() && fleet_any_healthy() ? 0 : 2;
 }
 
 int balancer_init(uv_loop_t *loop, char *err, size_t errlen) {
-    backends_routes_init();
-    backends_start(); /* registers its Redis connect hook first */
+    fleet_routes_init();
+    fleet_start(); /* registers its Redis connect hook first */
     if (redis_start(loop, app_config()->redis, err, errlen) < 0) return -1;
     service_init("balancer", balancer_health);
     router_add(balancer_routes, sizeof balancer_routes / sizeof balancer_routes[0]);
@@ -585,7 +585,7 @@ static void on_redis_stopped(void) {
 void balancer_shutdown(void (*done)(void)) {
     stopped_cb = done;
     http_conn_close_upgraded(); /* WebSocket tunnels: the backends end their own sockets */
-    backends_stop();
+    fleet_stop();
     proxy_pool_close();
     free(route_cache);
     route_cache = NULL;

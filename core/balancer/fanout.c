@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "policy/app.h"
-#include "backends.h"
+#include "fleet.h"
 #include "http/proxy.h"
 
 struct fanout {
@@ -37,7 +37,7 @@ void fanout_get(struct request *req, const char *target, fanout_done_fn done, vo
     f->done = done;
     f->ud = ud;
     f->pending = 1; /* held until every call is sent */
-    for (struct backend *b = backends_list(); b; b = b->next) {
+    for (struct fleet_backend *b = fleet_list(); b; b = b->next) {
         if (!b->healthy) continue;
         f->pending++;
         if (!proxy_send(b->url, "GET", target, req, NULL, 0, app_config()->backend_timeout_ms, on_answer, f))

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "policy/app.h"
-#include "backends.h"
+#include "fleet.h"
 #include "http/hooks.h"
 #include "base/log.h"
 #include "http/proxy.h"
@@ -140,8 +140,8 @@ static void on_abort(struct request *req, void *ud) {
 }
 
 static int any_healthy(void) {
-    for (struct backend *b = backends_list(); b; b = b->next)
-        if (b->healthy && !backend_gone(b)) return 1;
+    for (struct fleet_backend *b = fleet_list(); b; b = b->next)
+        if (b->healthy && !fleet_gone(b)) return 1;
     return 0;
 }
 
@@ -294,7 +294,7 @@ static void on_reserved(void *ud, redisReply *r, const char *err) {
         place(p);
         return;
     }
-    struct backend *b = backends_find(p->url);
+    struct fleet_backend *b = fleet_find(p->url);
     if (b) b->reserved++; /* until the next health report recounts */
     forward(p);
 }
@@ -312,9 +312,9 @@ static void place(struct placement *p) {
         return;
     }
     json_t *candidates = json_array();
-    for (struct backend *b = backends_list(); b; b = b->next)
-        if (b->healthy && !backend_gone(b) && !b->draining && !is_excluded(p, b->url))
-            json_array_append_new(candidates, backend_json_for_policy(b));
+    for (struct fleet_backend *b = fleet_list(); b; b = b->next)
+        if (b->healthy && !fleet_gone(b) && !b->draining && !is_excluded(p, b->url))
+            json_array_append_new(candidates, fleet_json_for_policy(b));
     json_t *res = NULL;
     if (json_array_size(candidates)) {
         json_t *args = json_pack("[O,O]", candidates, p->body);
@@ -330,7 +330,7 @@ static void place(struct placement *p) {
     }
     json_decref(candidates);
     const char *url = json_string_value(json_array_get(res, 0));
-    struct backend *b = url ? backends_find(url) : NULL;
+    struct fleet_backend *b = url ? fleet_find(url) : NULL;
     if (!b || is_excluded(p, b->url)) {
         json_decref(res);
         fail(p, 429, "too_many_sessions", "server", "every healthy backend is at its session limit");
@@ -354,7 +354,7 @@ static void place(struct placement *p) {
 static void admit(struct placement *p) {
     struct request *req = p->req;
     int server = 0, capacity = 0;
-    for (struct backend *b = backends_list(); b; b = b->next)
+    for (struct fleet_backend *b = fleet_list(); b; b = b->next)
         if (b->healthy && !b->draining) server += b->sessions, capacity += b->capacity;
     const json_t *given = json_object_get(p->body, "limits");
     json_t *limits = json_is_object(given) ? json_incref((json_t *)given) : json_object();
@@ -445,8 +445,8 @@ static void on_members(void *ud, redisReply *r, const char *err) {
         if (!space || strncmp(space + 1, "run:", 4) == 0) continue; /* runs end on their own, soon */
         char url[128], target[128];
         snprintf(url, sizeof url, "%.*s", (int)(space - member), member);
-        struct backend *b = backends_find(url);
-        if (!b || backend_gone(b)) {
+        struct fleet_backend *b = fleet_find(url);
+        if (!b || fleet_gone(b)) {
             drop_member(p, member); /* lost */
             p->key_count--;
             continue;

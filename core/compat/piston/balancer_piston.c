@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 #include "policy/app.h"
-#include "balancer/backends.h"
+#include "balancer/fleet.h"
 #include "http/hooks.h"
 #include "piston.h"
 #include "http/proxy.h"
@@ -18,15 +18,15 @@
 int piston_relay_anonymous(struct request *req, int websocket) {
     if (app_config()->role != ROLE_BALANCER || !piston_anonymous(req)) return -1;
     json_t *candidates = json_array();
-    for (struct backend *b = backends_list(); b; b = b->next)
-        if (b->healthy && !backend_gone(b) && !b->draining) json_array_append_new(candidates, backend_json_for_policy(b));
+    for (struct fleet_backend *b = fleet_list(); b; b = b->next)
+        if (b->healthy && !fleet_gone(b) && !b->draining) json_array_append_new(candidates, fleet_json_for_policy(b));
     json_t *res = NULL;
     json_t *args = json_pack("[o,{s:s}]", candidates, "kind", "piston");
     int rc = json_array_size(candidates) ? hook_ask(req, "pick_backend", args, &res) : 0;
     json_decref(args);
     if (rc < 0) return 0; /* hook_ask answered */
     const char *url = json_string_value(json_array_get(res, 0));
-    struct backend *b = url ? backends_find(url) : NULL;
+    struct fleet_backend *b = url ? fleet_find(url) : NULL;
     if (!b) {
         reply_json(req, 503, json_pack("{s:s}", "message", "no healthy backend can take the job"));
     } else {

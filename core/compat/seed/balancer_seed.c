@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "policy/app.h"
-#include "balancer/backends.h"
+#include "balancer/fleet.h"
 #include "balancer/balancer.h"
 #include "compat/compat.h"
 #include "balancer/fanout.h"
@@ -43,8 +43,8 @@ static void relay_to(struct seed_route *sr, const char *url) {
 static void place_user(struct seed_route *sr) {
     struct request *req = sr->req;
     json_t *candidates = json_array();
-    for (struct backend *b = backends_list(); b; b = b->next)
-        if (b->healthy && !backend_gone(b) && !b->draining) json_array_append_new(candidates, backend_json_for_policy(b));
+    for (struct fleet_backend *b = fleet_list(); b; b = b->next)
+        if (b->healthy && !fleet_gone(b) && !b->draining) json_array_append_new(candidates, fleet_json_for_policy(b));
     json_t *res = NULL;
     json_t *args = json_pack("[o,{s:s}]", candidates, "kind", "seed");
     int rc = json_array_size(candidates) ? hook_ask(req, "pick_backend", args, &res) : 0;
@@ -54,7 +54,7 @@ static void place_user(struct seed_route *sr) {
         return;
     }
     const char *url = json_string_value(json_array_get(res, 0));
-    struct backend *b = url ? backends_find(url) : NULL;
+    struct fleet_backend *b = url ? fleet_find(url) : NULL;
     if (!b) reply_error(req, 503, "unavailable", "no healthy backend can take a new session");
     else {
         char chosen[128];
@@ -75,14 +75,14 @@ static void on_pin(void *ud, redisReply *r, const char *err) {
         return;
     }
     if (r->type == REDIS_REPLY_STRING) {
-        struct backend *b = backends_find(r->str);
+        struct fleet_backend *b = fleet_find(r->str);
         if (b && b->healthy) {
             char url[128];
             snprintf(url, sizeof url, "%s", r->str);
             relay_to(sr, url);
             return;
         }
-        if (b && !backend_gone(b)) {
+        if (b && !fleet_gone(b)) {
             reply_error(sr->req, 503, "unavailable", "the backend holding this user_id is unhealthy");
             free(sr);
             return;
@@ -124,7 +124,7 @@ static void route_seed(struct seed_route *sr) {
 static void on_upload_pin(void *ud, redisReply *r, const char *err) {
     (void)err;
     struct seed_route *sr = ud;
-    struct backend *b = r && r->type == REDIS_REPLY_STRING ? backends_find(r->str) : NULL;
+    struct fleet_backend *b = r && r->type == REDIS_REPLY_STRING ? fleet_find(r->str) : NULL;
     json_t *body = b ? json_loadb(sr->req->body.data, sr->req->body.len, 0, NULL) : NULL;
     const char *url = json_string_value(json_object_get(body, "file_url"));
     const char *ours = url ? strstr(url, "/api/files/get?userId=") : NULL;

@@ -1,13 +1,13 @@
-/* backends.h — the balancer's view of its backends: the set kept in Redis
+/* fleet.h — the balancer's fleet, its view of its backends: the set kept in Redis
  * (shared by every balancer), and each one's health from our own checks of
  * its /healthz. */
-#ifndef CC_BACKENDS_H
-#define CC_BACKENDS_H
+#ifndef CC_FLEET_H
+#define CC_FLEET_H
 
 #include <jansson.h>
 #include <stdint.h>
 
-struct backend {
+struct fleet_backend {
     char url[128];
     int known;              /* listed in Redis at the last refresh */
     int healthy;            /* the last checks passed (with hysteresis) */
@@ -22,22 +22,22 @@ struct backend {
     int fails, passes;      /* consecutive results */
     struct proxy_call *check;
     double check_started;
-    struct backend *next;
+    struct fleet_backend *next;
 };
 
-void backends_start(void);
-void backends_stop(void);
-struct backend *backends_list(void);
-struct backend *backends_find(const char *url);
+void fleet_start(void);
+void fleet_stop(void);
+struct fleet_backend *fleet_list(void);
+struct fleet_backend *fleet_find(const char *url);
 /* Gone: refused, or unhealthy longer than backend_lost_after_s. */
-int backend_gone(const struct backend *b);
+int fleet_gone(const struct fleet_backend *b);
 /* {url, sessions, capacity, healthy, draining} for /v1/backends. */
-json_t *backend_json(const struct backend *b);
+json_t *fleet_json(const struct fleet_backend *b);
 /* The same plus "reserved", for the policy's pick_backend. */
-json_t *backend_json_for_policy(const struct backend *b);
+json_t *fleet_json_for_policy(const struct fleet_backend *b);
 /* A URL as api.md wants it (http://host:port, nothing else): 0, or -1. */
-int backend_url_valid(const char *url);
-void backends_routes_init(void);
-int backends_any_healthy(void);
+int fleet_url_valid(const char *url);
+void fleet_routes_init(void);
+int fleet_any_healthy(void);
 
 #endif

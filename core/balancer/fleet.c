@@ -1,11 +1,11 @@
-/* backends.c — the balancer's backends: the shared set in Redis, our own
+/* fleet.c — the balancer's fleet of backends: the shared set in Redis, our own
  * health checks, and the admin routes that change the set.
  *
  * Redis keys (docs/balancer.md lists them all):
  *   cc:backends            hash  url -> {"draining":bool}: the set every balancer uses
  *   cc:backend_boot        hash  url -> the boot id last seen in its /healthz
  *   cc:resv:<url>          zset  placement reservations (see placement.c) */
-#include "backends.h"
+#include "fleet.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,38 +22,38 @@
 #define FAILS_TO_UNHEALTHY 2
 #define PASSES_TO_HEALTHY 1
 
-static struct backend *all;
+static struct fleet_backend *all;
 static uv_timer_t tick;
 static int running;
 
-struct backend *backends_list(void) { return all; }
+struct fleet_backend *fleet_list(void) { return all; }
 
-struct backend *backends_find(const char *url) {
-    for (struct backend *b = all; b; b = b->next)
+struct fleet_backend *fleet_find(const char *url) {
+    for (struct fleet_backend *b = all; b; b = b->next)
         if (strcmp(b->url, url) == 0) return b;
     return NULL;
 }
 
-int backends_any_healthy(void) {
-    for (struct backend *b = all; b; b = b->next)
+int fleet_any_healthy(void) {
+    for (struct fleet_backend *b = all; b; b = b->next)
         if (b->healthy) return 1;
     return 0;
 }
 
-int backend_gone(const struct backend *b) {
+int fleet_gone(const struct fleet_backend *b) {
     if (b->healthy) return 0;
     if (b->refused) return 1;
     return b->unhealthy_since > 0 &&
            wall_clock_ms() - b->unhealthy_since > (double)app_config()->backend_lost_after_ms;
 }
 
-json_t *backend_json(const struct backend *b) {
+json_t *fleet_json(const struct fleet_backend *b) {
     return json_pack("{s:s,s:i,s:i,s:b,s:b}", "url", b->url, "sessions", b->sessions, "capacity", b->capacity,
                      "healthy", b->healthy, "draining", b->draining);
 }
 
-json_t *backend_json_for_policy(const struct backend *b) {
-    json_t *j = backend_json(b);
+json_t *fleet_json_for_policy(const struct fleet_backend *b) {
+    json_t *j = fleet_json(b);
     json_object_set_new(j, "reserved", json_integer(b->reserved));
     return j;
 }
@@ -61,15 +61,15 @@ json_t *backend_json_for_policy(const struct backend *b) {
 /* ud is the backend's URL (copied): the backend may be gone by the reply. */
 static void on_reserved_count(void *ud, redisReply *r, const char *err) {
     (void)err;
-    struct backend *b = backends_find(ud);
+    struct fleet_backend *b = fleet_find(ud);
     if (b && r && r->type == REDIS_REPLY_INTEGER) b->reserved = (int)r->integer;
     free(ud);
 }
 
-int backend_url_valid(const char *url) {
+int fleet_url_valid(const char *url) {
     if (strncmp(url, "http://", 7) != 0) return 0;
     const char *hp = url + 7;
-    if (strpbrk(hp, "/?#@ ") || strlen(url) >= sizeof ((struct backend *)0)->url) return 0;
+    if (strpbrk(hp, "/?#@ ") || strlen(url) >= sizeof ((struct fleet_backend *)0)->url) return 0;
     const char *colon = strrchr(hp, ':');
     if (!colon || colon == hp || !colon[1]) return 0;
     char *end;
@@ -77,8 +77,8 @@ int backend_url_valid(const char *url) {
     return *end == '\0' && port > 0 && port <= 65535;
 }
 
-static struct backend *backend_add_local(const char *url) {
-    struct backend *b = backends_find(url);
+static struct fleet_backend *fleet_add_local(const char *url) {
+    struct fleet_backend *b = fleet_find(url);
     if (b) return b;
     b = calloc(1, sizeof *b);
     if (!b) return NULL;
@@ -88,8 +88,8 @@ static struct backend *backend_add_local(const char *url) {
     return b;
 }
 
-static void backend_remove_local(struct backend *gone) {
-    for (struct backend **pp = &all; *pp; pp = &(*pp)->next) {
+static void fleet_remove_local(struct fleet_backend *gone) {
+    for (struct fleet_backend **pp = &all; *pp; pp = &(*pp)->next) {
         if (*pp == gone) {
             *pp = gone->next;
             if (gone->check) proxy_cancel(gone->check);
@@ -101,7 +101,7 @@ static void backend_remove_local(struct backend *gone) {
 
 /* ---- health checks ---------------------------------------------------------------- */
 
-static void store_boot_id(struct backend *b) {
+static void store_boot_id(struct fleet_backend *b) {
     const char *argv[] = {"HSET", "cc:backend_boot", b->url, b->boot_id};
     size_t lens[] = {4, 15, strlen(b->url), strlen(b->boot_id)};
     redis_command(NULL, NULL, 4, argv, lens);
@@ -109,9 +109,9 @@ static void store_boot_id(struct backend *b) {
 
 /* A draining backend leaves the set once it has had no live session (or has
  * been gone) for the retention, so its ended sessions stay readable. */
-static void maybe_remove_drained(struct backend *b) {
+static void maybe_remove_drained(struct fleet_backend *b) {
     if (!b->draining) return;
-    if (b->sessions > 0 && !backend_gone(b)) {
+    if (b->sessions > 0 && !fleet_gone(b)) {
         b->drained_since = 0;
         return;
     }
@@ -128,7 +128,7 @@ static void on_health(void *ud, int status, const char *ctype, const char *body,
                       int refused) {
     (void)ctype;
     (void)err;
-    struct backend *b = ud;
+    struct fleet_backend *b = ud;
     b->check = NULL;
     json_t *h = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
     const char *boot = json_string_value(json_object_get(h, "boot_id"));
@@ -172,7 +172,7 @@ static void on_health(void *ud, int status, const char *ctype, const char *body,
     json_decref(h);
 }
 
-static void check(struct backend *b) {
+static void check(struct fleet_backend *b) {
     if (b->check) return;
     b->check_started = wall_clock_ms();
     long timeout = app_config()->health_interval_ms < app_config()->backend_timeout_ms
@@ -185,22 +185,22 @@ static void on_backend_set(void *ud, redisReply *r, const char *err) {
     (void)ud;
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         if (err) log_msgf(LOG_DEBUG, "backends", "cannot read the backend set: %s", err);
-        for (struct backend *b = all; b; b = b->next) check(b);
+        for (struct fleet_backend *b = all; b; b = b->next) check(b);
         return;
     }
-    for (struct backend *b = all; b; b = b->next) b->known = 0;
+    for (struct fleet_backend *b = all; b; b = b->next) b->known = 0;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        struct backend *b = backend_add_local(r->element[i]->str);
+        struct fleet_backend *b = fleet_add_local(r->element[i]->str);
         if (!b) continue;
         b->known = 1;
         json_t *v = json_loads(r->element[i + 1]->str, 0, NULL);
         b->draining = json_is_true(json_object_get(v, "draining"));
         json_decref(v);
     }
-    struct backend *b = all;
+    struct fleet_backend *b = all;
     while (b) {
-        struct backend *next = b->next;
-        if (!b->known) backend_remove_local(b);
+        struct fleet_backend *next = b->next;
+        if (!b->known) fleet_remove_local(b);
         else check(b);
         b = next;
     }
@@ -217,7 +217,7 @@ static void on_tick(uv_timer_t *t) {
 
 static void handle_list(struct request *req) {
     json_t *list = json_array();
-    for (struct backend *b = all; b; b = b->next) json_array_append_new(list, backend_json(b));
+    for (struct fleet_backend *b = all; b; b = b->next) json_array_append_new(list, fleet_json(b));
     reply_json(req, 200, json_pack("{s:o}", "backends", list));
 }
 
@@ -228,10 +228,10 @@ static void on_added(void *ud, redisReply *r, const char *err) {
         return;
     }
     json_t *body = json_loadb(req->body.data, req->body.len, 0, NULL);
-    struct backend *b = backend_add_local(json_string_value(json_object_get(body, "url")));
+    struct fleet_backend *b = fleet_add_local(json_string_value(json_object_get(body, "url")));
     if (b) b->known = 1;
     if (b) check(b);
-    reply_json(req, r->integer ? 201 : 200, b ? backend_json(b) : json_object());
+    reply_json(req, r->integer ? 201 : 200, b ? fleet_json(b) : json_object());
     json_decref(body);
 }
 
@@ -239,7 +239,7 @@ static void handle_add(struct request *req) {
     json_t *body = request_json_object(req);
     if (!body) return;
     const char *url = json_string_value(json_object_get(body, "url"));
-    if (!url || !backend_url_valid(url)) {
+    if (!url || !fleet_url_valid(url)) {
         reply_error(req, 400, "bad_request", "url must be http://host:port with no path, query or user info");
     } else {
         const char *argv[] = {"HSETNX", "cc:backends", url, "{\"draining\":false}"};
@@ -278,7 +278,7 @@ static void on_drain_lookup(void *ud, redisReply *r, const char *err) {
     json_object_set_new(v, "draining", json_true());
     char *text = json_text(v);
     json_decref(v);
-    struct backend *b = backends_find(d->url);
+    struct fleet_backend *b = fleet_find(d->url);
     if (b) b->draining = 1;
     const char *argv[] = {"HSET", "cc:backends", d->url, text};
     size_t lens[] = {4, 11, strlen(d->url), strlen(text)};
@@ -309,7 +309,7 @@ static const struct route admin_routes[] = {
     {"DELETE", "/v1/backends", ACCESS_ADMIN, handle_remove, 0},
 };
 
-void backends_routes_init(void) { router_add(admin_routes, sizeof admin_routes / sizeof admin_routes[0]); }
+void fleet_routes_init(void) { router_add(admin_routes, sizeof admin_routes / sizeof admin_routes[0]); }
 
 /* ---- start and stop ------------------------------------------------------------------- */
 
@@ -319,7 +319,7 @@ static void seed_backends(void) {
     json_t *u;
     json_array_foreach(app_config()->backends, i, u) {
         const char *url = json_string_value(u);
-        if (!backend_url_valid(url)) {
+        if (!fleet_url_valid(url)) {
             log_msgf(LOG_WARN, "backends", "ignoring bad backend URL '%s'", url);
             continue;
         }
@@ -332,7 +332,7 @@ static void seed_backends(void) {
 /* Redis is (back) up: a Redis that lost its data gets our view back (with
  * drains), then CODECLOUD_BACKENDS adds what it still lacks. */
 static void on_redis_connected(void) {
-    for (struct backend *b = all; b; b = b->next) {
+    for (struct fleet_backend *b = all; b; b = b->next) {
         const char *value = b->draining ? "{\"draining\":true}" : "{\"draining\":false}";
         const char *argv[] = {"HSETNX", "cc:backends", b->url, value};
         size_t lens[] = {6, 11, strlen(b->url), strlen(value)};
@@ -341,15 +341,15 @@ static void on_redis_connected(void) {
     seed_backends();
 }
 
-void backends_start(void) {
+void fleet_start(void) {
     redis_on_connect(on_redis_connected);
     uv_timer_init(app_loop(), &tick);
     uv_timer_start(&tick, on_tick, 50, (uint64_t)app_config()->health_interval_ms);
     running = 1;
 }
 
-void backends_stop(void) {
+void fleet_stop(void) {
     if (running) uv_close((uv_handle_t *)&tick, NULL);
     running = 0;
-    while (all) backend_remove_local(all);
+    while (all) fleet_remove_local(all);
 }
