@@ -204,6 +204,18 @@ static void store_route(struct placement *p) {
     redis_argv(on_route_stored, p, 12, hset);
 }
 
+/* Place again, p->url excluded.  The list fills only once MAX_EXCLUDED backends have turned this
+ * one placement away: answer then, rather than drop the exclusion and ask one of them again. */
+static void place_elsewhere(struct placement *p) {
+    if (p->nexcluded == MAX_EXCLUDED) {
+        log_msgf(LOG_WARN, "placement_exhausted", "%d backends turned one placement away (MAX_EXCLUDED)", MAX_EXCLUDED);
+        fail(p, 503, "unavailable", NULL, "%d backends were tried and none took it", MAX_EXCLUDED);
+        return;
+    }
+    snprintf(p->excluded[p->nexcluded++], sizeof p->excluded[0], "%s", p->url);
+    place(p);
+}
+
 static void on_backend_answer(void *ud, int status, const char *ctype, const char *body, size_t len,
                               const char *err, int refused) {
     struct placement *p = ud;
@@ -217,8 +229,7 @@ static void on_backend_answer(void *ud, int status, const char *ctype, const cha
         release_reservation(p);
         if (refused) {
             /* Nothing listens there, so nothing was created: place elsewhere. */
-            snprintf(p->excluded[p->nexcluded < MAX_EXCLUDED ? p->nexcluded++ : 0], 128, "%s", p->url);
-            place(p);
+            place_elsewhere(p);
             return;
         }
         fail(p, 503, "unavailable", NULL, "%s", err ? err : "the backend did not answer");
@@ -230,8 +241,7 @@ static void on_backend_answer(void *ud, int status, const char *ctype, const cha
         /* That backend is full after all: place again, once per backend. */
         json_decref(answer);
         release_reservation(p);
-        if (p->nexcluded < MAX_EXCLUDED) snprintf(p->excluded[p->nexcluded++], 128, "%s", p->url);
-        place(p);
+        place_elsewhere(p);
         return;
     }
     p->status = status;
@@ -290,8 +300,7 @@ static void on_reserved(void *ud, redisReply *r, const char *err) {
     }
     if (!p->reserved) {
         /* Full, counting reservations of other balancers. */
-        if (p->nexcluded < MAX_EXCLUDED) snprintf(p->excluded[p->nexcluded++], 128, "%s", p->url);
-        place(p);
+        place_elsewhere(p);
         return;
     }
     struct fleet_backend *b = fleet_find(p->url);

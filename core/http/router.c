@@ -23,6 +23,16 @@ void router_add(const struct route *routes, size_t n) {
         fprintf(stderr, "router: more than %d route tables: raise MAX_TABLES\n", MAX_TABLES);
         abort();
     }
+    /* A pattern with more parameters than a request holds would never match: refuse it now. */
+    for (size_t i = 0; i < n; i++) {
+        int params = 0;
+        for (const char *c = routes[i].pattern; *c; c++) params += *c == '{';
+        if (params > HTTP_MAX_PARAMS) {
+            fprintf(stderr, "router: %s has more than %d parameters: raise HTTP_MAX_PARAMS\n", routes[i].pattern,
+                    HTTP_MAX_PARAMS);
+            abort();
+        }
+    }
     tables[ntables].routes = routes;
     tables[ntables].n = n;
     ntables++;
