@@ -35,7 +35,7 @@ CORE_ASAN    := $(patsubst core/%.c,$(ASAN_DIR)/%.o,$(CORE_SRC))
 CODEC_SRC    := launcher/frame.c launcher/lbuf.c launcher/xalloc.c
 CODEC_OBJ    := $(patsubst launcher/%.c,$(OBJ_DIR)/launcher/%.o,$(CODEC_SRC))
 CODEC_ASAN   := $(patsubst launcher/%.c,$(ASAN_DIR)/launcher/%.o,$(CODEC_SRC))
-CODEC_HDRS   := $(CODEC_SRC:.c=.h)
+CODEC_HDRS   := $(CODEC_SRC:.c=.h) launcher/proto.h
 LIB_OBJ      := $(filter-out $(OBJ_DIR)/main.o,$(CORE_OBJ)) $(CODEC_OBJ)
 ASAN_FLAGS   := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -52,11 +52,11 @@ cloudcode-asan: $(CORE_ASAN) $(CODEC_ASAN) $(LLHTTP_ASAN)
 
 asan: cloudcode-asan
 
-$(OBJ_DIR)/%.o: core/%.c $(CORE_HDRS)
+$(OBJ_DIR)/%.o: core/%.c $(CORE_HDRS) launcher/proto.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -c -o $@ $<
 
-$(ASAN_DIR)/%.o: core/%.c $(CORE_HDRS)
+$(ASAN_DIR)/%.o: core/%.c $(CORE_HDRS) launcher/proto.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(ASAN_FLAGS) -c -o $@ $<
 

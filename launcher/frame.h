@@ -6,6 +6,7 @@
 #define LAUNCHER_FRAME_H
 
 #include "lbuf.h"
+#include "proto.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,26 +40,6 @@ enum frame_type {
     FRAME_EXIT = 'x',
     FRAME_REPLY = 'R',
     FRAME_CHANNEL_OUT = 'c', /* bytes the program wrote to its fd 4, numbered like D */
-};
-
-enum exit_reason {
-    EXIT_REASON_NORMAL = 0,
-    EXIT_REASON_TIMEOUT = 1,
-    EXIT_REASON_OUTPUT_LIMIT = 2,
-    EXIT_REASON_BUSY = 3,
-    EXIT_REASON_EXEC_FAILED = 4,
-    EXIT_REASON_CPU_LIMIT = 5, /* CPU time past the exec's cpu_ms (killed at cpu_ms + cpu_extra_ms) */
-};
-
-enum reply_status {
-    REPLY_OK = 0,
-    REPLY_NOT_FOUND = 1,
-    REPLY_BAD_PATH = 2,
-    REPLY_IS_DIR = 3,
-    REPLY_ERROR = 4,       /* anything else: data says what */
-    REPLY_NOT_REGULAR = 5, /* a FIFO, a socket, a device: no file to read or write */
-    REPLY_TOO_LARGE = 6,   /* G of more than fits in an R; P or F with no space left */
-    REPLY_DENIED = 7,      /* the file's or a folder's mode forbids it, or it is busy (ETXTBSY) */
 };
 
 enum { STREAM_STDOUT = 1, STREAM_STDERR = 2 };

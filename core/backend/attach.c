@@ -20,13 +20,6 @@
 /* A Y answering a hello with a nonce: 00 00 00 11 'Y' next_seq(8) nonce(8). */
 #define SYNC_LEN (FRAME_HEADER_LEN + 1 + 8 + 8)
 
-/* attach.h spells the codec's reply statuses for callers that do not include launcher/frame.h. */
-_Static_assert((int)LAUNCHER_OK == REPLY_OK && (int)LAUNCHER_NOT_FOUND == REPLY_NOT_FOUND &&
-                   (int)LAUNCHER_BAD_PATH == REPLY_BAD_PATH && (int)LAUNCHER_IS_DIR == REPLY_IS_DIR &&
-                   (int)LAUNCHER_ERROR == REPLY_ERROR && (int)LAUNCHER_NOT_REGULAR == REPLY_NOT_REGULAR &&
-                   (int)LAUNCHER_TOO_LARGE == REPLY_TOO_LARGE && (int)LAUNCHER_DENIED == REPLY_DENIED,
-               "attach.h and launcher/frame.h disagree on R statuses");
-
 /* The codec cannot report allocation failure (launcher/xalloc.h); neither could we, usefully:
  * as for any small allocation of the server's, running out aborts. */
 void xalloc_failed(size_t n) {

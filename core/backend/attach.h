@@ -15,14 +15,14 @@
 #include <uv.h>
 
 #include "base/hostaddr.h"
+#include "launcher/proto.h"
 
 /* The `x` frame: how a program ended. */
 struct launcher_exit {
     uint64_t seq;
     int32_t exit_code;    /* -1 if killed by a signal */
     uint8_t signo;        /* 0 if none */
-    uint8_t reason;       /* 0 ended by itself, 1 wall timeout, 2 output limit, 3 busy, 4 exec failed,
-                             5 CPU time limit */
+    uint8_t reason;       /* enum exit_reason (launcher/proto.h) */
     uint32_t wall_ms;
     uint32_t cpu_ms;
     uint64_t maxrss_kb;
@@ -50,18 +50,6 @@ struct launcher_exec {
     uint32_t timeout_ms;       /* 0 = none */
     uint64_t output_limit;     /* 0 = none */
     struct exec_rlimits limits; /* the optional limits section */
-};
-
-/* Reply statuses of `R` (launcher/frame.h's enum reply_status; core/backend/attach.c checks they agree). */
-enum launcher_reply_status {
-    LAUNCHER_OK = 0,
-    LAUNCHER_NOT_FOUND = 1,
-    LAUNCHER_BAD_PATH = 2,
-    LAUNCHER_IS_DIR = 3,
-    LAUNCHER_ERROR = 4,
-    LAUNCHER_NOT_REGULAR = 5,
-    LAUNCHER_TOO_LARGE = 6,
-    LAUNCHER_DENIED = 7,
 };
 
 struct attach;

@@ -339,7 +339,7 @@ static void on_reply(struct sandbox *sb, void *ud, uint32_t rid, int status, con
     (void)sb;
     struct pool_entry *e = ud;
     if (e->state != E_RESETTING || rid != e->reset_rid) return;
-    if (status != 0) {
+    if (status != REPLY_OK) {
         /* A reset that did not finish leaves state behind: the container goes. */
         log_msgf(LOG_WARN, "pool_reset", "container %.12s not reused: %.*s", sandbox_container_id(sb),
                  (int)(len > 200 ? 200 : len), data);

@@ -221,7 +221,7 @@ static void on_deadline(uv_timer_t *t) {
         finish(r, "timeout", NULL, 0);
         return;
     }
-    struct launcher_exit ex = {.exit_code = -1, .signo = SIGKILL, .reason = 1,
+    struct launcher_exit ex = {.exit_code = -1, .signo = SIGKILL, .reason = EXIT_REASON_TIMEOUT,
                                .wall_ms = waited > UINT32_MAX ? UINT32_MAX : (uint32_t)waited};
     finish(r, "timeout", &ex, 0);
 }
@@ -316,11 +316,16 @@ static void on_data(struct sandbox *sb, void *ud, int stream, const char *data, 
     if (r->prog.combined_output && r->phase == RUN_RUNNING) buf_append(&r->both, data, len);
 }
 
+/* Killed for its wall or its CPU time. */
+static int timed_out(const struct launcher_exit *ex) {
+    return ex->reason == EXIT_REASON_TIMEOUT || ex->reason == EXIT_REASON_CPU_LIMIT;
+}
+
 static const char *status_of(const struct launcher_exit *ex) {
-    if (ex->reason == 1 || ex->reason == 5) return "timeout"; /* wall or CPU time */
-    if (ex->reason == 2) return "output_limit";
+    if (timed_out(ex)) return "timeout";
+    if (ex->reason == EXIT_REASON_OUTPUT_LIMIT) return "output_limit";
     if (ex->oom_kills > 0) return "memory_limit";
-    if (ex->reason == 0 && ex->signo == 0 && ex->exit_code == 0) return "ok";
+    if (ex->reason == EXIT_REASON_NORMAL && ex->signo == 0 && ex->exit_code == 0) return "ok";
     return "runtime_error";
 }
 
@@ -328,7 +333,7 @@ static void on_exit_frame(struct sandbox *sb, void *ud, const struct launcher_ex
     (void)sb;
     struct run *r = ud;
     if (r->phase == RUN_COMPILING) {
-        int ok = ex->reason == 0 && ex->signo == 0 && ex->exit_code == 0;
+        int ok = ex->reason == EXIT_REASON_NORMAL && ex->signo == 0 && ex->exit_code == 0;
         r->compile = json_pack("{s:o,s:o,s:o,s:I,s:I}", "exit_code", ex->signo ? json_null() : json_integer(ex->exit_code),
                                "stdout", text_of(r, &r->out[0]), "stderr", text_of(r, &r->out[1]), "time_ms",
                                (json_int_t)ex->wall_ms, "cpu_ms", (json_int_t)ex->cpu_ms);
@@ -336,7 +341,7 @@ static void on_exit_frame(struct sandbox *sb, void *ud, const struct launcher_ex
             start_program(r);
             return;
         }
- const char *status = ex->reason == 1 || ex->reason == 5 ? "timeout" : ex->oom_kills ? "memory_limit" : "compile_error";
+        const char *status = timed_out(ex) ? "timeout" : ex->oom_kills ? "memory_limit" : "compile_error";
         buf_reset(&r->out[0]);
         buf_reset(&r->out[1]);
         finish(r, status, NULL, ex->oom_kills == 0);

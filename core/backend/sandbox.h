@@ -129,7 +129,7 @@ uint32_t sandbox_put(struct sandbox *sb, const char *path, const void *data, siz
 uint32_t sandbox_list(struct sandbox *sb);
 /* Kill every process but the launcher, empty and restore the sandbox's writable roots, and check
  * that its memory is back within `memory_slack` bytes of start-up (0: unchecked), for reuse. A
- * reply other than LAUNCHER_OK means the sandbox is not proven clean: never reuse it. */
+ * reply other than REPLY_OK means the sandbox is not proven clean: never reuse it. */
 uint32_t sandbox_reset(struct sandbox *sb, uint64_t memory_slack);
 
 #endif

@@ -475,7 +475,7 @@ static void on_exit_frame(struct sandbox *sb, void *ud, const struct launcher_ex
         return;
     }
     if (s->compiling) {
-        if (ex->reason == 0 && ex->signo == 0 && ex->exit_code == 0) {
+        if (ex->reason == EXIT_REASON_NORMAL && ex->signo == 0 && ex->exit_code == 0) {
             s->compile = json_pack("{s:i,s:s,s:s}", "exit_code", 0, "stdout", "", "stderr", "");
             s->reusable = 0;   /* the program runs now */
             start_program(s);
@@ -497,8 +497,8 @@ static void on_exit_frame(struct sandbox *sb, void *ud, const struct launcher_ex
     s->has_exit = 1;
     s->exit_code = ex->exit_code;
     s->signo = ex->signo;
-    enum session_state st = ex->reason == 1 ? SESSION_TIMEOUT
-                          : ex->reason == 2 ? SESSION_OUTPUT_LIMIT
+    enum session_state st = ex->reason == EXIT_REASON_TIMEOUT        ? SESSION_TIMEOUT
+                          : ex->reason == EXIT_REASON_OUTPUT_LIMIT ? SESSION_OUTPUT_LIMIT
                           : ex->oom_kills > 0 ? SESSION_MEMORY_LIMIT
                                               : SESSION_EXITED;
     session_end(s, st);
@@ -533,16 +533,16 @@ static void on_reply(struct sandbox *sb, void *ud, uint32_t rid, int status, con
     enum file_op op = f->op;
     free(f);
     switch (status) {
-    case LAUNCHER_OK: break;
-    case LAUNCHER_NOT_FOUND: reply_error(req, 404, "not_found", "no such file in the session's working directory"); return;
-    case LAUNCHER_BAD_PATH: reply_error(req, 400, "bad_request", "the path leaves the working directory or crosses a symlink"); return;
-    case LAUNCHER_IS_DIR: reply_error(req, 400, "bad_request", "the path names a folder"); return;
-    case LAUNCHER_NOT_REGULAR: reply_error(req, 400, "bad_request", "the path names no regular file (a FIFO, a socket ...)"); return;
-    case LAUNCHER_TOO_LARGE:
+    case REPLY_OK: break;
+    case REPLY_NOT_FOUND: reply_error(req, 404, "not_found", "no such file in the session's working directory"); return;
+    case REPLY_BAD_PATH: reply_error(req, 400, "bad_request", "the path leaves the working directory or crosses a symlink"); return;
+    case REPLY_IS_DIR: reply_error(req, 400, "bad_request", "the path names a folder"); return;
+    case REPLY_NOT_REGULAR: reply_error(req, 400, "bad_request", "the path names no regular file (a FIFO, a socket ...)"); return;
+    case REPLY_TOO_LARGE:
         if (op == FILE_GET) reply_error(req, 413, "payload_too_large", "the file is larger than a GET returns (4 MiB)");
         else reply_error(req, 413, "payload_too_large", "no space for the file: %.*s", (int)(len > 200 ? 200 : len), data);
         return;
-    case LAUNCHER_DENIED:
+    case REPLY_DENIED:
         reply_error(req, 409, "conflict", "the program's modes forbid it, or the file is busy: %.*s", (int)(len > 200 ? 200 : len), data);
         return;
     default: reply_error(req, 500, "internal", "the sandbox could not do it: %.*s", (int)(len > 200 ? 200 : len), data); return;

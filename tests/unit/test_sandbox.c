@@ -185,28 +185,28 @@ int main(void) {
     uint32_t rid = sandbox_put(sb, "dir/a.txt", "abc", 3);
     CHECK(rid != 0);
     CHECK(RUN_UNTIL(o.replies == 1, 5000));
-    CHECK(o.rid == rid && o.reply_status == LAUNCHER_OK);
+    CHECK(o.rid == rid && o.reply_status == REPLY_OK);
     rid = sandbox_get(sb, "dir/a.txt");
     CHECK(RUN_UNTIL(o.replies == 2, 5000));
-    CHECK(o.rid == rid && o.reply_status == LAUNCHER_OK && o.reply.len == 3 &&
+    CHECK(o.rid == rid && o.reply_status == REPLY_OK && o.reply.len == 3 &&
           memcmp(o.reply.data, "abc", 3) == 0);
     rid = sandbox_list(sb);
     CHECK(RUN_UNTIL(o.replies == 3, 5000));
-    CHECK(o.rid == rid && o.reply_status == LAUNCHER_OK);
+    CHECK(o.rid == rid && o.reply_status == REPLY_OK);
     /* one record: u64 size 3, u16 len 9, "dir/a.txt" */
     CHECK(o.reply.len == 8 + 2 + 9 && o.reply.data[7] == 3 && memcmp(o.reply.data + 10, "dir/a.txt", 9) == 0);
     sandbox_get(sb, "nope.txt");
     CHECK(RUN_UNTIL(o.replies == 4, 5000));
-    CHECK(o.reply_status == LAUNCHER_NOT_FOUND);
+    CHECK(o.reply_status == REPLY_NOT_FOUND);
     sandbox_get(sb, "../etc/passwd");
     CHECK(RUN_UNTIL(o.replies == 5, 5000));
-    CHECK(o.reply_status == LAUNCHER_BAD_PATH);
+    CHECK(o.reply_status == REPLY_BAD_PATH);
     rid = sandbox_reset(sb, 0);
     CHECK(RUN_UNTIL(o.replies == 6, 10000));
-    CHECK(o.rid == rid && o.reply_status == LAUNCHER_OK);
+    CHECK(o.rid == rid && o.reply_status == REPLY_OK);
     sandbox_get(sb, "dir/a.txt");
     CHECK(RUN_UNTIL(o.replies == 7, 5000));
-    CHECK(o.reply_status == LAUNCHER_NOT_FOUND);
+    CHECK(o.reply_status == REPLY_NOT_FOUND);
 
     /* 4. The stream drops mid-run: re-attach, resume, every line exactly once. */
     buf_reset(&o.out);
