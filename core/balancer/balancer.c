@@ -23,12 +23,6 @@
 #include "http/service.h"
 #include "base/util.h"
 
-static void redis_argv(redis_cb cb, void *ud, int argc, const char **argv) {
-    size_t lens[16];
-    for (int i = 0; i < argc && i < 16; i++) lens[i] = strlen(argv[i]);
-    redis_command(cb, ud, argc, argv, lens);
-}
-
 static void handle_create(struct request *req) { placement_start(req, 0); }
 static void handle_run(struct request *req) { placement_start(req, 1); }
 

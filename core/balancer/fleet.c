@@ -103,8 +103,7 @@ static void fleet_remove_local(struct fleet_backend *gone) {
 
 static void store_boot_id(struct fleet_backend *b) {
     const char *argv[] = {"HSET", "cc:backend_boot", b->url, b->boot_id};
-    size_t lens[] = {4, 15, strlen(b->url), strlen(b->boot_id)};
-    redis_command(NULL, NULL, 4, argv, lens);
+    redis_argv(NULL, NULL, 4, argv);
 }
 
 /* A draining backend leaves the set once it has had no live session (or has
@@ -119,8 +118,7 @@ static void maybe_remove_drained(struct fleet_backend *b) {
     if (!b->drained_since) b->drained_since = now;
     if (now - b->drained_since < (double)app_config()->ended_retention_ms) return;
     const char *del[] = {"HDEL", "cc:backends", b->url};
-    size_t dl[] = {4, 11, strlen(b->url)};
-    redis_command(NULL, NULL, 3, del, dl);
+    redis_argv(NULL, NULL, 3, del);
     log_msgf(LOG_INFO, "backend_drained", "%s has no session left: removed", b->url);
 }
 
@@ -153,12 +151,10 @@ static void on_health(void *ud, int status, const char *ctype, const char *body,
         snprintf(key, sizeof key, "cc:resv:%s", b->url);
         snprintf(before, sizeof before, "(%.0f", b->check_started);
         const char *argv[] = {"ZREMRANGEBYSCORE", key, "-inf", before};
-        size_t lens[] = {16, strlen(key), 4, strlen(before)};
-        redis_command(NULL, NULL, 4, argv, lens);
+        redis_argv(NULL, NULL, 4, argv);
         const char *card[] = {"ZCARD", key};
-        size_t cl[] = {5, strlen(key)};
         char *url = strdup(b->url);
-        if (url) redis_command(on_reserved_count, url, 2, card, cl);
+        if (url) redis_argv(on_reserved_count, url, 2, card);
     } else {
         b->passes = 0;
         b->refused = refused;
@@ -209,8 +205,7 @@ static void on_backend_set(void *ud, redisReply *r, const char *err) {
 static void on_tick(uv_timer_t *t) {
     (void)t;
     const char *argv[] = {"HGETALL", "cc:backends"};
-    size_t lens[] = {7, 11};
-    redis_command(on_backend_set, NULL, 2, argv, lens);
+    redis_argv(on_backend_set, NULL, 2, argv);
 }
 
 /* ---- admin routes ------------------------------------------------------------------- */
@@ -243,8 +238,7 @@ static void handle_add(struct request *req) {
         reply_error(req, 400, "bad_request", "url must be http://host:port with no path, query or user info");
     } else {
         const char *argv[] = {"HSETNX", "cc:backends", url, "{\"draining\":false}"};
-        size_t lens[] = {6, 11, strlen(url), 18};
-        redis_command(on_added, req, 4, argv, lens);
+        redis_argv(on_added, req, 4, argv);
     }
     json_decref(body);
 }
@@ -281,8 +275,7 @@ static void on_drain_lookup(void *ud, redisReply *r, const char *err) {
     struct fleet_backend *b = fleet_find(d->url);
     if (b) b->draining = 1;
     const char *argv[] = {"HSET", "cc:backends", d->url, text};
-    size_t lens[] = {4, 11, strlen(d->url), strlen(text)};
-    redis_command(on_drain_set, d, 4, argv, lens);
+    redis_argv(on_drain_set, d, 4, argv);
     free(text);
 }
 
@@ -299,8 +292,7 @@ static void handle_remove(struct request *req) {
         return;
     }
     const char *argv[] = {"HGET", "cc:backends", d->url};
-    size_t lens[] = {4, 11, strlen(d->url)};
-    redis_command(on_drain_lookup, d, 3, argv, lens);
+    redis_argv(on_drain_lookup, d, 3, argv);
 }
 
 static const struct route admin_routes[] = {
@@ -324,8 +316,7 @@ static void seed_backends(void) {
             continue;
         }
         const char *argv[] = {"HSETNX", "cc:backends", url, "{\"draining\":false}"};
-        size_t lens[] = {6, 11, strlen(url), 18};
-        redis_command(NULL, NULL, 4, argv, lens);
+        redis_argv(NULL, NULL, 4, argv);
     }
 }
 
@@ -335,8 +326,7 @@ static void on_redis_connected(void) {
     for (struct fleet_backend *b = all; b; b = b->next) {
         const char *value = b->draining ? "{\"draining\":true}" : "{\"draining\":false}";
         const char *argv[] = {"HSETNX", "cc:backends", b->url, value};
-        size_t lens[] = {6, 11, strlen(b->url), strlen(value)};
-        redis_command(NULL, NULL, 4, argv, lens);
+        redis_argv(NULL, NULL, 4, argv);
     }
     seed_backends();
 }

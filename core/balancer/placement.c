@@ -62,12 +62,6 @@ struct placement {
     char session_id[64];
 };
 
-static void redis_argv(redis_cb cb, void *ud, int argc, const char **argv) {
-    size_t lens[16];
-    for (int i = 0; i < argc && i < 16; i++) lens[i] = strlen(argv[i]);
-    redis_command(cb, ud, argc, argv, lens);
-}
-
 void placement_keyset_name(char *out, size_t len, const char *key_hash) {
     snprintf(out, len, "cc:keyset:%s", key_hash[0] ? key_hash : "open");
 }

@@ -224,6 +224,16 @@ void redis_command(redis_cb cb, void *ud, int argc, const char **argv, const siz
     uv_timer_start(&p->timer, on_command_timeout, COMMAND_TIMEOUT_MS, 0);
 }
 
+void redis_argv(redis_cb cb, void *ud, int argc, const char **argv) {
+    if (argc > REDIS_ARGV_MAX) {
+        fprintf(stderr, "redis: a command of %d arguments: raise REDIS_ARGV_MAX\n", argc);
+        abort();
+    }
+    size_t lens[REDIS_ARGV_MAX];
+    for (int i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
+    redis_command(cb, ud, argc, argv, lens);
+}
+
 void redis_commandf(redis_cb cb, void *ud, const char *fmt, ...) {
     char line[2048];
     va_list ap;

@@ -23,6 +23,10 @@ const char *redis_status(void);
 /* Send a command (argv form).  If not connected the callback runs at once
  * with an error.  cb may be NULL. */
 void redis_command(redis_cb cb, void *ud, int argc, const char **argv, const size_t *argvlen);
+/* The same with NUL-terminated arguments, their lengths counted here: at most REDIS_ARGV_MAX
+ * (a call site's fixed argv; one more aborts). */
+#define REDIS_ARGV_MAX 16
+void redis_argv(redis_cb cb, void *ud, int argc, const char **argv);
 /* printf-like convenience for commands whose arguments are all strings
  * without spaces. */
 void redis_commandf(redis_cb cb, void *ud, const char *fmt, ...);

@@ -88,10 +88,9 @@ static void share(const json_t *sub, void (*stored)(void *ud), void *ud) {
     int finished = json_is_string(json_object_get(sub, "finished_at"));
     snprintf(ttl, sizeof ttl, "%ld", finished ? (long)(retention > 0 ? retention : 3600) : (long)UNFINISHED_TTL_S);
     const char *argv[] = {"SET", key, text ? text : "{}", "EX", ttl};
-    size_t lens[] = {3, strlen(key), strlen(argv[2]), 2, strlen(ttl)};
     struct sharing *s = stored ? malloc(sizeof *s) : NULL;
     if (s) *s = (struct sharing){stored, ud};
-    redis_command(s ? on_shared : NULL, s, 5, argv, lens);
+    redis_argv(s ? on_shared : NULL, s, 5, argv);
     free(text);
     if (stored && !s) stored(ud);
 }
@@ -171,7 +170,7 @@ void j0_store_find(const json_t *tokens, j0_found_fn cb, void *ud) {
         return;
     }
     argv[0] = "MGET";
-    lens[0] = 4;
+    lens[0] = strlen(argv[0]);
     json_array_foreach(f->missing, i, t) {
         redis_key(keys[i + 1], sizeof keys[i + 1], json_string_value(json_array_get(tokens, (size_t)json_integer_value(t))));
         argv[i + 1] = keys[i + 1];
@@ -189,8 +188,7 @@ void j0_store_delete(const char *token) {
     char key[96];
     redis_key(key, sizeof key, token);
     const char *argv[] = {"DEL", key};
-    size_t lens[] = {3, strlen(key)};
-    redis_command(NULL, NULL, 2, argv, lens);
+    redis_argv(NULL, NULL, 2, argv);
 }
 
 void j0_store_free(void) {

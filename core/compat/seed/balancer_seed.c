@@ -33,8 +33,7 @@ struct seed_route {
 
 static void relay_to(struct seed_route *sr, const char *url) {
     const char *argv[] = {"SET", sr->pin, url, "EX", PIN_TTL};
-    size_t lens[] = {3, strlen(sr->pin), strlen(url), 2, strlen(PIN_TTL)};
-    redis_command(NULL, NULL, 5, argv, lens);
+    redis_argv(NULL, NULL, 5, argv);
     proxy_relay(sr->req, url, app_config()->backend_timeout_ms + 60000, NULL, NULL);
     free(sr);
 }
@@ -113,8 +112,7 @@ static int user_of(struct request *req, char *out, size_t len) {
 
 static void route_seed(struct seed_route *sr) {
     const char *argv[] = {"GET", sr->pin};
-    size_t lens[] = {3, strlen(sr->pin)};
-    redis_command(on_pin, sr, 2, argv, lens);
+    redis_argv(on_pin, sr, 2, argv);
 }
 
 /* A create whose file_url is an upload of another user_id (one of ours: /api/files/get?userId=)
@@ -184,8 +182,7 @@ static void handle_seed(struct request *req) {
         char pin[300];
         snprintf(pin, sizeof pin, "cc:seed:%s:%s", key, owner);
         const char *argv[] = {"GET", pin};
-        size_t lens[] = {3, strlen(pin)};
-        redis_command(on_upload_pin, sr, 2, argv, lens);
+        redis_argv(on_upload_pin, sr, 2, argv);
         return;
     }
     route_seed(sr);
