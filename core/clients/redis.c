@@ -3,7 +3,6 @@
 
 #include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,8 +92,16 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     rd.backoff_ms = BACKOFF_MIN_MS;
     rd.status[0] = '\0';
     log_msgf(LOG_INFO, "redis", "connected to %s:%d", rd.host, rd.port);
-    if (rd.password[0]) redis_commandf(NULL, NULL, "AUTH %s", rd.password);
-    if (rd.db) redis_commandf(NULL, NULL, "SELECT %d", rd.db);
+    if (rd.password[0]) {
+        const char *auth[] = {"AUTH", rd.password};
+        redis_argv(NULL, NULL, 2, auth);
+    }
+    if (rd.db) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", rd.db);
+        const char *sel[] = {"SELECT", db};
+        redis_argv(NULL, NULL, 2, sel);
+    }
     if (rd.connected_cb) rd.connected_cb();
 }
 
@@ -231,22 +238,6 @@ void redis_argv(redis_cb cb, void *ud, int argc, const char **argv) {
     }
     size_t lens[REDIS_ARGV_MAX];
     for (int i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
-    redis_command(cb, ud, argc, argv, lens);
-}
-
-void redis_commandf(redis_cb cb, void *ud, const char *fmt, ...) {
-    char line[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    const char *argv[32];
-    size_t lens[32];
-    int argc = 0;
-    for (char *tok = strtok(line, " "); tok && argc < 32; tok = strtok(NULL, " ")) {
-        argv[argc] = tok;
-        lens[argc++] = strlen(tok);
-    }
     redis_command(cb, ud, argc, argv, lens);
 }
 

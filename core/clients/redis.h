@@ -27,9 +27,6 @@ void redis_command(redis_cb cb, void *ud, int argc, const char **argv, const siz
  * (a call site's fixed argv; one more aborts). */
 #define REDIS_ARGV_MAX 16
 void redis_argv(redis_cb cb, void *ud, int argc, const char **argv);
-/* printf-like convenience for commands whose arguments are all strings
- * without spaces. */
-void redis_commandf(redis_cb cb, void *ud, const char *fmt, ...);
 /* Called after every (re)connection, once AUTH/SELECT are queued. */
 void redis_on_connect(void (*fn)(void));
 /* Stop: fail what is pending, close, then call done. */
