@@ -680,8 +680,9 @@ def test_pin_language_example_policy(fleet):
 
 # ---- a client that leaves during placement ------------------------------------------------------
 
-def _fake_redis(backend_url, eval_delay):
-    """A thread serving just enough RESP for one balancer; EVAL (the reservation) answers late."""
+def _fake_redis(backend_urls, eval_delay, eval_answer=1):
+    """A thread serving just enough RESP for one balancer: `backend_urls` are the set; EVAL (the
+    reservation) answers `eval_answer` after `eval_delay` s (1: reserved, 0: full)."""
     import socket as so
 
     def enc(v):
@@ -705,10 +706,11 @@ def _fake_redis(backend_url, eval_delay):
                     args.append(f.read(n + 2)[:-2].decode())
                 cmd = args[0].upper()
                 if cmd == "HGETALL":
-                    out = enc([backend_url, '{"draining":false}'] if args[1] == "cc:backends" else [])
+                    out = enc([x for u in backend_urls for x in (u, '{"draining":false}')]
+                              if args[1] == "cc:backends" else [])
                 elif cmd == "EVAL":
                     time.sleep(eval_delay)
-                    out = enc(1)
+                    out = enc(eval_answer)
                 elif cmd in ("PING", "SELECT", "AUTH"):
                     out = b"+OK\r\n"
                 else:
@@ -732,9 +734,8 @@ def _fake_redis(backend_url, eval_delay):
     return lst
 
 
-def test_client_leaving_while_the_reservation_is_in_flight(start_server):
-    """Redis answers the reservation late; the client gives up meanwhile.  The balancer must
-    neither crash nor touch the freed placement (run under ASan or valgrind to see it)."""
+def _fake_backend():
+    """An HTTP server whose /healthz says: a healthy backend with room for 5 sessions."""
     import http.server
     health = json.dumps({"status": "ok", "role": "backend", "id": "fake", "boot_id": "b1", "sessions": 0,
                          "capacity": 5, "checks": {}}).encode()
@@ -751,8 +752,14 @@ def test_client_leaving_while_the_reservation_is_in_flight(start_server):
             pass
     backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
     threading.Thread(target=backend.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{backend.server_address[1]}"
-    lst = _fake_redis(url, eval_delay=1.0)
+    return backend, f"http://127.0.0.1:{backend.server_address[1]}"
+
+
+def test_client_leaving_while_the_reservation_is_in_flight(start_server):
+    """Redis answers the reservation late; the client gives up meanwhile.  The balancer must
+    neither crash nor touch the freed placement (run under ASan or valgrind to see it)."""
+    backend, url = _fake_backend()
+    lst = _fake_redis([url], eval_delay=1.0)
     try:
         lb = start_server(policy=FAST_BALANCER, env={"CODECLOUD_REDIS": f"127.0.0.1:{lst.getsockname()[1]}"})
         wait_until(lambda: lb.request("GET", "/healthz")[0] == 200, what="balancer healthy")
@@ -768,6 +775,29 @@ def test_client_leaving_while_the_reservation_is_in_flight(start_server):
     finally:
         lst.close()
         backend.shutdown()
+
+
+def test_a_placement_turned_away_by_more_backends_than_it_can_exclude_answers_503(start_server):
+    """17 healthy backends, every reservation refused (full counting other balancers): once
+    MAX_EXCLUDED (16) have turned the placement away it is answered 503, not retried forever."""
+    fakes = [_fake_backend() for _ in range(17)]
+    lst = _fake_redis([url for _, url in fakes], eval_delay=0, eval_answer=0)
+    try:
+        lb = start_server(policy=FAST_BALANCER, env={"CODECLOUD_REDIS": f"127.0.0.1:{lst.getsockname()[1]}"})
+
+        def all_healthy():
+            backends = lb.request("GET", "/healthz")[2]["checks"]["backends"]
+            return len(backends) == 17 and set(backends.values()) == {"ok"}
+        wait_until(all_healthy, what="17 healthy backends")
+        status, _, body = lb.request("POST", "/v1/sessions", body={"language": "python", "code": "x"},
+                                     headers=auth("k1"), timeout=slow(10))
+        assert_error(status, body, "unavailable", 503)
+        assert "16 backends were tried" in body["error"]["message"], body
+        assert "placement_exhausted" in lb.log()
+    finally:
+        lst.close()
+        for backend, _ in fakes:
+            backend.shutdown()
 
 
 def test_ended_session_route_shrinks_then_goes_with_the_backends_404(fleet):
