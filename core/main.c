@@ -10,18 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/app.h"
-#include "http/auth.h"
 #include "backend/backend.h"
 #include "balancer/balancer.h"
-#include "compat/compat.h"
-#include "compat/judge0/judge0.h"
-#include "http/http.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "compat/compat.h"
+#include "compat/judge0/judge0.h"
+#include "http/auth.h"
+#include "http/http.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "http/service.h"
+#include "policy/app.h"
 
 static const struct policy_limits load_limits = {
     .load_instructions = 200000000, /* the script itself: generous, but a runaway loop ends */

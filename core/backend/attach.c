@@ -8,10 +8,10 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "base/log.h"
+#include "clients/httpc.h"
 #include "launcher/frame.h"
 #include "launcher/xalloc.h"
-#include "clients/httpc.h"
-#include "base/log.h"
 
 #define DEFAULT_TIMEOUT_MS 10000u
 #define INPUT_CHUNK (64u << 10)

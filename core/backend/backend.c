@@ -8,17 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/app.h"
 #include "backend_int.h"
 #include "base/log.h"
 #include "base/metrics.h"
-#include "pool.h"
-#include "program.h"
 #include "http/proxy.h"
 #include "http/reply.h"
 #include "http/router.h"
-#include "run.h"
 #include "http/service.h"
+#include "policy/app.h"
+#include "pool.h"
+#include "program.h"
+#include "run.h"
 #include "session.h"
 #include "session_routes.h"
 #include "uidpool.h"

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "base/buf.h"
-#include "policy/app.h"
 #include "http/reply.h"
+#include "policy/app.h"
 
 /* Limits a case may set for itself; memory, CPU share and processes are the container's. */
 static const char *const case_limits[] = {"timeout_ms", "cpu_time_ms", "cpu_extra_ms", "output_bytes",

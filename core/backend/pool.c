@@ -25,10 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/app.h"
 #include "backend_int.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "policy/app.h"
 #include "uidpool.h"
 
 #define TICK_MS 100

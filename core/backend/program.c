@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/app.h"
+#include "base/util.h"
 #include "http/hooks.h"
 #include "http/reply.h"
-#include "base/util.h"
+#include "policy/app.h"
 
 int program_valid_path(const char *name) {
     size_t len = strlen(name);

@@ -25,15 +25,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/app.h"
 #include "backend_int.h"
-#include "judge.h"
 #include "base/log.h"
 #include "base/metrics.h"
-#include "pool.h"
-#include "http/reply.h"
-#include "uidpool.h"
 #include "base/utf8.h"
+#include "http/reply.h"
+#include "judge.h"
+#include "policy/app.h"
+#include "pool.h"
+#include "uidpool.h"
 
 enum run_phase { RUN_STARTING, RUN_COMPILING, RUN_RUNNING };
 

@@ -14,17 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/app.h"
 #include "backend_int.h"
 #include "base/log.h"
 #include "base/metrics.h"
-#include "notebook.h"
-#include "pool.h"
-#include "http/reply.h"
-#include "uidpool.h"
 #include "base/utf8.h"
 #include "base/util.h"
+#include "http/reply.h"
 #include "http/ws.h"
+#include "notebook.h"
+#include "policy/app.h"
+#include "pool.h"
+#include "uidpool.h"
 
 #define REAPER_MS 50
 /* How long a DELETE waits for the launcher to report the killed program's end

@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "notebook.h"
-#include "program.h"
 #include "http/reply.h"
 #include "http/router.h"
-#include "session.h"
 #include "http/ws.h"
+#include "notebook.h"
+#include "program.h"
+#include "session.h"
 
 /* A cursor query parameter: absent is 0; negative, not an integer: 400. */
 static int read_cursor(struct request *req, uint64_t *cursor) {

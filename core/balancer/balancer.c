@@ -11,17 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/app.h"
-#include "fleet.h"
-#include "fanout.h"
-#include "placement.h"
 #include "base/log.h"
-#include "http/proxy.h"
+#include "base/util.h"
 #include "clients/redis.h"
+#include "fanout.h"
+#include "fleet.h"
+#include "http/proxy.h"
 #include "http/reply.h"
 #include "http/router.h"
 #include "http/service.h"
-#include "base/util.h"
+#include "placement.h"
+#include "policy/app.h"
 
 static void handle_create(struct request *req) { placement_start(req, 0); }
 static void handle_run(struct request *req) { placement_start(req, 1); }

@@ -3,9 +3,9 @@
 
 #include <stdlib.h>
 
-#include "policy/app.h"
 #include "fleet.h"
 #include "http/proxy.h"
+#include "policy/app.h"
 
 struct fanout {
     struct request *req;

@@ -11,12 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/app.h"
 #include "base/log.h"
-#include "http/proxy.h"
 #include "clients/redis.h"
+#include "http/proxy.h"
 #include "http/reply.h"
 #include "http/router.h"
+#include "policy/app.h"
 
 /* Consecutive failed checks before a backend is unhealthy; passes to be healthy again. */
 #define FAILS_TO_UNHEALTHY 2

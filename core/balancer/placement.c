@@ -17,14 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/app.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "clients/redis.h"
 #include "fleet.h"
 #include "http/hooks.h"
-#include "base/log.h"
 #include "http/proxy.h"
-#include "clients/redis.h"
 #include "http/reply.h"
-#include "base/util.h"
+#include "policy/app.h"
 
 #define MAX_EXCLUDED 16
 /* A reservation whose create has not answered lapses after this. */

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "base/buf.h"
-#include "curlm.h"
 #include "base/log.h"
+#include "curlm.h"
 
 #define DEFAULT_TIMEOUT_MS 30000u
 #define CONNECT_TIMEOUT_MS 5000u

@@ -4,9 +4,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/util.h"
 #include "policy/app.h"
 #include "reply.h"
-#include "base/util.h"
 
 int auth_keys_configured(void) { return json_array_size(app_config()->client_keys) > 0; }
 

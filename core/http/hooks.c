@@ -1,8 +1,8 @@
 /* hooks.c — asking the policy a question on behalf of a request. */
 #include "hooks.h"
 
-#include "policy/app.h"
 #include "base/metrics.h"
+#include "policy/app.h"
 #include "reply.h"
 
 int hook_ask_quiet(const char *name, const json_t *args, json_t **results) {

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/app.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "policy/app.h"
 #include "reply.h"
 
 /* Bytes read ahead of the request being handled (pipelining) before we stop

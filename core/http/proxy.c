@@ -6,10 +6,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "policy/app.h"
 #include "base/buf.h"
 #include "base/hostaddr.h"
 #include "clients/httpc.h"
+#include "policy/app.h"
 #include "reply.h"
 
 /* A backend's answer above this is refused (the API's largest is a file). */

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/app.h"
 #include "auth.h"
+#include "policy/app.h"
 #include "reply.h"
 
 /* One table per room (role, service, each dialect); router_add refuses past this, loudly. */

@@ -3,9 +3,9 @@
 
 #include <string.h>
 
-#include "policy/app.h"
 #include "base/buf.h"
 #include "base/metrics.h"
+#include "policy/app.h"
 #include "reply.h"
 #include "router.h"
 

@@ -9,8 +9,8 @@
 #include <strings.h>
 #include <wslay/wslay.h>
 
-#include "policy/app.h"
 #include "base/buf.h"
+#include "policy/app.h"
 #include "reply.h"
 
 struct ws {

@@ -2,8 +2,8 @@
 #include <stdlib.h>
 
 #include "backend/outrec.h"
-#include "unit.h"
 #include "base/utf8.h"
+#include "unit.h"
 
 static const char *event_data(json_t *events, size_t i) {
     return json_string_value(json_object_get(json_array_get(events, i), "data"));

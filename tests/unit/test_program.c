@@ -2,8 +2,8 @@
 #include <stdlib.h>
 
 #include "backend/program.h"
-#include "unit.h"
 #include "base/util.h"
+#include "unit.h"
 
 static const char *arg(const json_t *argv, size_t i) { return json_string_value(json_array_get(argv, i)); }
 

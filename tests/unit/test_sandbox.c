@@ -4,8 +4,8 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "base/buf.h"
 #include "backend/sandbox.h"
+#include "base/buf.h"
 #include "unit.h"
 #include "unit_loop.h"
 

@@ -5,9 +5,9 @@
  * places and routes itself. */
 #include <string.h>
 
-#include "policy/app.h"
 #include "balancer/balancer.h"
 #include "e2b.h"
+#include "policy/app.h"
 
 /* As long as a cell or a command may take (both bounded on the backend). */
 #define E2B_RELAY_MS (11 * 60 * 1000L)

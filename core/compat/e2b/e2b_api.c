@@ -12,13 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/app.h"
 #include "backend/backend.h"
+#include "backend/session.h"
+#include "base/util.h"
 #include "e2b.h"
 #include "http/reply.h"
 #include "http/router.h"
-#include "backend/session.h"
-#include "base/util.h"
+#include "policy/app.h"
 
 /* E2B's default sandbox timeout, in seconds. */
 #define E2B_DEFAULT_TIMEOUT_S 300

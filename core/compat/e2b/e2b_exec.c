@@ -15,12 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/app.h"
 #include "backend/backend_int.h"
-#include "e2b.h"
-#include "clients/httpc.h"
-#include "http/reply.h"
 #include "backend/session.h"
+#include "clients/httpc.h"
+#include "e2b.h"
+#include "http/reply.h"
+#include "policy/app.h"
 
 /* The SDK's own default deadline, and the most a command may take. */
 #define EXEC_DEFAULT_S 60

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/session.h"
 #include "e2b.h"
 #include "http/multipart.h"
 #include "http/reply.h"
 #include "http/router.h"
-#include "backend/session.h"
 
 #define WORKDIR "/work"
 

@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/session.h"
 #include "e2b.h"
 #include "http/reply.h"
 #include "http/router.h"
-#include "backend/session.h"
 
 /* A cell runs at most this long (the SDK's own default wait is 60 s). */
 #define EXECUTE_TIMEOUT_MS (10 * 60 * 1000)

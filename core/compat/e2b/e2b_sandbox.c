@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/session.h"
 #include "e2b.h"
 #include "http/reply.h"
 #include "http/router.h"
-#include "backend/session.h"
 
 const char *e2b_sandbox_id(const struct request *req) { return http_header(req, "e2b-sandbox-id"); }
 

@@ -15,13 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "policy/app.h"
-#include "compat/compat.h"
-#include "judge0.h"
-#include "http/reply.h"
-#include "http/router.h"
 #include "base/utf8.h"
 #include "base/util.h"
+#include "compat/compat.h"
+#include "http/reply.h"
+#include "http/router.h"
+#include "judge0.h"
+#include "policy/app.h"
 
 #define JUDGE0_VERSION "1.13.1"
 

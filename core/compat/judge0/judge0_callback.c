@@ -10,11 +10,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "policy/app.h"
-#include "clients/fetch.h"
-#include "judge0.h"
 #include "base/log.h"
+#include "clients/fetch.h"
 #include "http/reply.h"
+#include "judge0.h"
+#include "policy/app.h"
 
 /* The receiver's answer is read and dropped: a little of it is plenty. */
 #define ANSWER_MAX_BYTES 65536

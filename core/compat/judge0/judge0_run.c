@@ -17,11 +17,11 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "policy/app.h"
-#include "judge0.h"
 #include "base/log.h"
 #include "http/reply.h"
 #include "http/router.h"
+#include "judge0.h"
+#include "policy/app.h"
 
 #define MAX_ATTEMPTS 3
 #define RETRY_AFTER_MS 1000 /* times the attempt number */

@@ -15,10 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/app.h"
-#include "judge0.h"
 #include "clients/redis.h"
 #include "http/reply.h"
+#include "judge0.h"
+#include "policy/app.h"
 
 #define MAX_STORED 20000
 #define SWEEP_EVERY_MS 1000

@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/buf.h"
-#include "judge0.h"
 #include "backend/program.h"
+#include "base/buf.h"
 #include "base/utf8.h"
+#include "judge0.h"
 
 json_t *j0_unzip(const void *zip, size_t len, size_t max_bytes, size_t max_files, char *err, size_t errlen) {
     struct archive *a = archive_read_new();

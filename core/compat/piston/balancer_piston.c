@@ -8,12 +8,12 @@
  * CODECLOUD_PISTON_OPEN too). */
 #include <stdio.h>
 
-#include "policy/app.h"
 #include "balancer/fleet.h"
 #include "http/hooks.h"
-#include "piston.h"
 #include "http/proxy.h"
 #include "http/reply.h"
+#include "piston.h"
+#include "policy/app.h"
 
 int piston_relay_anonymous(struct request *req, int websocket) {
     if (app_config()->role != ROLE_BALANCER || !piston_anonymous(req)) return -1;

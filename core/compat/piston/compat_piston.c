@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/app.h"
+#include "base/util.h"
 #include "compat/compat.h"
-#include "piston.h"
 #include "http/reply.h"
 #include "http/router.h"
-#include "base/util.h"
+#include "piston.h"
+#include "policy/app.h"
 
 /* Piston's own defaults. */
 #define PISTON_RUN_TIMEOUT_MS 3000

@@ -11,13 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/app.h"
+#include "backend/session.h"
 #include "compat/compat.h"
-#include "piston.h"
 #include "http/reply.h"
 #include "http/router.h"
-#include "backend/session.h"
 #include "http/ws.h"
+#include "piston.h"
+#include "policy/app.h"
 
 #define INIT_TIMEOUT_MS 1000
 #define POLL_WAIT_MS 25000

@@ -11,16 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/app.h"
-#include "balancer/fleet.h"
 #include "balancer/balancer.h"
-#include "compat/compat.h"
 #include "balancer/fanout.h"
+#include "balancer/fleet.h"
+#include "clients/redis.h"
+#include "compat/compat.h"
 #include "http/hooks.h"
 #include "http/proxy.h"
-#include "clients/redis.h"
 #include "http/reply.h"
 #include "http/router.h"
+#include "policy/app.h"
 
 #define PIN_TTL "3600"
 #define USER_ID_MAX 128

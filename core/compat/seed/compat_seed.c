@@ -12,14 +12,14 @@
 
 #include <strings.h>
 
-#include "policy/app.h"
-#include "clients/fetch.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "clients/fetch.h"
 #include "http/multipart.h"
 #include "http/proxy.h"
 #include "http/reply.h"
 #include "http/router.h"
+#include "policy/app.h"
 
 /* Expired entries are dropped by the next seed request at least this much later. */
 #define SWEEP_MS 10000
