@@ -115,18 +115,18 @@ int pool_validate(const struct config *c, struct policy *p, char *err, size_t er
     return 0;
 }
 
-/* The settings a pool container of `lang` gets: the image and the policy's
- * default limits, exactly as a request that sets no limit would get them. */
+/* The settings a pool container of `lang` gets: the image and the default
+ * limits of that language (its own, else the policy's), exactly as a request
+ * that sets no limit would get them. */
 static int pool_spec(const char *lang, unsigned uid, struct sandbox_spec *spec) {
     const struct config *c = app_config();
     struct program prog;
     memset(&prog, 0, sizeof prog);
     prog.image = json_object_get(c->images, lang);
     if (!prog.image) return -1;
-    json_t *l = c->limits;
-    prog.limits.memory_mb = (long long)json_number_value(json_object_get(json_object_get(l, "memory_mb"), "default"));
-    prog.limits.cpus = json_number_value(json_object_get(json_object_get(l, "cpus"), "default"));
-    prog.limits.pids = (long long)json_number_value(json_object_get(json_object_get(l, "pids"), "default"));
+    prog.limits.memory_mb = (long long)program_limit_default(prog.image, "memory_mb");
+    prog.limits.cpus = program_limit_default(prog.image, "cpus");
+    prog.limits.pids = (long long)program_limit_default(prog.image, "pids");
     backend_sandbox_spec(&prog, uid, NULL, spec);
     return spec->image ? 0 : -1;
 }

@@ -216,18 +216,29 @@ json_t *program_argv(const struct program *p, const json_t *command) {
 /* One limit: the request's value checked against the policy's min..max, or
  * the default: the language's own (its image entry's `limits`, kept within
  * min..max) or else the policy's.  A limit missing from the policy cannot be set. */
+static double limit_default(const json_t *own, const char *name, int optional_default) {
+    const json_t *spec = json_object_get(app_config()->limits, name);
+    const json_t *min = json_object_get(spec, "min"), *max = json_object_get(spec, "max");
+    /* The language's own default applies even where the policy has none. */
+    const json_t *d = json_object_get(own, name);
+    if (!json_is_number(d)) d = optional_default ? NULL : json_object_get(spec, "default");
+    double out = json_is_number(d) ? json_number_value(d) : 0;
+    if (out && json_is_number(max) && out > json_number_value(max)) out = json_number_value(max);
+    if (out && json_is_number(min) && out < json_number_value(min)) out = json_number_value(min);
+    return out;
+}
+
+double program_limit_default(const json_t *entry, const char *name) {
+    return limit_default(json_object_get(entry, "limits"), name, 0);
+}
+
 static int read_limit(struct request *req, const json_t *given, const json_t *own, const char *name, double *out,
                       int integer, int optional_default) {
     const json_t *spec = json_object_get(app_config()->limits, name);
     const json_t *v = json_object_get(given, name);
     const json_t *min = json_object_get(spec, "min"), *max = json_object_get(spec, "max");
     if (!v || json_is_null(v)) {
-        /* The language's own default applies even where the policy has none. */
-        const json_t *d = json_object_get(own, name);
-        if (!json_is_number(d)) d = optional_default ? NULL : json_object_get(spec, "default");
-        *out = json_is_number(d) ? json_number_value(d) : 0;
-        if (*out && json_is_number(max) && *out > json_number_value(max)) *out = json_number_value(max);
-        if (*out && json_is_number(min) && *out < json_number_value(min)) *out = json_number_value(min);
+        *out = limit_default(own, name, optional_default);
         return 0;
     }
     if (!json_is_number(v)) {

@@ -53,6 +53,9 @@ void program_free(struct program *p);
  * that name without its last extension; a token "{sources}" becomes the names of `sources`, a
  * token "{options}" the request's `compile_options`. */
 json_t *program_argv(const struct program *p, const json_t *command);
+/* The value of limit `name` for a request of this image entry's language that does not set it:
+ * the language's own default (its `limits`), else the policy's, within the policy's min..max. */
+double program_limit_default(const json_t *entry, const char *name);
 /* Whether an image entry's compile step takes a request's `compile_options` ("{options}"). */
 int program_takes_options(const json_t *entry);
 /* Whether `name` follows api.md's file-name rule. */

@@ -150,6 +150,17 @@ static void answer_client(struct placement *p) {
     placement_free(p);
 }
 
+/* The session is in its key's set (Redis answers one connection's commands in order, so the
+ * reply to the last ZADD follows the keyset's): only now is the client answered, so that its next
+ * create, through any balancer, counts this session. */
+static void on_session_counted(void *ud, redisReply *r, const char *err) {
+    (void)r;
+    (void)err;
+    struct placement *p = ud;
+    if (client_left(p)) return;
+    answer_client(p);
+}
+
 /* The route is stored: only now may the client use the session. */
 static void on_route_stored(void *ud, redisReply *r, const char *err) {
     struct placement *p = ud;
@@ -184,8 +195,7 @@ static void on_route_stored(void *ud, redisReply *r, const char *err) {
     char index[200];
     snprintf(index, sizeof index, "cc:backend_sessions:%s", p->url);
     const char *zidx[] = {"ZADD", index, expiry, p->session_id};
-    redis_argv(NULL, NULL, 4, zidx);
-    answer_client(p);
+    redis_argv(on_session_counted, p, 4, zidx);
 }
 
 static void store_route(struct placement *p) {

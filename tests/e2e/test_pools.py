@@ -196,6 +196,26 @@ def test_other_limits_get_a_cold_container(start_server, policy_file):
     assert hostname(run_ok(srv, {"language": "python", "code": HOST})) == warm
 
 
+def test_a_languages_own_limits_are_its_pools(start_server, policy_file):
+    # python's entry sets its own memory and pids defaults (as the JVM languages' do): its pool's
+    # containers are made with them, so a request that sets no limit still takes a warm one.
+    own = POLICY.replace("  images = images.default,", """  images = (function()
+    local map = {}
+    for name, e in pairs(images.default) do map[name] = e end
+    map.python = { limits = { memory_mb = 200, pids = 100 } }
+    for k, v in pairs(images.default.python) do map.python[k] = v end
+    return map
+  end)(),""")
+    assert own != POLICY
+    srv = start_server(policy=policy_file(own % "true"))
+    wait_pools(srv, {"python": 1})
+    code = HOST + "print(open('/sys/fs/cgroup/memory/memory.limit_in_bytes').read().strip())"
+    first = run_ok(srv, {"language": "python", "code": code})["stdout"].split()
+    wait_pools(srv, {"python": 1})
+    again = run_ok(srv, {"language": "python", "code": code})["stdout"].split()
+    assert first == again and first[1] == str(200 << 20), (first, again)
+
+
 def test_health_and_metrics(start_server, policy_file):
     srv = pool_server(start_server, policy_file)
     status, body = health(srv)

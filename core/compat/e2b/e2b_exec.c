@@ -373,8 +373,12 @@ void e2b_process_signal(struct request *req, struct session *s, uint32_t pid, in
     char pidtext[16], sig[16];
     snprintf(pidtext, sizeof pidtext, "%u", pid);
     snprintf(sig, sizeof sig, "%d", signo);
-    /* The whole process group: the command and what it started. */
-    json_t *argv = json_pack("[s,s,s,s,s]", "sh", "-c", "kill -$1 -$(cat " PGID_FILE "$0) 2>/dev/null || exit 1",
+    /* The whole process group: the command and what it started.  The command is ours and running,
+     * but its first step may not have written its pid yet, nor `timeout` made its group: wait for
+     * the file (2 s at most), then signal the group, else the process alone. */
+    json_t *argv = json_pack("[s,s,s,s,s]", "sh", "-c",
+                             "f=" PGID_FILE "$0; i=0; while [ ! -s $f ]; do i=$((i+1)); [ $i -le 100 ] || exit 1; "
+                             "sleep 0.02; done; p=$(cat $f); kill -$1 -$p 2>/dev/null || kill -$1 $p 2>/dev/null || exit 1",
                              pidtext, sig);
     e2b_exec_answer(req, s, argv, on_signalled, NULL);
 }
