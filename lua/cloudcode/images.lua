@@ -46,7 +46,8 @@ images.default = {
     -- The driver (docker-services/ipython/notebook.py) is IPython's shell serving both the
     -- line REPL on stdin/stdout and `execute` cells over the launcher's notebook channel.
     file = "main.py", run = { "python3", "/opt/cloudcode/notebook.py", "{file}" },
-    script = { "ipython3", "--no-banner", "--colors=NoColor", "{file}" },
+    -- No terminal title: TERM=xterm would make IPython write one into the output.
+    script = { "ipython3", "--no-banner", "--colors=NoColor", "--TerminalInteractiveShell.term_title=False", "{file}" },
     interactive = true, notebook = true,
   },
 }

@@ -178,7 +178,8 @@ PROGRAMS = {
     },
     "octave": {
         "hello": 'disp("hello, world")\n',
-        "echo": 'disp(fgetl(stdin))\n',
+        # input(), not fgetl(stdin): on a tty, octave's stdin stream never sees the line.
+        "echo": 'disp(input("", "s"))\n',
     },
     "rscript": {
         "hello": 'cat("hello, world\\n")\n',
