@@ -27,9 +27,25 @@ def entries():
                                      check=True, env=os.environ).stdout)
 
 
+def argv(entry, command):
+    """An entry's command with its placeholders expanded as the server does (docs/policy.md) for a
+    one-file program without compile options."""
+    name = entry["file"]
+    out = []
+    for token in command:
+        if token == "{options}":
+            continue
+        if token == "{sources}":
+            out.append(name)
+            continue
+        out.append(token.replace("{file}", name).replace("{stem}", os.path.splitext(name)[0]))
+    return out
+
+
 def bare(entry, code):
     """Median ms of (compile +) run of the hello program, REPS times in one container."""
-    steps = ([shlex.join(entry["compile"])] if entry.get("compile") else []) + [shlex.join(entry["run"])]
+    steps = ([shlex.join(argv(entry, entry["compile"]))] if entry.get("compile") else []) + \
+        [shlex.join(argv(entry, entry["run"]))]
     body = " && ".join(steps) + " >/dev/null 2>&1"
     script = (f"cd /work && printf %s {shlex.quote(code)} > {shlex.quote(entry['file'])} && "
               f"for i in $(seq {REPS + 1}); do a=$(date +%s%N); {body} || echo FAILED; "
