@@ -7,7 +7,7 @@
 # bare: compile (if the language compiles) + run, timed inside ONE running container of the
 # language's image (read-only root, tmpfs /tmp and /work, an unprivileged uid, no network),
 # median of REPS after a warm-up: what the toolchain itself costs.  API: POST /v1/run of the same
-# program against a backend with the default policy (warm pools for python and c only), client
+# program against a backend with the default policy (every language pooled, lazily), client
 # wall time, median of REPS after a warm-up.  The difference is what CloudCode adds: for a
 # language without a warm container that includes creating and starting one.
 # Needs: docker + the images (make images), lua5.4 with lua-cjson, /usr/bin/python3, ./cloudcode.
