@@ -29,12 +29,38 @@ struct seed_route {
     struct request *req;
     char pin[300];
     int may_place;      /* create and upload place a user_id that has no pin yet */
+    int placed_once;    /* lost one race to pin it: the next GET must find the winner's pin */
+    char chosen[128];   /* the backend being pinned */
 };
 
+static void route_seed(struct seed_route *sr);
+
+/* A known pin: its lifetime is refreshed (a lost refresh only shortens it) and the request goes on. */
 static void relay_to(struct seed_route *sr, const char *url) {
     const char *argv[] = {"SET", sr->pin, url, "EX", PIN_TTL};
     redis_argv(NULL, NULL, 5, argv);
     proxy_relay(sr->req, url, app_config()->backend_timeout_ms + 60000, NULL, NULL);
+    free(sr);
+}
+
+/* A new pin is answered for only once Redis holds it: a next request of that user_id (through
+ * any balancer) must find it, and of two balancers placing one user_id at once, the first pin
+ * wins (NX) and the other request follows it. */
+static void on_pinned(void *ud, redisReply *r, const char *err) {
+    struct seed_route *sr = ud;
+    if (r && r->type == REDIS_REPLY_STATUS) {
+        char url[sizeof sr->chosen];
+        snprintf(url, sizeof url, "%s", sr->chosen);
+        relay_to(sr, url);
+        return;
+    }
+    if (r && r->type == REDIS_REPLY_NIL && !sr->placed_once) {
+        sr->placed_once = 1;
+        route_seed(sr);
+        return;
+    }
+    reply_error(sr->req, 503, "unavailable", "cannot pin the user_id in Redis: %s",
+                err ? err : r ? "unexpected reply" : "no reply");
     free(sr);
 }
 
@@ -56,10 +82,10 @@ static void place_user(struct seed_route *sr) {
     struct fleet_backend *b = url ? fleet_find(url) : NULL;
     if (!b) reply_error(req, 503, "unavailable", "no healthy backend can take a new session");
     else {
-        char chosen[128];
-        snprintf(chosen, sizeof chosen, "%s", b->url);
+        snprintf(sr->chosen, sizeof sr->chosen, "%s", b->url);
         json_decref(res);
-        relay_to(sr, chosen);
+        const char *argv[] = {"SET", sr->pin, sr->chosen, "EX", PIN_TTL, "NX"};
+        redis_argv(on_pinned, sr, 6, argv);
         return;
     }
     json_decref(res);
@@ -87,7 +113,7 @@ static void on_pin(void *ud, redisReply *r, const char *err) {
             return;
         }
     }
-    if (sr->may_place) {
+    if (sr->may_place && !sr->placed_once) {
         place_user(sr);
         return;
     }
