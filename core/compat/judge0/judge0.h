@@ -1,12 +1,15 @@
 /* judge0.h — the Judge0 CE dialect (docs/compat.md), served by translating to
  * /v1/run like Piston: what its files share.
  *
- * judge0.c          the routes, a submission's fields (defaults, bounds, 422s)
- *                   and how a stored submission is shown (fields, base64)
- * judge0_run.c      running a submission: the /v1 program, number_of_runs,
- *                   the queue of submissions waiting for a worker
- * judge0_status.c   Judge0's statuses and how one is decided, Ruby's base64
- * judge0_store.c    where submissions are kept until their retention ends
+ * judge0.c            the routes, the languages, creating submissions, the
+ *                     information routes
+ * judge0_show.c       how a stored submission is shown (fields, base64); show,
+ *                     delete, batch show
+ * judge0_submission.c a submission's fields read (defaults, bounds, 422s)
+ * judge0_run.c        running a submission: the /v1 program, number_of_runs,
+ *                     the queue of submissions waiting for a worker
+ * judge0_status.c     Judge0's statuses and how one is decided, Ruby's base64
+ * judge0_store.c      where submissions are kept until their retention ends
  *
  * A stored submission is a JSON object with Judge0's attribute names; its
  * texts (source_code, stdin, expected_output, stdout, stderr,
@@ -85,11 +88,33 @@ const char *j0_callback_refused(const char *url);
 void j0_callback_free(void);
 
 /* ---- judge0.c ---- */
-/* The submission as Judge0 shows it: `fields` (NULL: the default ones), texts as text or base64;
- * NULL when a text is not UTF-8 and base64 was not asked for. */
-json_t *j0_show(const json_t *sub, const json_t *fields, int base64);
 /* A setting of the policy's judge0.config, or `def`. */
 double j0_conf(const char *name, double def);
 int j0_conf_flag(const char *name, int def);
+/* Judge0's error answer: {"error": msg}. */
+void j0_error(struct request *req, int status, const char *msg);
+/* The /v1 language an id names, among the available ones of `langs` (/v1/languages' body), with
+ * Judge0's display name filled in from its real version; NULL when it is not offered here. */
+const json_t *j0_resolve_id(const json_t *langs, json_int_t id, char *name, size_t namelen);
+
+/* ---- judge0_show.c ---- */
+#define J0_NOT_UTF8 "some attributes for this submission cannot be converted to UTF-8, use base64_encoded=true query parameter"
+/* The submission as Judge0 shows it: `fields` (NULL: the default ones), texts as text or base64;
+ * NULL when a text is not UTF-8 and base64 was not asked for. */
+json_t *j0_show(const json_t *sub, const json_t *fields, int base64);
+/* The fields a request asks for (?fields=a,b or *), or NULL after answering 400. */
+json_t *j0_requested_fields(struct request *req);
+int j0_base64_requested(struct request *req);
+/* The size of a batch against Judge0's bound: 0, or -1 after answering 400. */
+int j0_batch_size_ok(struct request *req, size_t n);
+void j0_handle_show(struct request *req);
+void j0_handle_delete(struct request *req);
+void j0_handle_batch_show(struct request *req);
+
+/* ---- judge0_submission.c ---- */
+/* A new submission from one JSON object: the submission, or NULL with `errors` filled. */
+/* Add Judge0's 422 message for `field` to `errors` ({"field": ["message", ...]}). */
+void j0_add_error(json_t *errors, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+json_t *j0_read_submission(struct request *req, const json_t *in, int base64, const json_t *langs, json_t *errors);
 
 #endif
