@@ -261,7 +261,7 @@ static void create(struct request *req, const json_t *langs) {
     }
     if (!w || j0_run_submit(req, sub, 1, waiter_done, w) < 0) {
         if (w) {
-            j0_store_delete(json_string_value(json_object_get(sub, "token")));
+            j0_store_delete(json_string_value(json_object_get(sub, "token")), NULL, NULL);
             http_set_abort(req, NULL, NULL);
             free(w);
         }
@@ -309,7 +309,7 @@ static void batch_create(struct request *req, const json_t *langs) {
                     json_decref(errors);
                     errors = NULL;
                 } else {
-                    j0_store_delete(json_string_value(json_object_get(sub, "token")));
+                    j0_store_delete(json_string_value(json_object_get(sub, "token")), NULL, NULL);
                     j0_add_error(errors, "token", "out of memory");
                 }
                 json_decref(sub);

@@ -58,7 +58,7 @@ void j0_store_put(json_t *sub, void (*stored)(void *ud), void *ud);
  * from Redis, so cb may come later; it always comes. */
 typedef void (*j0_found_fn)(void *ud, const json_t *found);
 void j0_store_find(const json_t *tokens, j0_found_fn cb, void *ud);
-void j0_store_delete(const char *token);
+void j0_store_delete(const char *token, void (*deleted)(void *ud), void *ud);
 void j0_store_free(void);
 
 /* ---- judge0_run.c ---- */

@@ -182,6 +182,29 @@ static void look_up_param(struct request *req, void (*then)(struct lookup *, con
 
 void j0_handle_show(struct request *req) { look_up_param(req, show_one); }
 
+/* A DELETE is answered once Redis no longer holds the submission: a GET through another
+ * balancer right after the answer must not find it. */
+struct deletion {
+    struct request *req;    /* NULL once the client went away */
+    json_t *out;            /* the submission as it was, the answer */
+};
+
+static void deletion_abort(struct request *req, void *ud) {
+    (void)req;
+    ((struct deletion *)ud)->req = NULL;
+}
+
+static void deleted(void *ud) {
+    struct deletion *d = ud;
+    if (d->req) {
+        http_set_abort(d->req, NULL, NULL);
+        reply_json(d->req, 200, d->out);
+    } else {
+        json_decref(d->out);
+    }
+    free(d);
+}
+
 static void delete_one(struct lookup *l, const json_t *found) {
     const json_t *sub = owned(l->req, json_array_get(found, 0));
     int status = (int)json_integer_value(json_object_get(sub, "status_id"));
@@ -194,9 +217,17 @@ static void delete_one(struct lookup *l, const json_t *found) {
         j0_error(l->req, 400, msg);
     } else {
         /* Judge0 answers with base64 so the data always survives the delete. */
+        struct deletion *d = malloc(sizeof *d);
         json_t *out = j0_show(sub, l->fields, 1);
-        j0_store_delete(json_string_value(json_object_get(sub, "token")));
-        reply_json(l->req, 200, out);
+        if (!d || !out) {
+            free(d);
+            json_decref(out);
+            j0_error(l->req, 500, "out of memory");
+            return;
+        }
+        *d = (struct deletion){l->req, out};
+        http_set_abort(l->req, deletion_abort, d);
+        j0_store_delete(json_string_value(json_object_get(sub, "token")), deleted, d);
     }
 }
 

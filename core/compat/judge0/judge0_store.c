@@ -68,9 +68,10 @@ struct sharing {
     void *ud;
 };
 
+/* Redis answered a SET or a DEL (or failed: this balancer still answers for the submission). */
 static void on_shared(void *ud, redisReply *reply, const char *err) {
     (void)reply;
-    (void)err; /* not shared: this balancer still answers for it */
+    (void)err;
     struct sharing *s = ud;
     s->stored(s->ud);
     free(s);
@@ -182,13 +183,19 @@ void j0_store_find(const json_t *tokens, j0_found_fn cb, void *ud) {
     free(keys);
 }
 
-void j0_store_delete(const char *token) {
+void j0_store_delete(const char *token, void (*deleted)(void *ud), void *ud) {
     if (store) json_object_del(store, token);
-    if (!shared()) return;
+    if (!shared()) {
+        if (deleted) deleted(ud);
+        return;
+    }
     char key[96];
     redis_key(key, sizeof key, token);
     const char *argv[] = {"DEL", key};
-    redis_argv(NULL, NULL, 2, argv);
+    struct sharing *s = deleted ? malloc(sizeof *s) : NULL;
+    if (s) *s = (struct sharing){deleted, ud};
+    redis_argv(s ? on_shared : NULL, s, 2, argv);
+    if (deleted && !s) deleted(ud);
 }
 
 void j0_store_free(void) {
