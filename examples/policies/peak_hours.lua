@@ -19,7 +19,7 @@ if not first or first > 23 or last > 23 then error("CODECLOUD_PEAK_HOURS must be
 local fixed_hour = env.int("CODECLOUD_HOUR", nil)
 
 -- What a key gets at peak: sessions and runs at once, and the most of each limit.
-local peak = { sessions = 2, most = { memory_mb = 128, cpus = 0.5, timeout_ms = 5000 } }
+local peak = { sessions = 2, most = { memory_mb = 128, cpus = 0.5, timeout_ms = 3000 } }
 
 local function is_peak()
   local hour = fixed_hour or os.date("*t").hour

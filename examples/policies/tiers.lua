@@ -17,7 +17,7 @@ local policy = require "policies.backend"
 
 local tiers = {
   free = { keys = "CODECLOUD_FREE_KEYS", sessions = 1,
-           most = { memory_mb = 128, cpus = 0.5, timeout_ms = 5000, lifetime_s = 600 } },
+           most = { memory_mb = 128, cpus = 0.5, timeout_ms = 3000, lifetime_s = 600 } },
   pro  = { keys = "CODECLOUD_PRO_KEYS",  sessions = 20,
            most = { memory_mb = 2048, cpus = 2.0, timeout_ms = 600000, lifetime_s = 86400 } },
 }
