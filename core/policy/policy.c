@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/util.h"
 #include "luajson.h"
 
 extern int luaopen_cjson(lua_State *L);
@@ -130,6 +131,23 @@ static void close_c_loading(lua_State *L) {
     lua_pop(L, 1);
 }
 
+/* require "cloudcode.sha256": a function giving a string's SHA-256 as 64 lower-case hex
+ * digits, the form admit's req.key has, so that a policy can tell the keys it lists apart
+ * (examples/policies/tiers.lua) without holding their hashes as well. */
+static int sha256_string(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    char hex[65];
+    sha256_hex(s, len, hex);
+    lua_pushstring(L, hex);
+    return 1;
+}
+
+static int open_sha256(lua_State *L) {
+    lua_pushcfunction(L, sha256_string);
+    return 1;
+}
+
 /* Only what a policy needs to compute answers: no io, no os.execute, no
  * loading of C modules.  `require` finds lua/ beside the binary and the
  * policy's own folder. */
@@ -174,6 +192,8 @@ static void open_safe_libs(lua_State *L, const char *policy_path) {
     lua_getfield(L, -1, "preload");
     lua_pushcfunction(L, luaopen_cjson);
     lua_setfield(L, -2, "cjson");
+    lua_pushcfunction(L, open_sha256);
+    lua_setfield(L, -2, "cloudcode.sha256");
     lua_pop(L, 1);
     close_c_loading(L);
     lua_pop(L, 1);

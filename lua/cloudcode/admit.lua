@@ -17,4 +17,14 @@ function admit.caps(req)
   return req.limits
 end
 
+-- The limits a request gets, none above `most` ({ timeout_ms = 5000, ... }): a request that
+-- asked for more, or whose default is more, gets that much.  For admit hooks that cap a key's
+-- or an hour's programs (examples/policies/).
+function admit.within(limits, most)
+  for name, top in pairs(most) do
+    if limits[name] and limits[name] > top then limits[name] = top end
+  end
+  return limits
+end
+
 return admit

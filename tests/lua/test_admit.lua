@@ -47,4 +47,11 @@ function T.zero_capacity_refuses()
   A.eq(select(4, admit.caps(req(0, 0, 10, 0))), "key")
 end
 
+function T.within_caps_only_what_is_above()
+  local admit = require "cloudcode.admit"
+  local got = admit.within({ timeout_ms = 10000, memory_mb = 128, cpus = 1.0 },
+                           { timeout_ms = 5000, memory_mb = 256, pids = 8 })
+  A.same(got, { timeout_ms = 5000, memory_mb = 128, cpus = 1.0 })
+end
+
 return T

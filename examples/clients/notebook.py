@@ -1,18 +1,18 @@
 #!/usr/bin/env python3
-"""examples/notebook.py — a few notebook cells against a CloudCode server (standard library only).
+"""examples/clients/notebook.py — a few notebook cells against a CloudCode server (standard library
+only, and the CloudCode class of client.py beside it).
 
-    python3 examples/notebook.py [URL] [API_KEY]
+    python3 examples/clients/notebook.py [URL] [API_KEY]
 
 URL defaults to $CLOUDCODE_URL or http://127.0.0.1:8080, the key to $CLOUDCODE_API_KEY (none if
 unset). Creates an `ipython` session, runs cells with POST /v1/sessions/{id}/execute, prints what
 each returned, saves the plot's PNG as notebook-plot.png, and deletes the session.
 """
 import base64
-import http.client
-import json
 import os
 import sys
-import urllib.parse
+
+from client import CloudCode
 
 CELLS = [
     "import numpy as np\nxs = np.linspace(0, 2 * np.pi, 200)\nprint('points:', len(xs))",
@@ -20,25 +20,6 @@ CELLS = [
     "import matplotlib.pyplot as plt\nplt.plot(xs, np.sin(xs), label='sin')\nplt.legend()\nplt.show()",
     "undefined_name",
 ]
-
-
-class Client:
-    def __init__(self, url, key):
-        u = urllib.parse.urlsplit(url)
-        self.host, self.port = u.hostname, u.port or 80
-        self.headers = {"Content-Type": "application/json"}
-        if key:
-            self.headers["Authorization"] = f"Bearer {key}"
-
-    def call(self, method, path, body=None, timeout=120):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
-        try:
-            conn.request(method, path, json.dumps(body) if body is not None else None, self.headers)
-            resp = conn.getresponse()
-            data = resp.read()
-            return resp.status, json.loads(data) if data else None
-        finally:
-            conn.close()
 
 
 def show(reply, n):
@@ -65,7 +46,7 @@ def show(reply, n):
 def main():
     url = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("CLOUDCODE_URL", "http://127.0.0.1:8080")
     key = sys.argv[2] if len(sys.argv) > 2 else os.environ.get("CLOUDCODE_API_KEY", "")
-    api = Client(url, key)
+    api = CloudCode(url, key)
     status, s = api.call("POST", "/v1/sessions", {"language": "ipython"})
     if status != 201:
         sys.exit(f"create failed: {status} {s}")
