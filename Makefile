@@ -81,7 +81,7 @@ $(OBJ_DIR)/launcher $(ASAN_DIR)/launcher build/llhttp build/llhttp-asan build/un
 # C unit tests: tests/unit/test_<room>.c linked against every core object but main.o.
 UNIT_SRC   := $(filter-out tests/unit/test_launcher%,$(wildcard tests/unit/test_*.c))
 UNIT_BIN   := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRC))
-build/unit/%: tests/unit/%.c $(LIB_OBJ) $(LLHTTP_OBJ) $(CORE_HDRS) tests/unit/unit.h tests/unit/unit_loop.h | build/unit
+build/unit/%: tests/unit/%.c $(LIB_OBJ) $(LLHTTP_OBJ) $(CORE_HDRS) $(wildcard tests/unit/*.h) | build/unit
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LLHTTP_OBJ) $(LDLIBS)
 
 unit: $(UNIT_BIN) $(LAUNCHER_UNIT_TESTS)
@@ -90,7 +90,7 @@ unit: $(UNIT_BIN) $(LAUNCHER_UNIT_TESTS)
 # C integration tests: tests/integration/test_*.c, built as the unit tests are, but run against the
 # running engine (/var/run/docker.sock) and the built images; `make unit` needs neither.
 INTEGRATION_BIN := $(patsubst tests/integration/%.c,build/integration/%,$(wildcard tests/integration/test_*.c))
-build/integration/%: tests/integration/%.c $(LIB_OBJ) $(LLHTTP_OBJ) $(CORE_HDRS) tests/unit/unit.h tests/unit/unit_loop.h | build/integration
+build/integration/%: tests/integration/%.c $(LIB_OBJ) $(LLHTTP_OBJ) $(CORE_HDRS) $(wildcard tests/unit/*.h) | build/integration
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LLHTTP_OBJ) $(LDLIBS)
 
 integration: $(INTEGRATION_BIN)
