@@ -142,6 +142,8 @@ static void test_methods(void) {
     CHECK(seen.handler == NULL);
     CHECK(strstr(seen.body, "method_not_allowed") != NULL);
     CHECK(strstr(seen.body, "use GET, DELETE, PUT") != NULL);
+    CHECK(ask("POST", "/v1/things/fixed") == 405); /* two GET routes match: GET is named once */
+    CHECK(strstr(seen.body, "use GET, DELETE, PUT\"") != NULL);
     CHECK(ask("DELETE", "/v1/things") == 405);
     CHECK(strstr(seen.body, "use GET\"") != NULL);
     /* HEAD is served by the GET route; other methods are not stand-ins. */
