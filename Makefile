@@ -23,7 +23,7 @@ CORE_HDRS  := $(call rwildcard,core,*.h)
 # must not build with what was read: the build goals then run `deps` first and hand the build to a
 # fresh make, which parses again with the packages in place.
 BUILD_READY := $(if $(LLHTTP_SRC),$(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes))
-BUILD_GOALS := all asan unit cloudcode cloudcode-asan launcher
+BUILD_GOALS := all asan unit integration cloudcode cloudcode-asan launcher
 
 OBJ_DIR      := build/obj
 ASAN_DIR     := build/asan
@@ -75,16 +75,25 @@ build/llhttp/%.o: /usr/share/llhttp/%.c | build/llhttp
 build/llhttp-asan/%.o: /usr/share/llhttp/%.c | build/llhttp-asan
 	$(CC) $(ASAN_FLAGS) -w -I/usr/share/include/llhttp -c -o $@ $<
 
-$(OBJ_DIR)/launcher $(ASAN_DIR)/launcher build/llhttp build/llhttp-asan build/unit:
+$(OBJ_DIR)/launcher $(ASAN_DIR)/launcher build/llhttp build/llhttp-asan build/unit build/integration:
 	mkdir -p $@
 
 # C unit tests: tests/unit/test_<room>.c linked against every core object but main.o.
 UNIT_SRC   := $(filter-out tests/unit/test_launcher%,$(wildcard tests/unit/test_*.c))
 UNIT_BIN   := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRC))
-build/unit/%: tests/unit/%.c $(LIB_OBJ) $(LLHTTP_OBJ) $(CORE_HDRS) tests/unit/unit.h tests/unit/unit_loop.h | build/unit
+build/unit/%: tests/unit/%.c $(LIB_OBJ) $(LLHTTP_OBJ) $(CORE_HDRS) $(wildcard tests/unit/*.h) | build/unit
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LLHTTP_OBJ) $(LDLIBS)
 
 unit: $(UNIT_BIN) $(LAUNCHER_UNIT_TESTS)
+	@set -e; for t in $^; do echo "== $$t"; ./$$t; done
+
+# C integration tests: tests/integration/test_*.c, built as the unit tests are, but run against the
+# running engine (/var/run/docker.sock) and the built images; `make unit` needs neither.
+INTEGRATION_BIN := $(patsubst tests/integration/%.c,build/integration/%,$(wildcard tests/integration/test_*.c))
+build/integration/%: tests/integration/%.c $(LIB_OBJ) $(LLHTTP_OBJ) $(CORE_HDRS) $(wildcard tests/unit/*.h) | build/integration
+	$(CC) $(CFLAGS_BASE) $(CFLAGS) -Itests/unit -o $@ $< $(LIB_OBJ) $(LLHTTP_OBJ) $(LDLIBS)
+
+integration: $(INTEGRATION_BIN)
 	@set -e; for t in $^; do echo "== $$t"; ./$$t; done
 else
 $(BUILD_GOALS): deps
@@ -111,7 +120,7 @@ run: setup
 
 PYTEST := /usr/bin/python3 -m pytest
 test: setup asan
-	$(MAKE) unit lua-test
+	$(MAKE) unit lua-test integration
 	$(PYTEST) -q tests/e2e
 	CODECLOUD_TEST_BINARY=./cloudcode-asan $(PYTEST) -q tests/e2e -m "not valgrind_only"
 	CODECLOUD_TEST_VALGRIND=1 CODECLOUD_TEST_SLOW=10 $(PYTEST) -q tests/e2e -m valgrind
@@ -124,4 +133,4 @@ test-languages: setup
 clean:
 	rm -rf build cloudcode cloudcode-asan launcher/cloudcode-launcher
 
-.PHONY: all asan unit lua-test deps engine images setup run test test-languages clean
+.PHONY: all asan unit integration lua-test deps engine images setup run test test-languages clean

@@ -60,7 +60,8 @@ static int match(const char *pattern, const char *path, struct request *req) {
             size_t seglen = strcspn(s, "/");
             if (!close || seglen == 0 || req->nparams >= HTTP_MAX_PARAMS) return 0;
             char *value = malloc(seglen + 1);
-            if (!value || http_percent_decode(s, seglen, value, seglen + 1, 0) < 0) {
+            /* A %00 would cut the value short: "/x/abc%00junk" must not name "abc". */
+            if (!value || http_percent_decode(s, seglen, value, seglen + 1, 0) < 0 || memmem(s, seglen, "%00", 3)) {
                 free(value);
                 return 0;
             }

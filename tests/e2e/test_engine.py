@@ -2,7 +2,7 @@
 and the engine itself going away and coming back.
 
 An attach stream cut mid-output (the launcher resends what we lack after a re-attach) is
-covered by tests/unit/test_sandbox.c, which drops the stream with sandbox_drop_stream."""
+covered by tests/integration/test_sandbox.c, which drops the stream with sandbox_drop_stream."""
 import os
 import signal
 import subprocess
