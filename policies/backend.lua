@@ -32,6 +32,9 @@ return {
   max_wait_ms = 30000,
   max_ws_per_session = 4,
   uid_range = { 100000, 165535 },
+  -- Each step of starting a container (the engine's create, attach and start,
+  -- the launcher's hello) must finish within this, or the start fails (503).
+  sandbox_step_timeout_ms = 10000,
 
   limits = limits.default,
   images = images.default,

@@ -140,6 +140,7 @@ void backend_sandbox_spec(const struct program *p, unsigned uid, const char *ses
     spec->fsize_bytes = mem / 8;
     spec->nofile = 256;
     spec->tty = p->tty;
+    spec->step_timeout_ms = app_config()->sandbox_step_timeout_ms;
 }
 
 int backend_sandbox_start(const struct program *p, unsigned *uid, const char *session_id,

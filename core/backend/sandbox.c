@@ -18,8 +18,10 @@
 
 #include "base/log.h"
 
-#define DEFAULT_STEP_MS 10000u
 #define MAX_REATTACHES 3   /* consecutive, without a Y in between */
+/* The engine's answer to a create is awaited this long, past the step timeout: a container it
+ * makes after the step timed out is then known by its id and removed, never left behind. */
+#define CREATE_ANSWER_MS 60000
 
 enum phase { PH_CREATE, PH_ATTACH, PH_START, PH_HELLO, PH_READY, PH_REATTACH, PH_INSPECT };
 
@@ -107,7 +109,7 @@ static void removed(void *ud, int ok, const char *why) {
 /* Force-remove the container (if there is one yet), then free. */
 static void remove_and_release(struct sandbox *sb) {
     if (sb->phase == PH_CREATE && sb->call) return;   /* create_done removes what it made */
-    /* A create that timed out may still complete in the engine: remove it by name
+    /* A create whose call failed in transport may still complete in the engine: remove it by name
      * (best effort; a reconcile at the next start catches what this misses). */
     const char *which = sb->id[0] ? sb->id : sb->create_unsure ? sb->name : NULL;
     if (!which || !docker_remove(sb->d, which, removed, sb)) release(sb);
@@ -155,12 +157,12 @@ static const char *engine_message(json_t *body) {
 
 /* ---- the container's life: create, attach, start, hello ----------------------------------- */
 
-static void hello_timed_out(uv_timer_t *t);
+static void step_timed_out(uv_timer_t *t);
 static void inspect(struct sandbox *sb);
 
 static void send_hello(struct sandbox *sb) {
     attach_hello(sb->att, sb->last_seq);
-    uv_timer_start(&sb->timer, hello_timed_out, sb->step_ms, 0);
+    uv_timer_start(&sb->timer, step_timed_out, sb->step_ms, 0);
 }
 
 static void start_done(void *ud, long status, json_t *body, const char *error) {
@@ -185,6 +187,7 @@ static void start_done(void *ud, long status, json_t *body, const char *error) {
 static void create_done(void *ud, long status, json_t *body, const char *error) {
     struct sandbox *sb = ud;
     sb->call = NULL;
+    uv_timer_stop(&sb->timer);
     const char *id = json_string_value(json_object_get(body, "Id"));
     if (status == 201 && id) snprintf(sb->id, sizeof sb->id, "%s", id);
     if (sb->dead) {   /* destroyed while creating: remove what was made */
@@ -216,10 +219,14 @@ static void create_done(void *ud, long status, json_t *body, const char *error) 
     if (!sb->att) lost(sb, SANDBOX_LOST_ENGINE, "out of memory");
 }
 
-static void hello_timed_out(uv_timer_t *t) {
+/* The create's or the hello's deadline (the engine's other calls are bounded by their own). */
+static void step_timed_out(uv_timer_t *t) {
     struct sandbox *sb = t->data;
     char why[128];
-    if (sb->phase == PH_HELLO) {
+    if (sb->phase == PH_CREATE) {
+        snprintf(why, sizeof why, "creating the container: timed out after %u ms", sb->step_ms);
+        lost(sb, SANDBOX_LOST_TIMEOUT, why);
+    } else if (sb->phase == PH_HELLO) {
         snprintf(why, sizeof why, "the launcher did not answer within %u ms", sb->step_ms);
         lost(sb, SANDBOX_LOST_TIMEOUT, why);
     } else if (sb->phase == PH_REATTACH) {
@@ -379,46 +386,6 @@ static const struct attach_callbacks attach_cbs = {
 
 /* ---- creating ----------------------------------------------------------------------------- */
 
-static json_t *tmpfs_opts(const struct sandbox_spec *s) {
-    char tmp[160], work[160];
-    snprintf(tmp, sizeof tmp, "rw,nosuid,nodev,noexec,size=%lld,uid=%u,gid=%u,mode=700",
-             s->tmp_bytes, s->uid, s->uid);
-    snprintf(work, sizeof work, "rw,nosuid,nodev,exec,size=%lld,uid=%u,gid=%u,mode=700",
-             s->work_bytes, s->uid, s->uid);
-    return json_pack("{s:s,s:s}", "/tmp", tmp, "/work", work);
-}
-
-static json_t *create_body(const struct sandbox_spec *s) {
-    char user[32];
-    snprintf(user, sizeof user, "%u:%u", s->uid, s->uid);
-    json_t *host = json_pack(
-        "{s:s,s:b,s:o,s:I,s:[s],s:[s],s:I,s:I,s:I,s:I,s:[{s:s,s:I,s:I},{s:s,s:I,s:I},{s:s,s:i,s:i}],"
-        "s:{s:s},s:i,s:b,s:b,s:s,s:b}",
-        "NetworkMode", "none", "ReadonlyRootfs", 1, "Tmpfs", tmpfs_opts(s), "ShmSize",
-        (json_int_t)s->shm_bytes, "CapDrop", "ALL", "SecurityOpt", "no-new-privileges",
-        "PidsLimit", (json_int_t)s->pids_limit, "Memory", (json_int_t)s->memory_bytes,
-        "MemorySwap", (json_int_t)s->memory_bytes, "NanoCpus", (json_int_t)s->nano_cpus,
-        "Ulimits", "Name", "nofile", "Soft", (json_int_t)s->nofile, "Hard", (json_int_t)s->nofile,
-        "Name", "fsize", "Soft", (json_int_t)s->fsize_bytes, "Hard", (json_int_t)s->fsize_bytes,
-        "Name", "core", "Soft", 0, "Hard", 0, "LogConfig", "Type", "none", "OomScoreAdj", 0,
-        "Init", 0, "AutoRemove", 0, "IpcMode", "private", "Privileged", 0);
-    if (!host) return NULL;
-    /* Zero means "no limit" to the engine: leave out what the policy did not set. */
-    if (s->pids_limit <= 0) json_object_del(host, "PidsLimit");
-    if (s->memory_bytes <= 0) {
-        json_object_del(host, "Memory");
-        json_object_del(host, "MemorySwap");
-    }
-    if (s->nano_cpus <= 0) json_object_del(host, "NanoCpus");
-    if (s->shm_bytes <= 0) json_object_del(host, "ShmSize");
-    return json_pack("{s:s,s:s,s:b,s:b,s:b,s:b,s:b,s:b,s:[],s:s,s:{s:s,s:s,s:s},s:b,s:o}",
-                     "Image", s->image, "User", user, "Tty", 0, "OpenStdin", 1, "StdinOnce", 0,
-                     "AttachStdin", 1, "AttachStdout", 1, "AttachStderr", 1, "Env", "WorkingDir",
-                     "/work", "Labels", "cloudcode", "1", "cloudcode.backend", s->backend_id,
-                     "cloudcode.session", s->session_id ? s->session_id : "", "NetworkDisabled",
-                     1, "HostConfig", host);
-}
-
 static void random_name(char out[24]) {
     unsigned char r[8];
     if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
@@ -432,22 +399,22 @@ static void random_name(char out[24]) {
 
 struct sandbox *sandbox_create(struct docker *d, const struct sandbox_spec *spec,
                                const struct sandbox_callbacks *cb, void *ud) {
-    if (!d || !spec->image || !spec->backend_id) return NULL;
+    if (!d || !spec->image || !spec->backend_id || !spec->step_timeout_ms) return NULL;
     struct sandbox *sb = calloc(1, sizeof *sb);
     if (!sb) return NULL;
     sb->d = d;
     sb->cb = *cb;
     sb->ud = ud;
     sb->phase = PH_CREATE;
-    sb->step_ms = spec->step_timeout_ms ? spec->step_timeout_ms : DEFAULT_STEP_MS;
+    sb->step_ms = spec->step_timeout_ms;
     sb->next_rid = 1;
     sb->image = strdup(spec->image);
     random_name(sb->name);
-    json_t *body = create_body(spec);
+    json_t *body = sandbox_create_body(spec);
     char path[64];
     snprintf(path, sizeof path, "/containers/create?name=%s", sb->name);
     if (sb->image && body)
-        sb->call = docker_call(d, "POST", path, body, sb->step_ms, create_done, sb);
+        sb->call = docker_call(d, "POST", path, body, CREATE_ANSWER_MS, create_done, sb);
     json_decref(body);
     if (!sb->call) {
         free(sb->image);
@@ -456,6 +423,7 @@ struct sandbox *sandbox_create(struct docker *d, const struct sandbox_spec *spec
     }
     uv_timer_init(docker_loop(d), &sb->timer);
     sb->timer.data = sb;
+    uv_timer_start(&sb->timer, step_timed_out, sb->step_ms, 0);
     sb->next = all;
     if (all) all->prev = sb;
     all = sb;

@@ -32,7 +32,7 @@ struct sandbox_spec {            /* every value comes from the policy */
     long long fsize_bytes;       /* ulimit fsize */
     long long nofile;            /* ulimit nofile */
     int tty;                     /* the launcher's pty is per run: the container's Tty stays false */
-    unsigned step_timeout_ms;    /* bound on each of create, attach, start, hello (0: 10 s) */
+    unsigned step_timeout_ms;    /* bound on each of create, attach, start, hello (> 0) */
 };
 
 enum sandbox_lost_reason {
@@ -69,10 +69,14 @@ struct sandbox_callbacks {
 typedef void (*sandbox_channel_cb)(struct sandbox *sb, void *ud, const char *data, size_t len);
 void sandbox_set_channel_callback(struct sandbox *sb, sandbox_channel_cb cb);
 
-/* Start creating. NULL only if the engine is closing or out of memory; every
+/* Start creating. NULL only if the spec lacks its image, backend id or step
+ * timeout, or the engine is closing or out of memory; every
  * failure after that comes through on_lost, never from inside this call. */
 struct sandbox *sandbox_create(struct docker *d, const struct sandbox_spec *spec,
                                const struct sandbox_callbacks *cb, void *ud);
+/* The engine's create body for `spec` (sandbox_body.c): no network, read-only root, no
+ * capabilities, its own uid, the spec's limits and tmpfs mounts; NULL out of memory. */
+json_t *sandbox_create_body(const struct sandbox_spec *spec);
 /* Hand the sandbox to another owner (a warm pool's container given to a session). */
 void sandbox_set_callbacks(struct sandbox *sb, const struct sandbox_callbacks *cb, void *ud);
 /* No callback after this; the container is force-removed in the background and the

@@ -5,13 +5,6 @@
 #include "policy/app.h"
 #include "reply.h"
 
-int hook_ask_quiet(const char *name, const json_t *args, json_t **results) {
-    char err[512];
-    if (policy_call(app_policy(), name, args, results, err, sizeof err) == 0) return 0;
-    metrics_add(METRIC_COUNTER, "cloudcode_policy_errors_total", "", 1);
-    return -1;
-}
-
 int hook_ask(struct request *req, const char *name, const json_t *args, json_t **results) {
     char err[512];
     if (policy_call(app_policy(), name, args, results, err, sizeof err) == 0) return 0;

@@ -10,8 +10,5 @@
  * hook's return values).  On failure answers the request 500 `policy_error`
  * ("policy hook <name> failed: <first line>"), counts it, returns -1. */
 int hook_ask(struct request *req, const char *name, const json_t *args, json_t **results);
-/* The same outside a request (pool refill, health loop): failures are logged
- * and counted only. */
-int hook_ask_quiet(const char *name, const json_t *args, json_t **results);
 
 #endif

@@ -166,6 +166,7 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
     c->args_max = (size_t)read_int(&r, "args_max", 4096, 0, 60000);
     c->args_max_bytes = (size_t)read_int(&r, "args_max_bytes", 64 << 10, 0, 1 << 20);
     c->run_grace_ms = (long)read_int(&r, "run_grace_ms", 10000, 100, 3600000);
+    c->sandbox_step_timeout_ms = (unsigned)read_int(&r, "sandbox_step_timeout_ms", 10000, 100, 600000);
     const json_t *uids = json_object_get(r.settings, "uid_range");
     c->uid_min = 100000;
     c->uid_max = 165535;

@@ -52,6 +52,7 @@ struct config {
     size_t args_max;           /* entries of a program's `args` */
     size_t args_max_bytes;     /* their bytes together (with a NUL each) */
     long run_grace_ms;         /* a run unanswered this long past its timeout is killed */
+    unsigned sandbox_step_timeout_ms; /* bound on each of a container's create, attach, start, hello */
     unsigned uid_min, uid_max;
     json_t *limits;            /* {"timeout_ms":{"default":..,"min":..,"max":..}, ...} */
     json_t *images;            /* {"python":{"image":..,"aliases":[..],...}, ...} */

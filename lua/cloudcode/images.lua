@@ -280,15 +280,4 @@ local more = {
 }
 for name, e in pairs(more) do images.default[name] = e end
 
--- Look a language up by name or alias: its canonical name and entry.
-function images.resolve(map, name)
-  for lang, e in pairs(map) do
-    if lang == name then return lang, e end
-    for _, a in ipairs(e.aliases or {}) do
-      if a == name then return lang, e end
-    end
-  end
-  return nil
-end
-
 return images

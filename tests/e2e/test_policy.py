@@ -107,8 +107,10 @@ def test_check_missing_file():
      '    limits = { memory_mb = "lots" } } } }\n', 3),
     ('return {\n  role = "backend",\n  images = { c = { image = "x", file = "main.c", run = { "x" },\n'
      '    limits = { compile_timeout_ms = -5 } } } }\n', 3),
+    ('return {\n  role = "backend",\n  images = require("cloudcode.images").default,\n'
+     '  sandbox_step_timeout_ms = 0 }\n', 4),
 ], ids=["string-for-int", "below-minimum", "fraction", "bad-role", "bad-listen", "no-images",
-        "image-without-run", "entry-limit-unknown", "entry-limit-not-number", "entry-limit-negative"])
+        "image-without-run", "entry-limit-unknown", "entry-limit-not-number", "entry-limit-negative", "step-timeout-zero"])
 def test_check_bad_settings(policy_file, text, line):
     f = policy_file(text)
     p = run_cli("--check", f)
@@ -311,3 +313,18 @@ def test_admit_runaway_allocation_is_policy_error(start_server):
     assert policy_errors(srv) == before + 3
     st, _, body = srv.request("GET", "/v1/languages")
     assert st == 200
+
+
+# ---- settings the mechanism takes from the policy ---------------------------------------------
+
+def test_sandbox_step_timeout_bounds_a_container_start(start_server):
+    """sandbox_step_timeout_ms bounds each step of a container's start: at 100 ms the engine's
+    start alone (namespaces, mounts) takes longer, so the run is answered 503 naming the timeout
+    at once, where the default (10 s) runs it."""
+    srv = start_server(POLICIES / "backend_step_timeout.lua")
+    t0 = time.monotonic()
+    st, _, body = srv.request("POST", "/v1/run", body=RUN, timeout=slow(30))
+    assert_error(st, body, "unavailable", expected_status=503)
+    assert "timed out" in body["error"]["message"] or "timeout" in body["error"]["message"], body
+    assert time.monotonic() - t0 < slow(5)
+    srv.alive()

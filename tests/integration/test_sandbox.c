@@ -77,6 +77,7 @@ static void spec_init(struct sandbox_spec *s, const char *image) {
     s->shm_bytes = 32 << 20;
     s->fsize_bytes = 32 << 20;
     s->nofile = 256;
+    s->step_timeout_ms = 10000;
 }
 
 static void exec_argv(struct sandbox *sb, const char *code, int stdin_closed) {
