@@ -71,8 +71,10 @@ static void on_grace_expired(uv_timer_t *t) {
 }
 
 static void on_role_stopped(void) {
-    /* Everything of the role is gone: once the loop has nothing left it returns. */
-    uv_close((uv_handle_t *)&grace_timer, NULL);
+    /* The role's own parts are gone: once the loop has nothing left it returns.  What may still
+     * be open (a connection flushing or lingering, a proxied request in flight) stays bounded by
+     * the grace period: the timer stays armed but no longer keeps the loop alive by itself. */
+    uv_unref((uv_handle_t *)&grace_timer);
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
     uv_close((uv_handle_t *)&sig_hup, NULL);
