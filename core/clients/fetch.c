@@ -74,7 +74,14 @@ int fetch_address_forbidden(const struct sockaddr *sa, int allow_loopback) {
     if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0 || memcmp(b, zeros, 12) == 0)
         return v4_forbidden((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15],
                             allow_loopback);
+    /* 6to4 (2002::/16) carries its IPv4 in bits 16-47: a relay would take it there. */
+    if (b[0] == 0x20 && b[1] == 0x02)
+        return v4_forbidden((uint32_t)b[2] << 24 | (uint32_t)b[3] << 16 | (uint32_t)b[4] << 8 | b[5], allow_loopback);
     return (b[0] & 0xfe) == 0xfc ||                  /* fc00::/7 unique local */
+           /* translators whose IPv4 cannot be read off reliably: local-use NAT64 64:ff9b:1::/48
+            * (any prefix length up to /96), Teredo 2001::/32 (obfuscated), ORCHID and the like */
+           (b[0] == 0 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0 && b[5] == 1) ||
+           (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0) ||
            (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || /* fe80::/10 link-local */
            (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) || /* fec0::/10 site-local (deprecated) */
            b[0] == 0xff ||                           /* multicast */

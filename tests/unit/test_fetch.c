@@ -41,6 +41,9 @@ static void test_addresses(void) {
         /* IPv4 inside IPv6 is judged as that IPv4: mapped, compatible, NAT64. */
         "::ffff:127.0.0.1", "::ffff:7f00:1", "::ffff:169.254.169.254", "::ffff:10.0.0.1",
         "::ffff:0.0.0.0", "::127.0.0.1", "::10.1.2.3", "64:ff9b::a9fe:a9fe", "64:ff9b::192.168.1.1",
+        /* 6to4 judged by its IPv4; local-use NAT64 and Teredo refused whole. */
+        "2002:7f00:1::1", "2002:a9fe:a9fe::", "2002:c0a8:101::1", "64:ff9b:1::808:808",
+        "64:ff9b:1:ffff::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001::1",
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         if (forbidden(refused[i], 0) != 1) fprintf(stderr, "%s is allowed\n", refused[i]);
@@ -51,7 +54,8 @@ static void test_addresses(void) {
         "126.255.255.255", "128.0.0.1", "169.253.255.255", "169.255.0.1", "172.15.255.255",
         "172.32.0.1", "192.0.1.1", "192.167.255.255", "192.169.0.1", "198.17.255.255",
         "198.20.0.1", "223.255.255.255", "2606:4700:4700::1111", "2a00:1450::1", "::ffff:8.8.8.8",
-        "64:ff9b::808:808", "fbff::1", "fe00::1", "2001:db9::1",
+        "64:ff9b::808:808", "fbff::1", "fe00::1", "2001:db9::1", "2002:808:808::1", "2001:1::1",
+        "64:ff9b:2::1",
     };
     for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++) {
         if (forbidden(allowed[i], 0) != 0) fprintf(stderr, "%s is refused\n", allowed[i]);
