@@ -531,6 +531,10 @@ def test_redis_restart(tmp_path, persistent):
         lb = f.balancer()
         sid = create(lb)["id"]
         r.stop()
+        # The balancer learns of it from its connection's end, on its own loop: not necessarily
+        # before it reads the next request (CI once got a healthz between the two).
+        wait_until(lambda: lb.request("GET", "/healthz")[0] == 503, timeout=5,
+                   what="the balancer to see Redis gone")
         status, _, body = lb.request("GET", "/healthz")
         assert status == 503 and body["status"] == "unavailable" and body["checks"]["redis"] != "ok", body
         assert "redis" in body["checks"]["redis"].lower(), body
