@@ -220,11 +220,8 @@ void session_create(struct request *req) {
         reply_error(req, 503, "unavailable", "the Docker engine is unreachable");
         return;
     }
-    struct session *s = calloc(1, sizeof *s);
-    if (!s) {
-        reply_error(req, 500, "internal", "out of memory");
-        return;
-    }
+    struct session *s = request_calloc(req, sizeof *s);
+    if (!s) return;
     json_t *counts = backend_counts(req->key_hash);
     int rc = program_from_request(req, PROGRAM_SESSION, counts, &s->prog);
     json_decref(counts);

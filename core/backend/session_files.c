@@ -76,11 +76,8 @@ static void file_op(struct request *req, struct session *s, enum file_op op, con
         reply_error(req, 413, "payload_too_large", "a file PUT carries at most %zu bytes", attach_put_max(strlen(path)));
         return;
     }
-    struct pending_file *f = calloc(1, sizeof *f);
-    if (!f) {
-        reply_error(req, 500, "internal", "out of memory");
-        return;
-    }
+    struct pending_file *f = request_calloc(req, sizeof *f);
+    if (!f) return;
     f->op = op;
     f->req = req;
     f->rid = op == FILE_GET ? sandbox_get(s->sb, path)

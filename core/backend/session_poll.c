@@ -47,11 +47,8 @@ void session_output(struct request *req, struct session *s, uint64_t cursor, lon
         reply_json(req, 200, output_body(s, cursor));
         return;
     }
-    struct waiter *w = calloc(1, sizeof *w);
-    if (!w) {
-        reply_error(req, 500, "internal", "out of memory");
-        return;
-    }
+    struct waiter *w = request_calloc(req, sizeof *w);
+    if (!w) return;
     w->req = req;
     w->s = s;
     w->cursor = cursor;

@@ -152,11 +152,8 @@ void session_websocket(struct request *req, struct session *s, uint64_t cursor) 
                     "(max_ws_per_session)", open);
         return;
     }
-    struct wsclient *c = calloc(1, sizeof *c);
-    if (!c) {
-        reply_error(req, 500, "internal", "out of memory");
-        return;
-    }
+    struct wsclient *c = request_calloc(req, sizeof *c);
+    if (!c) return;
     c->s = s;
     c->cursor = cursor;
     c->ws = ws_accept(req, &ws_cbs, c);

@@ -352,11 +352,8 @@ static void on_session_route(void *ud, redisReply *r, const char *err) {
 
 /* Route `req` for session `id`: as a /v1 request (raw_ms 0) or relayed as it is. */
 static void route_by_session(struct request *req, const char *id, long raw_ms, long long extend_s) {
-    struct routed *rt = calloc(1, sizeof *rt);
-    if (!rt) {
-        reply_error(req, 500, "internal", "out of memory");
-        return;
-    }
+    struct routed *rt = request_calloc(req, sizeof *rt);
+    if (!rt) return;
     rt->req = req;
     rt->raw_ms = raw_ms;
     rt->extend_s = extend_s;

@@ -280,11 +280,8 @@ static void on_drain_lookup(void *ud, redisReply *r, const char *err) {
 }
 
 static void handle_remove(struct request *req) {
-    struct drain *d = calloc(1, sizeof *d);
-    if (!d) {
-        reply_error(req, 500, "internal", "out of memory");
-        return;
-    }
+    struct drain *d = request_calloc(req, sizeof *d);
+    if (!d) return;
     d->req = req;
     if (http_query_param(req, "url", d->url, sizeof d->url) <= 0) {
         free(d);

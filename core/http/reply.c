@@ -88,3 +88,9 @@ json_t *request_json_object(struct request *req) {
     }
     return body;
 }
+
+void *request_calloc(struct request *req, size_t size) {
+    void *p = calloc(1, size);
+    if (!p) reply_error(req, 500, "internal", "out of memory");
+    return p;
+}

@@ -21,8 +21,8 @@ void reply_no_content(struct request *req);
 /* JSON text of a value as api.md wants it: compact, "/" not escaped. */
 char *json_text(const json_t *v);
 
-
-
 /* The request body as a JSON object, or NULL after answering 400. */
 json_t *request_json_object(struct request *req);
+/* A zeroed object of `size` bytes for the work of `req`, or NULL after answering 500. */
+void *request_calloc(struct request *req, size_t size);
 #endif

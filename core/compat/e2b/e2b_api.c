@@ -195,11 +195,8 @@ static void look_up(struct request *req, enum lookup_for purpose) {
         reply_error(req, 404, "e2b", "sandbox %s not found", req->params[0]);
         return;
     }
-    struct lookup *l = calloc(1, sizeof *l);
-    if (!l) {
-        reply_error(req, 500, "internal", "out of memory");
-        return;
-    }
+    struct lookup *l = request_calloc(req, sizeof *l);
+    if (!l) return;
     l->req = req;
     l->purpose = purpose;
     e2b_sub(req, NULL, "GET", target, NULL, 0, on_looked_up, l);

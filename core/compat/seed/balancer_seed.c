@@ -193,11 +193,8 @@ static void handle_seed(struct request *req) {
         reply_error(req, 503, "unavailable", "Redis is unavailable: %s", redis_status());
         return;
     }
-    struct seed_route *sr = calloc(1, sizeof *sr);
-    if (!sr) {
-        reply_error(req, 500, "internal", "out of memory");
-        return;
-    }
+    struct seed_route *sr = request_calloc(req, sizeof *sr);
+    if (!sr) return;
     sr->req = req;
     int create = strcmp(req->path, "/api/session/create") == 0;
     sr->may_place = create || strncmp(req->path, "/api/files/add/", 15) == 0;
