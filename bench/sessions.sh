@@ -11,7 +11,8 @@
 #   (b) create   session create -> first output    vs  docker run --rm -> first stdout byte
 #   (g) churn    sessions one after another: create -> first output -> DELETE, N back to back,
 #                then CHURN_RATE (10) per second for SECONDS_CHURN (10) s, vs docker run --rm ->
-#                first stdout byte (N samples, after)
+#                first stdout byte (N samples, after); once per language of CHURN_LANGS (python
+#                bash: python's own start-up is most of its number, bash's shows the server's part)
 #   (c) echo     input -> output round trip on a python echo session, long-poll and WebSocket,
 #                vs the engine's own hijacked attach stream on a `docker run -d -i` container
 #   (d) sustained  CLIENTS (4) clients of back-to-back python hellos for SECONDS_SUSTAINED (20) s
@@ -32,7 +33,7 @@ ME=bench/sessions.sh
 PARTS=${PARTS:-run create churn echo sustained idle phases}
 export N=${N:-30} WARMUP=${WARMUP:-3} ECHO_N=${ECHO_N:-300} ECHO_ROUNDS=${ECHO_ROUNDS:-3}
 export CLIENTS=${CLIENTS:-4} SECONDS_SUSTAINED=${SECONDS_SUSTAINED:-20} IDLE=${IDLE:-50}
-export CHURN_RATE=${CHURN_RATE:-10} SECONDS_CHURN=${SECONDS_CHURN:-10}
+export CHURN_RATE=${CHURN_RATE:-10} SECONDS_CHURN=${SECONDS_CHURN:-10} CHURN_LANGS=${CHURN_LANGS:-python bash}
 PREFIX=${CODECLOUD_IMAGE_PREFIX:-cloudcode/}
 
 need_tools docker

@@ -269,14 +269,23 @@ def part_create(api, label, n, warmup):
     ratio("create->first output / docker run", o, t)
 
 
-def part_churn(api, label, n, warmup, rate, seconds):
+# The churn's programs: what prints the first output, its image and its argv on the host.  python is
+# the default; bash shows the server's part when the program itself starts in a few ms.
+CHURN_PROGRAMS = {
+    "python": (PY_READY, PYTHON_IMAGE, ["python3", "-u", "-c"]),
+    "bash": ("echo ready", IMAGE_PREFIX + "scripts", ["bash", "-c"]),
+}
+
+
+def part_churn(api, label, n, warmup, rate, seconds, lang):
     """Sessions one after another: create -> first output -> DELETE, back to back and paced."""
-    print(f"(g) session churn, {PY_READY!r}: create -> first output -> DELETE, one after another "
+    code, image, argv = CHURN_PROGRAMS[lang]
+    print(f"(g) session churn, {lang} {code!r}: create -> first output -> DELETE, one after another "
           f"({n} back to back, then {rate:g}/s for {seconds:g} s), vs docker run --rm (first stdout "
           f"byte), {n} samples after")
 
     def cycle():
-        first, created, sid, o = session_first_output(api, PY_READY)
+        first, created, sid, o = session_first_output(api, code, {"language": lang})
         if not o["events"][0]["data"].startswith("ready"):
             raise RuntimeError(f"unexpected first event {o['events']}")
         t0 = time.perf_counter()
@@ -308,8 +317,8 @@ def part_churn(api, label, n, warmup, rate, seconds):
         paced.append(cycle()[0])
         next_at += period
     paced_rate = len(paced) / (time.perf_counter() - t_start)
-    base = docker_run_argv(label, "--entrypoint", "python3", PYTHON_IMAGE, "-u", "-c", PY_READY)
-    bare = [sys.executable, "-u", "-c", PY_READY]
+    base = docker_run_argv(label, "--entrypoint", argv[0], image, *argv[1:], code)
+    bare = (argv if lang != "python" else [sys.executable, *argv[1:]]) + [code]
     theirs, floor = [], []
     for _ in range(n):
         if time.monotonic() > deadline + MAX_PART_SECONDS / 2:
@@ -321,10 +330,10 @@ def part_churn(api, label, n, warmup, rate, seconds):
     line("back to back: DELETE answered (reset done)", back_del)
     p = line(f"paced {rate:g}/s ({paced_rate:.1f}/s, {late} late): create -> first", paced)
     t = line("docker run -> first stdout byte", theirs)
-    f = line("the same python3 on the host, no container", floor)
+    f = line(f"the same {argv[0]} on the host, no container", floor)
     ratio("back to back / docker run", b, t)
     ratio(f"paced {rate:g}/s / docker run", p, t, "(target: median <= 20 ms)")
-    ratio(f"paced {rate:g}/s / python3 on the host", p, f, f"(+{p[0] - f[0]:.2f} ms median)")
+    ratio(f"paced {rate:g}/s / {argv[0]} on the host", p, f, f"(+{p[0] - f[0]:.2f} ms median)")
 
 
 def echo_session(api):
@@ -621,8 +630,9 @@ def main():
         elif part == "create":
             part_create(api, label, n, warmup)
         elif part == "churn":
-            part_churn(api, label, n, warmup, float(os.environ.get("CHURN_RATE", "10")),
-                       float(os.environ.get("SECONDS_CHURN", "10")))
+            for lang in os.environ.get("CHURN_LANGS", "python bash").split():
+                part_churn(api, label, n, warmup, float(os.environ.get("CHURN_RATE", "10")),
+                           float(os.environ.get("SECONDS_CHURN", "10")), lang)
         elif part == "echo":
             part_echo(api, url, label, int(os.environ.get("ECHO_N", "300")), warmup,
                       int(os.environ.get("ECHO_ROUNDS", "3")))
