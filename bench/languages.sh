@@ -5,8 +5,10 @@
 #   REPS=10 bash bench/languages.sh java go # some
 #
 # bare: compile (if the language compiles) + run, timed inside ONE running container of the
-# language's image (read-only root, tmpfs /tmp and /work, an unprivileged uid, no network),
-# median of REPS after a warm-up: what the toolchain itself costs.  API: POST /v1/run of the same
+# language's image (read-only root, tmpfs /tmp and /work, an unprivileged uid, no network, the
+# memory and CPUs a run of the language gets), each time from an empty /tmp and /work as a run
+# starts (no compiler cache survives a run), median of REPS after a warm-up: what the toolchain
+# itself costs.  API: POST /v1/run of the same
 # program against a backend with the default policy (every language pooled, lazily), client
 # wall time, median of REPS after a warm-up.  The difference is what CloudCode adds: for a
 # language without a warm container that includes creating and starting one.

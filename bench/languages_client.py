@@ -1,6 +1,8 @@
 """bench/languages.sh's client: per language, a hello program's time on the bare toolchain
 (compile + run inside one already-running container of the language's image, as the backend
-would run them) against POST /v1/run through the API (client-side wall time, median of REPS).
+would run them: the same memory and CPUs as a run of the language gets, each time from an empty
+/tmp and /work as a run gets them) against POST /v1/run
+through the API (client-side wall time, median of REPS).
 
   languages_client.py URL LANG... (env: REPS, IMAGE_PREFIX, LABEL)"""
 import json
@@ -21,10 +23,18 @@ LABEL = os.environ.get("LABEL", "languages-bench")
 
 
 def entries():
+    """The default image map, and the default limits (lua/cloudcode/limits.lua)."""
     lua = ('package.path = "lua/?.lua;" .. package.path; local cj = require "cjson"; '
-           'io.write(cj.encode(require("cloudcode.images").default))')
-    return json.loads(subprocess.run(["lua5.4", "-e", lua], cwd=ROOT, capture_output=True, text=True,
-                                     check=True, env=os.environ).stdout)
+           'io.write(cj.encode({ images = require("cloudcode.images").default, '
+           'limits = require("cloudcode.limits").default }))')
+    out = json.loads(subprocess.run(["lua5.4", "-e", lua], cwd=ROOT, capture_output=True, text=True,
+                                    check=True, env=os.environ).stdout)
+    return out["images"], {k: v.get("default") for k, v in out["limits"].items()}
+
+
+def limit(entry, defaults, name):
+    """A limit as a run of the language gets it: the entry's own default, else the policy's."""
+    return entry.get("limits", {}).get(name, defaults[name])
 
 
 def argv(entry, command):
@@ -42,17 +52,23 @@ def argv(entry, command):
     return out
 
 
-def bare(entry, code):
+def bare(entry, defaults, code):
     """Median ms of (compile +) run of the hello program, REPS times in one container."""
     steps = ([shlex.join(argv(entry, entry["compile"]))] if entry.get("compile") else []) + \
         [shlex.join(argv(entry, entry["run"]))]
     body = " && ".join(steps) + " >/dev/null 2>&1"
-    script = (f"cd /work && printf %s {shlex.quote(code)} > {shlex.quote(entry['file'])} && "
-              f"for i in $(seq {REPS + 1}); do a=$(date +%s%N); {body} || echo FAILED; "
+    # Each iteration starts as an API run does: /tmp and /work hold nothing but the source (the
+    # reset empties them between runs, so no compiler cache outlives a run), outside the timing.
+    src = shlex.quote(entry['file'])
+    clean = (f"find /tmp /work -mindepth 1 -maxdepth 1 -exec rm -rf {{}} + 2>/dev/null; "
+             f"printf %s {shlex.quote(code)} > /work/{src}")
+    script = (f"cd /work && for i in $(seq {REPS + 1}); do {clean}; a=$(date +%s%N); {body} || echo FAILED; "
               'b=$(date +%s%N); echo $(( (b - a) / 1000 )); done')
     out = subprocess.run(["docker", "run", "--rm", "--network", "none", "--label", f"cloudcode-bench={LABEL}",
                           "--read-only", "--tmpfs", "/tmp:exec", "--tmpfs", "/work:exec,mode=1777",
-                          "--user", "100123:100123", "--memory", "1g", "--entrypoint", "sh",
+                          "--user", "100123:100123", "--entrypoint", "sh",
+                          "--memory", f"{limit(entry, defaults, 'memory_mb')}m",
+                          "--cpus", str(limit(entry, defaults, "cpus")),
                           entry["image"], "-c", script],
                          capture_output=True, text=True, timeout=600).stdout.split()
     if "FAILED" in out:
@@ -77,11 +93,11 @@ def api(url, lang, code):
 
 def main():
     url, langs = sys.argv[1], sys.argv[2:]
-    es = entries()
+    es, defaults = entries()
     print(f"{'language':12} {'bare ms':>9} {'API ms':>9} {'overhead':>9}")
     for lang in langs:
         code = PROGRAMS[lang]["hello"]
-        b, a = bare(es[lang], code), api(url, lang, code)
+        b, a = bare(es[lang], defaults, code), api(url, lang, code)
         if b is None or a is None:
             print(f"{lang:12} failed (bare {b}, api {a})")
             continue
