@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from balancer_util import fleet, redis  # noqa: F401  (fixtures)
 from conftest import POLICIES, REPO, assert_error, base_env, binary, run_cli, slow
 
 
@@ -463,3 +464,49 @@ def test_check_accepts_the_new_settings(policy_file):
         f = policy_file(f'return {{ role = "{role}", {text} }}\n', name=f"{role}.lua")
         p = run_cli("--check", f)
         assert p.returncode == 0, p.stderr
+
+
+# ---- the balancer's clocks (policy settings) ----------------------------------------------------
+
+def test_balancer_clocks_are_the_policys(fleet):
+    """Seen in Redis while a run is in flight through a balancer: its reservation lapses at
+    reservation_hold_ms, its key's entry at its timeout + backend_timeout_s + compile_allowance_ms;
+    and a seed user_id's pin lives seed_pin_ttl_s (the defaults: 60 s, 60 s, 1 h)."""
+    import hashlib
+    import json
+    from balancer_util import Background, auth
+    backend = fleet.backend(policy=POLICIES / "settings.lua")
+    bal = fleet.balancer(policy=POLICIES / "balancer_settings.lua", env={"CODECLOUD_TEST_SETTINGS": json.dumps(
+        {"reservation_hold_ms": 3000000, "compile_allowance_ms": 1000000, "seed_pin_ttl_s": 12345})})
+    keyset = "cc:keyset:" + hashlib.sha256(b"k1").hexdigest()
+    run = Background(lambda: bal.request("POST", "/v1/run", {"language": "python", "code": "import time\ntime.sleep(600)",
+                                                             "limits": {"timeout_ms": 5000}},
+                                         headers=auth("k1"), timeout=slow(60)))
+    seen = {}
+
+    def scores(key, prefix=""):
+        flat = fleet.redis.command("ZRANGE", key, "0", "-1", "WITHSCORES")
+        return [float(s) for m, s in zip(flat[::2], flat[1::2]) if m.startswith(prefix)]
+
+    deadline = time.monotonic() + slow(30)
+    while len(seen) < 2 and time.monotonic() < deadline and run.is_alive():
+        now = time.time() * 1000
+        for name, found in (("resv", scores(f"cc:resv:{backend.url}")), ("run", scores(keyset, backend.url + " run:"))):
+            if found:
+                seen[name] = found[0] - now
+        time.sleep(0.02)
+    st, _, body = run.result()
+    assert st == 200 and body["status"] == "timeout", (st, body)
+    assert set(seen) == {"resv", "run"}, seen
+    assert 2900000 < seen["resv"] <= 3000000, seen
+    assert 1000000 < seen["run"] <= 1000000 + 5000 + 5000, seen  # + backend_timeout_s + the run's timeout
+    # A seed user_id is pinned at its first upload.
+    boundary = "pin"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"m.py\"\r\n\r\nprint(1)\r\n"
+            f"--{boundary}--\r\n").encode()
+    st, _, reply = bal.request("POST", "/api/files/add/pinned", body,
+                               headers={**auth("k1"), "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert st == 200, (st, reply)
+    pins = fleet.redis.command("KEYS", "cc:seed:*:pinned")
+    assert len(pins) == 1, pins
+    assert 3600 < fleet.redis.command("TTL", pins[0]) <= 12345
