@@ -52,46 +52,42 @@ static int tmpfs_sized(const json_t *body, const char *mount, long long bytes) {
     return opts && strstr(opts, want);
 }
 
-static void spec_for(long long memory_mb, struct sandbox_spec *spec, json_t **body, json_t **env) {
+/* The mounts and ulimits a program of `memory_mb` gets (MiB, files), in its spec and in the
+ * engine's create body; returns the program's environment. */
+struct sizes { long long memory_mb, work, tmp, shm, fsize, nofile; };
+
+static json_t *check_spec(const struct sizes *x) {
     struct program p = {0};
     snprintf(p.language, sizeof p.language, "python");
     p.image = json_object_get(app_config()->images, "python");
-    p.limits.memory_mb = memory_mb;
-    backend_sandbox_spec(&p, 123456, "s1", spec);
-    *body = sandbox_create_body(spec);
-    *env = backend_program_env(&p);
+    p.limits.memory_mb = x->memory_mb;
+    struct sandbox_spec s;
+    backend_sandbox_spec(&p, 123456, "s1", &s);
+    CHECK(s.work_bytes == x->work * MIB && s.tmp_bytes == x->tmp * MIB && s.shm_bytes == x->shm * MIB);
+    CHECK(s.fsize_bytes == x->fsize * MIB && s.nofile == x->nofile);
+    json_t *body = sandbox_create_body(&s);
+    CHECK(tmpfs_sized(body, "/work", x->work * MIB) && tmpfs_sized(body, "/tmp", x->tmp * MIB));
+    CHECK(json_integer_value(json_object_get(json_object_get(body, "HostConfig"), "ShmSize")) == x->shm * MIB);
+    CHECK(ulimit_of(body, "nofile") == x->nofile && ulimit_of(body, "fsize") == x->fsize * MIB);
+    CHECK(ulimit_of(body, "core") == 0);
+    json_decref(body);
+    return backend_program_env(&p);
 }
 
 static void test_defaults(void) {
-    struct sandbox_spec s;
-    json_t *body, *env;
-    spec_for(512, &s, &body, &env);
     /* Today's: /work a quarter of the memory, /tmp, /dev/shm and fsize an eighth, 256 files. */
-    CHECK(s.work_bytes == 128 * MIB && s.tmp_bytes == 64 * MIB && s.shm_bytes == 64 * MIB);
-    CHECK(s.fsize_bytes == 64 * MIB && s.nofile == 256);
-    CHECK(tmpfs_sized(body, "/work", 128 * MIB) && tmpfs_sized(body, "/tmp", 64 * MIB));
-    CHECK(json_integer_value(json_object_get(json_object_get(body, "HostConfig"), "ShmSize")) == 64 * MIB);
-    CHECK(ulimit_of(body, "nofile") == 256 && ulimit_of(body, "fsize") == 64 * MIB && ulimit_of(body, "core") == 0);
+    json_t *env = check_spec(&(struct sizes){512, 128, 64, 64, 64, 256});
     CHECK(json_array_size(env) == 5);
     CHECK(env_has(env, "PATH=/usr/local/bin:/usr/bin:/bin") && env_has(env, "HOME=/work"));
     CHECK(env_has(env, "LANG=C.UTF-8") && env_has(env, "PYTHONUNBUFFERED=1") && env_has(env, "TERM=xterm"));
-    json_decref(body);
     json_decref(env);
 }
 
 static void test_settings(void) {
-    struct sandbox_spec s;
-    json_t *body, *env;
-    spec_for(256, &s, &body, &env);
-    CHECK(s.work_bytes == 128 * MIB && s.tmp_bytes == 64 * MIB && s.shm_bytes == 16 * MIB);
-    CHECK(s.fsize_bytes == 8 * MIB && s.nofile == 1000);
-    CHECK(tmpfs_sized(body, "/work", 128 * MIB) && tmpfs_sized(body, "/tmp", 64 * MIB));
-    CHECK(json_integer_value(json_object_get(json_object_get(body, "HostConfig"), "ShmSize")) == 16 * MIB);
-    CHECK(ulimit_of(body, "nofile") == 1000 && ulimit_of(body, "fsize") == 8 * MIB);
+    json_t *env = check_spec(&(struct sizes){256, 128, 64, 16, 8, 1000});
     /* The entry's env over the policy's; false (in either) sets nothing; no built-in is left. */
     CHECK(json_array_size(env) == 3);
     CHECK(env_has(env, "B=entry b") && env_has(env, "D=entry d=x") && env_has(env, "PATH=/bin"));
-    json_decref(body);
     json_decref(env);
 }
 
