@@ -510,3 +510,20 @@ def test_balancer_clocks_are_the_policys(fleet):
     pins = fleet.redis.command("KEYS", "cc:seed:*:pinned")
     assert len(pins) == 1, pins
     assert 3600 < fleet.redis.command("TTL", pins[0]) <= 12345
+
+
+def test_sandbox_settings_follow_a_reload(start_server, policy_file):
+    """A reload's sandbox settings apply to the next program, warm containers included (those made
+    for the old settings are not the containers the new ones describe)."""
+    def text(nofile, tmp):
+        return (f'local policy = require "policies.backend"\npolicy.sandbox_nofile = {nofile}\n'
+                f'policy.sandbox_tmp_fraction = {tmp}\nreturn policy\n')
+    f = policy_file(text(300, 0.125))
+    srv = start_server(f)
+    seen = sandbox_seen(srv)
+    assert (seen["nofile"], seen["tmp"]) == (300, 64 * MIB), seen
+    f.write_text(text(400, 0.25))
+    srv.signal(signal.SIGHUP)
+    srv.wait_log(lambda l: l.get("event") == "reloaded")
+    seen = sandbox_seen(srv)
+    assert (seen["nofile"], seen["tmp"]) == (400, 128 * MIB), seen
