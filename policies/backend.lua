@@ -35,6 +35,17 @@ return {
   -- Each step of starting a container (the engine's create, attach and start,
   -- the launcher's hello) must finish within this, or the start fails (503).
   sandbox_step_timeout_ms = 10000,
+  -- A sandbox's writable mounts, each a fraction of the program's memory limit (together at
+  -- most 1: filling them ends in ENOSPC, never in an OOM kill), its ulimits (fsize: one file,
+  -- also a fraction of memory; nofile: open files), and the environment the program gets on
+  -- top of its image's own ENV lines (an image entry's `env` goes on top; false: not set).
+  sandbox_work_fraction = 0.25,   -- /work
+  sandbox_tmp_fraction = 0.125,   -- /tmp
+  sandbox_shm_fraction = 0.125,   -- /dev/shm
+  sandbox_fsize_fraction = 0.125,
+  sandbox_nofile = 256,
+  sandbox_env = { PATH = "/usr/local/bin:/usr/bin:/bin", HOME = "/work", LANG = "C.UTF-8",
+                  PYTHONUNBUFFERED = "1", TERM = "xterm" },
 
   limits = limits.default,
   images = images.default,
@@ -65,6 +76,7 @@ return {
   file_url_peers = env.list("CODECLOUD_FILE_URL_PEERS"),
   seed_output_quiet_ms = 1000,
   seed_output_max_ms = 3000,
+  file_url_timeout_ms = 10000,   -- a seed file_url's whole fetch (and a peer's upload)
   -- The Judge0 CE dialect: language ids, Judge0's defaults and bounds,
   -- retention of submissions and callback hosts (lua/cloudcode/judge0.lua).
   judge0 = judge0.default,

@@ -28,6 +28,16 @@ return {
   backend_timeout_s = 5,
   backend_lost_after_s = 30,
   health_interval_ms = 1000,
+  -- A placement's reservation on its backend lapses this long after it was taken if the
+  -- create never answered; a run's wait for its backend is its timeouts plus
+  -- backend_timeout_s plus compile_allowance_ms; a seed user_id's pin to its backend lives
+  -- seed_pin_ttl_s after its last use.  Redis: a connect attempt, and a command (one that
+  -- times out drops the connection), are given up after these (read at start, as `redis`).
+  reservation_hold_ms = 60000,
+  compile_allowance_ms = 60000,
+  seed_pin_ttl_s = 3600,
+  redis_connect_timeout_ms = 2000,
+  redis_command_timeout_ms = 2000,
 
   -- Defaults used to bound waits (the backends apply their own policies).
   limits = limits.default,

@@ -86,7 +86,7 @@ int backend_validate(const struct config *c, struct policy *p, char *err, size_t
         return -1;
     }
     json_object_foreach(c->images, lang, e) {
-        const char *why = NULL;
+        const char *why = NULL, *part = "";
         if (!json_is_object(e)) why = "must be a table";
         else if (!json_is_string(json_object_get(e, "image"))) why = "needs image = \"name\"";
         else if (!json_is_string(json_object_get(e, "file")) ||
@@ -94,9 +94,10 @@ int backend_validate(const struct config *c, struct policy *p, char *err, size_t
             why = "needs file = \"main file name\"";
         else if (!json_is_array(json_object_get(e, "run")) || json_array_size(json_object_get(e, "run")) == 0)
             why = "needs run = {argv...}";
-        else why = entry_limits_problem(c, e);
+        else if (!(why = entry_limits_problem(c, e)) && (why = config_env_problem(json_object_get(e, "env"))))
+            part = "env ";
         if (why) {
-            snprintf(err, errlen, "%s:%d: images.%s %s", policy_path(p), policy_line_of(p, lang), lang, why);
+            snprintf(err, errlen, "%s:%d: images.%s %s%s", policy_path(p), policy_line_of(p, lang), lang, part, why);
             return -1;
         }
     }
@@ -131,14 +132,15 @@ void backend_sandbox_spec(const struct program *p, unsigned uid, const char *ses
     spec->memory_bytes = mem;
     spec->nano_cpus = (long long)(p->limits.cpus * 1e9);
     spec->pids_limit = p->limits.pids;
-    /* /work a quarter, /tmp and /dev/shm an eighth each: together half of the
-     * memory, so filling them ends in ENOSPC, never in an OOM kill.  fsize is
-     * the smallest of them: one file cannot outgrow any of them either. */
-    spec->work_bytes = mem / 4;
-    spec->tmp_bytes = mem / 8;
-    spec->shm_bytes = mem / 8;
-    spec->fsize_bytes = mem / 8;
-    spec->nofile = 256;
+    /* The mounts share the memory as the policy says (at most all of it together, so filling
+     * them ends in ENOSPC, never in an OOM kill), and fsize bounds one file (by default the
+     * smallest mount: one file cannot outgrow any of them either). */
+    const struct config *c = app_config();
+    spec->work_bytes = (long long)((double)mem * c->sandbox_work_fraction);
+    spec->tmp_bytes = (long long)((double)mem * c->sandbox_tmp_fraction);
+    spec->shm_bytes = (long long)((double)mem * c->sandbox_shm_fraction);
+    spec->fsize_bytes = (long long)((double)mem * c->sandbox_fsize_fraction);
+    spec->nofile = c->sandbox_nofile;
     spec->tty = p->tty;
     spec->step_timeout_ms = app_config()->sandbox_step_timeout_ms;
 }
@@ -164,24 +166,30 @@ int backend_sandbox_start(const struct program *p, unsigned *uid, const char *se
     return *sbp ? 0 : -1;
 }
 
-/* The image's own environment (its ENV lines: IPYTHONDIR, MPLCONFIGDIR, ...),
- * then ours on top; nothing of the server's environment. */
+/* Whether the policy's `env` table names the variable of `kv` ("NAME=value"). */
+static int env_names(const json_t *env, const char *kv) { return json_object_getn(env, kv, strcspn(kv, "=")) != NULL; }
+
+static void env_add(json_t *env, const char *name, const json_t *value) {
+    if (json_is_string(value)) json_array_append_new(env, json_sprintf("%s=%s", name, json_string_value(value)));
+}
+
+/* The image's own environment (its ENV lines: IPYTHONDIR, MPLCONFIGDIR, ...), then the
+ * policy's sandbox_env, then the image entry's env, each over the one before (false: not
+ * set); nothing of the server's environment. */
 json_t *backend_program_env(const struct program *p) {
-    static const char *const ours[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/work", "LANG=C.UTF-8",
-                                       "PYTHONUNBUFFERED=1", "TERM=xterm"};
+    json_t *ours = app_config()->sandbox_env, *own = json_object_get(p->image, "env");
     json_t *env = json_array();
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(be.image_env, p->language), i, v) {
         const char *kv = json_string_value(v);
-        int overridden = 0;
-        for (size_t j = 0; kv && j < sizeof ours / sizeof ours[0]; j++) {
-            size_t n = strcspn(ours[j], "=") + 1;
-            overridden |= strncmp(kv, ours[j], n) == 0;
-        }
-        if (kv && !overridden) json_array_append(env, v);
+        if (kv && !env_names(ours, kv) && !env_names(own, kv)) json_array_append(env, v);
     }
-    for (i = 0; i < sizeof ours / sizeof ours[0]; i++) json_array_append_new(env, json_string(ours[i]));
+    const char *name;
+    json_object_foreach(ours, name, v) {
+        if (!json_object_get(own, name)) env_add(env, name, v);
+    }
+    json_object_foreach(own, name, v) env_add(env, name, v);
     return env;
 }
 

@@ -561,7 +561,8 @@ static int balancer_health(json_t *body) {
 int balancer_init(uv_loop_t *loop, char *err, size_t errlen) {
     fleet_routes_init();
     fleet_start(); /* registers its Redis connect hook first */
-    if (redis_start(loop, app_config()->redis, err, errlen) < 0) return -1;
+    const struct config *c = app_config();
+    if (redis_start(loop, c->redis, c->redis_connect_timeout_ms, c->redis_command_timeout_ms, err, errlen) < 0) return -1;
     service_init("balancer", balancer_health);
     router_add(balancer_routes, sizeof balancer_routes / sizeof balancer_routes[0]);
     return 0;

@@ -27,10 +27,6 @@
 #include "policy/app.h"
 
 #define MAX_EXCLUDED 16
-/* A reservation whose create has not answered lapses after this. */
-#define RESERVATION_HOLD_MS 60000
-/* Added to a run's own timeout for its compile step. */
-#define COMPILE_ALLOWANCE_MS 60000
 
 static const char reserve_script[] =
     "local n = redis.call('ZCARD', KEYS[1]) "
@@ -267,7 +263,7 @@ static void on_backend_answer(void *ud, int status, const char *ctype, const cha
 
 static void forward(struct placement *p) {
     struct request *req = p->req;
-    long long timeout = app_config()->backend_timeout_ms + COMPILE_ALLOWANCE_MS;
+    long long timeout = app_config()->backend_timeout_ms + app_config()->compile_allowance_ms;
     const json_t *t = json_object_get(json_object_get(p->body, "limits"), "timeout_ms");
     if (p->is_run) {
         /* A judge (/v1/judge) runs the program once per test case, each with its own timeout. */
@@ -357,7 +353,7 @@ static void place(struct placement *p) {
     snprintf(key, sizeof key, "cc:resv:%s", p->url);
     snprintf(sessions, sizeof sessions, "%d", b->sessions);
     snprintf(capacity, sizeof capacity, "%d", b->capacity);
-    snprintf(score, sizeof score, "%.0f", wall_clock_ms() + RESERVATION_HOLD_MS);
+    snprintf(score, sizeof score, "%.0f", wall_clock_ms() + (double)app_config()->reservation_hold_ms);
     const char *argv[] = {"EVAL", reserve_script, "1", key, sessions, capacity, score, p->resv_id};
     redis_argv(on_reserved, p, 8, argv);
 }

@@ -9,8 +9,6 @@
 
 #include "base/log.h"
 
-#define CONNECT_TIMEOUT_MS 2000
-#define COMMAND_TIMEOUT_MS 2000
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
@@ -31,6 +29,7 @@ static struct {
     int port;
     char password[256];
     int db;
+    unsigned connect_timeout_ms, command_timeout_ms;
     redisAsyncContext *ac;
     int connected;            /* connect callback said OK and AUTH/SELECT were sent */
     uv_timer_t retry_timer;   /* reconnect backoff, and the connect timeout */
@@ -158,7 +157,7 @@ static void connect_now(void) {
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     rd.ac = ac;
-    uv_timer_start(&rd.retry_timer, on_retry_timer, CONNECT_TIMEOUT_MS, 0);
+    uv_timer_start(&rd.retry_timer, on_retry_timer, rd.connect_timeout_ms, 0);
 }
 
 /* host:port, or redis://[:password@]host:port[/db] */
@@ -195,11 +194,14 @@ static int parse_target(const char *target, char *err, size_t errlen) {
     return 0;
 }
 
-int redis_start(uv_loop_t *loop, const char *target, char *err, size_t errlen) {
+int redis_start(uv_loop_t *loop, const char *target, unsigned connect_timeout_ms, unsigned command_timeout_ms,
+                char *err, size_t errlen) {
     void (*connected_cb)(void) = rd.connected_cb;
     memset(&rd, 0, sizeof rd);
     rd.connected_cb = connected_cb;
     rd.loop = loop;
+    rd.connect_timeout_ms = connect_timeout_ms;
+    rd.command_timeout_ms = command_timeout_ms;
     rd.backoff_ms = BACKOFF_MIN_MS;
     if (parse_target(target, err, errlen) < 0) return -1;
     snprintf(rd.status, sizeof rd.status, "connecting to Redis at %s:%d", rd.host, rd.port);
@@ -228,7 +230,7 @@ void redis_command(redis_cb cb, void *ud, int argc, const char **argv, const siz
         pending_answer(p, NULL, "Redis is not connected");
         return;
     }
-    uv_timer_start(&p->timer, on_command_timeout, COMMAND_TIMEOUT_MS, 0);
+    uv_timer_start(&p->timer, on_command_timeout, rd.command_timeout_ms, 0);
 }
 
 void redis_argv(redis_cb cb, void *ud, int argc, const char **argv) {

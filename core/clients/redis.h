@@ -15,8 +15,10 @@
  * REDIS_REPLY_ERROR.  The reply is valid during the call only. */
 typedef void (*redis_cb)(void *ud, redisReply *reply, const char *err);
 
-/* `target`: "host:port" or "redis://[:password@]host:port[/db]". */
-int redis_start(uv_loop_t *loop, const char *target, char *err, size_t errlen);
+/* `target`: "host:port" or "redis://[:password@]host:port[/db]".  A connect attempt is given
+ * up after connect_timeout_ms, a command after command_timeout_ms (both > 0). */
+int redis_start(uv_loop_t *loop, const char *target, unsigned connect_timeout_ms, unsigned command_timeout_ms,
+                char *err, size_t errlen);
 /* Whether a connection is up (commands can be sent). */
 int redis_ready(void);
 const char *redis_status(void);

@@ -42,6 +42,17 @@ static long long read_int(struct reader *r, const char *key, long long def, long
     return n;
 }
 
+/* A fraction in (0, 1]. */
+static double read_fraction(struct reader *r, const char *key, double def) {
+    const json_t *v = json_object_get(r->settings, key);
+    if (!v || json_is_null(v)) return def;
+    if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 1) {
+        fail(r, key, "must be a number above 0 and at most 1");
+        return def;
+    }
+    return json_number_value(v);
+}
+
 static char *read_str(struct reader *r, const char *key, const char *def) {
     const json_t *v = json_object_get(r->settings, key);
     if (!v || json_is_null(v)) return def ? strdup(def) : NULL;
@@ -85,6 +96,51 @@ static json_t *read_table(struct reader *r, const char *key) {
         return json_object();
     }
     return json_deep_copy(v);
+}
+
+const char *config_env_problem(const json_t *env) {
+    if (!env || (json_is_array(env) && json_array_size(env) == 0)) return NULL; /* {} is Lua's empty table */
+    if (!json_is_object(env)) return "must be a table { NAME = \"value\", ... }";
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)env, name, v) {
+        if (!name[0] || strchr(name, '=')) return "names a variable with '=' or an empty name";
+        if (!json_is_false(v) && !(json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v)))
+            return "must map names to strings (or false: not set)";
+    }
+    return NULL;
+}
+
+/* The sandbox's mounts, ulimits and environment (backend_sandbox_spec, backend_program_env). */
+static void read_sandbox(struct reader *r, struct config *c) {
+    static const char *const mounts[] = {"sandbox_work_fraction", "sandbox_tmp_fraction", "sandbox_shm_fraction"};
+    static const double defaults[] = {0.25, 0.125, 0.125};
+    double *fractions[] = {&c->sandbox_work_fraction, &c->sandbox_tmp_fraction, &c->sandbox_shm_fraction};
+    double sum = 0;
+    const char *last_set = mounts[0];
+    for (size_t i = 0; i < 3; i++) {
+        *fractions[i] = read_fraction(r, mounts[i], defaults[i]);
+        sum += *fractions[i];
+        /* Blamed on the one of them the policy sets last in its file. */
+        if (json_object_get(r->settings, mounts[i]) &&
+            policy_line_of(r->policy, mounts[i]) >= policy_line_of(r->policy, last_set))
+            last_set = mounts[i];
+    }
+    /* Mounts filled up end in ENOSPC, never in an OOM kill: together they stay within memory. */
+    if (sum > 1) fail(r, last_set, "makes /work, /tmp and /dev/shm together larger than the memory (fractions above 1 in all)");
+    c->sandbox_fsize_fraction = read_fraction(r, "sandbox_fsize_fraction", 0.125);
+    c->sandbox_nofile = read_int(r, "sandbox_nofile", 256, 16, 1 << 20);
+    const json_t *env = json_object_get(r->settings, "sandbox_env");
+    const char *why = config_env_problem(env);
+    if (why) fail(r, "sandbox_env", why);
+    c->sandbox_env = json_is_object(env) && !why ? json_deep_copy(env) : json_object();
+    if (!env) {
+        json_object_set_new(c->sandbox_env, "PATH", json_string("/usr/local/bin:/usr/bin:/bin"));
+        json_object_set_new(c->sandbox_env, "HOME", json_string("/work"));
+        json_object_set_new(c->sandbox_env, "LANG", json_string("C.UTF-8"));
+        json_object_set_new(c->sandbox_env, "PYTHONUNBUFFERED", json_string("1"));
+        json_object_set_new(c->sandbox_env, "TERM", json_string("xterm"));
+    }
 }
 
 static void parse_listen(struct reader *r, struct config *c) {
@@ -190,6 +246,7 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
     if (reuse && !json_is_boolean(reuse)) fail(&r, "reuse", "must be true or false");
     c->reuse = !json_is_false(reuse);
     c->reset_memory_slack_bytes = (size_t)read_int(&r, "reset_memory_slack_mb", 32, 0, 1 << 20) << 20;
+    read_sandbox(&r, c);
 
     const json_t *open = json_object_get(r.settings, "piston_open");
     if (open && !json_is_boolean(open)) fail(&r, "piston_open", "must be true or false");
@@ -215,6 +272,7 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
         if (!json_is_string(tlang)) fail(&r, "e2b_templates", "must map template names to language names");
     }
     c->seed_ttl_ms = (long)read_int(&r, "seed_ttl_s", 600, 1, 86400) * 1000;
+    c->file_url_timeout_ms = (long)read_int(&r, "file_url_timeout_ms", 10000, 100, 600000);
     c->file_url_peers = read_str_list(&r, json_object_get(r.settings, "file_url_peers"), "file_url_peers");
     const json_t *loop = json_object_get(r.settings, "file_url_test_allow_loopback");
     if (loop && !json_is_boolean(loop)) fail(&r, "file_url_test_allow_loopback", "must be true or false");
@@ -226,6 +284,11 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
     c->backend_timeout_ms = (long)read_int(&r, "backend_timeout_s", 5, 1, 3600) * 1000;
     c->backend_lost_after_ms = (long)read_int(&r, "backend_lost_after_s", 30, 1, 86400) * 1000;
     c->health_interval_ms = (long)read_int(&r, "health_interval_ms", 1000, 50, 600000);
+    c->reservation_hold_ms = (long)read_int(&r, "reservation_hold_ms", 60000, 1000, 3600000);
+    c->compile_allowance_ms = (long)read_int(&r, "compile_allowance_ms", 60000, 0, 3600000);
+    c->seed_pin_ttl_s = (long)read_int(&r, "seed_pin_ttl_s", 3600, 1, 30 * 86400);
+    c->redis_connect_timeout_ms = (unsigned)read_int(&r, "redis_connect_timeout_ms", 2000, 50, 600000);
+    c->redis_command_timeout_ms = (unsigned)read_int(&r, "redis_command_timeout_ms", 2000, 50, 600000);
 
     if (!r.failed) policy_set_limits(p, c->hook_instructions, c->policy_memory_bytes);
     if (r.failed) config_free(c);
@@ -249,6 +312,7 @@ void config_free(struct config *c) {
     json_decref(c->file_url_hosts);
     json_decref(c->e2b_templates);
     json_decref(c->file_url_peers);
+    json_decref(c->sandbox_env);
     memset(c, 0, sizeof *c);
 }
 

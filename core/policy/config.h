@@ -60,6 +60,12 @@ struct config {
     json_t *pools;             /* {"python":{"size":2,"refill_per_s":4,"max":4}, ...}; checked by pool.c */
     int reuse;                 /* a run's container may serve the next run, after a reset */
     size_t reset_memory_slack_bytes; /* memory a reset container may hold beyond start-up; 0: unchecked */
+    /* A sandbox's writable mounts and its ulimit fsize, each a fraction of the program's memory
+     * limit, its ulimit nofile, and the variables the program gets on top of its image's own. */
+    double sandbox_work_fraction, sandbox_tmp_fraction, sandbox_shm_fraction, sandbox_fsize_fraction;
+    long long sandbox_nofile;
+    json_t *sandbox_env;       /* {"NAME": "value", or false: not set}; image entries' env on top */
+    long file_url_timeout_ms;  /* a seed file_url's whole fetch */
 
     /* the older API dialects */
     int piston_open;           /* serve the Piston dialect without a key */
@@ -79,12 +85,20 @@ struct config {
     long backend_timeout_ms;
     long backend_lost_after_ms;
     long health_interval_ms;
+    long reservation_hold_ms;  /* a reservation whose create has not answered lapses after this */
+    long compile_allowance_ms; /* added to a run's own timeout for its compile step */
+    long seed_pin_ttl_s;       /* a seed user_id's pin to its backend lives this long unused */
+    unsigned redis_connect_timeout_ms, redis_command_timeout_ms; /* read at start, as `redis` is */
 };
 
 /* Fill `c` from the policy's settings.  On a bad setting returns -1 with
  * `err` = "file:line: reason". */
 int config_from_policy(struct config *c, struct policy *p, char *err, size_t errlen);
 void config_free(struct config *c);
+
+/* What is wrong with an environment table (the policy's sandbox_env, an image entry's env):
+ * NULL if it maps variable names (no '=') to strings (no NUL) or false, or is absent. */
+const char *config_env_problem(const json_t *env);
 
 /* Look up a language by its name or an alias: the canonical name, or NULL. */
 const char *config_language(const struct config *c, const char *name, const json_t **entry);

@@ -2,6 +2,7 @@
 --
 -- Each entry: image, version, aliases, file (the main file's name for /v1's
 -- `code`), compile (argv, optional), run (argv), interactive, notebook, script,
+-- optionally env (variables over the policy's sandbox_env; false: not set),
 -- and optionally limits: this language's defaults for the limits a request
 -- leaves out (e.g. more memory for the JVM, a compile_timeout_ms for slow
 -- compilers), kept within the policy's min..max.  A language whose entry is
@@ -178,7 +179,8 @@ local more = {
   fortran = {
     image = native, version = "12.2.0", aliases = { "gfortran", "f90", "f95" },
     file = "main.f90", compile = { "gfortran", "-O2", "-o", "main", "{options}", "{sources}" },
-    run = { "env", "GFORTRAN_UNBUFFERED_PRECONNECTED=y", "./main" }, interactive = true,
+    -- Unbuffered output, so that an interactive session sees each line at once.
+    run = { "./main" }, env = { GFORTRAN_UNBUFFERED_PRECONNECTED = "y" }, interactive = true,
   },
   -- x86-64 only, static, no libc: Linux system calls.  32-bit x86 (Piston's "nasm") is not
   -- offered: a kernel without IA-32 emulation (like this project's test VM) cannot exec it.

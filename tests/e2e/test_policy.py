@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from balancer_util import fleet, redis  # noqa: F401  (fixtures)
 from conftest import POLICIES, REPO, assert_error, base_env, binary, run_cli, slow
 
 
@@ -328,3 +329,201 @@ def test_sandbox_step_timeout_bounds_a_container_start(start_server):
     assert "timed out" in body["error"]["message"] or "timeout" in body["error"]["message"], body
     assert time.monotonic() - t0 < slow(5)
     srv.alive()
+
+
+# ---- the sandbox's mounts, ulimits and environment (policy settings) ----------------------------
+
+# Prints what the program sees of its sandbox: the mounts' sizes, its ulimits, its environment.
+SANDBOX_PROBE = """import json, os, resource
+def size(path):
+    s = os.statvfs(path)
+    return s.f_blocks * s.f_frsize
+print(json.dumps({"work": size("/work"), "tmp": size("/tmp"), "shm": size("/dev/shm"),
+                  "fsize": resource.getrlimit(resource.RLIMIT_FSIZE)[0],
+                  "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0], "env": dict(os.environ)}))
+"""
+MIB = 1 << 20
+
+
+def sandbox_seen(srv, memory_mb=512):
+    import json
+    st, _, body = srv.request("POST", "/v1/run", body={"language": "python", "code": SANDBOX_PROBE,
+                                                       "limits": {"memory_mb": memory_mb}}, timeout=slow(60))
+    assert st == 200 and body["status"] == "ok", (st, body)
+    return json.loads(body["stdout"])
+
+
+def settings_server(start_server, **settings):
+    import json
+    return start_server(POLICIES / "settings.lua", env={"CODECLOUD_TEST_SETTINGS": json.dumps(settings)})
+
+
+def test_sandbox_defaults_are_unchanged(start_server):
+    """Without sandbox settings a 512 MiB program gets what the core used to hard-code: /work a
+    quarter of its memory, /tmp, /dev/shm and fsize an eighth each, 256 files, and PATH, HOME,
+    LANG, PYTHONUNBUFFERED, TERM over its image's own variables."""
+    seen = sandbox_seen(settings_server(start_server))
+    assert (seen["work"], seen["tmp"], seen["shm"], seen["fsize"], seen["nofile"]) == \
+        (128 * MIB, 64 * MIB, 64 * MIB, 64 * MIB, 256), seen
+    env = seen["env"]
+    assert {k: env.get(k) for k in ("PATH", "HOME", "LANG", "PYTHONUNBUFFERED", "TERM")} == {
+        "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/work", "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1",
+        "TERM": "xterm"}, env
+    assert env.get("PYTHONDONTWRITEBYTECODE") == "1", env  # the image's own ENV line
+
+
+def test_sandbox_settings_take_effect(start_server):
+    """Each sandbox setting changes what the program sees: the mounts and fsize scale with the
+    memory limit by the policy's fractions, nofile is the policy's, sandbox_env replaces the
+    built-in variables (false: not set, even when the image sets it)."""
+    srv = settings_server(start_server, sandbox_work_fraction=0.5, sandbox_tmp_fraction=0.25,
+                          sandbox_shm_fraction=0.0625, sandbox_fsize_fraction=0.03125, sandbox_nofile=100,
+                          sandbox_env={"PATH": "/usr/bin:/bin", "CC_POLICY_VAR": "a b=c",
+                                       "PYTHONDONTWRITEBYTECODE": False})
+    seen = sandbox_seen(srv, memory_mb=256)
+    assert (seen["work"], seen["tmp"], seen["shm"], seen["fsize"], seen["nofile"]) == \
+        (128 * MIB, 64 * MIB, 16 * MIB, 8 * MIB, 100), seen
+    env = seen["env"]
+    assert env.get("PATH") == "/usr/bin:/bin" and env.get("CC_POLICY_VAR") == "a b=c", env
+    assert "PYTHONDONTWRITEBYTECODE" not in env and "TERM" not in env and "PYTHONUNBUFFERED" not in env, env
+    assert env.get("HOME") == "/work", env  # still the image's own
+
+
+def test_image_entry_env_goes_on_top(start_server, policy_file):
+    """An image entry's env is added over the policy's sandbox_env, for that language only."""
+    f = policy_file('local policy = require "policies.backend"\n'
+                    'policy.pools = {}\n'
+                    'policy.images.python.env = { CC_LANGUAGE_VAR = "python only", LANG = false, TERM = "dumb" }\n'
+                    'return policy\n')
+    env = sandbox_seen(start_server(f))["env"]
+    assert env.get("CC_LANGUAGE_VAR") == "python only" and env.get("TERM") == "dumb", env
+    assert "LANG" not in env, env  # neither the policy's nor the image's
+    assert env.get("PATH") == "/usr/local/bin:/usr/bin:/bin", env
+
+
+def test_file_url_timeout_is_the_policys(start_server):
+    """file_url_timeout_ms bounds a seed file_url's fetch: a server that accepts and never
+    answers fails the create with curl's own account of the bound (the default's connect bound
+    would say 5000)."""
+    import socket
+    from backend_util import KEYS, auth
+    with socket.socket() as lst:
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(4)
+        srv = start_server(POLICIES / "settings.lua", env={**KEYS, "CODECLOUD_TEST_SETTINGS":
+                           '{"file_url_hosts":["localhost"],"file_url_test_allow_loopback":true,'
+                           '"file_url_timeout_ms":300}'})
+        url = f"https://localhost:{lst.getsockname()[1]}/prog.py"
+        st, _, body = srv.request("POST", "/api/session/create", {"user_id": "t", "language": "PYTHON",
+                                                                  "file_url": url}, headers=auth("k1"),
+                                  timeout=slow(30))
+    text = body.decode() if isinstance(body, bytes) else str(body)
+    assert st == 400, (st, text)
+    m = re.search(r"after (\d+) milliseconds", text)
+    assert m and 300 <= int(m.group(1)) < 5000, text
+
+
+@pytest.mark.parametrize("text,line", [
+    ('return {\n  role = "backend",\n  images = require("cloudcode.images").default,\n  sandbox_tmp_fraction = 0 }\n', 4),
+    ('return {\n  role = "backend",\n  images = require("cloudcode.images").default,\n  sandbox_fsize_fraction = 1.5 }\n', 4),
+    ('return {\n  role = "backend",\n  images = require("cloudcode.images").default,\n  sandbox_work_fraction = "1/4" }\n', 4),
+    ('return {\n  role = "backend",\n  sandbox_tmp_fraction = 0.5,\n  images = require("cloudcode.images").default,\n'
+     '  sandbox_work_fraction = 0.5 }\n', 5),
+    ('return {\n  role = "backend",\n  images = require("cloudcode.images").default,\n  sandbox_nofile = 8 }\n', 4),
+    ('return {\n  role = "backend",\n  images = require("cloudcode.images").default,\n'
+     '  sandbox_env = { ["A=B"] = "x" } }\n', 4),
+    ('return {\n  role = "backend",\n  images = require("cloudcode.images").default,\n'
+     '  sandbox_env = { PATH = 5 } }\n', 4),
+    ('return {\n  role = "backend",\n  images = require("cloudcode.images").default,\n  sandbox_env = "PATH=/bin" }\n', 4),
+    ('return {\n  role = "backend",\n  images = { python = { image = "x", file = "main.py", run = { "x" },\n'
+     '    env = { TERM = true } } } }\n', 3),
+    ('return {\n  role = "backend",\n  images = require("cloudcode.images").default,\n  file_url_timeout_ms = 0 }\n', 4),
+    ('return {\n  role = "balancer",\n  reservation_hold_ms = 10 }\n', 3),
+    ('return {\n  role = "balancer",\n  compile_allowance_ms = -1 }\n', 3),
+    ('return {\n  role = "balancer",\n  seed_pin_ttl_s = 0 }\n', 3),
+    ('return {\n  role = "balancer",\n  redis_connect_timeout_ms = 0 }\n', 3),
+    ('return {\n  role = "balancer",\n  redis_command_timeout_ms = "2s" }\n', 3),
+], ids=["tmp-zero", "fsize-above-one", "fraction-string", "mounts-above-memory", "nofile-low", "env-name-with-equals",
+        "env-number", "env-not-table", "entry-env-true", "file-url-timeout-zero", "reservation-hold-low",
+        "compile-allowance-negative", "pin-ttl-zero", "redis-connect-zero", "redis-command-string"])
+def test_check_bad_limit_settings(policy_file, text, line):
+    f = policy_file(text)
+    p = run_cli("--check", f)
+    assert p.returncode != 0
+    assert_one_error_line(p.stderr, f, line)
+
+
+def test_check_accepts_the_new_settings(policy_file):
+    """Values in range are taken (the defaults' files spell every one)."""
+    for role, text in (("backend", 'images = require("cloudcode.images").default, limits = require("cloudcode.limits").default, '
+                                   'sandbox_work_fraction = 0.5, '
+                                   'sandbox_tmp_fraction = 0.25, sandbox_shm_fraction = 0.25, sandbox_nofile = 4096, '
+                                   'sandbox_env = {}, file_url_timeout_ms = 60000'),
+                       ("balancer", 'reservation_hold_ms = 1000, compile_allowance_ms = 0, seed_pin_ttl_s = 86400, '
+                                    'redis_connect_timeout_ms = 50, redis_command_timeout_ms = 600000')):
+        f = policy_file(f'return {{ role = "{role}", {text} }}\n', name=f"{role}.lua")
+        p = run_cli("--check", f)
+        assert p.returncode == 0, p.stderr
+
+
+# ---- the balancer's clocks (policy settings) ----------------------------------------------------
+
+def test_balancer_clocks_are_the_policys(fleet):
+    """Seen in Redis while a run is in flight through a balancer: its reservation lapses at
+    reservation_hold_ms, its key's entry at its timeout + backend_timeout_s + compile_allowance_ms;
+    and a seed user_id's pin lives seed_pin_ttl_s (the defaults: 60 s, 60 s, 1 h)."""
+    import hashlib
+    import json
+    from balancer_util import Background, auth
+    backend = fleet.backend(policy=POLICIES / "settings.lua")
+    bal = fleet.balancer(policy=POLICIES / "balancer_settings.lua", env={"CODECLOUD_TEST_SETTINGS": json.dumps(
+        {"reservation_hold_ms": 3000000, "compile_allowance_ms": 1000000, "seed_pin_ttl_s": 12345})})
+    keyset = "cc:keyset:" + hashlib.sha256(b"k1").hexdigest()
+    run = Background(lambda: bal.request("POST", "/v1/run", {"language": "python", "code": "import time\ntime.sleep(600)",
+                                                             "limits": {"timeout_ms": 5000}},
+                                         headers=auth("k1"), timeout=slow(60)))
+    seen = {}
+
+    def scores(key, prefix=""):
+        flat = fleet.redis.command("ZRANGE", key, "0", "-1", "WITHSCORES")
+        return [float(s) for m, s in zip(flat[::2], flat[1::2]) if m.startswith(prefix)]
+
+    deadline = time.monotonic() + slow(30)
+    while len(seen) < 2 and time.monotonic() < deadline and run.is_alive():
+        now = time.time() * 1000
+        for name, found in (("resv", scores(f"cc:resv:{backend.url}")), ("run", scores(keyset, backend.url + " run:"))):
+            if found:
+                seen[name] = found[0] - now
+        time.sleep(0.02)
+    st, _, body = run.result()
+    assert st == 200 and body["status"] == "timeout", (st, body)
+    assert set(seen) == {"resv", "run"}, seen
+    assert 2900000 < seen["resv"] <= 3000000, seen
+    assert 1000000 < seen["run"] <= 1000000 + 5000 + 5000, seen  # + backend_timeout_s + the run's timeout
+    # A seed user_id is pinned at its first upload.
+    boundary = "pin"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"m.py\"\r\n\r\nprint(1)\r\n"
+            f"--{boundary}--\r\n").encode()
+    st, _, reply = bal.request("POST", "/api/files/add/pinned", body,
+                               headers={**auth("k1"), "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert st == 200, (st, reply)
+    pins = fleet.redis.command("KEYS", "cc:seed:*:pinned")
+    assert len(pins) == 1, pins
+    assert 3600 < fleet.redis.command("TTL", pins[0]) <= 12345
+
+
+def test_sandbox_settings_follow_a_reload(start_server, policy_file):
+    """A reload's sandbox settings apply to the next program, warm containers included (those made
+    for the old settings are not the containers the new ones describe)."""
+    def text(nofile, tmp):
+        return (f'local policy = require "policies.backend"\npolicy.sandbox_nofile = {nofile}\n'
+                f'policy.sandbox_tmp_fraction = {tmp}\nreturn policy\n')
+    f = policy_file(text(300, 0.125))
+    srv = start_server(f)
+    seen = sandbox_seen(srv)
+    assert (seen["nofile"], seen["tmp"]) == (300, 64 * MIB), seen
+    f.write_text(text(400, 0.25))
+    srv.signal(signal.SIGHUP)
+    srv.wait_log(lambda l: l.get("event") == "reloaded")
+    seen = sandbox_seen(srv)
+    assert (seen["nofile"], seen["tmp"]) == (400, 128 * MIB), seen

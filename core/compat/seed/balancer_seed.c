@@ -3,7 +3,7 @@
  * The seed's routes carry a user_id (in the body, the query or the path), and
  * every request of one user_id must reach the backend that holds its session
  * and its uploads: the balancer pins a user_id to a backend in Redis
- *   cc:seed:<key hash>:<user_id>   string  backend url, expires 1 h after last use
+ *   cc:seed:<key hash>:<user_id>   string  backend url, expires seed_pin_ttl_s after last use
  * at its first create or upload (placed like a new session), and relays every
  * later request there unchanged.  `count` sums the caller's sessions over the
  * backends. */
@@ -22,7 +22,6 @@
 #include "http/router.h"
 #include "policy/app.h"
 
-#define PIN_TTL "3600"
 #define USER_ID_MAX 128
 
 struct seed_route {
@@ -37,7 +36,9 @@ static void route_seed(struct seed_route *sr);
 
 /* A known pin: its lifetime is refreshed (a lost refresh only shortens it) and the request goes on. */
 static void relay_to(struct seed_route *sr, const char *url) {
-    const char *argv[] = {"SET", sr->pin, url, "EX", PIN_TTL};
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%ld", app_config()->seed_pin_ttl_s);
+    const char *argv[] = {"SET", sr->pin, url, "EX", ttl};
     redis_argv(NULL, NULL, 5, argv);
     proxy_relay(sr->req, url, app_config()->backend_timeout_ms + 60000, NULL, NULL);
     free(sr);
@@ -84,7 +85,9 @@ static void place_user(struct seed_route *sr) {
     else {
         snprintf(sr->chosen, sizeof sr->chosen, "%s", b->url);
         json_decref(res);
-        const char *argv[] = {"SET", sr->pin, sr->chosen, "EX", PIN_TTL, "NX"};
+        char ttl[24];
+        snprintf(ttl, sizeof ttl, "%ld", app_config()->seed_pin_ttl_s);
+        const char *argv[] = {"SET", sr->pin, sr->chosen, "EX", ttl, "NX"};
         redis_argv(on_pinned, sr, 6, argv);
         return;
     }

@@ -25,7 +25,7 @@
 #define SWEEP_MS 10000
 #define UPLOAD_MAX_PER_KEY (1u << 20)
 #define USER_ID_MAX 128
-#define FETCH_TIMEOUT_MS 10000L
+#define FETCH_TIMEOUT_MS (app_config()->file_url_timeout_ms) /* the policy's */
 
 /* "<key hash>/<user_id>" → {"session": id or "", "cursor": output already
  * returned by /api/session/output, "used": ms, "upload": bytes (kept as an
