@@ -288,15 +288,9 @@ static void start_program(struct run *r) {
 
 static void on_ready(struct sandbox *sb, void *ud) {
     struct run *r = ud;
-    size_t i;
-    json_t *f;
-    json_array_foreach(r->prog.files, i, f) {
-        const json_t *content = json_object_get(f, "content");
-        if (sandbox_send_file(sb, json_string_value(json_object_get(f, "name")), json_string_value(content),
-                              json_string_length(content)) < 0) {
-            abandon(r, 500, "internal", "the program's files could not be sent to its sandbox");
-            return;
-        }
+    if (sandbox_send_files(sb, r->prog.files) < 0) {
+        abandon(r, 500, "internal", "the program's files could not be sent to its sandbox");
+        return;
     }
     const json_t *compile = json_object_get(r->prog.image, "compile");
     if (!json_is_array(compile)) {

@@ -497,8 +497,16 @@ void sandbox_wait_removals(struct docker *d, void (*cb)(void *ud), void *ud) {
 
 static int usable(const struct sandbox *sb) { return !sb->dead && sb->att; }
 
-int sandbox_send_file(struct sandbox *sb, const char *name, const void *data, size_t len) {
-    return usable(sb) ? attach_file(sb->att, name, data, len) : -1;
+int sandbox_send_files(struct sandbox *sb, const json_t *files) {
+    size_t i;
+    json_t *f;
+    json_array_foreach(files, i, f) {
+        const json_t *content = json_object_get(f, "content");
+        if (!usable(sb) || attach_file(sb->att, json_string_value(json_object_get(f, "name")),
+                                       json_string_value(content), json_string_length(content)) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* A JSON array of strings as a vector; NULL if it is something else. */

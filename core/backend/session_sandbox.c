@@ -64,15 +64,9 @@ static void start_program(struct session *s) {
 
 static void on_ready(struct sandbox *sb, void *ud) {
     struct session *s = ud;
-    size_t i;
-    json_t *f;
-    json_array_foreach(s->prog.files, i, f) {
-        const json_t *content = json_object_get(f, "content");
-        if (sandbox_send_file(sb, json_string_value(json_object_get(f, "name")), json_string_value(content),
-                              json_string_length(content)) < 0) {
-            start_failed(s, "files");
-            return;
-        }
+    if (sandbox_send_files(sb, s->prog.files) < 0) {
+        start_failed(s, "files");
+        return;
     }
     /* The files are in the container now: drop our copy. */
     json_array_clear(s->prog.files);
