@@ -85,10 +85,10 @@ static void drop_stream(struct attach *a) {
     httpc_close(c);
 }
 
-static void stream_end(struct attach *a, int fatal, const char *why) {
+static void stream_end(struct attach *a, enum attach_end end, const char *why) {
     if (a->closed || !a->http) return;
     drop_stream(a);
-    if (a->cb.on_stream_end) a->cb.on_stream_end(a, a->ud, fatal, why);
+    if (a->cb.on_stream_end) a->cb.on_stream_end(a, a->ud, end, why);
 }
 
 void attach_close(struct attach *a) {
@@ -158,7 +158,7 @@ static void read_frames(struct attach *a) {
             char why[96];
             snprintf(why, sizeof why, "launcher protocol error (frame type 0x%02x)",
                      rc < 0 ? 0 : f.type);
-            stream_end(a, 1, why);
+            stream_end(a, ATTACH_END_PROTOCOL, why);
             return;
         }
     }
@@ -274,7 +274,7 @@ static void http_complete(struct httpc *c, void *ud) {
     struct attach *a = ud;
     if (c != a->http || a->closed) return;
     if (a->attached) {
-        stream_end(a, 0, "the engine closed the attach stream");
+        stream_end(a, ATTACH_END_CLOSED, "the engine closed the attach stream");
         return;
     }
     char why[REFUSAL_KEEP + 64];
@@ -284,7 +284,7 @@ static void http_complete(struct httpc *c, void *ud) {
     json_decref(body);
     a->err_len = 0;
     a->err[0] = '\0';
-    stream_end(a, 1, why);
+    stream_end(a, ATTACH_END_REFUSED, why);
 }
 
 static void http_error(struct httpc *c, void *ud, int err, const char *why) {
@@ -293,7 +293,7 @@ static void http_error(struct httpc *c, void *ud, int err, const char *why) {
     char text[300];
     if (err == UV_EOF) snprintf(text, sizeof text, "the engine closed the attach stream");
     else snprintf(text, sizeof text, "attach stream: %s", why);
-    stream_end(a, 0, text);
+    stream_end(a, err == UV_ETIMEDOUT ? ATTACH_END_TIMED_OUT : ATTACH_END_CLOSED, text);
 }
 
 static const struct httpc_callbacks http_cbs = {

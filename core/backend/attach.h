@@ -54,6 +54,14 @@ struct launcher_exec {
 
 struct attach;
 
+/* How a stream ended. The last two are fatal: attaching again cannot help. */
+enum attach_end {
+    ATTACH_END_CLOSED,     /* the engine closed it (usually: the container died) or it failed */
+    ATTACH_END_TIMED_OUT,  /* connecting, or the engine's 101, took longer than the timeout */
+    ATTACH_END_REFUSED,    /* the engine refused the attach */
+    ATTACH_END_PROTOCOL,   /* the launcher sent a malformed frame */
+};
+
 struct attach_callbacks {
     /* The engine answered 101 on the current stream: what we write now reaches the
      * launcher's stdin (frames written before are held and go first). */
@@ -67,10 +75,9 @@ struct attach_callbacks {
                      size_t len);
     /* Every frame of one read has been delivered: a good moment to acknowledge. May be NULL. */
     void (*on_batch_end)(struct attach *a, void *ud);
-    /* The current stream ended: the engine closed it (usually: the container died),
-     * it failed, or (fatal = 1) the engine refused the attach or the launcher sent a
-     * malformed frame. The caller reconnects (attach_reconnect) or closes. */
-    void (*on_stream_end)(struct attach *a, void *ud, int fatal, const char *why);
+    /* The current stream ended, `end` says how and `why` in words. The caller reconnects
+     * (attach_reconnect) or closes. */
+    void (*on_stream_end)(struct attach *a, void *ud, enum attach_end end, const char *why);
     /* The `c` frame: bytes the program wrote to its notebook channel (fd 4). May be NULL. */
     void (*on_channel)(struct attach *a, void *ud, uint64_t seq, const char *data, size_t len);
 };

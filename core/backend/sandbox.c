@@ -145,9 +145,9 @@ void sandbox_destroy(struct sandbox *sb) {
     remove_and_release(sb);
 }
 
-static enum sandbox_lost_reason transport_reason(const char *error) {
-    return strstr(error, "timed out") || strstr(error, "timeout") ? SANDBOX_LOST_TIMEOUT
-                                                                  : SANDBOX_LOST_ENGINE;
+/* A call that failed in transport: docker_call's status says whether it ran out of time. */
+static enum sandbox_lost_reason transport_reason(long status) {
+    return status == DOCKER_TIMED_OUT ? SANDBOX_LOST_TIMEOUT : SANDBOX_LOST_ENGINE;
 }
 
 static const char *engine_message(json_t *body) {
@@ -171,7 +171,7 @@ static void start_done(void *ud, long status, json_t *body, const char *error) {
     char why[400];
     if (error) {
         snprintf(why, sizeof why, "starting the container: %s", error);
-        lost(sb, transport_reason(error), why);
+        lost(sb, transport_reason(status), why);
     } else if (status != 204 && status != 304) {
         snprintf(why, sizeof why, "the engine cannot start the container (HTTP %ld): %s", status,
                  engine_message(body));
@@ -199,9 +199,11 @@ static void create_done(void *ud, long status, json_t *body, const char *error) 
     if (error) {
         sb->create_unsure = 1;
         snprintf(why, sizeof why, "creating the container: %s", error);
-        lost(sb, transport_reason(error), why);
+        lost(sb, transport_reason(status), why);
         return;
     }
+    /* The Engine API answers a missing image with a 404 that other missing things (a network, a
+     * volume) share, and no code or field beyond its message: the message tells them apart. */
     if (status == 404 && strstr(engine_message(body), "No such image")) {
         snprintf(why, sizeof why, "image %s is not built", sb->image);
         lost(sb, SANDBOX_LOST_NO_IMAGE, why);
@@ -364,14 +366,16 @@ static void on_batch_end(struct attach *a, void *ud) {
     if (attach_ack(a, sb->last_seq) == 0) sb->acked_seq = sb->last_seq;
 }
 
-static void on_stream_end(struct attach *a, void *ud, int fatal, const char *why) {
+static void on_stream_end(struct attach *a, void *ud, enum attach_end end, const char *why) {
     (void)a;
     struct sandbox *sb = ud;
     if (sb->dead) return;
-    if (fatal) {
-        lost(sb, strstr(why, "protocol") ? SANDBOX_LOST_PROTOCOL : SANDBOX_LOST_CREATE, why);
+    if (end == ATTACH_END_PROTOCOL) {
+        lost(sb, SANDBOX_LOST_PROTOCOL, why);
+    } else if (end == ATTACH_END_REFUSED) {
+        lost(sb, SANDBOX_LOST_CREATE, why);
     } else if (sb->phase == PH_ATTACH) {
-        lost(sb, transport_reason(why), why);
+        lost(sb, end == ATTACH_END_TIMED_OUT ? SANDBOX_LOST_TIMEOUT : SANDBOX_LOST_ENGINE, why);
     } else if (sb->phase == PH_START) {
         sb->stream_lost_in_start = 1;   /* start_done decides */
     } else if (sb->phase != PH_INSPECT) {
