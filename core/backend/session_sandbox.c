@@ -51,13 +51,10 @@ static void start_program(struct session *s) {
         start_failed(s, "command");
         return;
     }
-    if ((s->prog.stdin_data && sandbox_input(s->sb, s->prog.stdin_data, s->prog.stdin_len) < 0) ||
-        (s->stdin_queue.len && sandbox_input(s->sb, s->stdin_queue.data, s->stdin_queue.len) < 0) ||
-        (s->eof_requested && sandbox_eof(s->sb) < 0)) {
+    if (s->prog.stdin_data && sandbox_input(s->sb, s->prog.stdin_data, s->prog.stdin_len) < 0) {
         start_failed(s, "input");
         return;
     }
-    buf_free(&s->stdin_queue);
     s->state = SESSION_RUNNING;
     session_answer_create(s);
 }
