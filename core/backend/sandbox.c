@@ -150,6 +150,15 @@ static enum sandbox_lost_reason transport_reason(long status) {
     return status == DOCKER_TIMED_OUT ? SANDBOX_LOST_TIMEOUT : SANDBOX_LOST_ENGINE;
 }
 
+/* An engine call failed in transport (docker_call's `error`): lose the sandbox, saying what was
+ * being done. */
+static void lost_in_transport(struct sandbox *sb, enum sandbox_lost_reason why, const char *doing,
+                              const char *error) {
+    char text[400];
+    snprintf(text, sizeof text, "%s: %s", doing, error);
+    lost(sb, why, text);
+}
+
 static const char *engine_message(json_t *body) {
     const char *m = json_string_value(json_object_get(body, "message"));
     return m ? m : "no message";
@@ -170,8 +179,7 @@ static void start_done(void *ud, long status, json_t *body, const char *error) {
     sb->call = NULL;
     char why[400];
     if (error) {
-        snprintf(why, sizeof why, "starting the container: %s", error);
-        lost(sb, transport_reason(status), why);
+        lost_in_transport(sb, transport_reason(status), "starting the container", error);
     } else if (status != 204 && status != 304) {
         snprintf(why, sizeof why, "the engine cannot start the container (HTTP %ld): %s", status,
                  engine_message(body));
@@ -198,8 +206,7 @@ static void create_done(void *ud, long status, json_t *body, const char *error) 
     char why[512];
     if (error) {
         sb->create_unsure = 1;
-        snprintf(why, sizeof why, "creating the container: %s", error);
-        lost(sb, transport_reason(status), why);
+        lost_in_transport(sb, transport_reason(status), "creating the container", error);
         return;
     }
     /* The Engine API answers a missing image with a 404 that other missing things (a network, a
@@ -243,8 +250,7 @@ static void inspect_done(void *ud, long status, json_t *body, const char *error)
     sb->call = NULL;
     char why[1400];
     if (error) {
-        snprintf(why, sizeof why, "the engine is unreachable: %s", error);
-        lost(sb, SANDBOX_LOST_ENGINE, why);
+        lost_in_transport(sb, SANDBOX_LOST_ENGINE, "the engine is unreachable", error);
         return;
     }
     if (status == 404) {
