@@ -409,18 +409,7 @@ int attach_get(struct attach *a, uint32_t rid, const char *path) {
 
 int attach_exec(struct attach *a, const struct launcher_exec *x) {
     if (a->closed || x->argc == 0) return -1;
-    struct exec_opts o = {
-        .tty = x->tty,
-        .stdin_closed = x->stdin_closed,
-        .notebook = x->notebook,
-        .cols = x->cols,
-        .rows = x->rows,
-        .timeout_ms = x->timeout_ms,
-        .output_limit = x->output_limit,
-        .limits = {.cpu_ms = x->limits.cpu_ms, .cpu_extra_ms = x->limits.cpu_extra_ms,
-                   .file_size = x->limits.file_size, .stack = x->limits.stack, .processes = x->limits.processes},
-    };
-    return frame_put_exec(&a->out, &o, x->argv, x->argc, x->env, x->envc) < 0 ? -1 : frame_send(a);
+    return frame_put_exec(&a->out, &x->opts, x->argv, x->argc, x->env, x->envc) < 0 ? -1 : frame_send(a);
 }
 
 /* I and C: a write of any size, as frames of at most INPUT_CHUNK bytes. */

@@ -536,16 +536,7 @@ static const char **strings_of(const json_t *arr, size_t *n) {
 
 int sandbox_exec(struct sandbox *sb, const struct sandbox_exec *ex) {
     if (!usable(sb)) return -1;
-    struct launcher_exec x = {
-        .tty = ex->tty,
-        .stdin_closed = ex->stdin_closed,
-        .cols = ex->cols,
-        .rows = ex->rows,
-        .timeout_ms = ex->timeout_ms,
-        .output_limit = ex->output_limit,
-        .notebook = ex->notebook,
-        .limits = ex->limits,
-    };
+    struct launcher_exec x = {.opts = ex->opts};
     const char **argv = strings_of(ex->argv, &x.argc);
     const char **env = strings_of(ex->env, &x.envc);
     int rc = -1;

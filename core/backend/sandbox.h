@@ -99,17 +99,13 @@ void sandbox_drop_stream(struct sandbox *sb);
  * and report the loss. */
 void sandbox_container_died(struct sandbox *sb);
 
-/* The program to run. argv and env are JSON arrays of strings (borrowed). */
+/* The program to run. argv and env are JSON arrays of strings (borrowed); opts go to the
+ * launcher as they are (tty, stdin_closed, notebook channel on fd 3 and fd 4, cols and rows,
+ * timeout, output limit, and CPU time, file size, stack, processes: 0 = none; docs/protocol.md). */
 struct sandbox_exec {
     const json_t *argv;
     const json_t *env;
-    int tty;
-    int stdin_closed;
-    uint16_t cols, rows;
-    uint32_t timeout_ms;
-    uint64_t output_limit;
-    int notebook;                /* the notebook channel on fd 3 and fd 4 (docs/protocol.md) */
-    struct exec_rlimits limits;  /* CPU time, file size, stack, processes (0 = none) */
+    struct exec_opts opts;
 };
 
 /* Frames to the launcher, meant from on_ready on; while a stream is being

@@ -40,9 +40,10 @@ static void start_program(struct session *s) {
     if (json_is_true(json_object_get(s->prog.image, "notebook")) && !s->nb) s->nb = notebook_new();
     if (s->nb) sandbox_set_channel_callback(s->sb, on_channel);
     struct sandbox_exec ex = {
-        .argv = argv, .env = env, .tty = s->prog.tty, .cols = (uint16_t)s->prog.cols,
-        .rows = (uint16_t)s->prog.rows, .timeout_ms = (uint32_t)s->prog.limits.timeout_ms,
-        .output_limit = (uint64_t)s->prog.limits.output_bytes, .notebook = s->nb != NULL,
+        .argv = argv, .env = env,
+        .opts = {.tty = s->prog.tty, .cols = (uint16_t)s->prog.cols, .rows = (uint16_t)s->prog.rows,
+                 .timeout_ms = (uint32_t)s->prog.limits.timeout_ms,
+                 .output_limit = (uint64_t)s->prog.limits.output_bytes, .notebook = s->nb != NULL},
     };
     int rc = sandbox_exec(s->sb, &ex);
     json_decref(argv);
@@ -76,9 +77,11 @@ static void on_ready(struct sandbox *sb, void *ud) {
     json_t *env = backend_program_env(&s->prog), *argv = program_argv(&s->prog, compile);
     const struct program_limits *l = &s->prog.limits;
     struct sandbox_exec ex = {
-        .argv = argv, .env = env, .stdin_closed = 1,
-        .timeout_ms = (uint32_t)(l->compile_timeout_ms ? l->compile_timeout_ms : l->timeout_ms ? l->timeout_ms : 60000),
-        .output_limit = (uint64_t)l->output_bytes,
+        .argv = argv, .env = env,
+        .opts = {.stdin_closed = 1, .output_limit = (uint64_t)l->output_bytes,
+                 .timeout_ms = (uint32_t)(l->compile_timeout_ms ? l->compile_timeout_ms
+                                          : l->timeout_ms       ? l->timeout_ms
+                                                                : 60000)},
     };
     int rc = sandbox_exec(sb, &ex);
     json_decref(argv);
