@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "clients/docker_demux.h"
 #include "clients/httpc.h"
 #include "launcher/frame.h"
 #include "launcher/xalloc.h"
@@ -40,11 +41,7 @@ struct attach {
     int attached;          /* the current stream got its 101 */
     int closed;
 
-    /* Docker's stream multiplexing: an 8-byte header before each chunk. */
-    unsigned char mux_hdr[8];
-    size_t mux_hdr_len;
-    size_t mux_left;       /* payload bytes of the current chunk still to come */
-    int mux_stream;
+    struct docker_demux mux;   /* Docker's stream multiplexing: stdout and stderr */
 
     /* Until the Y matching our nonce, stdout is scanned, not framed. */
     int synced, hello_sent;
@@ -208,29 +205,12 @@ static void from_stderr(struct attach *a, const unsigned char *p, size_t n) {
               json_pack("{s:s,s:s%}", "container", a->id, "text", (const char *)p, n));
 }
 
-/* Strip Docker's stream headers: [stream, 0, 0, 0, len(4, big-endian)] payload. */
-static void demux(struct attach *a, const unsigned char *p, size_t n) {
-    while (n && live(a)) {
-        if (a->mux_left == 0) {
-            size_t take = 8 - a->mux_hdr_len;
-            if (take > n) take = n;
-            memcpy(a->mux_hdr + a->mux_hdr_len, p, take);
-            a->mux_hdr_len += take;
-            p += take;
-            n -= take;
-            if (a->mux_hdr_len < 8) return;
-            a->mux_hdr_len = 0;
-            a->mux_stream = a->mux_hdr[0];
-            a->mux_left = be32(a->mux_hdr + 4);
-            continue;
-        }
-        size_t take = n < a->mux_left ? n : a->mux_left;
-        if (a->mux_stream == 1) from_stdout(a, p, take);
-        else if (a->mux_stream == 2) from_stderr(a, p, take);
-        a->mux_left -= take;
-        p += take;
-        n -= take;
-    }
+/* A piece of the launcher's stdout or stderr; stop once the stream is gone. */
+static int from_stream(void *ud, int stream, const char *data, size_t n) {
+    struct attach *a = ud;
+    if (stream == 1) from_stdout(a, (const unsigned char *)data, n);
+    else if (stream == 2) from_stderr(a, (const unsigned char *)data, n);
+    return live(a) ? 0 : -1;
 }
 
 /* ---- the HTTP side ------------------------------------------------------------------------ */
@@ -266,7 +246,7 @@ static void http_data(struct httpc *c, void *ud, const char *data, size_t len) {
         a->err[a->err_len] = '\0';
         return;
     }
-    demux(a, (const unsigned char *)data, len);
+    docker_demux_feed(&a->mux, data, len, from_stream, a);
     if (c == a->http && !a->closed && a->cb.on_batch_end) a->cb.on_batch_end(a, a->ud);
 }
 
@@ -304,7 +284,7 @@ static const struct httpc_callbacks http_cbs = {
 static void connect_stream(struct attach *a) {
     drop_stream(a);
     a->status = 0;
-    a->mux_hdr_len = a->mux_left = 0;
+    a->mux = (struct docker_demux){0};
     a->synced = a->hello_sent = 0;
     a->window_len = 0;
     frame_reader_free(&a->reader);
