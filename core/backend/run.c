@@ -389,10 +389,9 @@ static void start_run(struct request *req, json_t *cases) {
         reply_error(req, 503, "unavailable", "the Docker engine is unreachable");
         return;
     }
-    struct run *r = calloc(1, sizeof *r);
+    struct run *r = request_calloc(req, sizeof *r);
     if (!r) {
         json_decref(cases);
-        reply_error(req, 500, "internal", "out of memory");
         return;
     }
     r->cases = cases;

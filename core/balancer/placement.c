@@ -518,10 +518,9 @@ void placement_start(struct request *req, int is_run) {
     }
     json_t *body = request_json_object(req);
     if (!body) return;
-    struct placement *p = calloc(1, sizeof *p);
+    struct placement *p = request_calloc(req, sizeof *p);
     if (!p) {
         json_decref(body);
-        reply_error(req, 500, "internal", "out of memory");
         return;
     }
     p->req = req;
