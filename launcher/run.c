@@ -114,7 +114,7 @@ static void kill_for(struct launcher *l, uint8_t reason)
     sandbox_kill(r->child.pid);
 }
 
-/* X without a process to show for it: the reason on stderr, then x with reason 4. */
+/* X without a process to show for it: the reason on stderr, then x with EXIT_REASON_EXEC_FAILED. */
 static void refuse(struct launcher *l, const struct lbuf *why, bool reaped)
 {
     outbox_data(&l->out, STREAM_STDERR, lbuf_head(why), lbuf_used(why));
