@@ -52,11 +52,11 @@ cloudcode-asan: $(CORE_ASAN) $(CODEC_ASAN) $(LLHTTP_ASAN)
 
 asan: cloudcode-asan
 
-$(OBJ_DIR)/%.o: core/%.c $(CORE_HDRS) launcher/proto.h
+$(OBJ_DIR)/%.o: core/%.c $(CORE_HDRS) $(CODEC_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(CFLAGS) -c -o $@ $<
 
-$(ASAN_DIR)/%.o: core/%.c $(CORE_HDRS) launcher/proto.h
+$(ASAN_DIR)/%.o: core/%.c $(CORE_HDRS) $(CODEC_HDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_BASE) $(ASAN_FLAGS) -c -o $@ $<
 
@@ -65,8 +65,6 @@ $(OBJ_DIR)/launcher/%.o: launcher/%.c $(CODEC_HDRS) | $(OBJ_DIR)/launcher
 
 $(ASAN_DIR)/launcher/%.o: launcher/%.c $(CODEC_HDRS) | $(ASAN_DIR)/launcher
 	$(CC) $(CFLAGS_BASE) $(ASAN_FLAGS) -c -o $@ $<
-
-$(OBJ_DIR)/backend/attach.o $(ASAN_DIR)/backend/attach.o: $(CODEC_HDRS)
 
 # llhttp is not our code: Debian ships its C sources; compile them apart, warnings off.
 build/llhttp/%.o: /usr/share/llhttp/%.c | build/llhttp

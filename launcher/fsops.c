@@ -74,33 +74,48 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
-int fsop_write(const char *workdir, const char *path, size_t path_len, const void *data, size_t n,
-               struct lbuf *out)
+/* Opens the regular file `path` names below workdir with `flags` (O_CREAT: its parents too), no
+ * link followed on the way; *mode is the mode a file of its name gets. Its fd, or -1 with the
+ * reply's status in *status (and its text in `out`). */
+static int open_file(const char *workdir, const char *path, size_t path_len, int flags, mode_t *mode,
+                     int *status, struct lbuf *out)
 {
     char copy[PATH_MAX_BYTES + 1];
     const char *leaf;
-    int status;
-    int dir_fd = open_parent(workdir, path, path_len, true, copy, &leaf, &status, out);
+    int dir_fd = open_parent(workdir, path, path_len, (flags & O_CREAT) != 0, copy, &leaf, status, out);
     if (dir_fd < 0)
-        return status;
+        return -1;
 
-    mode_t mode = mode_for(leaf);
-    int fd = openat(dir_fd, leaf, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-                    mode);
+    *mode = mode_for(leaf);
+    int fd = openat(dir_fd, leaf, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, *mode);
     int err = errno;
     close(dir_fd);
-    if (fd < 0)
-        return fail(out, "open", err);
-
+    if (fd < 0) {
+        *status = fail(out, "open", err);
+        return -1;
+    }
     struct stat st;
-    status = REPLY_OK;
     if (fstat(fd, &st) < 0)
-        status = fail(out, "stat", errno);
+        *status = fail(out, "stat", errno);
     else if (S_ISDIR(st.st_mode))
-        status = REPLY_IS_DIR;
+        *status = REPLY_IS_DIR;
     else if (!S_ISREG(st.st_mode))
-        status = not_regular(out);
-    else if (fchmod(fd, mode) < 0) /* an existing file keeps its mode through O_TRUNC */
+        *status = not_regular(out);
+    else
+        return fd;
+    close(fd);
+    return -1;
+}
+
+int fsop_write(const char *workdir, const char *path, size_t path_len, const void *data, size_t n,
+               struct lbuf *out)
+{
+    mode_t mode;
+    int status = REPLY_OK;
+    int fd = open_file(workdir, path, path_len, O_WRONLY | O_CREAT | O_TRUNC, &mode, &status, out);
+    if (fd < 0)
+        return status;
+    if (fchmod(fd, mode) < 0) /* an existing file keeps its mode through O_TRUNC */
         status = fail(out, "chmod", errno);
     else if (write_all(fd, data, n) < 0)
         status = fail(out, "write", errno);
@@ -111,43 +126,25 @@ int fsop_write(const char *workdir, const char *path, size_t path_len, const voi
 
 int fsop_read(const char *workdir, const char *path, size_t path_len, struct lbuf *out)
 {
-    char copy[PATH_MAX_BYTES + 1];
-    const char *leaf;
-    int status;
-    int dir_fd = open_parent(workdir, path, path_len, false, copy, &leaf, &status, out);
-    if (dir_fd < 0)
-        return status;
-
-    int fd = openat(dir_fd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    int err = errno;
-    close(dir_fd);
+    mode_t mode;
+    int status = REPLY_OK;
+    int fd = open_file(workdir, path, path_len, O_RDONLY, &mode, &status, out);
     if (fd < 0)
-        return fail(out, "open", err);
-
-    struct stat st;
+        return status;
     size_t start = lbuf_used(out);
-    status = REPLY_OK;
-    if (fstat(fd, &st) < 0) {
-        status = fail(out, "stat", errno);
-    } else if (S_ISDIR(st.st_mode)) {
-        status = REPLY_IS_DIR;
-    } else if (!S_ISREG(st.st_mode)) {
-        status = not_regular(out);
-    } else {
-        /* The size is checked while reading too: the program may still be writing the file. */
-        unsigned char chunk[65536];
-        ssize_t n;
-        while ((n = read(fd, chunk, sizeof chunk)) != 0) {
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 || lbuf_used(out) - start + (size_t)n > READ_MAX_BYTES) {
-                /* EFBIG: more than one R frame carries (REPLY_TOO_LARGE) */
-                lbuf_truncate(out, start);
-                status = fail(out, "read", n < 0 ? errno : EFBIG);
-                break;
-            }
-            lbuf_append(out, chunk, (size_t)n);
+    /* The size is checked while reading too: the program may still be writing the file. */
+    unsigned char chunk[65536];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof chunk)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || lbuf_used(out) - start + (size_t)n > READ_MAX_BYTES) {
+            /* EFBIG: more than one R frame carries (REPLY_TOO_LARGE) */
+            lbuf_truncate(out, start);
+            status = fail(out, "read", n < 0 ? errno : EFBIG);
+            break;
         }
+        lbuf_append(out, chunk, (size_t)n);
     }
     close(fd);
     return status;

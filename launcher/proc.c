@@ -198,6 +198,21 @@ static int open_pty(const struct child_spec *spec, int *master, int *slave)
     return 0;
 }
 
+/* Makes n close-on-exec pipes: all, or none (closing those made) and -1. */
+static int open_pipes(int (*pipes)[2], int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (pipe2(pipes[i], O_CLOEXEC) < 0) {
+            while (i-- > 0) {
+                close(pipes[i][0]);
+                close(pipes[i][1]);
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Makes the child's three stdio fds and the parent's matching ends. */
 static int open_stdio(const struct child_spec *spec, struct child *c, int stdio[3])
 {
@@ -209,27 +224,15 @@ static int open_stdio(const struct child_spec *spec, struct child *c, int stdio[
         stdio[0] = stdio[1] = stdio[2] = slave;
         return 0;
     }
-    int in[2], out[2], err[2];
-    if (pipe2(in, O_CLOEXEC) < 0)
+    int p[3][2]; /* stdin, stdout, stderr */
+    if (open_pipes(p, 3) < 0)
         return -1;
-    if (pipe2(out, O_CLOEXEC) < 0) {
-        close(in[0]);
-        close(in[1]);
-        return -1;
-    }
-    if (pipe2(err, O_CLOEXEC) < 0) {
-        close(in[0]);
-        close(in[1]);
-        close(out[0]);
-        close(out[1]);
-        return -1;
-    }
-    c->stdin_fd = in[1];
-    c->stdout_fd = out[0];
-    c->stderr_fd = err[0];
-    stdio[0] = in[0];
-    stdio[1] = out[1];
-    stdio[2] = err[1];
+    c->stdin_fd = p[0][1];
+    c->stdout_fd = p[1][0];
+    c->stderr_fd = p[2][0];
+    stdio[0] = p[0][0];
+    stdio[1] = p[1][1];
+    stdio[2] = p[2][1];
     return 0;
 }
 
@@ -237,21 +240,16 @@ static int open_stdio(const struct child_spec *spec, struct child *c, int stdio[
  * fd 4 (it writes replies); the parent keeps the other ends in c. */
 static int open_channel(const struct child_spec *spec, struct child *c, int chan[2])
 {
-    int req[2], rep[2];
+    int p[2][2]; /* requests, replies */
     chan[0] = chan[1] = -1;
     if (!spec->notebook)
         return 0;
-    if (pipe2(req, O_CLOEXEC) < 0)
+    if (open_pipes(p, 2) < 0)
         return -1;
-    if (pipe2(rep, O_CLOEXEC) < 0) {
-        close(req[0]);
-        close(req[1]);
-        return -1;
-    }
-    c->chan_in_fd = req[1];
-    c->chan_out_fd = rep[0];
-    chan[0] = req[0];
-    chan[1] = rep[1];
+    c->chan_in_fd = p[0][1];
+    c->chan_out_fd = p[1][0];
+    chan[0] = p[0][0];
+    chan[1] = p[1][1];
     return 0;
 }
 

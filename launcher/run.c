@@ -114,7 +114,7 @@ static void kill_for(struct launcher *l, uint8_t reason)
     sandbox_kill(r->child.pid);
 }
 
-/* X without a process to show for it: the reason on stderr, then x with reason 4. */
+/* X without a process to show for it: the reason on stderr, then x with EXIT_REASON_EXEC_FAILED. */
 static void refuse(struct launcher *l, const struct lbuf *why, bool reaped)
 {
     outbox_data(&l->out, STREAM_STDERR, lbuf_head(why), lbuf_used(why));
@@ -276,25 +276,38 @@ int run_poll_fds(struct launcher *l, struct pollfd *pfds)
     return n;
 }
 
+enum feed { FEED_DONE, FEED_BLOCKED, FEED_GONE };
+
+/* Writes what the program's pipe `fd` (-1: closed) takes now of `b`: FEED_DONE when all is written
+ * (or the pipe is closed), FEED_BLOCKED when it takes no more for now, FEED_GONE when the program
+ * closed its end (EPIPE): what it did not read is dropped. */
+static enum feed feed(int fd, struct lbuf *b)
+{
+    while (lbuf_used(b) > 0 && fd >= 0) {
+        ssize_t n = write(fd, lbuf_head(b), lbuf_used(b));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return FEED_BLOCKED;
+        if (n < 0) {
+            lbuf_clear(b);
+            return FEED_GONE;
+        }
+        lbuf_consume(b, (size_t)n);
+    }
+    return FEED_DONE;
+}
+
 void run_feed_stdin(struct launcher *l)
 {
     struct run *r = &l->run;
     if (!r->active || r->exited)
         return;
-    while (lbuf_used(&l->input) > 0 && r->child.stdin_fd >= 0) {
-        ssize_t n = write(r->child.stdin_fd, lbuf_head(&l->input), lbuf_used(&l->input));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return;
-        if (n < 0) {
-            /* EPIPE: the program closed its stdin; what it did not read is dropped. */
-            lbuf_clear(&l->input);
-            close_stdin(r);
-            break;
-        }
-        lbuf_consume(&l->input, (size_t)n);
-    }
+    enum feed fed = feed(r->child.stdin_fd, &l->input);
+    if (fed == FEED_BLOCKED)
+        return;
+    if (fed == FEED_GONE)
+        close_stdin(r);
     if (lbuf_used(&l->input) == 0 && l->input_eof)
         close_stdin(r);
 }
@@ -303,19 +316,9 @@ void run_feed_stdin(struct launcher *l)
 static void feed_channel(struct launcher *l)
 {
     struct run *r = &l->run;
-    while (lbuf_used(&l->chan_in) > 0 && r->child.chan_in_fd >= 0) {
-        ssize_t n = write(r->child.chan_in_fd, lbuf_head(&l->chan_in), lbuf_used(&l->chan_in));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return;
-        if (n < 0) {
-            lbuf_clear(&l->chan_in);
-            close(r->child.chan_in_fd);
-            r->child.chan_in_fd = -1;
-            return;
-        }
-        lbuf_consume(&l->chan_in, (size_t)n);
+    if (feed(r->child.chan_in_fd, &l->chan_in) == FEED_GONE) {
+        close(r->child.chan_in_fd);
+        r->child.chan_in_fd = -1;
     }
 }
 

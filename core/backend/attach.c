@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "clients/docker_demux.h"
 #include "clients/httpc.h"
 #include "launcher/frame.h"
 #include "launcher/xalloc.h"
@@ -40,11 +41,7 @@ struct attach {
     int attached;          /* the current stream got its 101 */
     int closed;
 
-    /* Docker's stream multiplexing: an 8-byte header before each chunk. */
-    unsigned char mux_hdr[8];
-    size_t mux_hdr_len;
-    size_t mux_left;       /* payload bytes of the current chunk still to come */
-    int mux_stream;
+    struct docker_demux mux;   /* Docker's stream multiplexing: stdout and stderr */
 
     /* Until the Y matching our nonce, stdout is scanned, not framed. */
     int synced, hello_sent;
@@ -85,10 +82,10 @@ static void drop_stream(struct attach *a) {
     httpc_close(c);
 }
 
-static void stream_end(struct attach *a, int fatal, const char *why) {
+static void stream_end(struct attach *a, enum attach_end end, const char *why) {
     if (a->closed || !a->http) return;
     drop_stream(a);
-    if (a->cb.on_stream_end) a->cb.on_stream_end(a, a->ud, fatal, why);
+    if (a->cb.on_stream_end) a->cb.on_stream_end(a, a->ud, end, why);
 }
 
 void attach_close(struct attach *a) {
@@ -158,7 +155,7 @@ static void read_frames(struct attach *a) {
             char why[96];
             snprintf(why, sizeof why, "launcher protocol error (frame type 0x%02x)",
                      rc < 0 ? 0 : f.type);
-            stream_end(a, 1, why);
+            stream_end(a, ATTACH_END_PROTOCOL, why);
             return;
         }
     }
@@ -208,29 +205,12 @@ static void from_stderr(struct attach *a, const unsigned char *p, size_t n) {
               json_pack("{s:s,s:s%}", "container", a->id, "text", (const char *)p, n));
 }
 
-/* Strip Docker's stream headers: [stream, 0, 0, 0, len(4, big-endian)] payload. */
-static void demux(struct attach *a, const unsigned char *p, size_t n) {
-    while (n && live(a)) {
-        if (a->mux_left == 0) {
-            size_t take = 8 - a->mux_hdr_len;
-            if (take > n) take = n;
-            memcpy(a->mux_hdr + a->mux_hdr_len, p, take);
-            a->mux_hdr_len += take;
-            p += take;
-            n -= take;
-            if (a->mux_hdr_len < 8) return;
-            a->mux_hdr_len = 0;
-            a->mux_stream = a->mux_hdr[0];
-            a->mux_left = be32(a->mux_hdr + 4);
-            continue;
-        }
-        size_t take = n < a->mux_left ? n : a->mux_left;
-        if (a->mux_stream == 1) from_stdout(a, p, take);
-        else if (a->mux_stream == 2) from_stderr(a, p, take);
-        a->mux_left -= take;
-        p += take;
-        n -= take;
-    }
+/* A piece of the launcher's stdout or stderr; stop once the stream is gone. */
+static int from_stream(void *ud, int stream, const char *data, size_t n) {
+    struct attach *a = ud;
+    if (stream == 1) from_stdout(a, (const unsigned char *)data, n);
+    else if (stream == 2) from_stderr(a, (const unsigned char *)data, n);
+    return live(a) ? 0 : -1;
 }
 
 /* ---- the HTTP side ------------------------------------------------------------------------ */
@@ -266,7 +246,7 @@ static void http_data(struct httpc *c, void *ud, const char *data, size_t len) {
         a->err[a->err_len] = '\0';
         return;
     }
-    demux(a, (const unsigned char *)data, len);
+    docker_demux_feed(&a->mux, data, len, from_stream, a);
     if (c == a->http && !a->closed && a->cb.on_batch_end) a->cb.on_batch_end(a, a->ud);
 }
 
@@ -274,7 +254,7 @@ static void http_complete(struct httpc *c, void *ud) {
     struct attach *a = ud;
     if (c != a->http || a->closed) return;
     if (a->attached) {
-        stream_end(a, 0, "the engine closed the attach stream");
+        stream_end(a, ATTACH_END_CLOSED, "the engine closed the attach stream");
         return;
     }
     char why[REFUSAL_KEEP + 64];
@@ -284,7 +264,7 @@ static void http_complete(struct httpc *c, void *ud) {
     json_decref(body);
     a->err_len = 0;
     a->err[0] = '\0';
-    stream_end(a, 1, why);
+    stream_end(a, ATTACH_END_REFUSED, why);
 }
 
 static void http_error(struct httpc *c, void *ud, int err, const char *why) {
@@ -293,7 +273,7 @@ static void http_error(struct httpc *c, void *ud, int err, const char *why) {
     char text[300];
     if (err == UV_EOF) snprintf(text, sizeof text, "the engine closed the attach stream");
     else snprintf(text, sizeof text, "attach stream: %s", why);
-    stream_end(a, 0, text);
+    stream_end(a, err == UV_ETIMEDOUT ? ATTACH_END_TIMED_OUT : ATTACH_END_CLOSED, text);
 }
 
 static const struct httpc_callbacks http_cbs = {
@@ -304,7 +284,7 @@ static const struct httpc_callbacks http_cbs = {
 static void connect_stream(struct attach *a) {
     drop_stream(a);
     a->status = 0;
-    a->mux_hdr_len = a->mux_left = 0;
+    a->mux = (struct docker_demux){0};
     a->synced = a->hello_sent = 0;
     a->window_len = 0;
     frame_reader_free(&a->reader);
@@ -409,18 +389,7 @@ int attach_get(struct attach *a, uint32_t rid, const char *path) {
 
 int attach_exec(struct attach *a, const struct launcher_exec *x) {
     if (a->closed || x->argc == 0) return -1;
-    struct exec_opts o = {
-        .tty = x->tty,
-        .stdin_closed = x->stdin_closed,
-        .notebook = x->notebook,
-        .cols = x->cols,
-        .rows = x->rows,
-        .timeout_ms = x->timeout_ms,
-        .output_limit = x->output_limit,
-        .limits = {.cpu_ms = x->limits.cpu_ms, .cpu_extra_ms = x->limits.cpu_extra_ms,
-                   .file_size = x->limits.file_size, .stack = x->limits.stack, .processes = x->limits.processes},
-    };
-    return frame_put_exec(&a->out, &o, x->argv, x->argc, x->env, x->envc) < 0 ? -1 : frame_send(a);
+    return frame_put_exec(&a->out, &x->opts, x->argv, x->argc, x->env, x->envc) < 0 ? -1 : frame_send(a);
 }
 
 /* I and C: a write of any size, as frames of at most INPUT_CHUNK bytes. */

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "base/hostaddr.h"
+#include "launcher/frame.h"
 #include "launcher/proto.h"
 
 /* The `x` frame: how a program ended. */
@@ -29,30 +30,25 @@ struct launcher_exit {
     uint32_t oom_kills;   /* growth of the cgroup's OOM-kill counter during the run */
 };
 
-/* X's resource limits, applied to the program (0 = none; docs/protocol.md). */
-struct exec_rlimits {
-    uint32_t cpu_ms, cpu_extra_ms; /* CPU time, and the grace past it before the kill */
-    uint64_t file_size;            /* bytes one file may reach (SIGXFSZ past it) */
-    uint64_t stack;                /* bytes */
-    uint32_t processes;            /* processes and threads */
-};
-
-/* The `X` frame. */
+/* The `X` frame: its options (tty, eof already sent, notebook channel, size, timeout, output
+ * limit, resource limits: launcher/frame.h's exec_opts, 0 = none) as the codec takes them. */
 struct launcher_exec {
     const char *const *argv;   /* argc strings; argv[0] is looked up in PATH */
     size_t argc;
     const char *const *env;    /* "NAME=value": the program's whole environment */
     size_t envc;
-    int tty;
-    int stdin_closed;          /* eof already sent */
-    int notebook;              /* give the program the notebook channel as fd 3 and fd 4 */
-    uint16_t cols, rows;       /* tty only; 0 = 80x24 */
-    uint32_t timeout_ms;       /* 0 = none */
-    uint64_t output_limit;     /* 0 = none */
-    struct exec_rlimits limits; /* the optional limits section */
+    struct exec_opts opts;
 };
 
 struct attach;
+
+/* How a stream ended. The last two are fatal: attaching again cannot help. */
+enum attach_end {
+    ATTACH_END_CLOSED,     /* the engine closed it (usually: the container died) or it failed */
+    ATTACH_END_TIMED_OUT,  /* connecting, or the engine's 101, took longer than the timeout */
+    ATTACH_END_REFUSED,    /* the engine refused the attach */
+    ATTACH_END_PROTOCOL,   /* the launcher sent a malformed frame */
+};
 
 struct attach_callbacks {
     /* The engine answered 101 on the current stream: what we write now reaches the
@@ -67,10 +63,9 @@ struct attach_callbacks {
                      size_t len);
     /* Every frame of one read has been delivered: a good moment to acknowledge. May be NULL. */
     void (*on_batch_end)(struct attach *a, void *ud);
-    /* The current stream ended: the engine closed it (usually: the container died),
-     * it failed, or (fatal = 1) the engine refused the attach or the launcher sent a
-     * malformed frame. The caller reconnects (attach_reconnect) or closes. */
-    void (*on_stream_end)(struct attach *a, void *ud, int fatal, const char *why);
+    /* The current stream ended, `end` says how and `why` in words. The caller reconnects
+     * (attach_reconnect) or closes. */
+    void (*on_stream_end)(struct attach *a, void *ud, enum attach_end end, const char *why);
     /* The `c` frame: bytes the program wrote to its notebook channel (fd 4). May be NULL. */
     void (*on_channel)(struct attach *a, void *ud, uint64_t seq, const char *data, size_t len);
 };

@@ -227,10 +227,10 @@ static void on_deadline(uv_timer_t *t) {
 }
 
 /* The program's limits as the launcher takes them; `compile`: the compile step's (CPU time only). */
-static struct exec_rlimits rlimits_of(const struct program_limits *l, int compile) {
+static struct exec_limits rlimits_of(const struct program_limits *l, int compile) {
 #define NONNEG(v) ((v) > 0 ? (v) : 0)
-    if (compile) return (struct exec_rlimits){.cpu_ms = (uint32_t)NONNEG(l->compile_cpu_time_ms)};
-    return (struct exec_rlimits){
+    if (compile) return (struct exec_limits){.cpu_ms = (uint32_t)NONNEG(l->compile_cpu_time_ms)};
+    return (struct exec_limits){
         .cpu_ms = (uint32_t)NONNEG(l->cpu_time_ms), .cpu_extra_ms = (uint32_t)NONNEG(l->cpu_extra_ms),
         .file_size = (uint64_t)NONNEG(l->file_size_bytes), .stack = (uint64_t)NONNEG(l->stack_kb) * 1024,
         .processes = (uint32_t)NONNEG(l->processes),
@@ -247,10 +247,9 @@ static int exec_step(struct run *r, const json_t *argv, int stdin_closed, const 
     json_t *env = backend_program_env(&r->prog);
     long long timeout_ms = compile && l->compile_timeout_ms ? l->compile_timeout_ms : l->timeout_ms;
     struct sandbox_exec ex = {
-        .argv = argv, .env = env, .stdin_closed = stdin_closed,
-        .timeout_ms = (uint32_t)timeout_ms,
-        .output_limit = (uint64_t)l->output_bytes,
-        .limits = rlimits_of(l, compile),
+        .argv = argv, .env = env,
+        .opts = {.stdin_closed = stdin_closed, .timeout_ms = (uint32_t)timeout_ms,
+                 .output_limit = (uint64_t)l->output_bytes, .limits = rlimits_of(l, compile)},
     };
     int rc = sandbox_exec(r->sb, &ex);
     json_decref(env);
@@ -288,15 +287,9 @@ static void start_program(struct run *r) {
 
 static void on_ready(struct sandbox *sb, void *ud) {
     struct run *r = ud;
-    size_t i;
-    json_t *f;
-    json_array_foreach(r->prog.files, i, f) {
-        const json_t *content = json_object_get(f, "content");
-        if (sandbox_send_file(sb, json_string_value(json_object_get(f, "name")), json_string_value(content),
-                              json_string_length(content)) < 0) {
-            abandon(r, 500, "internal", "the program's files could not be sent to its sandbox");
-            return;
-        }
+    if (sandbox_send_files(sb, r->prog.files) < 0) {
+        abandon(r, 500, "internal", "the program's files could not be sent to its sandbox");
+        return;
     }
     const json_t *compile = json_object_get(r->prog.image, "compile");
     if (!json_is_array(compile)) {
@@ -396,10 +389,9 @@ static void start_run(struct request *req, json_t *cases) {
         reply_error(req, 503, "unavailable", "the Docker engine is unreachable");
         return;
     }
-    struct run *r = calloc(1, sizeof *r);
+    struct run *r = request_calloc(req, sizeof *r);
     if (!r) {
         json_decref(cases);
-        reply_error(req, 500, "internal", "out of memory");
         return;
     }
     r->cases = cases;

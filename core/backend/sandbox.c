@@ -145,9 +145,18 @@ void sandbox_destroy(struct sandbox *sb) {
     remove_and_release(sb);
 }
 
-static enum sandbox_lost_reason transport_reason(const char *error) {
-    return strstr(error, "timed out") || strstr(error, "timeout") ? SANDBOX_LOST_TIMEOUT
-                                                                  : SANDBOX_LOST_ENGINE;
+/* A call that failed in transport: docker_call's status says whether it ran out of time. */
+static enum sandbox_lost_reason transport_reason(long status) {
+    return status == DOCKER_TIMED_OUT ? SANDBOX_LOST_TIMEOUT : SANDBOX_LOST_ENGINE;
+}
+
+/* An engine call failed in transport (docker_call's `error`): lose the sandbox, saying what was
+ * being done. */
+static void lost_in_transport(struct sandbox *sb, enum sandbox_lost_reason why, const char *doing,
+                              const char *error) {
+    char text[400];
+    snprintf(text, sizeof text, "%s: %s", doing, error);
+    lost(sb, why, text);
 }
 
 static const char *engine_message(json_t *body) {
@@ -170,8 +179,7 @@ static void start_done(void *ud, long status, json_t *body, const char *error) {
     sb->call = NULL;
     char why[400];
     if (error) {
-        snprintf(why, sizeof why, "starting the container: %s", error);
-        lost(sb, transport_reason(error), why);
+        lost_in_transport(sb, transport_reason(status), "starting the container", error);
     } else if (status != 204 && status != 304) {
         snprintf(why, sizeof why, "the engine cannot start the container (HTTP %ld): %s", status,
                  engine_message(body));
@@ -198,10 +206,11 @@ static void create_done(void *ud, long status, json_t *body, const char *error) 
     char why[512];
     if (error) {
         sb->create_unsure = 1;
-        snprintf(why, sizeof why, "creating the container: %s", error);
-        lost(sb, transport_reason(error), why);
+        lost_in_transport(sb, transport_reason(status), "creating the container", error);
         return;
     }
+    /* The Engine API answers a missing image with a 404 that other missing things (a network, a
+     * volume) share, and no code or field beyond its message: the message tells them apart. */
     if (status == 404 && strstr(engine_message(body), "No such image")) {
         snprintf(why, sizeof why, "image %s is not built", sb->image);
         lost(sb, SANDBOX_LOST_NO_IMAGE, why);
@@ -241,8 +250,7 @@ static void inspect_done(void *ud, long status, json_t *body, const char *error)
     sb->call = NULL;
     char why[1400];
     if (error) {
-        snprintf(why, sizeof why, "the engine is unreachable: %s", error);
-        lost(sb, SANDBOX_LOST_ENGINE, why);
+        lost_in_transport(sb, SANDBOX_LOST_ENGINE, "the engine is unreachable", error);
         return;
     }
     if (status == 404) {
@@ -364,14 +372,16 @@ static void on_batch_end(struct attach *a, void *ud) {
     if (attach_ack(a, sb->last_seq) == 0) sb->acked_seq = sb->last_seq;
 }
 
-static void on_stream_end(struct attach *a, void *ud, int fatal, const char *why) {
+static void on_stream_end(struct attach *a, void *ud, enum attach_end end, const char *why) {
     (void)a;
     struct sandbox *sb = ud;
     if (sb->dead) return;
-    if (fatal) {
-        lost(sb, strstr(why, "protocol") ? SANDBOX_LOST_PROTOCOL : SANDBOX_LOST_CREATE, why);
+    if (end == ATTACH_END_PROTOCOL) {
+        lost(sb, SANDBOX_LOST_PROTOCOL, why);
+    } else if (end == ATTACH_END_REFUSED) {
+        lost(sb, SANDBOX_LOST_CREATE, why);
     } else if (sb->phase == PH_ATTACH) {
-        lost(sb, transport_reason(why), why);
+        lost(sb, end == ATTACH_END_TIMED_OUT ? SANDBOX_LOST_TIMEOUT : SANDBOX_LOST_ENGINE, why);
     } else if (sb->phase == PH_START) {
         sb->stream_lost_in_start = 1;   /* start_done decides */
     } else if (sb->phase != PH_INSPECT) {
@@ -497,8 +507,16 @@ void sandbox_wait_removals(struct docker *d, void (*cb)(void *ud), void *ud) {
 
 static int usable(const struct sandbox *sb) { return !sb->dead && sb->att; }
 
-int sandbox_send_file(struct sandbox *sb, const char *name, const void *data, size_t len) {
-    return usable(sb) ? attach_file(sb->att, name, data, len) : -1;
+int sandbox_send_files(struct sandbox *sb, const json_t *files) {
+    size_t i;
+    json_t *f;
+    json_array_foreach(files, i, f) {
+        const json_t *content = json_object_get(f, "content");
+        if (!usable(sb) || attach_file(sb->att, json_string_value(json_object_get(f, "name")),
+                                       json_string_value(content), json_string_length(content)) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* A JSON array of strings as a vector; NULL if it is something else. */
@@ -518,16 +536,7 @@ static const char **strings_of(const json_t *arr, size_t *n) {
 
 int sandbox_exec(struct sandbox *sb, const struct sandbox_exec *ex) {
     if (!usable(sb)) return -1;
-    struct launcher_exec x = {
-        .tty = ex->tty,
-        .stdin_closed = ex->stdin_closed,
-        .cols = ex->cols,
-        .rows = ex->rows,
-        .timeout_ms = ex->timeout_ms,
-        .output_limit = ex->output_limit,
-        .notebook = ex->notebook,
-        .limits = ex->limits,
-    };
+    struct launcher_exec x = {.opts = ex->opts};
     const char **argv = strings_of(ex->argv, &x.argc);
     const char **env = strings_of(ex->env, &x.envc);
     int rc = -1;

@@ -55,7 +55,7 @@ struct sandbox_callbacks {
     void (*on_data)(struct sandbox *sb, void *ud, int stream, const char *data, size_t len);
     /* The `x` frame: the program ended (the container lives on). */
     void (*on_exit)(struct sandbox *sb, void *ud, const struct launcher_exit *ex);
-    /* The `R` frame answering sandbox_get/put/list/reset (rid 0: a sandbox_send_file failed). */
+    /* The `R` frame answering sandbox_get/put/list/reset (rid 0: a file of sandbox_send_files failed). */
     void (*on_reply)(struct sandbox *sb, void *ud, uint32_t rid, int status, const char *data,
                      size_t len);
     /* The sandbox is unusable. It then removes its container and frees itself:
@@ -99,24 +99,22 @@ void sandbox_drop_stream(struct sandbox *sb);
  * and report the loss. */
 void sandbox_container_died(struct sandbox *sb);
 
-/* The program to run. argv and env are JSON arrays of strings (borrowed). */
+/* The program to run. argv and env are JSON arrays of strings (borrowed); opts go to the
+ * launcher as they are (tty, stdin_closed, notebook channel on fd 3 and fd 4, cols and rows,
+ * timeout, output limit, and CPU time, file size, stack, processes: 0 = none; docs/protocol.md). */
 struct sandbox_exec {
     const json_t *argv;
     const json_t *env;
-    int tty;
-    int stdin_closed;
-    uint16_t cols, rows;
-    uint32_t timeout_ms;
-    uint64_t output_limit;
-    int notebook;                /* the notebook channel on fd 3 and fd 4 (docs/protocol.md) */
-    struct exec_rlimits limits;  /* CPU time, file size, stack, processes (0 = none) */
+    struct exec_opts opts;
 };
 
 /* Frames to the launcher, meant from on_ready on; while a stream is being
  * (re)attached they are held and sent in order. Each returns 0, or -1 before the
  * container exists, once lost/destroyed, or if the frame is too large for the
  * protocol (4 MiB). */
-int sandbox_send_file(struct sandbox *sb, const char *name, const void *data, size_t len);
+/* A program's files (a run's or a session's): a JSON array of {name, content} strings, one F
+ * frame each; -1 at the first that cannot go. */
+int sandbox_send_files(struct sandbox *sb, const json_t *files);
 int sandbox_exec(struct sandbox *sb, const struct sandbox_exec *ex);
 int sandbox_input(struct sandbox *sb, const void *data, size_t len);
 /* Bytes for the program's notebook channel (its fd 3). */

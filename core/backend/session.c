@@ -171,7 +171,6 @@ void session_end(struct session *s, enum session_state st) {
     s->ended_ms = now_ms();
     give_back_sandbox(s);
     outrec_flush(&s->rec);
-    buf_free(&s->stdin_queue);
     session_fail_files(s);
     if (!s->returning) answer_deletes(s);
     if (s->nb) notebook_ended(s->nb, notebook_end_reason(s, st));
@@ -199,7 +198,6 @@ void session_free(struct session *s) {
     if (s->uid) uidpool_give(s->uid);
     program_free(&s->prog);
     outrec_free(&s->rec);
-    buf_free(&s->stdin_queue);
     json_decref(s->compile);
     free(s);
 }
@@ -330,19 +328,16 @@ void session_input(struct request *req, struct session *s, const char *data, siz
         return;
     }
     if (len) {
-        size_t backlog = s->sb ? sandbox_input_backlog(s->sb) : s->stdin_queue.len;
-        if (backlog + len > app_config()->stdin_backlog_bytes) {
+        if (sandbox_input_backlog(s->sb) + len > app_config()->stdin_backlog_bytes) {
             reply_error(req, 409, "conflict", "the program has not read its input: the stdin backlog is full (%zu bytes)",
                         app_config()->stdin_backlog_bytes);
             return;
         }
-        if (s->state == SESSION_STARTING) buf_append(&s->stdin_queue, data, len);
-        else sandbox_input(s->sb, data, len);
+        sandbox_input(s->sb, data, len);
     }
     if (eof) {
         if (!s->prog.tty) s->eof_requested = 1;
-        if (s->state == SESSION_RUNNING) sandbox_eof(s->sb);
-        else s->eof_requested = 1;
+        sandbox_eof(s->sb);
     }
     reply_no_content(req);
 }

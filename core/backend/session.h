@@ -11,6 +11,10 @@
 #include "outrec.h"
 
 enum session_state {
+    /* Until the program runs, its create call is pending (create_req) and nothing else can name
+     * the session: its id is first told in the create's answer, and every lookup (session_lookup,
+     * session_find_live, the list, DELETE) skips a session whose create is pending. So no input,
+     * eof, signal or resize reaches a starting session: none is queued for it. */
     SESSION_STARTING,
     SESSION_RUNNING,
     SESSION_EXITED,

@@ -3,7 +3,6 @@
 #ifndef CC_SESSION_INT_H
 #define CC_SESSION_INT_H
 
-#include "base/buf.h"
 #include "base/log.h"
 #include "program.h"
 #include "sandbox.h"
@@ -67,7 +66,6 @@ struct session {
     json_t *compile;
     double created_ms, last_active_ms, ended_ms;
     struct outrec rec;
-    buf_t stdin_queue;        /* input that arrived while starting */
     int eof_requested;
     struct request *create_req;
     struct waiter *waiters;

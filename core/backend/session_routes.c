@@ -30,16 +30,25 @@ static int read_cursor(struct request *req, uint64_t *cursor) {
     return 0;
 }
 
+/* The routes that take a JSON body act on (request, session, body): the lookup, the body's
+ * parsing (each answers its own error) and its release are here, once. */
+typedef void (*session_body_action)(struct request *req, struct session *s, const json_t *body);
+
+static void with_session_body(struct request *req, session_body_action act) {
+    struct session *s = session_lookup(req);
+    if (!s) return;
+    json_t *body = request_json_object(req);
+    if (!body) return;
+    act(req, s, body);
+    json_decref(body);
+}
+
 static void handle_get(struct request *req) {
     struct session *s = session_lookup(req);
     if (s) reply_json(req, 200, session_json(s));
 }
 
-static void handle_input(struct request *req) {
-    struct session *s = session_lookup(req);
-    if (!s) return;
-    json_t *body = request_json_object(req);
-    if (!body) return;
+static void input_from(struct request *req, struct session *s, const json_t *body) {
     const json_t *data = json_object_get(body, "data"), *eof = json_object_get(body, "eof");
     if ((data && !json_is_string(data) && !json_is_null(data)) || (eof && !json_is_boolean(eof) && !json_is_null(eof))) {
         reply_error(req, 400, "bad_request", "input is {\"data\": string, \"eof\": boolean}");
@@ -49,8 +58,9 @@ static void handle_input(struct request *req) {
         session_input(req, s, json_string_value(data), json_is_string(data) ? json_string_length(data) : 0,
                       json_is_true(eof));
     }
-    json_decref(body);
 }
+
+static void handle_input(struct request *req) { with_session_body(req, input_from); }
 
 static void handle_output(struct request *req) {
     struct session *s = session_lookup(req);
@@ -81,36 +91,26 @@ static void handle_ws(struct request *req) {
     session_websocket(req, s, cursor);
 }
 
-static void handle_signal(struct request *req) {
-    struct session *s = session_lookup(req);
-    if (!s) return;
-    json_t *body = request_json_object(req);
-    if (!body) return;
+static void signal_from(struct request *req, struct session *s, const json_t *body) {
     const char *name = json_string_value(json_object_get(body, "signal"));
     int signo = name ? session_signal_number(name) : 0;
     if (!signo) reply_error(req, 400, "bad_request", "signal must be one of INT TERM KILL HUP QUIT USR1 USR2");
     else session_signal(req, s, signo);
-    json_decref(body);
 }
 
-static void handle_resize(struct request *req) {
-    struct session *s = session_lookup(req);
-    if (!s) return;
-    json_t *body = request_json_object(req);
-    if (!body) return;
+static void handle_signal(struct request *req) { with_session_body(req, signal_from); }
+
+static void resize_from(struct request *req, struct session *s, const json_t *body) {
     const json_t *cols = json_object_get(body, "cols"), *rows = json_object_get(body, "rows");
     if (!json_is_integer(cols) || !json_is_integer(rows) || json_integer_value(cols) < 1 ||
         json_integer_value(rows) < 1 || json_integer_value(cols) > 1000 || json_integer_value(rows) > 1000)
         reply_error(req, 400, "bad_request", "resize needs integer cols and rows from 1 to 1000");
     else session_resize(req, s, (int)json_integer_value(cols), (int)json_integer_value(rows));
-    json_decref(body);
 }
 
-static void handle_execute(struct request *req) {
-    struct session *s = session_lookup(req);
-    if (!s) return;
-    json_t *body = request_json_object(req);
-    if (!body) return;
+static void handle_resize(struct request *req) { with_session_body(req, resize_from); }
+
+static void execute_from(struct request *req, struct session *s, const json_t *body) {
     const json_t *code = json_object_get(body, "code"), *timeout = json_object_get(body, "timeout_ms");
     if (!json_is_string(code)) {
         reply_error(req, 400, "bad_request", "execute is {\"code\": string, \"timeout_ms\": integer}");
@@ -122,8 +122,9 @@ static void handle_execute(struct request *req) {
         uint32_t ms = json_is_integer(timeout) ? (uint32_t)json_integer_value(timeout) : NOTEBOOK_DEFAULT_TIMEOUT_MS;
         session_execute(req, s, json_string_value(code), json_string_length(code), ms);
     }
-    json_decref(body);
 }
+
+static void handle_execute(struct request *req) { with_session_body(req, execute_from); }
 
 /* Whether the decoded path is as long as its escapes say: a %00 would cut it short. */
 static int decoded_whole(const char *raw, const char *decoded) {

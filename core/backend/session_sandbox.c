@@ -40,9 +40,10 @@ static void start_program(struct session *s) {
     if (json_is_true(json_object_get(s->prog.image, "notebook")) && !s->nb) s->nb = notebook_new();
     if (s->nb) sandbox_set_channel_callback(s->sb, on_channel);
     struct sandbox_exec ex = {
-        .argv = argv, .env = env, .tty = s->prog.tty, .cols = (uint16_t)s->prog.cols,
-        .rows = (uint16_t)s->prog.rows, .timeout_ms = (uint32_t)s->prog.limits.timeout_ms,
-        .output_limit = (uint64_t)s->prog.limits.output_bytes, .notebook = s->nb != NULL,
+        .argv = argv, .env = env,
+        .opts = {.tty = s->prog.tty, .cols = (uint16_t)s->prog.cols, .rows = (uint16_t)s->prog.rows,
+                 .timeout_ms = (uint32_t)s->prog.limits.timeout_ms,
+                 .output_limit = (uint64_t)s->prog.limits.output_bytes, .notebook = s->nb != NULL},
     };
     int rc = sandbox_exec(s->sb, &ex);
     json_decref(argv);
@@ -51,28 +52,19 @@ static void start_program(struct session *s) {
         start_failed(s, "command");
         return;
     }
-    if ((s->prog.stdin_data && sandbox_input(s->sb, s->prog.stdin_data, s->prog.stdin_len) < 0) ||
-        (s->stdin_queue.len && sandbox_input(s->sb, s->stdin_queue.data, s->stdin_queue.len) < 0) ||
-        (s->eof_requested && sandbox_eof(s->sb) < 0)) {
+    if (s->prog.stdin_data && sandbox_input(s->sb, s->prog.stdin_data, s->prog.stdin_len) < 0) {
         start_failed(s, "input");
         return;
     }
-    buf_free(&s->stdin_queue);
     s->state = SESSION_RUNNING;
     session_answer_create(s);
 }
 
 static void on_ready(struct sandbox *sb, void *ud) {
     struct session *s = ud;
-    size_t i;
-    json_t *f;
-    json_array_foreach(s->prog.files, i, f) {
-        const json_t *content = json_object_get(f, "content");
-        if (sandbox_send_file(sb, json_string_value(json_object_get(f, "name")), json_string_value(content),
-                              json_string_length(content)) < 0) {
-            start_failed(s, "files");
-            return;
-        }
+    if (sandbox_send_files(sb, s->prog.files) < 0) {
+        start_failed(s, "files");
+        return;
     }
     /* The files are in the container now: drop our copy. */
     json_array_clear(s->prog.files);
@@ -85,9 +77,11 @@ static void on_ready(struct sandbox *sb, void *ud) {
     json_t *env = backend_program_env(&s->prog), *argv = program_argv(&s->prog, compile);
     const struct program_limits *l = &s->prog.limits;
     struct sandbox_exec ex = {
-        .argv = argv, .env = env, .stdin_closed = 1,
-        .timeout_ms = (uint32_t)(l->compile_timeout_ms ? l->compile_timeout_ms : l->timeout_ms ? l->timeout_ms : 60000),
-        .output_limit = (uint64_t)l->output_bytes,
+        .argv = argv, .env = env,
+        .opts = {.stdin_closed = 1, .output_limit = (uint64_t)l->output_bytes,
+                 .timeout_ms = (uint32_t)(l->compile_timeout_ms ? l->compile_timeout_ms
+                                          : l->timeout_ms       ? l->timeout_ms
+                                                                : 60000)},
     };
     int rc = sandbox_exec(sb, &ex);
     json_decref(argv);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/utf8.h"
 #include "http/reply.h"
 #include "http/ws.h"
@@ -102,13 +103,12 @@ static void on_ws_text(struct ws *ws, void *ud, const char *data, size_t len) {
         const json_t *d = json_object_get(msg, "data");
         if (!json_is_string(d)) ws_error(ws, "bad_request", "input needs a string \"data\"");
         else if (s->eof_requested && !s->prog.tty) ws_error(ws, "conflict", "input after eof");
-        else if ((s->sb ? sandbox_input_backlog(s->sb) : s->stdin_queue.len) + json_string_length(d) > app_config()->stdin_backlog_bytes)
+        else if (sandbox_input_backlog(s->sb) + json_string_length(d) > app_config()->stdin_backlog_bytes)
             ws_error(ws, "conflict", "the stdin backlog is full");
-        else if (s->state == SESSION_STARTING) buf_append(&s->stdin_queue, json_string_value(d), json_string_length(d));
         else sandbox_input(s->sb, json_string_value(d), json_string_length(d));
     } else if (strcmp(type, "eof") == 0) {
         if (!s->prog.tty) s->eof_requested = 1;
-        if (s->state == SESSION_RUNNING) sandbox_eof(s->sb);
+        sandbox_eof(s->sb);
     } else if (strcmp(type, "signal") == 0) {
         const char *name = json_string_value(json_object_get(msg, "signal"));
         int signo = name ? session_signal_number(name) : 0;

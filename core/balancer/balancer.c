@@ -36,10 +36,10 @@ static void session_ended(const char *id, const char *owner, const char *url) {
     placement_keyset_name(keyset, sizeof keyset, owner);
     placement_keyset_member(member, sizeof member, url, id);
     const char *zrem[] = {"ZREM", keyset, member};
-    redis_argv(NULL, NULL, 3, zrem);
+    REDIS_ARGV(NULL, NULL, zrem);
     snprintf(ttl, sizeof ttl, "%ld", app_config()->ended_retention_ms / 1000 + 1);
     const char *expire[] = {"EXPIRE", key, ttl};
-    redis_argv(NULL, NULL, 3, expire);
+    REDIS_ARGV(NULL, NULL, expire);
 }
 
 /* A request for one session, with its route as Redis holds it. */
@@ -90,7 +90,7 @@ static void answer_lost(struct request *req, const struct routed *rt) {
         char key[128];
         snprintf(key, sizeof key, "cc:session:%s", id);
         const char *hset[] = {"HSETNX", key, "lost_at", rt->lost_at};
-        redis_argv(NULL, NULL, 4, hset);
+        REDIS_ARGV(NULL, NULL, hset);
         session_ended(id, rt->owner, rt->url);
     }
     const char *sub = req->path + strlen("/v1/sessions/") + strlen(id);
@@ -196,15 +196,15 @@ static void observe_extension(void *ud, int status, const char *body, size_t len
         snprintf(key, sizeof key, "cc:session:%s", o->id);
         snprintf(ttl, sizeof ttl, "%lld", ttl_s);
         const char *expire[] = {"EXPIRE", key, ttl};
-        redis_argv(NULL, NULL, 3, expire);
+        REDIS_ARGV(NULL, NULL, expire);
         placement_keyset_name(keyset, sizeof keyset, o->owner);
         placement_keyset_member(member, sizeof member, o->url, o->id);
         snprintf(expiry, sizeof expiry, "%.0f", wall_clock_ms() + (double)ttl_s * 1000.0);
         const char *zadd[] = {"ZADD", keyset, "XX", expiry, member};
-        redis_argv(NULL, NULL, 5, zadd);
+        REDIS_ARGV(NULL, NULL, zadd);
         snprintf(index, sizeof index, "cc:backend_sessions:%s", o->url);
         const char *zidx[] = {"ZADD", index, "XX", expiry, o->id};
-        redis_argv(NULL, NULL, 5, zidx);
+        REDIS_ARGV(NULL, NULL, zidx);
     }
     free(o);
 }
@@ -221,9 +221,9 @@ static void observe_session(void *ud, int status, const char *body, size_t len) 
         placement_keyset_name(keyset, sizeof keyset, o->owner);
         placement_keyset_member(member, sizeof member, o->url, o->id);
         const char *del[] = {"DEL", key};
-        redis_argv(NULL, NULL, 2, del);
+        REDIS_ARGV(NULL, NULL, del);
         const char *zrem[] = {"ZREM", keyset, member};
-        redis_argv(NULL, NULL, 3, zrem);
+        REDIS_ARGV(NULL, NULL, zrem);
         cache_drop(o->id);
     } else if (status == 200) {
         json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
@@ -377,7 +377,7 @@ static void route_by_session(struct request *req, const char *id, long raw_ms, l
     char key[128];
     snprintf(key, sizeof key, "cc:session:%s", rt->id);
     const char *argv[] = {"HGETALL", key};
-    redis_argv(on_session_route, rt, 2, argv);
+    REDIS_ARGV(on_session_route, rt, argv);
 }
 
 static void handle_session(struct request *req) { route_by_session(req, req->params[0], 0, 0); }
@@ -445,7 +445,7 @@ static void on_backend_index(void *ud, redisReply *r, const char *err) {
         snprintf(key, sizeof key, "cc:session:%s", lp->rt.id);
         const char *argv[] = {"HGETALL", key};
         l->pending++;
-        redis_argv(on_lost_summary, lp, 2, argv);
+        REDIS_ARGV(on_lost_summary, lp, argv);
     }
     listing_done(l);
 }
@@ -481,7 +481,7 @@ static void on_sessions_gathered(struct request *req, json_t *answers, void *ud)
         snprintf(now, sizeof now, "%.0f", wall_clock_ms());
         const char *argv[] = {"EVAL", index_script, "1", key, now, b->url};
         l->pending++;
-        redis_argv(on_backend_index, l, 6, argv);
+        REDIS_ARGV(on_backend_index, l, argv);
     }
     listing_done(l);
 }

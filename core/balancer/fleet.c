@@ -103,7 +103,7 @@ static void fleet_remove_local(struct fleet_backend *gone) {
 
 static void store_boot_id(struct fleet_backend *b) {
     const char *argv[] = {"HSET", "cc:backend_boot", b->url, b->boot_id};
-    redis_argv(NULL, NULL, 4, argv);
+    REDIS_ARGV(NULL, NULL, argv);
 }
 
 /* A draining backend leaves the set once it has had no live session (or has
@@ -118,7 +118,7 @@ static void maybe_remove_drained(struct fleet_backend *b) {
     if (!b->drained_since) b->drained_since = now;
     if (now - b->drained_since < (double)app_config()->ended_retention_ms) return;
     const char *del[] = {"HDEL", "cc:backends", b->url};
-    redis_argv(NULL, NULL, 3, del);
+    REDIS_ARGV(NULL, NULL, del);
     log_msgf(LOG_INFO, "backend_drained", "%s has no session left: removed", b->url);
 }
 
@@ -151,10 +151,10 @@ static void on_health(void *ud, int status, const char *ctype, const char *body,
         snprintf(key, sizeof key, "cc:resv:%s", b->url);
         snprintf(before, sizeof before, "(%.0f", b->check_started);
         const char *argv[] = {"ZREMRANGEBYSCORE", key, "-inf", before};
-        redis_argv(NULL, NULL, 4, argv);
+        REDIS_ARGV(NULL, NULL, argv);
         const char *card[] = {"ZCARD", key};
         char *url = strdup(b->url);
-        if (url) redis_argv(on_reserved_count, url, 2, card);
+        if (url) REDIS_ARGV(on_reserved_count, url, card);
     } else {
         b->passes = 0;
         b->refused = refused;
@@ -205,7 +205,7 @@ static void on_backend_set(void *ud, redisReply *r, const char *err) {
 static void on_tick(uv_timer_t *t) {
     (void)t;
     const char *argv[] = {"HGETALL", "cc:backends"};
-    redis_argv(on_backend_set, NULL, 2, argv);
+    REDIS_ARGV(on_backend_set, NULL, argv);
 }
 
 /* ---- admin routes ------------------------------------------------------------------- */
@@ -238,7 +238,7 @@ static void handle_add(struct request *req) {
         reply_error(req, 400, "bad_request", "url must be http://host:port with no path, query or user info");
     } else {
         const char *argv[] = {"HSETNX", "cc:backends", url, "{\"draining\":false}"};
-        redis_argv(on_added, req, 4, argv);
+        REDIS_ARGV(on_added, req, argv);
     }
     json_decref(body);
 }
@@ -275,7 +275,7 @@ static void on_drain_lookup(void *ud, redisReply *r, const char *err) {
     struct fleet_backend *b = fleet_find(d->url);
     if (b) b->draining = 1;
     const char *argv[] = {"HSET", "cc:backends", d->url, text};
-    redis_argv(on_drain_set, d, 4, argv);
+    REDIS_ARGV(on_drain_set, d, argv);
     free(text);
 }
 
@@ -289,7 +289,7 @@ static void handle_remove(struct request *req) {
         return;
     }
     const char *argv[] = {"HGET", "cc:backends", d->url};
-    redis_argv(on_drain_lookup, d, 3, argv);
+    REDIS_ARGV(on_drain_lookup, d, argv);
 }
 
 static const struct route admin_routes[] = {
@@ -313,7 +313,7 @@ static void seed_backends(void) {
             continue;
         }
         const char *argv[] = {"HSETNX", "cc:backends", url, "{\"draining\":false}"};
-        redis_argv(NULL, NULL, 4, argv);
+        REDIS_ARGV(NULL, NULL, argv);
     }
 }
 
@@ -323,7 +323,7 @@ static void on_redis_connected(void) {
     for (struct fleet_backend *b = all; b; b = b->next) {
         const char *value = b->draining ? "{\"draining\":true}" : "{\"draining\":false}";
         const char *argv[] = {"HSETNX", "cc:backends", b->url, value};
-        redis_argv(NULL, NULL, 4, argv);
+        REDIS_ARGV(NULL, NULL, argv);
     }
     seed_backends();
 }

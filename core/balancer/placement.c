@@ -77,7 +77,7 @@ static void release_reservation(struct placement *p) {
     char key[200];
     snprintf(key, sizeof key, "cc:resv:%s", p->url);
     const char *argv[] = {"ZREM", key, p->resv_id};
-    redis_argv(NULL, NULL, 3, argv);
+    REDIS_ARGV(NULL, NULL, argv);
 }
 
 static void keyset_remove(struct placement *p, const char *id) {
@@ -85,7 +85,7 @@ static void keyset_remove(struct placement *p, const char *id) {
     placement_keyset_name(keyset, sizeof keyset, p->key_hash);
     placement_keyset_member(member, sizeof member, p->url, id);
     const char *argv[] = {"ZREM", keyset, member};
-    redis_argv(NULL, NULL, 3, argv);
+    REDIS_ARGV(NULL, NULL, argv);
 }
 
 static void placement_free(struct placement *p) {
@@ -174,24 +174,24 @@ static void on_route_stored(void *ud, redisReply *r, const char *err) {
     snprintf(key, sizeof key, "cc:session:%s", p->session_id);
     snprintf(ttl, sizeof ttl, "%lld", ttl_s);
     const char *expire[] = {"EXPIRE", key, ttl};
-    redis_argv(NULL, NULL, 3, expire);
+    REDIS_ARGV(NULL, NULL, expire);
     /* The reservation lapses at the first health report begun after this reply. */
     snprintf(resv, sizeof resv, "cc:resv:%s", p->url);
     snprintf(now, sizeof now, "%.0f", wall_clock_ms());
     const char *xx[] = {"ZADD", resv, "XX", now, p->resv_id};
-    redis_argv(NULL, NULL, 5, xx);
+    REDIS_ARGV(NULL, NULL, xx);
     p->reserved = 0;
     if (client_left(p)) return;
     placement_keyset_name(keyset, sizeof keyset, p->key_hash);
     placement_keyset_member(member, sizeof member, p->url, p->session_id);
     snprintf(expiry, sizeof expiry, "%.0f", wall_clock_ms() + (double)ttl_s * 1000.0);
     const char *zadd[] = {"ZADD", keyset, expiry, member};
-    redis_argv(NULL, NULL, 4, zadd);
+    REDIS_ARGV(NULL, NULL, zadd);
     /* The backend's index: what to list as lost if the backend goes away. */
     char index[200];
     snprintf(index, sizeof index, "cc:backend_sessions:%s", p->url);
     const char *zidx[] = {"ZADD", index, expiry, p->session_id};
-    redis_argv(on_session_counted, p, 4, zidx);
+    REDIS_ARGV(on_session_counted, p, zidx);
 }
 
 static void store_route(struct placement *p) {
@@ -201,7 +201,7 @@ static void store_route(struct placement *p) {
     const char *lang = json_string_value(json_object_get(p->body, "language"));
     const char *hset[] = {"HSET", key, "backend", p->url, "boot_id", p->boot_id, "owner", p->key_hash,
                           "language", lang ? lang : "", "created_at", created};
-    redis_argv(on_route_stored, p, 12, hset);
+    REDIS_ARGV(on_route_stored, p, hset);
 }
 
 /* Place again, p->url excluded.  The list fills only once MAX_EXCLUDED backends have turned this
@@ -283,7 +283,7 @@ static void forward(struct placement *p) {
         placement_keyset_member(member, sizeof member, p->url, run_id);
         snprintf(expiry, sizeof expiry, "%.0f", wall_clock_ms() + (double)timeout);
         const char *zadd[] = {"ZADD", keyset, expiry, member};
-        redis_argv(NULL, NULL, 4, zadd);
+        REDIS_ARGV(NULL, NULL, zadd);
     }
     p->call = proxy_send(p->url, "POST", req->target, req, req->body.data, req->body.len, (long)timeout,
                          on_backend_answer, p);
@@ -355,7 +355,7 @@ static void place(struct placement *p) {
     snprintf(capacity, sizeof capacity, "%d", b->capacity);
     snprintf(score, sizeof score, "%.0f", wall_clock_ms() + (double)app_config()->reservation_hold_ms);
     const char *argv[] = {"EVAL", reserve_script, "1", key, sessions, capacity, score, p->resv_id};
-    redis_argv(on_reserved, p, 8, argv);
+    REDIS_ARGV(on_reserved, p, argv);
 }
 
 /* ---- admission ------------------------------------------------------------------------------ */
@@ -418,7 +418,7 @@ static void drop_member(struct placement *p, const char *member) {
     char keyset[128];
     placement_keyset_name(keyset, sizeof keyset, p->key_hash);
     const char *argv[] = {"ZREM", keyset, member};
-    redis_argv(NULL, NULL, 3, argv);
+    REDIS_ARGV(NULL, NULL, argv);
 }
 
 static void on_member_checked(void *ud, int status, const char *ctype, const char *body, size_t len,
@@ -489,7 +489,7 @@ static void on_key_count(void *ud, redisReply *r, const char *err) {
     char keyset[128];
     placement_keyset_name(keyset, sizeof keyset, p->key_hash);
     const char *argv[] = {"ZRANGE", keyset, "0", "-1"};
-    redis_argv(on_members, p, 4, argv);
+    REDIS_ARGV(on_members, p, argv);
 }
 
 static void on_keyset_pruned(void *ud, redisReply *r, const char *err) {
@@ -500,7 +500,7 @@ static void on_keyset_pruned(void *ud, redisReply *r, const char *err) {
     char keyset[128];
     placement_keyset_name(keyset, sizeof keyset, p->key_hash);
     const char *argv[] = {"ZCARD", keyset};
-    redis_argv(on_key_count, p, 2, argv);
+    REDIS_ARGV(on_key_count, p, argv);
 }
 
 void placement_start(struct request *req, int is_run) {
@@ -514,10 +514,9 @@ void placement_start(struct request *req, int is_run) {
     }
     json_t *body = request_json_object(req);
     if (!body) return;
-    struct placement *p = calloc(1, sizeof *p);
+    struct placement *p = request_calloc(req, sizeof *p);
     if (!p) {
         json_decref(body);
-        reply_error(req, 500, "internal", "out of memory");
         return;
     }
     p->req = req;
@@ -531,5 +530,5 @@ void placement_start(struct request *req, int is_run) {
     placement_keyset_name(keyset, sizeof keyset, req->key_hash);
     snprintf(now, sizeof now, "%.0f", wall_clock_ms());
     const char *argv[] = {"ZREMRANGEBYSCORE", keyset, "-inf", now};
-    redis_argv(on_keyset_pruned, p, 4, argv);
+    REDIS_ARGV(on_keyset_pruned, p, argv);
 }

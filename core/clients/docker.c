@@ -63,7 +63,7 @@ static void call_done(struct curlm_xfer *x, CURLcode result) {
         else
             snprintf(why, sizeof why, "docker engine: %s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(result));
         error = why;
-        status = 0;
+        status = result == CURLE_OPERATION_TIMEDOUT ? DOCKER_TIMED_OUT : 0;
     }
     if (c->on_broken) {
         if (!error) {
@@ -277,7 +277,6 @@ struct docker_call *docker_events(struct docker *d, const char *filters_json,
 
 struct helper {
     void (*ok_cb)(void *ud, int ok, const char *why);
-    docker_list_fn list_cb;
     void *ud;
 };
 
@@ -325,6 +324,8 @@ static void remove_done(void *ud, long status, json_t *body, const char *error) 
     if (!h->ok_cb) return;
     if (error) h->ok_cb(h->ud, 0, error);
     else if (status == 204 || status == 404) h->ok_cb(h->ud, 1, NULL);
+    /* A removal already under way answers 409 like any other conflict: the Engine API has no
+     * code or field that tells it apart, only its message. */
     else if (status == 409 && strstr(engine_message(body), "already in progress"))
         h->ok_cb(h->ud, 1, NULL);
     else h->ok_cb(h->ud, 0, engine_message(body));
@@ -341,55 +342,4 @@ struct docker_call *docker_remove(struct docker *d, const char *id,
         h->ud = ud;
     }
     return helper_call(d, "DELETE", path, 30000, remove_done, h);
-}
-
-static void list_done(void *ud, long status, json_t *body, const char *error) {
-    struct helper *h = ud;
-    if (!error && (status != 200 || !json_is_array(body)))
-        error = status == 200 ? "engine answered no list" : engine_message(body);
-    if (error) {
-        h->list_cb(h->ud, NULL, 0, error);
-        return;
-    }
-    size_t n = json_array_size(body), k = 0;
-    struct docker_container_info *list = calloc(n ? n : 1, sizeof *list);
-    if (!list) {
-        h->list_cb(h->ud, NULL, 0, "out of memory");
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        json_t *it = json_array_get(body, i);
-        const char *id = json_string_value(json_object_get(it, "Id"));
-        if (!id) continue;
-        const char *sess =
-            json_string_value(json_object_get(json_object_get(it, "Labels"), "cloudcode.session"));
-        const char *state = json_string_value(json_object_get(it, "State"));
-        list[k].id = id;
-        list[k].session = sess ? sess : "";
-        list[k].state = state ? state : "";
-        k++;
-    }
-    h->list_cb(h->ud, list, k, NULL);
-    free(list);
-}
-
-struct docker_call *docker_list_ours(struct docker *d, const char *backend_id, docker_list_fn cb,
-                                     void *ud) {
-    json_t *filters = json_pack("{s:[s+]}", "label", "cloudcode.backend=", backend_id);
-    char *fj = filters ? json_dumps(filters, JSON_COMPACT) : NULL;
-    json_decref(filters);
-    char *enc = fj ? docker_urlencode(fj) : NULL;
-    free(fj);
-    buf_t path = BUF_INIT;
-    struct helper *h = NULL;
-    struct docker_call *c = NULL;
-    if (enc && buf_printf(&path, "/containers/json?all=1&filters=%s", enc) == 0 &&
-        (h = calloc(1, sizeof *h))) {
-        h->list_cb = cb;
-        h->ud = ud;
-        c = helper_call(d, "GET", path.data, 30000, list_done, h);
-    }
-    free(enc);
-    buf_free(&path);
-    return c;
 }

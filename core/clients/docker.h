@@ -32,8 +32,12 @@ void docker_close(struct docker *d, void (*on_closed)(void *ud), void *ud);
 const struct hostaddr *docker_hostaddr(const struct docker *d);
 uv_loop_t *docker_loop(const struct docker *d);
 
-/* The call ended. http_status is 0 and `error` says why when the transport failed
- * (connect, reset, timeout, body too large); otherwise `error` is NULL and `body`
+/* The http_status of a call whose transport failed because it ran out of time (connecting
+ * or the whole call): callers tell a slow engine from a broken one by it, not by the text. */
+#define DOCKER_TIMED_OUT (-1)
+
+/* The call ended. http_status is 0 (DOCKER_TIMED_OUT for a timeout) and `error` says why when
+ * the transport failed (connect, reset, timeout, body too large); otherwise `error` is NULL and `body`
  * is the response parsed as JSON, or NULL if empty or not JSON (borrowed: valid
  * during the callback only). Engine errors come as {"message": "..."} bodies. */
 typedef void (*docker_done_fn)(void *ud, long http_status, json_t *body, const char *error);
@@ -66,19 +70,6 @@ char *docker_urlencode(const char *s);
 /* GET /_ping with a short timeout: ok is 1 if the engine answered 200. */
 struct docker_call *docker_ping(struct docker *d, unsigned timeout_ms,
                                 void (*cb)(void *ud, int ok, const char *why), void *ud);
-
-/* One of our containers as a reconcile sees it. */
-struct docker_container_info {
-    const char *id;
-    const char *session;   /* label cloudcode.session, "" if none */
-    const char *state;     /* "running", "exited", "created", ... */
-};
-/* GET /containers/json?all=1 filtered on label cloudcode.backend=<backend_id>.
- * On failure n is 0 and `error` says why (it is NULL on success). */
-typedef void (*docker_list_fn)(void *ud, const struct docker_container_info *list, size_t n,
-                               const char *error);
-struct docker_call *docker_list_ours(struct docker *d, const char *backend_id, docker_list_fn cb,
-                                     void *ud);
 
 /* DELETE /containers/{id}?force=1&v=1. ok is 1 if removed or already gone. cb may be NULL. */
 struct docker_call *docker_remove(struct docker *d, const char *id,

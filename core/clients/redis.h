@@ -29,6 +29,9 @@ void redis_command(redis_cb cb, void *ud, int argc, const char **argv, const siz
  * (a call site's fixed argv; one more aborts). */
 #define REDIS_ARGV_MAX 16
 void redis_argv(redis_cb cb, void *ud, int argc, const char **argv);
+/* redis_argv with a call site's argv array, its count taken from the array (gcc's
+ * -Wsizeof-pointer-div refuses a pointer). */
+#define REDIS_ARGV(cb, ud, argv) redis_argv((cb), (ud), (int)(sizeof(argv) / sizeof((argv)[0])), (argv))
 /* Called after every (re)connection, once AUTH/SELECT are queued. */
 void redis_on_connect(void (*fn)(void));
 /* Stop: fail what is pending, close, then call done. */

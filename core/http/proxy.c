@@ -349,6 +349,14 @@ static void tunnel_client_closed(void *ud) {
 
 static const struct conn_raw tunnel_raw = {tunnel_client_data, tunnel_client_closed, tunnel_client_drained};
 
+/* The client's request, taken from the tunnel to be answered (NULL once answered or gone). */
+static struct request *take_request(struct tunnel *t) {
+    struct request *req = t->req;
+    t->req = NULL;
+    if (req) http_set_abort(req, NULL, NULL);
+    return req;
+}
+
 static void tunnel_response(struct httpc *hc, void *ud, int status, const struct httpc_header *h, size_t n) {
     (void)hc;
     struct tunnel *t = ud;
@@ -358,10 +366,7 @@ static void tunnel_response(struct httpc *hc, void *ud, int status, const struct
     buf_append_str(&head, "HTTP/1.1 101 Switching Protocols\r\n");
     for (size_t i = 0; i < n; i++) buf_printf(&head, "%s: %s\r\n", h[i].name, h[i].value);
     buf_append_str(&head, "\r\n");
-    struct request *req = t->req;
-    t->req = NULL;
-    http_set_abort(req, NULL, NULL);
-    t->client = http_upgrade(req, head.data, &tunnel_raw, t);
+    t->client = http_upgrade(take_request(t), head.data, &tunnel_raw, t);
     buf_free(&head);
     t->upgraded = 1;
     if (t->client) conn_raw_start(t->client);
@@ -383,26 +388,18 @@ static void tunnel_data(struct httpc *hc, void *ud, const char *data, size_t len
 static void tunnel_complete(struct httpc *hc, void *ud) {
     (void)hc;
     struct tunnel *t = ud;
-    if (t->req) {
-        struct request *req = t->req;
-        t->req = NULL;
-        http_set_abort(req, NULL, NULL);
+    struct request *req = take_request(t);
+    if (req)
         http_respond(req, t->status ? t->status : 502, "application/json", t->refused.data ? t->refused.data : "",
                      t->refused.len, NULL);
-    }
     httpc_close(t->hc);
 }
 
 static void tunnel_error(struct httpc *hc, void *ud, int err, const char *why) {
     (void)hc;
     (void)err;
-    struct tunnel *t = ud;
-    if (t->req) {
-        struct request *req = t->req;
-        t->req = NULL;
-        http_set_abort(req, NULL, NULL);
-        reply_error(req, 503, "unavailable", "the backend did not answer: %s", why ? why : "error");
-    }
+    struct request *req = take_request(ud);
+    if (req) reply_error(req, 503, "unavailable", "the backend did not answer: %s", why ? why : "error");
 }
 
 static void tunnel_closed(struct httpc *hc, void *ud) {

@@ -38,15 +38,6 @@ static void on_ok(void *ud, int ok, const char *why) {
     if (why) snprintf(r->error, sizeof r->error, "%s", why);
 }
 
-static void on_list(void *ud, const struct docker_container_info *list, size_t n,
-                    const char *error) {
-    (void)list;
-    struct result *r = ud;
-    r->done++;
-    r->status = (long)n;
-    if (error) snprintf(r->error, sizeof r->error, "%s", error);
-}
-
 static int closed;
 static void on_closed(void *ud) {
     (void)ud;
@@ -81,13 +72,6 @@ int main(void) {
     CHECK(docker_remove(d, "cc-no-such-container-xyz", on_ok, &rm) != NULL);
     CHECK(run_until(&rm.done, 5000));
     CHECK(rm.ok == 1);
-
-    struct result ls = {0};
-    ls.status = -1;
-    CHECK(docker_list_ours(d, "test-backend-that-has-nothing", on_list, &ls) != NULL);
-    CHECK(run_until(&ls.done, 5000));
-    CHECK(ls.status == 0);
-    CHECK(ls.error[0] == '\0');
 
     /* Parallel calls on one multi, and a POST with a JSON body the engine refuses. */
     struct result par[4] = {{0}};

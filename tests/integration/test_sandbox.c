@@ -84,8 +84,8 @@ static void exec_argv(struct sandbox *sb, const char *code, int stdin_closed) {
     json_t *argv = json_pack("[s,s,s,s]", "python3", "-u", "-c", code);
     json_t *env = json_pack("[s,s,s]", "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/work",
                             "LANG=C.UTF-8");
-    struct sandbox_exec ex = {.argv = argv, .env = env, .stdin_closed = stdin_closed,
-                              .timeout_ms = 20000, .output_limit = 1 << 20};
+    struct sandbox_exec ex = {.argv = argv, .env = env,
+                              .opts = {.stdin_closed = stdin_closed, .timeout_ms = 20000, .output_limit = 1 << 20}};
     CHECK(sandbox_exec(sb, &ex) == 0);
     json_decref(argv);
     json_decref(env);

@@ -179,7 +179,7 @@ int main(void) {
     struct docker_call *c = docker_call(d, "GET", "/never2", NULL, 300, on_done, &slow_cancel);
     docker_call_cancel(c);
     CHECK(run_until(&slow.done, 3000));
-    CHECK(slow.status == 0);
+    CHECK(slow.status == DOCKER_TIMED_OUT);
     CHECK(strstr(slow.error, "imed out") != NULL);
     int never = 0;
     run_until(&never, 400);

@@ -17,6 +17,7 @@
 
 #include "backend/backend_int.h"
 #include "backend/session.h"
+#include "clients/docker_demux.h"
 #include "clients/httpc.h"
 #include "e2b.h"
 #include "http/reply.h"
@@ -41,10 +42,7 @@ struct proc {
     struct httpc *hc;           /* the hijacked start stream, until on_close */
     struct docker_call *call;   /* create or inspect in flight */
     char exec_id[96];
-    unsigned char head[8];      /* Docker's stream header being read */
-    size_t head_len;
-    size_t remaining;           /* payload bytes of the current frame still to come */
-    int stream;                 /* 1 stdout, 2 stderr */
+    struct docker_demux mux;    /* Docker's multiplexed stream: stdout and stderr */
     size_t relayed;
     int failed;
     char owner[65];             /* the session's key (SHA-256) */
@@ -114,7 +112,7 @@ static void on_abort(struct request *req, void *ud) {
     else proc_free(p);
 }
 
-static void relay(struct proc *p, const char *data, size_t len) {
+static void relay(struct proc *p, int stream, const char *data, size_t len) {
     if (!p->req || p->failed) return;
     if (p->answer) {
         size_t room = EXEC_MAX_KEPT - p->kept.len;
@@ -131,35 +129,22 @@ static void relay(struct proc *p, const char *data, size_t len) {
     char *b64 = malloc(4 * ((len + 2) / 3) + 1);
     if (!b64) return;
     EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)data, (int)len);
-    json_t *msg = json_pack("{s:{s:{s:s}}}", "event", "data", p->stream == 2 ? "stderr" : "stdout", b64);
+    json_t *msg = json_pack("{s:{s:{s:s}}}", "event", "data", stream == 2 ? "stderr" : "stdout", b64);
     free(b64);
     e2b_connect_envelope(p->req, 0, msg);
     json_decref(msg);
 }
 
-/* Docker's multiplexed stream: [stream, 0, 0, 0, size (big-endian)] then size bytes. */
+static int relay_piece(void *ud, int stream, const char *data, size_t len) {
+    struct proc *p = ud;
+    relay(p, stream, data, len);
+    return p->failed ? -1 : 0;
+}
+
 static void on_data(struct httpc *c, void *ud, const char *data, size_t len) {
     (void)c;
     struct proc *p = ud;
-    while (len && !p->failed) {
-        if (p->remaining == 0) {
-            size_t take = 8 - p->head_len < len ? 8 - p->head_len : len;
-            memcpy(p->head + p->head_len, data, take);
-            p->head_len += take;
-            data += take;
-            len -= take;
-            if (p->head_len < 8) return;
-            p->head_len = 0;
-            p->stream = p->head[0];
-            p->remaining = (size_t)p->head[4] << 24 | (size_t)p->head[5] << 16 | (size_t)p->head[6] << 8 | p->head[7];
-            continue;
-        }
-        size_t take = p->remaining < len ? p->remaining : len;
-        relay(p, data, take);
-        p->remaining -= take;
-        data += take;
-        len -= take;
-    }
+    if (!p->failed) docker_demux_feed(&p->mux, data, len, relay_piece, p);
 }
 
 static void on_response(struct httpc *c, void *ud, int status, const struct httpc_header *h, size_t n) {

@@ -91,7 +91,7 @@ static void share(const json_t *sub, void (*stored)(void *ud), void *ud) {
     const char *argv[] = {"SET", key, text ? text : "{}", "EX", ttl};
     struct sharing *s = stored ? malloc(sizeof *s) : NULL;
     if (s) *s = (struct sharing){stored, ud};
-    redis_argv(s ? on_shared : NULL, s, 5, argv);
+    REDIS_ARGV(s ? on_shared : NULL, s, argv);
     free(text);
     if (stored && !s) stored(ud);
 }
@@ -194,7 +194,7 @@ void j0_store_delete(const char *token, void (*deleted)(void *ud), void *ud) {
     const char *argv[] = {"DEL", key};
     struct sharing *s = deleted ? malloc(sizeof *s) : NULL;
     if (s) *s = (struct sharing){deleted, ud};
-    redis_argv(s ? on_shared : NULL, s, 2, argv);
+    REDIS_ARGV(s ? on_shared : NULL, s, argv);
     if (deleted && !s) deleted(ud);
 }
 
