@@ -78,6 +78,14 @@ void reply_error_with(struct request *req, int status, const char *code, json_t 
 
 void reply_no_content(struct request *req) { http_respond(req, 204, NULL, "", 0, NULL); }
 
+const char *reply_error_message(const char *body, size_t len, char *out, size_t outlen) {
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+    const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+    snprintf(out, outlen, "%s", msg ? msg : "request failed");
+    json_decref(j);
+    return out;
+}
+
 json_t *request_json_object(struct request *req) {
     json_error_t jerr;
     json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, &jerr);

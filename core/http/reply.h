@@ -20,6 +20,9 @@ void reply_json(struct request *req, int status, json_t *body);
 void reply_no_content(struct request *req);
 /* JSON text of a value as api.md wants it: compact, "/" not escaped. */
 char *json_text(const json_t *v);
+/* The message of a /v1 error answer ({"error":{"message"}}) into out[len], or "request failed":
+ * what a dialect relays, in its own shape, when an internal request failed. */
+const char *reply_error_message(const char *body, size_t len, char *out, size_t outlen);
 
 /* The request body as a JSON object, or NULL after answering 400. */
 json_t *request_json_object(struct request *req);

@@ -52,10 +52,8 @@ int e2b_session_target(char *out, size_t n, const char *id, const char *suffix) 
 }
 
 void e2b_relay_error(struct request *req, int status, const char *body, size_t len) {
-    json_t *j = json_loadb(body, len, 0, NULL);
-    const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-    reply_error(req, status == 422 ? 400 : status, "e2b", "%s", msg ? msg : "request failed");
-    json_decref(j);
+    char msg[1024];
+    reply_error(req, status == 422 ? 400 : status, "e2b", "%s", reply_error_message(body, len, msg, sizeof msg));
 }
 
 /* A /v1 session as E2B lists it. */

@@ -63,10 +63,8 @@ int piston_admit(struct request *req) {
 
 /* The status and body of the /v1 answer become Piston's. */
 static void relay_error(struct request *req, int status, const char *body, size_t len) {
-    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
-    const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-    piston_error(req, status == 422 ? 400 : status, "%s", msg ? msg : "request failed");
-    json_decref(j);
+    char msg[1024];
+    piston_error(req, status == 422 ? 400 : status, "%s", reply_error_message(body, len, msg, sizeof msg));
 }
 
 /* ---- runtimes ------------------------------------------------------------------------ */
