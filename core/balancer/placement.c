@@ -319,8 +319,11 @@ static int is_excluded(const char *url, const void *ud) {
     return 0;
 }
 
-int placement_pick(struct request *req, const json_t *body, int (*skip)(const char *url, const void *ud),
-                   const void *ud, struct fleet_backend **chosen) {
+/* Ask the policy's pick_backend for `body` among the healthy, non-draining backends that `skip`
+ * (NULL: none) does not skip: *chosen is its choice, or NULL when it chose none (or there was
+ * none to choose from).  -1 if the hook failed: the request is then answered (hook_ask). */
+static int placement_pick(struct request *req, const json_t *body, int (*skip)(const char *url, const void *ud),
+                          const void *ud, struct fleet_backend **chosen) {
     json_t *candidates = json_array(), *res = NULL;
     for (struct fleet_backend *b = fleet_list(); b; b = b->next)
         if (b->healthy && !fleet_gone(b) && !b->draining && !(skip && skip(b->url, ud)))
@@ -333,6 +336,15 @@ int placement_pick(struct request *req, const json_t *body, int (*skip)(const ch
     if (*chosen && skip && skip((*chosen)->url, ud)) *chosen = NULL;
     json_decref(res);
     return rc;
+}
+
+struct fleet_backend *placement_pick_for(struct request *req, const char *kind) {
+    struct fleet_backend *b;
+    json_t *what = json_pack("{s:s}", "kind", kind);
+    int rc = placement_pick(req, what, NULL, NULL, &b);
+    json_decref(what);
+    if (rc == 0 && !b) reply_error(req, 503, "unavailable", "no healthy backend can take a %s request", kind);
+    return b;
 }
 
 static void place(struct placement *p) {
@@ -432,13 +444,17 @@ static void on_member_checked(void *ud, int status, const char *ctype, const cha
     recount_done(p);
 }
 
+/* 1 (and the placement is answered or freed) if the client left or Redis did not give a reply of `type`. */
+static int reply_lacking(struct placement *p, const redisReply *r, int type, const char *err) {
+    if (client_left(p)) return 1;
+    if (r && r->type == type) return 0;
+    fail(p, 503, "unavailable", NULL, "Redis is unavailable: %s", err ? err : "bad reply");
+    return 1;
+}
+
 static void on_members(void *ud, redisReply *r, const char *err) {
     struct placement *p = ud;
-    if (client_left(p)) return;
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        fail(p, 503, "unavailable", NULL, "Redis is unavailable: %s", err ? err : "bad reply");
-        return;
-    }
+    if (reply_lacking(p, r, REDIS_REPLY_ARRAY, err)) return;
     p->key_count = (long long)r->elements;
     p->recount_pending = 1;
     for (size_t i = 0; i < r->elements; i++) {
@@ -468,11 +484,7 @@ static void on_members(void *ud, redisReply *r, const char *err) {
 
 static void on_key_count(void *ud, redisReply *r, const char *err) {
     struct placement *p = ud;
-    if (client_left(p)) return;
-    if (!r || r->type != REDIS_REPLY_INTEGER) {
-        fail(p, 503, "unavailable", NULL, "Redis is unavailable: %s", err ? err : "bad reply");
-        return;
-    }
+    if (reply_lacking(p, r, REDIS_REPLY_INTEGER, err)) return;
     p->key_count = r->integer;
     if (p->key_count < app_config()->max_sessions_per_key) {
         admit(p);
@@ -506,10 +518,9 @@ void placement_start(struct request *req, int is_run) {
     }
     json_t *body = request_json_object(req);
     if (!body) return;
-    struct placement *p = calloc(1, sizeof *p);
+    struct placement *p = request_calloc(req, sizeof *p);
     if (!p) {
         json_decref(body);
-        reply_error(req, 500, "internal", "out of memory");
         return;
     }
     p->req = req;

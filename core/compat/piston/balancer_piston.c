@@ -17,23 +17,17 @@
 
 int piston_relay_anonymous(struct request *req, int websocket) {
     if (app_config()->role != ROLE_BALANCER || !piston_anonymous(req)) return -1;
-    struct fleet_backend *b;
-    json_t *what = json_pack("{s:s}", "kind", "piston");
-    int rc = placement_pick(req, what, NULL, NULL, &b);
-    json_decref(what);
-    if (rc < 0) return 0; /* hook_ask answered */
-    if (!b) {
-        reply_json(req, 503, json_pack("{s:s}", "message", "no healthy backend can take the job"));
-    } else {
-        char chosen[128];
-        snprintf(chosen, sizeof chosen, "%s", b->url);
-        if (websocket) proxy_tunnel(req, chosen);
-        else {
-            /* The job may run for the policy's longest timeout, plus its compile. */
-            const json_t *max = json_object_get(json_object_get(app_config()->limits, "timeout_ms"), "max");
-            long run_ms = json_is_number(max) ? (long)json_number_value(max) : 600000;
-            proxy_relay(req, chosen, app_config()->backend_timeout_ms + 2 * run_ms + 10000, NULL, NULL);
-        }
+    struct fleet_backend *b = placement_pick_for(req, "piston");
+    if (!b) return 0; /* answered */
+    char chosen[128];
+    snprintf(chosen, sizeof chosen, "%s", b->url);
+    if (websocket) {
+        proxy_tunnel(req, chosen);
+        return 0;
     }
+    /* The job may run for the policy's longest timeout, plus its compile. */
+    const json_t *max = json_object_get(json_object_get(app_config()->limits, "timeout_ms"), "max");
+    long run_ms = json_is_number(max) ? (long)json_number_value(max) : 600000;
+    proxy_relay(req, chosen, app_config()->backend_timeout_ms + 2 * run_ms + 10000, NULL, NULL);
     return 0;
 }

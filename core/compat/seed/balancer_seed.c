@@ -66,13 +66,8 @@ static void on_pinned(void *ud, redisReply *r, const char *err) {
 
 /* A new user_id goes where the policy would put a new session. */
 static void place_user(struct seed_route *sr) {
-    struct request *req = sr->req;
-    struct fleet_backend *b;
-    json_t *what = json_pack("{s:s}", "kind", "seed");
-    int rc = placement_pick(req, what, NULL, NULL, &b);
-    json_decref(what);
-    if (rc == 0 && !b) reply_error(req, 503, "unavailable", "no healthy backend can take a new session");
-    if (rc < 0 || !b) {
+    struct fleet_backend *b = placement_pick_for(sr->req, "seed");
+    if (!b) {
         free(sr);
         return;
     }

@@ -32,12 +32,6 @@ void seed_text_reply(struct request *req, int status, const char *text) {
     http_respond(req, status, "text/plain; charset=utf-8", text, strlen(text), NULL);
 }
 
-/* A /v1 error envelope becomes the seed's text with the same status. */
-void seed_relay_error(struct request *req, int status, const char *body, size_t len) {
-    char msg[1024];
-    seed_text_reply(req, status, reply_error_message(body, len, msg, sizeof msg));
-}
-
 /* ---- the user table ------------------------------------------------------------------- */
 
 static void upload_drop(json_t *u, const char *key_hash) {
@@ -195,13 +189,12 @@ static void on_output(struct request *sub, int status, const char *ctype, const 
     (void)sub;
     (void)ctype;
     struct output_wait *w = ud;
-    if (status != 200) {
-        seed_relay_error(w->req, status, body, len);
+    json_t *j = reply_relayed_json(w->req, 200, status, body, len);
+    if (!j) {
         buf_free(&w->text);
         free(w);
         return;
     }
-    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     size_t i, before = w->text.len;
     json_t *e;
     json_array_foreach(json_object_get(j, "events"), i, e) buf_append_str(&w->text, json_string_value(json_object_get(e, "data")));
@@ -259,7 +252,7 @@ static void on_done_empty(struct request *sub, int status, const char *ctype, co
     (void)sub;
     (void)ctype;
     struct pending *p = ud;
-    if (status >= 300) seed_relay_error(p->req, status, body, len);
+    if (status >= 300) reply_relayed_error(p->req, status, body, len);
     else seed_text_reply(p->req, 200, "");
     free(p);
 }
@@ -389,11 +382,8 @@ static void on_count(struct request *sub, int status, const char *ctype, const c
     (void)sub;
     (void)ctype;
     struct request *req = ud;
-    if (status != 200) {
-        seed_relay_error(req, status, body, len);
-        return;
-    }
-    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+    json_t *j = reply_relayed_json(req, 200, status, body, len);
+    if (!j) return;
     int n = 0;
     size_t i;
     json_t *s;
@@ -438,7 +428,7 @@ static void on_backend_added(struct request *sub, int status, const char *ctype,
     (void)sub;
     (void)ctype;
     struct request *req = ud;
-    if (status >= 300) seed_relay_error(req, status, body, len);
+    if (status >= 300) reply_relayed_error(req, status, body, len);
     else seed_text_reply(req, 200, "");
 }
 

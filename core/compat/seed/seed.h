@@ -14,8 +14,6 @@ extern const char seed_bad_user_id[];
 
 /* text/plain with `status`: the seed's answers and errors. */
 void seed_text_reply(struct request *req, int status, const char *text);
-/* A /v1 error answer becomes the seed's text with the same status. */
-void seed_relay_error(struct request *req, int status, const char *body, size_t len);
 /* The caller's entry for user_id (created on demand), or NULL; its use is noted. */
 json_t *seed_find_user(const char *key_hash, const char *user_id, int create);
 /* The entry's session id ("" when none). */

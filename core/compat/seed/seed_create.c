@@ -45,7 +45,7 @@ static void create_answer(struct create *c, int status, const char *text) {
 static void create_relay_error(struct create *c, int status, const char *body, size_t len) {
     if (c->req) {
         http_set_abort(c->req, NULL, NULL);
-        seed_relay_error(c->req, status, body, len);
+        reply_relayed_error(c->req, status, body, len);
     }
     create_free(c);
 }
