@@ -77,6 +77,15 @@ return {
   seed_output_quiet_ms = 1000,
   seed_output_max_ms = 3000,
   file_url_timeout_ms = 10000,   -- a seed file_url's whole fetch (and a peer's upload)
+  -- The seed's language names -> ours, and the program a session created without a
+  -- file_url runs (the language's REPL; an entry without one needs a file_url).
+  seed_languages = {
+    PYTHON = { language = "python", repl = "import code\ncode.interact(banner='', exitmsg='')\n" },
+    IPYTHON = { language = "ipython", repl = "" },
+    C = { language = "c" },
+  },
+  -- A key's seed uploads together, and a fetched file_url, at most this many bytes (413 beyond).
+  seed_upload_max_bytes = 1048576,
   -- The Judge0 CE dialect: language ids, Judge0's defaults and bounds,
   -- retention of submissions and callback hosts (lua/cloudcode/judge0.lua).
   judge0 = judge0.default,

@@ -294,31 +294,13 @@ static long long limit_int(const json_t *limits, const char *name) {
     return json_is_number(v) ? (long long)json_number_value(v) : 0;
 }
 
-/* Ask admit; on refusal answer with the code it names. */
+/* Ask admit; its limits replace *limits (on refusal it answered the request). */
 static int admit(struct request *req, json_t *areq, json_t **limits) {
-    json_t *res;
-    json_t *args = json_pack("[O]", areq);
-    int rc = hook_ask(req, "admit", args, &res);
-    json_decref(args);
-    if (rc < 0) return -1;
-    const json_t *first = json_array_get(res, 0);
-    if (json_is_object(first)) {
-        json_decref(*limits);
-        *limits = json_incref((json_t *)first);
-        json_decref(res);
-        return 0;
-    }
-    const char *reason = json_string_value(json_array_get(res, 1));
-    const char *code = json_string_value(json_array_get(res, 2));
-    const char *scope = json_string_value(json_array_get(res, 3));
-    if (!reason) reason = "the policy refused this request";
-    if (code && (strcmp(code, "too_many_sessions") == 0 || strcmp(code, "rate_limited") == 0)) {
-        reply_error_with(req, 429, code, json_pack("{s:s}", "scope", scope ? scope : "server"), "%s", reason);
-    } else {
-        reply_error(req, 403, "forbidden", "%s", reason);
-    }
-    json_decref(res);
-    return -1;
+    json_t *admitted;
+    if (hook_admit(req, areq, &admitted) < 0) return -1;
+    json_decref(*limits);
+    *limits = admitted;
+    return 0;
 }
 
 int program_from_request(struct request *req, enum program_kind kind, const json_t *counts,

@@ -308,10 +308,39 @@ static void on_reserved(void *ud, redisReply *r, const char *err) {
     forward(p);
 }
 
-static int is_excluded(const struct placement *p, const char *url) {
+static int is_excluded(const char *url, const void *ud) {
+    const struct placement *p = ud;
     for (int i = 0; i < p->nexcluded; i++)
         if (strcmp(p->excluded[i], url) == 0) return 1;
     return 0;
+}
+
+/* Ask the policy's pick_backend for `body` among the healthy, non-draining backends that `skip`
+ * (NULL: none) does not skip: *chosen is its choice, or NULL when it chose none (or there was
+ * none to choose from).  -1 if the hook failed: the request is then answered (hook_ask). */
+static int placement_pick(struct request *req, const json_t *body, int (*skip)(const char *url, const void *ud),
+                          const void *ud, struct fleet_backend **chosen) {
+    json_t *candidates = json_array(), *res = NULL;
+    for (struct fleet_backend *b = fleet_list(); b; b = b->next)
+        if (b->healthy && !fleet_gone(b) && !b->draining && !(skip && skip(b->url, ud)))
+            json_array_append_new(candidates, fleet_json_for_policy(b));
+    json_t *args = json_pack("[o,O]", candidates, body);
+    int rc = json_array_size(candidates) ? hook_ask(req, "pick_backend", args, &res) : 0;
+    json_decref(args);
+    const char *url = json_string_value(json_array_get(res, 0));
+    *chosen = url ? fleet_find(url) : NULL;
+    if (*chosen && skip && skip((*chosen)->url, ud)) *chosen = NULL;
+    json_decref(res);
+    return rc;
+}
+
+struct fleet_backend *placement_pick_for(struct request *req, const char *kind) {
+    struct fleet_backend *b;
+    json_t *what = json_pack("{s:s}", "kind", kind);
+    int rc = placement_pick(req, what, NULL, NULL, &b);
+    json_decref(what);
+    if (rc == 0 && !b) reply_error(req, 503, "unavailable", "no healthy backend can take a %s request", kind);
+    return b;
 }
 
 static void place(struct placement *p) {
@@ -320,34 +349,19 @@ static void place(struct placement *p) {
         fail(p, 503, "unavailable", NULL, "no healthy backend");
         return;
     }
-    json_t *candidates = json_array();
-    for (struct fleet_backend *b = fleet_list(); b; b = b->next)
-        if (b->healthy && !fleet_gone(b) && !b->draining && !is_excluded(p, b->url))
-            json_array_append_new(candidates, fleet_json_for_policy(b));
-    json_t *res = NULL;
-    if (json_array_size(candidates)) {
-        json_t *args = json_pack("[O,O]", candidates, p->body);
-        http_set_abort(req, NULL, NULL); /* hook_ask answers the request if the hook fails */
-        int rc = hook_ask(req, "pick_backend", args, &res);
-        json_decref(args);
-        if (rc < 0) {
-            json_decref(candidates);
-            placement_free(p);
-            return;
-        }
-        http_set_abort(req, on_abort, p);
+    struct fleet_backend *b;
+    http_set_abort(req, NULL, NULL); /* hook_ask answers the request if the hook fails */
+    if (placement_pick(req, p->body, is_excluded, p, &b) < 0) {
+        placement_free(p);
+        return;
     }
-    json_decref(candidates);
-    const char *url = json_string_value(json_array_get(res, 0));
-    struct fleet_backend *b = url ? fleet_find(url) : NULL;
-    if (!b || is_excluded(p, b->url)) {
-        json_decref(res);
+    http_set_abort(req, on_abort, p);
+    if (!b) {
         fail(p, 429, "too_many_sessions", "server", "every healthy backend is at its session limit");
         return;
     }
     snprintf(p->url, sizeof p->url, "%s", b->url);
     snprintf(p->boot_id, sizeof p->boot_id, "%s", b->boot_id);
-    json_decref(res);
     random_hex(p->resv_id, 16);
     char key[200], sessions[16], capacity[16], score[32];
     snprintf(key, sizeof key, "cc:resv:%s", p->url);
@@ -371,30 +385,16 @@ static void admit(struct placement *p) {
                              "language", json_object_get(p->body, "language") ?: json_null(), "key", req->key_hash,
                              "limits", limits, "counts", "server", server, "key", (json_int_t)p->key_count,
                              "capacity", capacity, "per_key", app_config()->max_sessions_per_key);
-    json_t *args = json_pack("[o]", areq), *res = NULL;
-    http_set_abort(req, NULL, NULL);
-    int rc = hook_ask(req, "admit", args, &res);
-    json_decref(args);
+    json_t *admitted = NULL;
+    http_set_abort(req, NULL, NULL); /* hook_admit answers the request if it refuses */
+    int rc = hook_admit(req, areq, &admitted);
+    json_decref(areq);
+    json_decref(admitted);
     if (rc < 0) {
         placement_free(p);
         return;
     }
     http_set_abort(req, on_abort, p);
-    if (json_is_null(json_array_get(res, 0)) || json_is_false(json_array_get(res, 0))) {
-        const char *reason = json_string_value(json_array_get(res, 1));
-        const char *code = json_string_value(json_array_get(res, 2));
-        const char *scope = json_string_value(json_array_get(res, 3));
-        char msg[512], code_copy[32], scope_copy[16];
-        snprintf(msg, sizeof msg, "%s", reason ? reason : "the policy refused this request");
-        int throttled = code && (strcmp(code, "too_many_sessions") == 0 || strcmp(code, "rate_limited") == 0);
-        snprintf(code_copy, sizeof code_copy, "%s", throttled ? code : "forbidden");
-        snprintf(scope_copy, sizeof scope_copy, "%s", scope && strcmp(scope, "key") == 0 ? "key" : "server");
-        json_decref(res);
-        if (throttled) fail(p, 429, code_copy, scope_copy, "%s", msg);
-        else fail(p, 403, "forbidden", NULL, "%s", msg);
-        return;
-    }
-    json_decref(res);
     place(p);
 }
 
@@ -440,13 +440,17 @@ static void on_member_checked(void *ud, int status, const char *ctype, const cha
     recount_done(p);
 }
 
+/* 1 (and the placement is answered or freed) if the client left or Redis did not give a reply of `type`. */
+static int reply_lacking(struct placement *p, const redisReply *r, int type, const char *err) {
+    if (client_left(p)) return 1;
+    if (r && r->type == type) return 0;
+    fail(p, 503, "unavailable", NULL, "Redis is unavailable: %s", err ? err : "bad reply");
+    return 1;
+}
+
 static void on_members(void *ud, redisReply *r, const char *err) {
     struct placement *p = ud;
-    if (client_left(p)) return;
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        fail(p, 503, "unavailable", NULL, "Redis is unavailable: %s", err ? err : "bad reply");
-        return;
-    }
+    if (reply_lacking(p, r, REDIS_REPLY_ARRAY, err)) return;
     p->key_count = (long long)r->elements;
     p->recount_pending = 1;
     for (size_t i = 0; i < r->elements; i++) {
@@ -476,11 +480,7 @@ static void on_members(void *ud, redisReply *r, const char *err) {
 
 static void on_key_count(void *ud, redisReply *r, const char *err) {
     struct placement *p = ud;
-    if (client_left(p)) return;
-    if (!r || r->type != REDIS_REPLY_INTEGER) {
-        fail(p, 503, "unavailable", NULL, "Redis is unavailable: %s", err ? err : "bad reply");
-        return;
-    }
+    if (reply_lacking(p, r, REDIS_REPLY_INTEGER, err)) return;
     p->key_count = r->integer;
     if (p->key_count < app_config()->max_sessions_per_key) {
         admit(p);

@@ -78,6 +78,44 @@ void reply_error_with(struct request *req, int status, const char *code, json_t 
 
 void reply_no_content(struct request *req) { http_respond(req, 204, NULL, "", 0, NULL); }
 
+const char *v1_error_message(const json_t *answer) {
+    return json_string_value(json_object_get(json_object_get(answer, "error"), "message"));
+}
+
+void reply_relayed_error(struct request *req, int status, const char *body, size_t len) {
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+    const char *code = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+    const char *msg = v1_error_message(j);
+    /* Piston and E2B know no 422 (an invalid request is their 400); the seed's text keeps the status. */
+    if (status == 422 && req->error_shape != ERRORS_TEXT) status = 400;
+    reply_error(req, status, code ? code : "internal", "%s", msg ? msg : "request failed");
+    json_decref(j);
+}
+
+json_t *reply_relayed_json(struct request *req, int want, int status, const char *body, size_t len) {
+    if (status != want) {
+        reply_relayed_error(req, status, body, len);
+        return NULL;
+    }
+    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+    if (!j) reply_error(req, 500, "internal", "an internal request's answer is not JSON");
+    return j;
+}
+
+void reply_relayed_list(struct request *req, int status, const char *body, size_t len, const char *field,
+                        json_t *(*map)(const json_t *item)) {
+    json_t *j = reply_relayed_json(req, 200, status, body, len);
+    if (!j) return;
+    json_t *out = json_array(), *item;
+    size_t i;
+    json_array_foreach(json_object_get(j, field), i, item) {
+        json_t *mapped = map(item);
+        if (mapped) json_array_append_new(out, mapped);
+    }
+    json_decref(j);
+    reply_json(req, 200, out);
+}
+
 json_t *request_json_object(struct request *req) {
     json_error_t jerr;
     json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, &jerr);

@@ -273,6 +273,13 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
     }
     c->seed_ttl_ms = (long)read_int(&r, "seed_ttl_s", 600, 1, 86400) * 1000;
     c->file_url_timeout_ms = (long)read_int(&r, "file_url_timeout_ms", 10000, 100, 600000);
+    c->seed_languages = read_table(&r, "seed_languages");
+    json_object_foreach(c->seed_languages, tname, tlang) {
+        const json_t *repl = json_object_get(tlang, "repl");
+        if (!json_is_string(json_object_get(tlang, "language")) || (repl && !json_is_string(repl)))
+            fail(&r, "seed_languages", "must map the seed's language names to { language = \"name\", repl = \"code\" (optional) }");
+    }
+    c->seed_upload_max_bytes = (size_t)read_int(&r, "seed_upload_max_bytes", 1 << 20, 1024, 1LL << 30);
     c->file_url_peers = read_str_list(&r, json_object_get(r.settings, "file_url_peers"), "file_url_peers");
     const json_t *loop = json_object_get(r.settings, "file_url_test_allow_loopback");
     if (loop && !json_is_boolean(loop)) fail(&r, "file_url_test_allow_loopback", "must be true or false");
@@ -311,6 +318,7 @@ void config_free(struct config *c) {
     json_decref(c->backends);
     json_decref(c->file_url_hosts);
     json_decref(c->e2b_templates);
+    json_decref(c->seed_languages);
     json_decref(c->file_url_peers);
     json_decref(c->sandbox_env);
     memset(c, 0, sizeof *c);

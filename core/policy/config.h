@@ -74,6 +74,8 @@ struct config {
     json_t *file_url_hosts;    /* hosts the seed's file_url may name (fetched by us) */
     json_t *e2b_templates;     /* E2B templateID -> language name (others are tried as language names) */
     long seed_ttl_ms;          /* a seed user_id entry and its upload live this long unused */
+    json_t *seed_languages;    /* the seed's language name -> {"language": ours, "repl": code (optional)} */
+    size_t seed_upload_max_bytes; /* a key's seed uploads together (and a fetched file_url) */
     json_t *file_url_peers;    /* "host:port" of backends whose uploads a seed file_url may name */
     /* UNSAFE, tests only: let file_url fetch from loopback, trusting this CA. */
     int file_url_test_allow_loopback;

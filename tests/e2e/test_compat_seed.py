@@ -377,3 +377,24 @@ def test_output_wait_is_a_policy_setting(start_server, policy_file):
 def test_wrong_method_is_text_plain(seed, method, path):
     status, ctype, reply = text(seed, method, path)
     assert status == 405 and ctype.startswith("text/plain") and method in reply, (status, ctype, reply)
+
+
+def test_languages_and_upload_cap_are_the_policys(start_server, policy_file):
+    # seed_languages: the seed's names, our language, the program a create without a file runs
+    # (an entry without one needs a file_url); seed_upload_max_bytes: a key's uploads together.
+    policy = policy_file('local p = require "policies.backend"\n'
+                         'p.seed_languages = {\n'
+                         '  SNAKE = { language = "python", repl = "print(\'from the policy\')\\ninput()\\n" },\n'
+                         '  CORAL = { language = "python" },\n'
+                         '}\n'
+                         'p.seed_upload_max_bytes = 2048\n'
+                         'return p\n', name="seed_languages.lua")
+    seed = track(start_server(policy=policy, env=KEYS))
+    refused = err(seed, "POST", "/api/session/create", {"user_id": "pl", "language": "PYTHON"})
+    assert "SNAKE" in refused and "CORAL" in refused, refused
+    assert "file_url" in err(seed, "POST", "/api/session/create", {"user_id": "pl", "language": "CORAL"})
+    ok(seed, "POST", "/api/session/create", {"user_id": "pl", "language": "SNAKE"})
+    read_output(seed, "pl", "from the policy")
+    ok(seed, "POST", "/api/session/delete", {"user_id": "pl"})
+    upload(seed, "f1", b"a" * 2048)
+    upload(seed, "f2", b"b", expect=413)

@@ -110,8 +110,10 @@ def test_check_missing_file():
      '    limits = { compile_timeout_ms = -5 } } } }\n', 3),
     ('return {\n  role = "backend",\n  images = require("cloudcode.images").default,\n'
      '  sandbox_step_timeout_ms = 0 }\n', 4),
+    ('return {\n  role = "backend",\n  images = require("cloudcode.images").default,\n'
+     '  seed_languages = { PYTHON = "python" } }\n', 4),
 ], ids=["string-for-int", "below-minimum", "fraction", "bad-role", "bad-listen", "no-images",
-        "image-without-run", "entry-limit-unknown", "entry-limit-not-number", "entry-limit-negative", "step-timeout-zero"])
+        "image-without-run", "entry-limit-unknown", "entry-limit-not-number", "entry-limit-negative", "step-timeout-zero", "seed-language-not-a-table"])
 def test_check_bad_settings(policy_file, text, line):
     f = policy_file(text)
     p = run_cli("--check", f)

@@ -53,9 +53,6 @@ void e2b_sub(struct request *req, const char *owner, const char *method, const c
 void e2b_access_token(const char *owner, const char *id, char out[65]);
 /* "/v1/sessions/<id><suffix>" into out; -1 if the id cannot be a session's. */
 int e2b_session_target(char *out, size_t n, const char *id, const char *suffix);
-/* The /v1 error body's message (or `fallback`). */
-void e2b_relay_error(struct request *req, int status, const char *body, size_t len);
-
 
 /* process.Process/Start: the command runs beside the session's program
  * (e2b_exec.c). */

@@ -51,13 +51,6 @@ int e2b_session_target(char *out, size_t n, const char *id, const char *suffix) 
     return snprintf(out, n, "/v1/sessions/%s%s", id, suffix) < (int)n ? 0 : -1;
 }
 
-void e2b_relay_error(struct request *req, int status, const char *body, size_t len) {
-    json_t *j = json_loadb(body, len, 0, NULL);
-    const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-    reply_error(req, status == 422 ? 400 : status, "e2b", "%s", msg ? msg : "request failed");
-    json_decref(j);
-}
-
 /* A /v1 session as E2B lists it. */
 static json_t *sandbox_json(const json_t *session) {
     const char *lang = json_string_value(json_object_get(session, "language"));
@@ -86,7 +79,7 @@ static void on_created(struct request *sub, int status, const char *ctype, const
     (void)sub;
     (void)ctype;
     struct create *c = ud;
-    if (status != 201) e2b_relay_error(c->req, status, body, len);
+    if (status != 201) reply_relayed_error(c->req, status, body, len);
     else {
         json_t *j = json_loadb(body, len, 0, NULL);
         const char *id = json_string_value(json_object_get(j, "id"));
@@ -133,22 +126,13 @@ static int session_live(const json_t *s) {
     return state && (strcmp(state, "running") == 0 || strcmp(state, "starting") == 0);
 }
 
+/* A live /v1 session as E2B lists a sandbox (an ended one is not listed). */
+static json_t *live_sandbox_json(const json_t *s) { return session_live(s) ? sandbox_json(s) : NULL; }
+
 static void on_listed(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
     (void)sub;
     (void)ctype;
-    struct request *req = ud;
-    if (status != 200) {
-        e2b_relay_error(req, status, body, len);
-        return;
-    }
-    json_t *j = json_loadb(body, len, 0, NULL), *out = json_array();
-    size_t i;
-    json_t *s;
-    json_array_foreach(json_object_get(j, "sessions"), i, s) {
-        if (session_live(s)) json_array_append_new(out, sandbox_json(s));
-    }
-    json_decref(j);
-    reply_json(req, 200, out);
+    reply_relayed_list(ud, status, body, len, "sessions", live_sandbox_json);
 }
 
 static void handle_list(struct request *req) { e2b_sub(req, NULL, "GET", "/v1/sessions?mine=1", NULL, 0, on_listed, req); }
@@ -168,7 +152,7 @@ static void on_killed(struct request *sub, int status, const char *ctype, const 
     struct request *req = ud;
     if (status == 204) reply_no_content(req);
     else if (status == 404) reply_error(req, 404, "e2b", "sandbox %s not found", req->params[0]);
-    else e2b_relay_error(req, status, body, len);
+    else reply_relayed_error(req, status, body, len);
 }
 
 static void on_looked_up(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
@@ -179,7 +163,7 @@ static void on_looked_up(struct request *sub, int status, const char *ctype, con
     json_t *j = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;
     const char *lang = json_string_value(json_object_get(j, "language"));
     char target[128];
-    if (status != 200 && status != 404) e2b_relay_error(req, status, body, len);
+    if (status != 200 && status != 404) reply_relayed_error(req, status, body, len);
     else if (!session_live(j)) reply_error(req, 404, "e2b", "sandbox %s not found", req->params[0]);
     else if (l->purpose == FOR_CONNECT) reply_json(req, 200, connection_json(req, req->params[0], lang ? lang : ""));
     else if (l->purpose == FOR_INFO) reply_json(req, 200, sandbox_json(j));

@@ -68,7 +68,7 @@ static void on_file_read(struct request *sub, int status, const char *ctype, con
     if (status == 200) http_respond(req, 200, "application/octet-stream", body, len, NULL);
     else if (status == 404) reply_error(req, 404, "e2b", "file not found");
     else if (status == 409) reply_error(req, 502, "e2b", "the sandbox has ended");
-    else e2b_relay_error(req, status, body, len);
+    else reply_relayed_error(req, status, body, len);
 }
 
 static void handle_file_read(struct request *req) {
@@ -110,7 +110,7 @@ static void on_file_written(struct request *sub, int status, const char *ctype, 
     struct upload *u = ud;
     if (status != 204) {
         if (status == 409) reply_error(u->req, 502, "e2b", "the sandbox has ended");
-        else e2b_relay_error(u->req, status, body, len);
+        else reply_relayed_error(u->req, status, body, len);
         json_decref(u->written);
         free(u);
         return;

@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 #include "balancer/fleet.h"
-#include "http/hooks.h"
+#include "balancer/placement.h"
 #include "http/proxy.h"
 #include "http/reply.h"
 #include "piston.h"
@@ -17,29 +17,17 @@
 
 int piston_relay_anonymous(struct request *req, int websocket) {
     if (app_config()->role != ROLE_BALANCER || !piston_anonymous(req)) return -1;
-    json_t *candidates = json_array();
-    for (struct fleet_backend *b = fleet_list(); b; b = b->next)
-        if (b->healthy && !fleet_gone(b) && !b->draining) json_array_append_new(candidates, fleet_json_for_policy(b));
-    json_t *res = NULL;
-    json_t *args = json_pack("[o,{s:s}]", candidates, "kind", "piston");
-    int rc = json_array_size(candidates) ? hook_ask(req, "pick_backend", args, &res) : 0;
-    json_decref(args);
-    if (rc < 0) return 0; /* hook_ask answered */
-    const char *url = json_string_value(json_array_get(res, 0));
-    struct fleet_backend *b = url ? fleet_find(url) : NULL;
-    if (!b) {
-        reply_json(req, 503, json_pack("{s:s}", "message", "no healthy backend can take the job"));
-    } else {
-        char chosen[128];
-        snprintf(chosen, sizeof chosen, "%s", b->url);
-        if (websocket) proxy_tunnel(req, chosen);
-        else {
-            /* The job may run for the policy's longest timeout, plus its compile. */
-            const json_t *max = json_object_get(json_object_get(app_config()->limits, "timeout_ms"), "max");
-            long run_ms = json_is_number(max) ? (long)json_number_value(max) : 600000;
-            proxy_relay(req, chosen, app_config()->backend_timeout_ms + 2 * run_ms + 10000, NULL, NULL);
-        }
+    struct fleet_backend *b = placement_pick_for(req, "piston");
+    if (!b) return 0; /* answered */
+    char chosen[128];
+    snprintf(chosen, sizeof chosen, "%s", b->url);
+    if (websocket) {
+        proxy_tunnel(req, chosen);
+        return 0;
     }
-    json_decref(res);
+    /* The job may run for the policy's longest timeout, plus its compile. */
+    const json_t *max = json_object_get(json_object_get(app_config()->limits, "timeout_ms"), "max");
+    long run_ms = json_is_number(max) ? (long)json_number_value(max) : 600000;
+    proxy_relay(req, chosen, app_config()->backend_timeout_ms + 2 * run_ms + 10000, NULL, NULL);
     return 0;
 }

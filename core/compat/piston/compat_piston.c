@@ -17,16 +17,6 @@
 #define PISTON_RUN_TIMEOUT_MS 3000
 #define PISTON_COMPILE_TIMEOUT_MS 10000
 
-static void piston_error(struct request *req, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void piston_error(struct request *req, int status, const char *fmt, ...) {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    reply_json(req, status, json_pack("{s:s}", "message", msg));
-}
-
 /* Anonymous callers share one tenant whose name is not hex, so that it can
  * never be the hash of a real key. */
 #define PISTON_ANONYMOUS "piston-anonymous"
@@ -61,41 +51,26 @@ int piston_admit(struct request *req) {
     return -1;
 }
 
-/* The status and body of the /v1 answer become Piston's. */
-static void relay_error(struct request *req, int status, const char *body, size_t len) {
-    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
-    const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-    piston_error(req, status == 422 ? 400 : status, "%s", msg ? msg : "request failed");
-    json_decref(j);
-}
-
 /* ---- runtimes ------------------------------------------------------------------------ */
+
+/* A /v1 language as Piston lists a runtime (an unavailable one is not listed). */
+static json_t *runtime_json(const json_t *l) {
+    if (json_is_false(json_object_get(l, "available"))) return NULL;
+    return json_pack("{s:O,s:O,s:O}", "language", json_object_get(l, "name"), "version", json_object_get(l, "version"),
+                     "aliases", json_object_get(l, "aliases"));
+}
 
 static void on_languages(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
     (void)sub;
     (void)ctype;
-    struct request *req = ud;
-    if (status != 200) {
-        relay_error(req, status, body, len);
-        return;
-    }
-    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL), *out = json_array();
-    size_t i;
-    json_t *l;
-    json_array_foreach(json_object_get(j, "languages"), i, l) {
-        if (json_is_false(json_object_get(l, "available"))) continue;
-        json_array_append_new(out, json_pack("{s:O,s:O,s:O}", "language", json_object_get(l, "name"), "version",
-                                             json_object_get(l, "version"), "aliases", json_object_get(l, "aliases")));
-    }
-    json_decref(j);
-    reply_json(req, 200, out);
+    reply_relayed_list(ud, status, body, len, "languages", runtime_json);
 }
 
 void dispatch_sub(struct request *req, const char *method, const char *target, const char *body, size_t len,
                   http_response_fn cb, void *ud, struct request **inflight) {
     struct request *sub = http_subrequest(req, method, target, body, len, cb, ud);
     if (!sub) {
-        piston_error(req, 500, "out of memory");
+        reply_error(req, 500, "internal", "out of memory");
         return;
     }
     if (piston_anonymous(req)) {
@@ -351,7 +326,7 @@ static void on_job_languages(struct request *sub, int status, const char *ctype,
     j->sub = NULL;
     if (status != 200) {
         json_t *e = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
-        const char *msg = json_string_value(json_object_get(json_object_get(e, "error"), "message"));
+        const char *msg = v1_error_message(e);
         char text[300];
         snprintf(text, sizeof text, "%s", msg ? msg : "cannot list the runtimes");
         json_decref(e);
@@ -407,12 +382,11 @@ static void on_run(struct request *sub, int status, const char *ctype, const cha
     x->sub = NULL;
     if (job_orphaned(x)) return;
     struct request *req = x->creds;
-    if (status != 200) {
-        relay_error(req, status, body, len);
+    json_t *r = reply_relayed_json(req, 200, status, body, len);
+    if (!r) {
         job_free(x);
         return;
     }
-    json_t *r = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     const char *st = json_string_value(json_object_get(r, "status"));
     json_int_t ms = json_integer_value(json_object_get(r, "time_ms"));
     json_int_t mem = json_integer_value(json_object_get(r, "memory_kb")) * 1024;
@@ -470,7 +444,7 @@ static void on_execute_ready(struct job *x, json_t *program, const char *err) {
     }
     if (!program) {
         http_set_abort(x->creds, NULL, NULL);
-        piston_error(x->creds, x->err_status ? x->err_status : 400, "%s", err);
+        reply_error(x->creds, x->err_status ? x->err_status : 400, "bad_request", "%s", err);
         job_free(x);
         return;
     }
@@ -486,7 +460,7 @@ static void on_execute_ready(struct job *x, json_t *program, const char *err) {
 static void on_execute_abort(struct request *req, void *ud) {
     struct job *x = ud;
     x->creds = NULL;
-    piston_error(req, 500, "the client went away");
+    reply_error(req, 500, "internal", "the client went away");
     if (x->sub) http_request_cancel(x->sub);
 }
 
@@ -497,13 +471,12 @@ static void handle_execute(struct request *req) {
     const char *why = job_invalid(body);
     if (why) {
         json_decref(body);
-        piston_error(req, 400, "%s", why);
+        reply_error(req, 400, "bad_request", "%s", why);
         return;
     }
-    struct job *x = calloc(1, sizeof *x);
+    struct job *x = request_calloc(req, sizeof *x);
     if (!x) {
         json_decref(body);
-        piston_error(req, 500, "out of memory");
         return;
     }
     x->creds = req;

@@ -170,7 +170,7 @@ static void on_created(struct request *r, int status, const char *ctype, const c
         return;
     }
     if (status != 201 || !id) {
-        const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        const char *msg = v1_error_message(j);
         char text[300];
         snprintf(text, sizeof text, "%s", msg ? msg : "the session could not start");
         json_decref(j);

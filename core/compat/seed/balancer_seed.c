@@ -14,15 +14,15 @@
 #include "balancer/balancer.h"
 #include "balancer/fanout.h"
 #include "balancer/fleet.h"
+#include "balancer/placement.h"
 #include "clients/redis.h"
 #include "compat/compat.h"
-#include "http/hooks.h"
 #include "http/proxy.h"
 #include "http/reply.h"
 #include "http/router.h"
 #include "policy/app.h"
+#include "seed.h"
 
-#define USER_ID_MAX 128
 
 struct seed_route {
     struct request *req;
@@ -67,32 +67,16 @@ static void on_pinned(void *ud, redisReply *r, const char *err) {
 
 /* A new user_id goes where the policy would put a new session. */
 static void place_user(struct seed_route *sr) {
-    struct request *req = sr->req;
-    json_t *candidates = json_array();
-    for (struct fleet_backend *b = fleet_list(); b; b = b->next)
-        if (b->healthy && !fleet_gone(b) && !b->draining) json_array_append_new(candidates, fleet_json_for_policy(b));
-    json_t *res = NULL;
-    json_t *args = json_pack("[o,{s:s}]", candidates, "kind", "seed");
-    int rc = json_array_size(candidates) ? hook_ask(req, "pick_backend", args, &res) : 0;
-    json_decref(args);
-    if (rc < 0) {
+    struct fleet_backend *b = placement_pick_for(sr->req, "seed");
+    if (!b) {
         free(sr);
         return;
     }
-    const char *url = json_string_value(json_array_get(res, 0));
-    struct fleet_backend *b = url ? fleet_find(url) : NULL;
-    if (!b) reply_error(req, 503, "unavailable", "no healthy backend can take a new session");
-    else {
-        snprintf(sr->chosen, sizeof sr->chosen, "%s", b->url);
-        json_decref(res);
-        char ttl[24];
-        snprintf(ttl, sizeof ttl, "%ld", app_config()->seed_pin_ttl_s);
-        const char *argv[] = {"SET", sr->pin, sr->chosen, "EX", ttl, "NX"};
-        redis_argv(on_pinned, sr, 6, argv);
-        return;
-    }
-    json_decref(res);
-    free(sr);
+    snprintf(sr->chosen, sizeof sr->chosen, "%s", b->url);
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%ld", app_config()->seed_pin_ttl_s);
+    const char *argv[] = {"SET", sr->pin, sr->chosen, "EX", ttl, "NX"};
+    redis_argv(on_pinned, sr, 6, argv);
 }
 
 static void on_pin(void *ud, redisReply *r, const char *err) {
@@ -187,7 +171,7 @@ static int upload_owner(struct request *req, char *out, size_t len) {
 }
 
 static void handle_seed(struct request *req) {
-    char user_id[USER_ID_MAX + 1];
+    char user_id[SEED_USER_ID_MAX + 1];
     if (user_of(req, user_id, sizeof user_id) < 0) {
         reply_error(req, 400, "bad_request", "the request needs a user_id (1 to 128 bytes)");
         return;
@@ -203,7 +187,7 @@ static void handle_seed(struct request *req) {
     sr->may_place = create || strncmp(req->path, "/api/files/add/", 15) == 0;
     const char *key = req->key_hash[0] ? req->key_hash : "open";
     snprintf(sr->pin, sizeof sr->pin, "cc:seed:%s:%s", key, user_id);
-    char owner[USER_ID_MAX + 1];
+    char owner[SEED_USER_ID_MAX + 1];
     if (create && upload_owner(req, owner, sizeof owner) == 0) {
         char pin[300];
         snprintf(pin, sizeof pin, "cc:seed:%s:%s", key, owner);

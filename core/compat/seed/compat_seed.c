@@ -10,22 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <strings.h>
-
 #include "base/log.h"
 #include "base/metrics.h"
-#include "clients/fetch.h"
 #include "http/multipart.h"
-#include "http/proxy.h"
 #include "http/reply.h"
 #include "http/router.h"
 #include "policy/app.h"
+#include "seed.h"
 
 /* Expired entries are dropped by the next seed request at least this much later. */
 #define SWEEP_MS 10000
-#define UPLOAD_MAX_PER_KEY (1u << 20)
-#define USER_ID_MAX 128
-#define FETCH_TIMEOUT_MS (app_config()->file_url_timeout_ms) /* the policy's */
 
 /* "<key hash>/<user_id>" → {"session": id or "", "cursor": output already
  * returned by /api/session/output, "used": ms, "upload": bytes (kept as an
@@ -34,16 +28,8 @@
 static json_t *users, *upload_bytes;
 static double next_sweep_ms;
 
-static void text_reply(struct request *req, int status, const char *text) {
+void seed_text_reply(struct request *req, int status, const char *text) {
     http_respond(req, status, "text/plain; charset=utf-8", text, strlen(text), NULL);
-}
-
-/* A /v1 error envelope becomes the seed's text with the same status. */
-static void relay_error(struct request *req, int status, const char *body, size_t len) {
-    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
-    const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-    text_reply(req, status, msg ? msg : "request failed");
-    json_decref(j);
 }
 
 /* ---- the user table ------------------------------------------------------------------- */
@@ -79,8 +65,8 @@ static void sweep(double now) {
 }
 
 /* The caller's entry for user_id (created on demand), or NULL. */
-static json_t *find_user(const char *key_hash, const char *user_id, int create) {
-    char name[64 + 1 + USER_ID_MAX + 1];
+json_t *seed_find_user(const char *key_hash, const char *user_id, int create) {
+    char name[64 + 1 + SEED_USER_ID_MAX + 1];
     double now = wall_clock_ms();
     if (!users) users = json_object();
     if (!upload_bytes) upload_bytes = json_object();
@@ -96,13 +82,13 @@ static json_t *find_user(const char *key_hash, const char *user_id, int create) 
     return u;
 }
 
-static const char *user_session(const json_t *u) {
+const char *seed_user_session(const json_t *u) {
     const char *id = json_string_value(json_object_get(u, "session"));
     return id ? id : "";
 }
 
 /* The user's live upload: its bytes and length, or NULL. */
-static const char *user_upload(const json_t *u, size_t *len) {
+const char *seed_user_upload(const json_t *u, size_t *len) {
     const json_t *up = json_object_get(u, "upload");
     if (!up || json_real_value(json_object_get(u, "upload_expires")) <= wall_clock_ms()) return NULL;
     *len = json_string_length(up);
@@ -110,312 +96,50 @@ static const char *user_upload(const json_t *u, size_t *len) {
 }
 
 /* An internal request; with `inflight`, *inflight holds it until answered (cb clears it). */
-static void dispatch(struct request *req, const char *method, const char *target, const char *body,
-                     http_response_fn cb, void *ud, struct request **inflight) {
+void seed_dispatch(struct request *req, const char *method, const char *target, const char *body,
+                   http_response_fn cb, void *ud, struct request **inflight) {
     struct request *sub = http_subrequest(req, method, target, body, body ? strlen(body) : 0, cb, ud);
     if (!sub) {
-        text_reply(req, 500, "out of memory");
+        seed_text_reply(req, 500, "out of memory");
         return;
     }
     if (inflight) *inflight = sub;   /* before dispatching: the answer may come at once */
     router_dispatch(sub);
 }
 
-static const char bad_user_id[] = "user_id must be a string of 1 to 128 bytes";
+const char seed_bad_user_id[] = "user_id must be a string of 1 to 128 bytes";
 
-/* The body's user_id (a non-empty string of at most USER_ID_MAX bytes, no NUL). */
-static json_t *body_with_user(struct request *req, const char **user_id) {
+/* The body's user_id (a non-empty string of at most SEED_USER_ID_MAX bytes, no NUL). */
+json_t *seed_body_with_user(struct request *req, const char **user_id) {
     json_t *body = json_loadb(req->body.data, req->body.len, 0, NULL);
     const json_t *id = json_object_get(body, "user_id");
     *user_id = json_string_value(id);
-    if (!json_is_object(body) || !*user_id || !**user_id || json_string_length(id) > USER_ID_MAX ||
+    if (!json_is_object(body) || !*user_id || !**user_id || json_string_length(id) > SEED_USER_ID_MAX ||
         strlen(*user_id) != json_string_length(id)) {
         json_decref(body);
-        text_reply(req, 400, bad_user_id);
+        seed_text_reply(req, 400, seed_bad_user_id);
         return NULL;
     }
     return body;
 }
 
-/* ?userId= into out[USER_ID_MAX + 1]: 1, 0 when absent, -1 once answered 400 (too long). */
+/* ?userId= into out[SEED_USER_ID_MAX + 1]: 1, 0 when absent, -1 once answered 400 (too long). */
 static int query_user(struct request *req, char *out) {
-    int got = http_query_param(req, "userId", out, USER_ID_MAX + 1);
-    if (got < 0) text_reply(req, 400, bad_user_id);
+    int got = http_query_param(req, "userId", out, SEED_USER_ID_MAX + 1);
+    if (got < 0) seed_text_reply(req, 400, seed_bad_user_id);
     return got > 0 && *out ? 1 : got < 0 ? -1 : 0;
 }
 
 /* ---- GET / ------------------------------------------------------------------------- */
 
-static void handle_root(struct request *req) { text_reply(req, 200, "v1.0"); }
-
-/* ---- create ------------------------------------------------------------------------- */
-
-struct create {
-    struct request *req;
-    char key_hash[65];
-    char user_id[USER_ID_MAX + 1];
-    char lang[16];
-    char *v1_body;
-    struct fetch *fetch;     /* file_url from another host, in flight */
-    struct request *sub;     /* the internal request in flight */
-    struct proxy_call *peer; /* an upload on a peer backend, in flight */
-};
-
-static void create_free(struct create *c) {
-    free(c->v1_body);
-    free(c);
-}
-
-/* Answer the create's client (NULL: it left) and free the create. */
-static void create_answer(struct create *c, int status, const char *text) {
-    if (c->req) {
-        http_set_abort(c->req, NULL, NULL);
-        text_reply(c->req, status, text);
-    }
-    create_free(c);
-}
-
-static void create_relay_error(struct create *c, int status, const char *body, size_t len) {
-    if (c->req) {
-        http_set_abort(c->req, NULL, NULL);
-        relay_error(c->req, status, body, len);
-    }
-    create_free(c);
-}
-
-/* The client left: a fetch in flight stops; an internal request in flight is
- * cancelled (a session being created ends at once) and its answer, which
- * follows, frees the create.  The request is answered here, for nobody. */
-static void on_create_abort(struct request *req, void *ud) {
-    struct create *c = ud;
-    c->req = NULL;
-    text_reply(req, 500, "the client went away");
-    if (c->sub) {
-        http_request_cancel(c->sub);
-    } else {
-        fetch_cancel(c->fetch);
-        create_free(c);
-    }
-}
-
-static void on_created(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
-    struct create *c = ud;
-    c->sub = NULL;
-    if (status != 201) {
-        create_relay_error(c, status, body, len);
-        return;
-    }
-    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
-    json_t *u = find_user(c->key_hash, c->user_id, 1);
-    if (u) {
-        json_object_set_new(u, "session", json_string(json_string_value(json_object_get(j, "id")) ?: ""));
-        json_object_set_new(u, "cursor", json_integer(0));
-    }
-    json_decref(j);
-    create_answer(c, 200, "");
-}
-
-static void on_previous(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
-    struct create *c = ud;
-    c->sub = NULL;
-    json_t *j = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
-    const char *state = json_string_value(json_object_get(j, "state"));
-    int live = state && (strcmp(state, "running") == 0 || strcmp(state, "starting") == 0);
-    json_decref(j);
-    if (live || !c->req) {
-        create_answer(c, 409, "a session for this user_id is already running");
-        return;
-    }
-    dispatch(c->req, "POST", "/v1/sessions", c->v1_body, on_created, c, &c->sub);
-}
-
-/* The program is known (`code`, or NULL for the language's REPL): create the
- * session, after checking that the user_id has no live one. */
-static void create_with(struct create *c, const char *code, size_t len) {
-    struct request *req = c->req;
-    if (!code) {
-        code = strcmp(c->lang, "python") == 0 ? "import code\ncode.interact(banner='', exitmsg='')\n" : "";
-        len = strlen(code);
-    }
-    json_t *v1 = json_pack("{s:s,s:s%,s:b}", "language", c->lang, "code", code, len, "tty", 1);
-    c->v1_body = v1 ? json_text(v1) : NULL;
-    json_decref(v1);
-    if (!c->v1_body || memchr(code, '\0', len)) {
-        create_answer(c, 400, "the file must be UTF-8 text");
-        return;
-    }
-    json_t *u = find_user(c->key_hash, c->user_id, 0);
-    if (u && *user_session(u)) {
-        char target[128];
-        snprintf(target, sizeof target, "/v1/sessions/%s", user_session(u));
-        dispatch(req, "GET", target, NULL, on_previous, c, &c->sub);
-    } else {
-        dispatch(req, "POST", "/v1/sessions", c->v1_body, on_created, c, &c->sub);
-    }
-}
-
-/* ---- file_url from another host: fetched by us ---- */
-
-static void on_fetched(void *ud, const char *data, size_t len, const char *err) {
-    struct create *c = ud;
-    c->fetch = NULL;
-    if (err) {
-        create_answer(c, 400, err);
-        return;
-    }
-    create_with(c, data, len);
-}
-
-static int host_allowed(const char *host) {
-    size_t i;
-    json_t *h;
-    json_array_foreach(app_config()->file_url_hosts, i, h) {
-        const char *allowed = json_string_value(h);
-        size_t n = strlen(allowed);
-        if (n >= 2 && allowed[0] == '[' && allowed[n - 1] == ']') allowed++, n -= 2; /* "[::1]" */
-        if (strlen(host) == n && strncasecmp(allowed, host, n) == 0) return 1;
-    }
-    return 0;
-}
-
-static void fetch_file(struct create *c, const char *url) {
-    const struct config *cfg = app_config();
-    char host[256], scheme[16], err[512];
-    if (fetch_url_host(url, host, sizeof host, scheme, sizeof scheme) < 0) {
-        create_answer(c, 400, "file_url is not a valid URL");
-        return;
-    }
-    if (!host_allowed(host)) {
-        snprintf(err, sizeof err, "file_url must be a URL returned by /api/files/add, or name a host the "
-                                  "policy allows (file_url_hosts): %s is not allowed", host);
-        create_answer(c, 400, err);
-        return;
-    }
-    struct fetch_opts o = {.max_bytes = UPLOAD_MAX_PER_KEY,
-                           .timeout_ms = FETCH_TIMEOUT_MS,
-                           .allow_loopback = cfg->file_url_test_allow_loopback,
-                           .ca_file = cfg->file_url_test_ca_file};
-    c->fetch = fetch_start(app_loop(), url, &o, on_fetched, c, err, sizeof err);
-    if (!c->fetch) create_answer(c, 400, err);
-}
-
-/* ---- an upload on a peer backend: fetched from it ---- */
-
-/* Backends that trust each other (they accept the same keys) list each other in the policy's
- * file_url_peers ("host:port"): a file URL of /api/files/add naming one of them is fetched from it
- * over http with the caller's own credentials, so its upload check is the caller's.  Then
- * `base` is "http://host:port". */
-static int peer_of(const char *url, char *base, size_t len) {
-    if (strncmp(url, "http://", 7) != 0) return 0;
-    const char *authority = url + 7;
-    size_t n = strcspn(authority, "/?#");
-    if (n == strlen(app_config()->listen) && strncasecmp(authority, app_config()->listen, n) == 0) return 0;
-    size_t i;
-    json_t *p;
-    json_array_foreach(app_config()->file_url_peers, i, p) {
-        const char *peer = json_string_value(p);
-        if (strlen(peer) == n && strncasecmp(peer, authority, n) == 0) {
-            snprintf(base, len, "http://%.*s", (int)n, authority);
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static void on_peer_abort(struct request *req, void *ud) {
-    (void)req;
-    struct create *c = ud;
-    proxy_cancel(c->peer);
-    create_free(c);
-}
-
-static void on_peer_file(void *ud, int status, const char *ctype, const char *body, size_t len, const char *err,
-                         int refused) {
-    (void)ctype;
-    (void)refused;
-    struct create *c = ud;
-    c->peer = NULL;
-    http_set_abort(c->req, NULL, NULL);
-    if (status == 200) {
-        create_with(c, body, len);
-        return;
-    }
-    char msg[300];
-    if (status == 404) snprintf(msg, sizeof msg, "no uploaded file for that userId (uploads live 10 minutes)");
-    else snprintf(msg, sizeof msg, "the backend holding file_url did not give it: %s", err ? err : "refused");
-    text_reply(c->req, status == 404 ? 404 : 502, msg);
-    create_free(c);
-}
-
-static void peer_file(struct create *c, const char *base, const char *ours) {
-    c->peer = proxy_send(base, "GET", ours, c->req, NULL, 0, FETCH_TIMEOUT_MS, on_peer_file, c);
-    if (!c->peer) {
-        text_reply(c->req, 500, "out of memory");
-        create_free(c);
-        return;
-    }
-    http_set_abort(c->req, on_peer_abort, c);
-}
-
-/* Our own file URL, from /api/files/add: resolved here, never fetched (the
- * Host it names may be a balancer's or a proxy's). */
-static void own_file(struct create *c, const char *ours) {
-    char owner[USER_ID_MAX * 3 + 1];
-    const char *raw = ours + strlen("/api/files/get?userId=");
-    if (http_percent_decode(raw, strlen(raw), owner, sizeof owner, 1) < 0) {
-        create_answer(c, 400, "file_url names no valid userId");
-        return;
-    }
-    json_t *u = find_user(c->key_hash, owner, 0);
-    size_t len;
-    const char *data = u ? user_upload(u, &len) : NULL;
-    if (!data) {
-        create_answer(c, 404, "no uploaded file for that userId (uploads live the policy's seed_ttl_s, 10 minutes by default)");
-        return;
-    }
-    create_with(c, data, len);
-}
-
-static void handle_create(struct request *req) {
-    const char *user_id;
-    json_t *body = body_with_user(req, &user_id);
-    if (!body) return;
-    const char *language = json_string_value(json_object_get(body, "language"));
-    const json_t *url = json_object_get(body, "file_url");
-    const char *file_url = json_string_value(url);
-    const char *lang = !language ? NULL : strcmp(language, "PYTHON") == 0 ? "python" : strcmp(language, "C") == 0 ? "c"
-                     : strcmp(language, "IPYTHON") == 0 ? "ipython" : NULL;
-    struct create *c = NULL;
-    if (!lang) text_reply(req, 400, "language must be IPYTHON, PYTHON or C");
-    else if (url && !json_is_string(url) && !json_is_null(url)) text_reply(req, 400, "file_url must be a string");
-    else if (strcmp(lang, "c") == 0 && !(file_url && *file_url)) text_reply(req, 400, "a C session needs a file_url");
-    else if (!(c = calloc(1, sizeof *c))) text_reply(req, 500, "out of memory");
-    else {
-        c->req = req;
-        http_set_abort(req, on_create_abort, c);
-        snprintf(c->key_hash, sizeof c->key_hash, "%s", req->key_hash);
-        snprintf(c->user_id, sizeof c->user_id, "%s", user_id);
-        snprintf(c->lang, sizeof c->lang, "%s", lang);
-        const char *ours = file_url ? strstr(file_url, "/api/files/get?userId=") : NULL;
-        char peer[300];
-        if (!file_url || !*file_url) create_with(c, NULL, 0);
-        else if (ours && peer_of(file_url, peer, sizeof peer)) peer_file(c, peer, ours);
-        else if (ours) own_file(c, ours);
-        else fetch_file(c, file_url);
-    }
-    json_decref(body);
-}
+static void handle_root(struct request *req) { seed_text_reply(req, 200, "v1.0"); }
 
 /* ---- output, input, delete ------------------------------------------------------------- */
 
 static json_t *session_user(struct request *req, const char *user_id) {
-    json_t *u = user_id ? find_user(req->key_hash, user_id, 0) : NULL;
-    if (!u || !*user_session(u)) {
-        text_reply(req, 404, "no session for this user_id");
+    json_t *u = user_id ? seed_find_user(req->key_hash, user_id, 0) : NULL;
+    if (!u || !*seed_user_session(u)) {
+        seed_text_reply(req, 404, "no session for this user_id");
         return NULL;
     }
     return u;
@@ -424,7 +148,7 @@ static json_t *session_user(struct request *req, const char *user_id) {
 struct pending {
     struct request *req;
     char key_hash[65];
-    char user_id[USER_ID_MAX + 1];
+    char user_id[SEED_USER_ID_MAX + 1];
 };
 
 static struct pending *pending_new(struct request *req, const char *user_id) {
@@ -443,7 +167,7 @@ static struct pending *pending_new(struct request *req, const char *user_id) {
 struct output_wait {
     struct request *req;
     char key_hash[65];
-    char user_id[USER_ID_MAX + 1];
+    char user_id[SEED_USER_ID_MAX + 1];
     char session_id[64];
     uint64_t cursor;
     uint64_t deadline;     /* loop time (ms) of the last possible answer */
@@ -453,8 +177,8 @@ struct output_wait {
 static void output_poll(struct output_wait *w, long wait_ms);
 
 static void output_answer(struct output_wait *w) {
-    json_t *u = find_user(w->key_hash, w->user_id, 0);
-    if (u && strcmp(user_session(u), w->session_id) == 0)
+    json_t *u = seed_find_user(w->key_hash, w->user_id, 0);
+    if (u && strcmp(seed_user_session(u), w->session_id) == 0)
         json_object_set_new(u, "cursor", json_integer((json_int_t)w->cursor));
     http_respond(w->req, 200, "text/plain; charset=utf-8", w->text.data ? w->text.data : "", w->text.len, NULL);
     buf_free(&w->text);
@@ -465,13 +189,12 @@ static void on_output(struct request *sub, int status, const char *ctype, const 
     (void)sub;
     (void)ctype;
     struct output_wait *w = ud;
-    if (status != 200) {
-        relay_error(w->req, status, body, len);
+    json_t *j = reply_relayed_json(w->req, 200, status, body, len);
+    if (!j) {
         buf_free(&w->text);
         free(w);
         return;
     }
-    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
     size_t i, before = w->text.len;
     json_t *e;
     json_array_foreach(json_object_get(j, "events"), i, e) buf_append_str(&w->text, json_string_value(json_object_get(e, "data")));
@@ -506,20 +229,20 @@ static void output_poll(struct output_wait *w, long wait_ms) {
 }
 
 static void handle_output(struct request *req) {
-    char user_id[USER_ID_MAX + 1];
+    char user_id[SEED_USER_ID_MAX + 1];
     int got = query_user(req, user_id);
     if (got < 0) return;
     json_t *u = session_user(req, got ? user_id : NULL);
     if (!u) return;
     struct output_wait *w = calloc(1, sizeof *w);
     if (!w) {
-        text_reply(req, 500, "out of memory");
+        seed_text_reply(req, 500, "out of memory");
         return;
     }
     w->req = req;
     snprintf(w->key_hash, sizeof w->key_hash, "%s", req->key_hash);
     snprintf(w->user_id, sizeof w->user_id, "%s", user_id);
-    snprintf(w->session_id, sizeof w->session_id, "%s", user_session(u));
+    snprintf(w->session_id, sizeof w->session_id, "%s", seed_user_session(u));
     w->cursor = (uint64_t)json_integer_value(json_object_get(u, "cursor"));
     w->deadline = uv_now(app_loop()) + (uint64_t)app_config()->seed_output_max_ms;
     output_poll(w, app_config()->seed_output_quiet_ms);
@@ -529,19 +252,19 @@ static void on_done_empty(struct request *sub, int status, const char *ctype, co
     (void)sub;
     (void)ctype;
     struct pending *p = ud;
-    if (status >= 300) relay_error(p->req, status, body, len);
-    else text_reply(p->req, 200, "");
+    if (status >= 300) reply_relayed_error(p->req, status, body, len);
+    else seed_text_reply(p->req, 200, "");
     free(p);
 }
 
 static void handle_input(struct request *req) {
     const char *user_id;
-    json_t *body = body_with_user(req, &user_id);
+    json_t *body = seed_body_with_user(req, &user_id);
     if (!body) return;
     const char *input = json_string_value(json_object_get(body, "input"));
     json_t *u = session_user(req, user_id);
     if (u && !input) {
-        text_reply(req, 400, "input must be a string");
+        seed_text_reply(req, 400, "input must be a string");
     } else if (u) {
         /* The seed sent input as a line; the literal ENTER is just the newline. */
         buf_t line = BUF_INIT;
@@ -550,8 +273,8 @@ static void handle_input(struct request *req) {
         json_t *v1 = json_pack("{s:s%}", "data", line.data, line.len);
         char *text = json_text(v1);
         char target[128];
-        snprintf(target, sizeof target, "/v1/sessions/%s/input", user_session(u));
-        dispatch(req, "POST", target, text, on_done_empty, pending_new(req, user_id), NULL);
+        snprintf(target, sizeof target, "/v1/sessions/%s/input", seed_user_session(u));
+        seed_dispatch(req, "POST", target, text, on_done_empty, pending_new(req, user_id), NULL);
         free(text);
         json_decref(v1);
         buf_free(&line);
@@ -561,14 +284,14 @@ static void handle_input(struct request *req) {
 
 static void handle_delete(struct request *req) {
     const char *user_id;
-    json_t *body = body_with_user(req, &user_id);
+    json_t *body = seed_body_with_user(req, &user_id);
     if (!body) return;
     json_t *u = session_user(req, user_id);
     if (u) {
         char target[128];
-        snprintf(target, sizeof target, "/v1/sessions/%s", user_session(u));
+        snprintf(target, sizeof target, "/v1/sessions/%s", seed_user_session(u));
         json_object_set_new(u, "session", json_string(""));
-        dispatch(req, "DELETE", target, NULL, on_done_empty, pending_new(req, user_id), NULL);
+        seed_dispatch(req, "DELETE", target, NULL, on_done_empty, pending_new(req, user_id), NULL);
     }
     json_decref(body);
 }
@@ -594,30 +317,33 @@ static void handle_upload(struct request *req) {
     char boundary[80], err[128];
     const char *ctype = http_header(req, "content-type");
     struct upload_ctx ctx = {0};
-    if (!*user_id || strlen(user_id) > USER_ID_MAX) {
-        text_reply(req, 400, bad_user_id);
+    if (!*user_id || strlen(user_id) > SEED_USER_ID_MAX) {
+        seed_text_reply(req, 400, seed_bad_user_id);
         return;
     }
     if (!ctype || multipart_boundary(ctype, boundary, sizeof boundary) < 0) {
-        text_reply(req, 400, "the body must be multipart/form-data with a boundary");
+        seed_text_reply(req, 400, "the body must be multipart/form-data with a boundary");
         return;
     }
     if (multipart_parse(req->body.data, req->body.len, boundary, on_part, &ctx, err, sizeof err) < 0) {
-        text_reply(req, 400, err);
+        seed_text_reply(req, 400, err);
         return;
     }
     if (!ctx.file) {
-        text_reply(req, 400, "the form needs a part named file");
+        seed_text_reply(req, 400, "the form needs a part named file");
         return;
     }
     /* The key's other uploads (an expired one counts until the next sweep). */
-    json_t *u = find_user(req->key_hash, user_id, 1);
+    json_t *u = seed_find_user(req->key_hash, user_id, 1);
     json_t *data = u ? json_stringn_nocheck(ctx.file->data, ctx.file->len) : NULL;
     size_t others = (size_t)json_integer_value(json_object_get(upload_bytes, req->key_hash)) -
                     json_string_length(json_object_get(u, "upload"));
-    if (!data || others + ctx.file->len > UPLOAD_MAX_PER_KEY) {
+    if (!data || others + ctx.file->len > app_config()->seed_upload_max_bytes) {
+        char why[128];
+        snprintf(why, sizeof why, "uploads are limited to %zu bytes per key (the policy's seed_upload_max_bytes)",
+                 app_config()->seed_upload_max_bytes);
         json_decref(data);
-        text_reply(req, 413, "uploads are limited to 1 MiB per key");
+        seed_text_reply(req, 413, why);
         return;
     }
     upload_drop(u, req->key_hash);
@@ -637,14 +363,14 @@ static void handle_upload(struct request *req) {
 }
 
 static void handle_file_get(struct request *req) {
-    char user_id[USER_ID_MAX + 1];
+    char user_id[SEED_USER_ID_MAX + 1];
     int got = query_user(req, user_id);
     if (got < 0) return;
-    json_t *u = got ? find_user(req->key_hash, user_id, 0) : NULL;
+    json_t *u = got ? seed_find_user(req->key_hash, user_id, 0) : NULL;
     size_t len;
-    const char *data = u ? user_upload(u, &len) : NULL;
+    const char *data = u ? seed_user_upload(u, &len) : NULL;
     if (!data) {
-        text_reply(req, 404, "no uploaded file for that userId");
+        seed_text_reply(req, 404, "no uploaded file for that userId");
         return;
     }
     http_respond(req, 200, "application/octet-stream", data, len, NULL);
@@ -656,11 +382,8 @@ static void on_count(struct request *sub, int status, const char *ctype, const c
     (void)sub;
     (void)ctype;
     struct request *req = ud;
-    if (status != 200) {
-        relay_error(req, status, body, len);
-        return;
-    }
-    json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+    json_t *j = reply_relayed_json(req, 200, status, body, len);
+    if (!j) return;
     int n = 0;
     size_t i;
     json_t *s;
@@ -671,10 +394,10 @@ static void on_count(struct request *sub, int status, const char *ctype, const c
     json_decref(j);
     char text[32];
     snprintf(text, sizeof text, "%d", n);
-    text_reply(req, 200, text);
+    seed_text_reply(req, 200, text);
 }
 
-static void handle_count(struct request *req) { dispatch(req, "GET", "/v1/sessions?mine=1", NULL, on_count, req, NULL); }
+static void handle_count(struct request *req) { seed_dispatch(req, "GET", "/v1/sessions?mine=1", NULL, on_count, req, NULL); }
 
 static void on_has(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
     (void)sub;
@@ -684,40 +407,40 @@ static void on_has(struct request *sub, int status, const char *ctype, const cha
     const char *st = json_string_value(json_object_get(j, "state"));
     int live = st && (strcmp(st, "running") == 0 || strcmp(st, "starting") == 0);
     json_decref(j);
-    text_reply(req, live ? 200 : 404, live ? "true" : "false");
+    seed_text_reply(req, live ? 200 : 404, live ? "true" : "false");
 }
 
 static void handle_has(struct request *req) {
-    char user_id[USER_ID_MAX + 1];
+    char user_id[SEED_USER_ID_MAX + 1];
     int got = query_user(req, user_id);
     if (got < 0) return;
-    json_t *u = got ? find_user(req->key_hash, user_id, 0) : NULL;
-    if (!u || !*user_session(u)) {
-        text_reply(req, 404, "false");
+    json_t *u = got ? seed_find_user(req->key_hash, user_id, 0) : NULL;
+    if (!u || !*seed_user_session(u)) {
+        seed_text_reply(req, 404, "false");
         return;
     }
     char target[128];
-    snprintf(target, sizeof target, "/v1/sessions/%s", user_session(u));
-    dispatch(req, "GET", target, NULL, on_has, req, NULL);
+    snprintf(target, sizeof target, "/v1/sessions/%s", seed_user_session(u));
+    seed_dispatch(req, "GET", target, NULL, on_has, req, NULL);
 }
 
 static void on_backend_added(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
     (void)sub;
     (void)ctype;
     struct request *req = ud;
-    if (status >= 300) relay_error(req, status, body, len);
-    else text_reply(req, 200, "");
+    if (status >= 300) reply_relayed_error(req, status, body, len);
+    else seed_text_reply(req, 200, "");
 }
 
 static void handle_lb_add(struct request *req) {
     json_t *body = json_loadb(req->body.data, req->body.len, 0, NULL);
     const char *server = json_string_value(json_object_get(body, "server"));
     if (!server) {
-        text_reply(req, 400, "the body must be JSON with a server string (host:port)");
+        seed_text_reply(req, 400, "the body must be JSON with a server string (host:port)");
     } else {
         json_t *v1 = json_pack("{s:s+}", "url", strncmp(server, "http://", 7) == 0 ? "" : "http://", server);
         char *text = json_text(v1);
-        dispatch(req, "POST", "/v1/backends", text, on_backend_added, req, NULL);
+        seed_dispatch(req, "POST", "/v1/backends", text, on_backend_added, req, NULL);
         free(text);
         json_decref(v1);
     }
@@ -727,7 +450,7 @@ static void handle_lb_add(struct request *req) {
 /* Text errors for auth too: the seed's clients read a status and a line. */
 static const struct route seed_routes[] = {
     {"GET", "/", ACCESS_OPEN, handle_root, ROUTE_TEXT_ERRORS},
-    {"POST", "/api/session/create", ACCESS_CLIENT, handle_create, ROUTE_TEXT_ERRORS},
+    {"POST", "/api/session/create", ACCESS_CLIENT, seed_handle_create, ROUTE_TEXT_ERRORS},
     {"GET", "/api/session/output", ACCESS_CLIENT, handle_output, ROUTE_TEXT_ERRORS},
     {"POST", "/api/session/input", ACCESS_CLIENT, handle_input, ROUTE_TEXT_ERRORS},
     {"POST", "/api/session/delete", ACCESS_CLIENT, handle_delete, ROUTE_TEXT_ERRORS},
