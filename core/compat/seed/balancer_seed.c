@@ -35,12 +35,17 @@ struct seed_route {
 static void route_seed(struct seed_route *sr);
 
 /* A known pin: its lifetime is refreshed (a lost refresh only shortens it) and the request goes on. */
+/* The policy's pin lifetime as Redis's EX argument. */
+static const char *pin_ttl(char buf[24]) {
+    snprintf(buf, 24, "%ld", app_config()->seed_pin_ttl_s);
+    return buf;
+}
+
 static void relay_to(struct seed_route *sr, const char *url) {
     char ttl[24];
-    snprintf(ttl, sizeof ttl, "%ld", app_config()->seed_pin_ttl_s);
-    const char *argv[] = {"SET", sr->pin, url, "EX", ttl};
+    const char *argv[] = {"SET", sr->pin, url, "EX", pin_ttl(ttl)};
     redis_argv(NULL, NULL, 5, argv);
-    proxy_relay(sr->req, url, app_config()->backend_timeout_ms + 60000, NULL, NULL);
+    proxy_relay(sr->req, url, app_config()->backend_timeout_ms + app_config()->compile_allowance_ms, NULL, NULL);
     free(sr);
 }
 
@@ -74,8 +79,7 @@ static void place_user(struct seed_route *sr) {
     }
     snprintf(sr->chosen, sizeof sr->chosen, "%s", b->url);
     char ttl[24];
-    snprintf(ttl, sizeof ttl, "%ld", app_config()->seed_pin_ttl_s);
-    const char *argv[] = {"SET", sr->pin, sr->chosen, "EX", ttl, "NX"};
+    const char *argv[] = {"SET", sr->pin, sr->chosen, "EX", pin_ttl(ttl), "NX"};
     redis_argv(on_pinned, sr, 6, argv);
 }
 
