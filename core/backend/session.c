@@ -389,7 +389,10 @@ void session_delete(struct request *req) {
         else reply_no_content(req);
         return;
     }
-    if (session_ended(s)) {
+    /* An ended session's container may still be resetting for its pool: the answer waits for
+     * that (pool.c bounds it), so a client that creates its next session right after the
+     * DELETE finds the container ready instead of starting a cold one. */
+    if (session_ended(s) && !s->returning) {
         reply_no_content(req);
         return;
     }
@@ -406,7 +409,7 @@ void session_delete(struct request *req) {
     d->req = req;
     d->next = s->deletes;
     s->deletes = d;
-    if (s->killing) return;
+    if (s->killing || session_ended(s)) return;
     if (!s->sb || sandbox_signal(s->sb, SIGKILL) < 0) {
         session_end(s, SESSION_KILLED);
         return;

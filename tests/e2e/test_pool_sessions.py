@@ -106,6 +106,20 @@ def test_deleted_session_container_serves_the_next_session(start_server, policy_
     assert status == 200 and run["stdout"].strip() == host, run
 
 
+def test_delete_of_an_ended_session_waits_for_its_reset(start_server, policy_file):
+    """A client that deletes a session whose program ended by itself, and creates its next one
+    at once, finds the container back in its pool: the DELETE is answered after the reset
+    (bench/sessions.sh, churn back to back)."""
+    srv = server(start_server, policy_file)
+    # 20 000 files left in /work give the reset a while to work
+    code = "for i in range(20000):\n    open(f'/work/f{i}', 'w').close()\nprint('done')\n"
+    sid = create(srv, {"language": "python", "code": code}, key="k1")["id"]
+    text, body = wait_ended(srv, sid, key="k1")
+    assert body["state"] == "exited" and text.strip() == "done", (text, body)
+    delete(srv, sid, key="k1")
+    assert metric(srv, "cloudcode_pool_reused_total") == 1
+
+
 def test_crashed_and_tty_sessions_are_reset(start_server, policy_file):
     srv = server(start_server, policy_file)
     # a program that crashes: its container is reset and reused

@@ -55,7 +55,7 @@ static void on_executed(struct request *sub, int status, const char *ctype, cons
     buf_t out = BUF_INIT;
     if (status != 200) {
         /* The answer has begun: a failure is told in-band, as an error of the cell. */
-        const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        const char *msg = v1_error_message(j);
         ndjson(&out, json_pack("{s:s,s:s,s:s,s:s}", "type", "error", "name", "SandboxError", "value",
                                msg ? msg : "the cell could not run", "traceback", ""));
     }

@@ -260,7 +260,7 @@ static void on_v1_run(struct request *r, int status, const char *ctype, const ch
         return;
     }
     if (status != 200 || !json_is_object(res)) {
-        const char *msg = json_string_value(json_object_get(json_object_get(res, "error"), "message"));
+        const char *msg = v1_error_message(res);
         char text[300];
         snprintf(text, sizeof text, "%s", msg ? msg : "the run could not be made");
         json_decref(res);

@@ -44,7 +44,7 @@ static const char *pin_ttl(char buf[24]) {
 static void relay_to(struct seed_route *sr, const char *url) {
     char ttl[24];
     const char *argv[] = {"SET", sr->pin, url, "EX", pin_ttl(ttl)};
-    redis_argv(NULL, NULL, 5, argv);
+    REDIS_ARGV(NULL, NULL, argv);
     proxy_relay(sr->req, url, app_config()->backend_timeout_ms + app_config()->compile_allowance_ms, NULL, NULL);
     free(sr);
 }
@@ -80,7 +80,7 @@ static void place_user(struct seed_route *sr) {
     snprintf(sr->chosen, sizeof sr->chosen, "%s", b->url);
     char ttl[24];
     const char *argv[] = {"SET", sr->pin, sr->chosen, "EX", pin_ttl(ttl), "NX"};
-    redis_argv(on_pinned, sr, 6, argv);
+    REDIS_ARGV(on_pinned, sr, argv);
 }
 
 static void on_pin(void *ud, redisReply *r, const char *err) {
@@ -129,7 +129,7 @@ static int user_of(struct request *req, char *out, size_t len) {
 
 static void route_seed(struct seed_route *sr) {
     const char *argv[] = {"GET", sr->pin};
-    redis_argv(on_pin, sr, 2, argv);
+    REDIS_ARGV(on_pin, sr, argv);
 }
 
 /* A create whose file_url is an upload of another user_id (one of ours: /api/files/get?userId=)
@@ -196,7 +196,7 @@ static void handle_seed(struct request *req) {
         char pin[300];
         snprintf(pin, sizeof pin, "cc:seed:%s:%s", key, owner);
         const char *argv[] = {"GET", pin};
-        redis_argv(on_upload_pin, sr, 2, argv);
+        REDIS_ARGV(on_upload_pin, sr, argv);
         return;
     }
     route_seed(sr);
