@@ -111,8 +111,10 @@ json_t *backend_counts(const char *key_hash) {
                      (json_int_t)(session_count_for_key(key_hash) + run_count_for_key(key_hash)));
 }
 
-size_t backend_live_count(const char *language) {
-    return session_count_for_language(language) + run_count_for_language(language);
+size_t backend_live_count(const char *language, size_t *returning) {
+    size_t cold, live = session_count_for_language(language, &cold) + run_count_for_language(language);
+    *returning = live - cold;
+    return live;
 }
 
 void backend_load_changed(void) {

@@ -15,8 +15,9 @@ int backend_engine_ok(void);
 /* {"server": live sessions + runs, "key": the caller's} for admit. */
 json_t *backend_counts(const char *key_hash);
 void backend_load_changed(void);
-/* The language's live sessions and runs: the demand its pool sizes itself by. */
-size_t backend_live_count(const char *language);
+/* The language's live sessions and runs: the demand its pool sizes itself by; *returning: how
+ * many of their containers go back to the pool when they end (all but cold sessions'). */
+size_t backend_live_count(const char *language, size_t *returning);
 
 /* The sandbox settings of a program: memory, CPU, pids, tmpfs sizes (together
  * at most half the memory), fsize at or below the smallest tmpfs. */

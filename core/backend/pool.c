@@ -64,6 +64,7 @@ struct pool {
     double refill_per_s, tokens;
     uint64_t window_ms;
     int in_use;                  /* the language's live programs, at the last look */
+    int returning;               /* how many of those will give their container back */
     int bucket_peak[2];          /* the most live at once: this window, the one before */
     uint64_t bucket_start_ms;
     int nready, nstarting, nresetting;
@@ -200,7 +201,9 @@ static void sync_settings(void) {
 /* Look at how many of the language's programs are live now (the one being
  * started included, at a take); keep the most of this window and the last. */
 static void observe(struct pool *p, uint64_t now) {
-    p->in_use = (int)backend_live_count(p->language);
+    size_t returning;
+    p->in_use = (int)backend_live_count(p->language, &returning);
+    p->returning = (int)returning;
     if (now - p->bucket_start_ms >= p->window_ms) {
         /* One bucket's worth of time passed: it becomes the older one; a longer
          * quiet spell forgets both. */
@@ -218,9 +221,10 @@ static int peak(const struct pool *p) {
 static int capped(const struct pool *p, int n) { return n > p->max ? p->max : n; }
 
 /* Containers to have ready or coming: min, plus those the recent peak says
- * may be asked for before the ones in use come back. */
+ * may be asked for before the ones in use come back.  A cold session's never
+ * comes back: one after another, each would start cold again. */
 static int want(const struct pool *p) {
-    int more = peak(p) - p->in_use;
+    int more = peak(p) - p->returning;
     return p->named ? capped(p, p->min + (more > 0 ? more : 0)) : 0;
 }
 

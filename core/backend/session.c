@@ -47,10 +47,14 @@ size_t session_count_for_key(const char *key_hash) {
     return n;
 }
 
-size_t session_count_for_language(const char *language) {
+size_t session_count_for_language(const char *language, size_t *cold) {
     size_t n = 0;
-    for (struct session *s = sessions; s; s = s->next)
-        n += !session_ended(s) && strcmp(s->prog.language, language) == 0;
+    *cold = 0;
+    for (struct session *s = sessions; s; s = s->next) {
+        if (session_ended(s) || strcmp(s->prog.language, language) != 0) continue;
+        n++;
+        *cold += !s->warm;
+    }
     return n;
 }
 

@@ -67,8 +67,9 @@ const struct program *session_program(const struct session *s);
 void session_set_deadline(struct session *s, long long seconds);
 size_t session_count_live(void);
 size_t session_count_for_key(const char *key_hash);
-/* Live (not ended) sessions of the language. */
-size_t session_count_for_language(const char *language);
+/* Live (not ended) sessions of the language; *cold: how many of them run in a container of their
+ * own, which never goes back to a pool (it carries the session's label). */
+size_t session_count_for_language(const char *language, size_t *cold);
 /* End every session (killed), answer waiters, close WebSockets with 1001. */
 void session_kill_all(void);
 void session_reaper_start(void);

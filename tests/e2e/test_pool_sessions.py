@@ -120,6 +120,20 @@ def test_delete_of_an_ended_session_waits_for_its_reset(start_server, policy_fil
     assert metric(srv, "cloudcode_pool_reused_total") == 1
 
 
+def test_pool_refills_while_a_cold_session_runs(start_server, policy_file):
+    """A cold session's container never goes back to a pool (it carries the session's label), so
+    while it runs its lazy pool makes the container the next session will want; without that, a
+    client running one session after another would start every one cold."""
+    srv = server(start_server, policy_file, "min = 0, max = 2, refill_per_s = 20, window_s = 600")
+    sid, host = live_session(srv, HOST_THEN_WAIT)   # cold: the pool had nothing
+    wait_pool(srv, lambda p: p["ready"] == 1 and p["target"] == 1)
+    spare = {c[:12] for c in ours(srv)} - {host[:12]}
+    assert len(spare) == 1, (spare, host)
+    _, other = live_session(srv, HOST_THEN_WAIT, key="k2")
+    assert other[:12] in spare, (other, spare)
+    delete(srv, sid, key="k1")
+
+
 def test_crashed_and_tty_sessions_are_reset(start_server, policy_file):
     srv = server(start_server, policy_file)
     # a program that crashes: its container is reset and reused
