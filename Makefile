@@ -119,9 +119,12 @@ run: setup
 PYTEST := /usr/bin/python3 -m pytest
 # Every end-to-end test runs once, against the ASan+UBSan binary: the same code as ./cloudcode with
 # every memory error and undefined behaviour made fatal.  The optimised binary that `make run` serves
-# then passes the core of the API (runs, sessions, HTTP), and valgrind watches the subset marked
-# for it.  (Both binaries through the whole suite doubled the time for no behaviour tested twice.)
-E2E_OPTIMISED := tests/e2e/test_run.py tests/e2e/test_sessions.py tests/e2e/test_http.py
+# then passes the core of the API (runs, sessions, HTTP) and the tests that measure the server's
+# memory (ASan's allocator keeps freed memory, so only this binary shows growth), and valgrind
+# watches the subset marked for it.  (Both binaries through the whole suite doubled the time for no
+# behaviour tested twice.)
+E2E_OPTIMISED := tests/e2e/test_run.py tests/e2e/test_sessions.py tests/e2e/test_http.py \
+                 tests/e2e/test_growth.py tests/e2e/test_http_hardening.py
 test: setup asan
 	$(MAKE) unit lua-test integration
 	CODECLOUD_TEST_BINARY=./cloudcode-asan $(PYTEST) -q tests/e2e -m "not valgrind_only"
