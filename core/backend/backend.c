@@ -27,12 +27,14 @@
 #define RECONCILE_INTERVAL_MS 30000
 #define IMAGES_INTERVAL_MS 10000
 #define PING_TIMEOUT_MS 2000
+#define PINGS_LATE_TO_DOWN 3
 #define RECONCILE_TIMEOUT_MS 30000
 
 static struct {
     struct docker *docker;
     uv_timer_t health_timer;
     int engine_ok;
+    int pings_late;           /* pings in a row the engine answered late (not at all in time) */
     char engine_why[256];
     json_t *images_missing;     /* {"language": "image"} of mapped images not built */
     json_t *image_env;          /* {"language": [...]}: each image's own Config.Env */
@@ -208,9 +210,17 @@ void backend_reply_lost(struct request *req, const struct program *p, const char
 
 static void reconcile(void);
 
-static void on_ping(void *ud, int ok, const char *why) {
+static void on_ping(void *ud, long status, const char *why) {
     (void)ud;
     be.ping = NULL;
+    /* A busy engine (many containers starting at once) can answer a ping late: only
+     * PINGS_LATE_TO_DOWN late ones in a row make it unreachable; a refused or failed one does. */
+    if (status == DOCKER_TIMED_OUT && be.engine_ok && ++be.pings_late < PINGS_LATE_TO_DOWN) {
+        log_msgf(LOG_WARN, "engine", "Docker engine slow: %s", why ? why : "ping timed out");
+        return;
+    }
+    be.pings_late = 0;
+    int ok = status == 200;
     if (ok != be.engine_ok) log_msgf(ok ? LOG_INFO : LOG_WARN, "engine", "Docker engine %s%s%s", ok ? "reachable" : "unreachable: ", ok ? "" : "", ok ? "" : (why ? why : ""));
     /* Back after an outage: removals that failed meanwhile are done now. */
     if (ok && !be.engine_ok) reconcile();

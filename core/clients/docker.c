@@ -277,6 +277,7 @@ struct docker_call *docker_events(struct docker *d, const char *filters_json,
 
 struct helper {
     void (*ok_cb)(void *ud, int ok, const char *why);
+    void (*status_cb)(void *ud, long status, const char *why);   /* docker_ping's */
     void *ud;
 };
 
@@ -306,14 +307,14 @@ static void ping_done(void *ud, long status, json_t *body, const char *error) {
         snprintf(why, sizeof why, "engine answered HTTP %ld to ping", status);
         error = why;
     }
-    h->ok_cb(h->ud, error == NULL, error);
+    h->status_cb(h->ud, status, error);
 }
 
 struct docker_call *docker_ping(struct docker *d, unsigned timeout_ms,
-                                void (*cb)(void *ud, int ok, const char *why), void *ud) {
+                                void (*cb)(void *ud, long status, const char *why), void *ud) {
     struct helper *h = calloc(1, sizeof *h);
     if (h) {
-        h->ok_cb = cb;
+        h->status_cb = cb;
         h->ud = ud;
     }
     return helper_call(d, "GET", "/_ping", timeout_ms ? timeout_ms : 2000, ping_done, h);

@@ -67,9 +67,10 @@ char *docker_urlencode(const char *s);
 
 /* ---- helpers built on docker_call ------------------------------------------------ */
 
-/* GET /_ping with a short timeout: ok is 1 if the engine answered 200. */
+/* GET /_ping with a short timeout: `cb` gets the call's http_status (200: the engine answered;
+ * DOCKER_TIMED_OUT: not in time, as a busy engine may not) and, unless 200, why. */
 struct docker_call *docker_ping(struct docker *d, unsigned timeout_ms,
-                                void (*cb)(void *ud, int ok, const char *why), void *ud);
+                                void (*cb)(void *ud, long status, const char *why), void *ud);
 
 /* DELETE /containers/{id}?force=1&v=1. ok is 1 if removed or already gone. cb may be NULL. */
 struct docker_call *docker_remove(struct docker *d, const char *id,

@@ -1,13 +1,13 @@
 /* redis.c — Redis over hiredis's async API, with timeouts and reconnects. */
 #include "redis.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
+#include "redis_uv.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -70,10 +70,11 @@ static void on_command_timeout(uv_timer_t *t) {
     struct pending *p = t->data;
     pending_answer(p, NULL, "Redis did not answer in time");
     /* The reply, if it ever comes, can no longer be matched to anything safe:
-     * drop the connection; hiredis fails the rest, and we reconnect. */
-    if (rd.ac && !(rd.ac->c.flags & REDIS_DISCONNECTING)) {
+     * drop the connection now (a graceful disconnect would wait for the replies
+     * of a Redis that gives none); hiredis fails the rest, and we reconnect. */
+    if (rd.ac) {
         snprintf(rd.status, sizeof rd.status, "Redis did not answer in time");
-        redisAsyncDisconnect(rd.ac);
+        redisAsyncFree(rd.ac);   /* on_disconnect follows */
     }
 }
 
@@ -149,7 +150,7 @@ static void connect_now(void) {
         schedule_reconnect();
         return;
     }
-    if (redisLibuvAttach(ac, rd.loop) != REDIS_OK) {
+    if (redis_uv_attach(ac, rd.loop) < 0) {
         redisAsyncFree(ac);
         schedule_reconnect();
         return;

@@ -179,3 +179,37 @@ def test_engine_stops_and_comes_back(start_server):
         if not restarted and not _engine_up():
             _restart_dockerd(cmd)
         _wait_all_servers_recovered()
+
+
+def test_a_slow_engine_is_not_taken_for_a_gone_one(start_server):
+    """A busy engine can answer a health ping late (2 s): a late ping leaves the backend healthy
+    (the first used to make it refuse every run); late three times in a row, a hung engine makes it
+    unavailable, and it recovers once the engine answers again.  The engine is frozen with SIGSTOP:
+    it accepts connections and answers nothing."""
+    pid, _ = _dockerd()
+    srv = start_server()
+    assert _health(srv)[0] == 200
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        # 4.5 s frozen: a ping goes every 2 s (none while one is out) and times out after 2 s, so
+        # one times out within 4 s and a third in a row cannot before 6 s
+        end = time.monotonic() + 4.5
+        while time.monotonic() < end:
+            status, body = _health(srv)
+            assert status == 200, body
+            time.sleep(0.1)
+        # still frozen: the third late ping in a row makes the engine unreachable
+        deadline = time.monotonic() + slow(15)
+        while _health(srv)[0] != 503:
+            assert time.monotonic() < deadline, _health(srv)
+            time.sleep(0.1)
+        status, body = _health(srv)
+        assert body["checks"]["docker"] != "ok", body
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    deadline = time.monotonic() + slow(20)
+    while _health(srv)[0] != 200:
+        assert time.monotonic() < deadline, _health(srv)
+        time.sleep(0.2)
+    assert run_ok(srv, {"language": "python", "code": "print('back')"})["stdout"] == "back\n"
+    _wait_all_servers_recovered()

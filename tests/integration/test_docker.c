@@ -38,6 +38,8 @@ static void on_ok(void *ud, int ok, const char *why) {
     if (why) snprintf(r->error, sizeof r->error, "%s", why);
 }
 
+static void on_ping(void *ud, long status, const char *why) { on_ok(ud, status == 200, why); }
+
 static int closed;
 static void on_closed(void *ud) {
     (void)ud;
@@ -51,7 +53,7 @@ int main(void) {
     struct docker *d = docker_new(loop, "unix:///var/run/docker.sock");
     CHECK(d != NULL);
     struct result ping = {0};
-    CHECK(docker_ping(d, 2000, on_ok, &ping) != NULL);
+    CHECK(docker_ping(d, 2000, on_ping, &ping) != NULL);
     CHECK(run_until(&ping.done, 5000));
     CHECK(ping.ok == 1);
 
