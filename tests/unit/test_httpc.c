@@ -163,16 +163,8 @@ static struct httpc *get(const struct hostaddr *a, const char *path, struct seen
 int main(void) {
     loop = uv_default_loop();
     uv_tcp_t server;
-    uv_tcp_init(loop, &server);
-    struct sockaddr_in sin;
-    uv_ip4_addr("127.0.0.1", 0, &sin);
-    CHECK(uv_tcp_bind(&server, (struct sockaddr *)&sin, 0) == 0);
-    CHECK(uv_listen((uv_stream_t *)&server, 16, on_peer) == 0);
-    struct sockaddr_in bound;
-    int blen = sizeof bound;
-    uv_tcp_getsockname(&server, (struct sockaddr *)&bound, &blen);
     char hostport[64];
-    snprintf(hostport, sizeof hostport, "127.0.0.1:%d", ntohs(bound.sin_port));
+    CHECK(listen_local(&server, on_peer, hostport, sizeof hostport) == 0);
     struct hostaddr tcp;
     CHECK(hostaddr_parse(hostport, &tcp) == 0);
 
@@ -243,14 +235,11 @@ int main(void) {
 
     /* Connect refused: a port nobody listens on any more. */
     uv_tcp_t gone;
-    uv_tcp_init(loop, &gone);
-    uv_ip4_addr("127.0.0.1", 0, &sin);
-    uv_tcp_bind(&gone, (struct sockaddr *)&sin, 0);
-    blen = sizeof bound;
-    uv_tcp_getsockname(&gone, (struct sockaddr *)&bound, &blen);
+    char gone_at[64];
+    CHECK(listen_local(&gone, on_peer, gone_at, sizeof gone_at) == 0);
     uv_close((uv_handle_t *)&gone, NULL);
-    struct hostaddr refused = tcp;
-    refused.port = ntohs(bound.sin_port);
+    struct hostaddr refused;
+    CHECK(hostaddr_parse(gone_at, &refused) == 0);
     c = get(&refused, "/cl", &s);
     CHECK(run_until(&s.closed, 2000));
     CHECK(s.error == 1 && s.err == UV_ECONNREFUSED);

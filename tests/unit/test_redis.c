@@ -108,16 +108,8 @@ static void stop(void) {
 int main(void) {
     loop = uv_default_loop();
     uv_tcp_t server;
-    uv_tcp_init(loop, &server);
-    struct sockaddr_in sin;
-    uv_ip4_addr("127.0.0.1", 0, &sin);
-    CHECK(uv_tcp_bind(&server, (struct sockaddr *)&sin, 0) == 0);
-    CHECK(uv_listen((uv_stream_t *)&server, 16, on_peer) == 0);
-    struct sockaddr_in bound;
-    int blen = sizeof bound;
-    uv_tcp_getsockname(&server, (struct sockaddr *)&bound, &blen);
     char target[64], err[256];
-    snprintf(target, sizeof target, "127.0.0.1:%d", ntohs(bound.sin_port));
+    CHECK(listen_local(&server, on_peer, target, sizeof target) == 0);
 
     /* Answers, with a command timeout far beyond what the reset below may take. */
     mode = ANSWER;

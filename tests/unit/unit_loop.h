@@ -4,6 +4,7 @@
 #define CC_UNIT_LOOP_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -22,5 +23,19 @@ static uv_loop_t *loop;
     })
 
 static inline int run_until(int *flag, unsigned ms) { return RUN_UNTIL(*flag, ms); }
+
+/* A TCP server of the test's on 127.0.0.1, an ephemeral port: "127.0.0.1:<port>" in `hostport`;
+ * 0, or -1 if it cannot listen. */
+static inline int listen_local(uv_tcp_t *server, uv_connection_cb on_peer, char *hostport, size_t len) {
+    struct sockaddr_in sin, bound;
+    int blen = sizeof bound;
+    uv_tcp_init(loop, server);
+    uv_ip4_addr("127.0.0.1", 0, &sin);
+    if (uv_tcp_bind(server, (struct sockaddr *)&sin, 0) != 0 || uv_listen((uv_stream_t *)server, 16, on_peer) != 0 ||
+        uv_tcp_getsockname(server, (struct sockaddr *)&bound, &blen) != 0)
+        return -1;
+    snprintf(hostport, len, "127.0.0.1:%d", ntohs(bound.sin_port));
+    return 0;
+}
 
 #endif
