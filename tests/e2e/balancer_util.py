@@ -166,7 +166,7 @@ class Fleet:
         urls = ",".join(b.url for b in (self.backends if backends is None else backends))
         s = Server(self.tmpdir, policy=policy or FAST_BALANCER,
                    env={**KEYS, "CODECLOUD_REDIS": self.redis.address, "CODECLOUD_BACKENDS": urls,
-                        **(env or {})},
+                        "CODECLOUD_TEST_HEALTH_MS": str(int(slow(200))), **(env or {})},
                    name=f"balancer{len(self.balancers)}")
         if port:
             s.port = port
