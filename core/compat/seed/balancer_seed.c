@@ -34,13 +34,13 @@ struct seed_route {
 
 static void route_seed(struct seed_route *sr);
 
-/* A known pin: its lifetime is refreshed (a lost refresh only shortens it) and the request goes on. */
 /* The policy's pin lifetime as Redis's EX argument. */
 static const char *pin_ttl(char buf[24]) {
     snprintf(buf, 24, "%ld", app_config()->seed_pin_ttl_s);
     return buf;
 }
 
+/* A known pin: its lifetime is refreshed (a lost refresh only shortens it) and the request goes on. */
 static void relay_to(struct seed_route *sr, const char *url) {
     char ttl[24];
     const char *argv[] = {"SET", sr->pin, url, "EX", pin_ttl(ttl)};
