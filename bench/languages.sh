@@ -7,11 +7,11 @@
 # bare: compile (if the language compiles) + run, timed inside ONE running container of the
 # language's image (read-only root, tmpfs /tmp and /work, an unprivileged uid, no network, the
 # memory and CPUs a run of the language gets), each time from an empty /tmp and /work as a run
-# starts (no compiler cache survives a run), median of REPS after a warm-up: what the toolchain
-# itself costs.  API: POST /v1/run of the same
-# program against a backend with the default policy (every language pooled, lazily), client
-# wall time, median of REPS after a warm-up.  The difference is what CloudCode adds: for a
-# language without a warm container that includes creating and starting one.
+# starts (no compiler cache survives a run): what the toolchain itself costs.  API: POST /v1/run
+# of the same program against a backend with the default policy (every language pooled, lazily),
+# client wall time.  The two are taken in turns (bare, API, bare, ...: background work of the
+# engine falls on both alike), one warm-up each, then the median of REPS each.  The difference is
+# what CloudCode adds.
 # Needs: docker + the images (make images), lua5.4 with lua-cjson, /usr/bin/python3, ./cloudcode.
 set -euo pipefail
 ME=bench/languages.sh

@@ -1,8 +1,8 @@
 """bench/languages.sh's client: per language, a hello program's time on the bare toolchain
 (compile + run inside one already-running container of the language's image, as the backend
 would run them: the same memory and CPUs as a run of the language gets, each time from an empty
-/tmp and /work as a run gets them) against POST /v1/run
-through the API (client-side wall time, median of REPS).
+/tmp and /work as a run gets them) against POST /v1/run through the API (client-side wall time),
+the two taken in turns, median of REPS each.
 
   languages_client.py URL LANG... (env: REPS, IMAGE_PREFIX, LABEL)"""
 import json
@@ -52,45 +52,63 @@ def argv(entry, command):
     return out
 
 
-def bare(entry, defaults, code):
-    """Median ms of (compile +) run of the hello program, REPS times in one container."""
+def bare_container(entry, defaults):
+    """One running container of the language's image as a run gets it (read-only root, tmpfs /tmp
+    and /work, an unprivileged uid, no network, the run's memory and CPUs): the bare side's."""
+    return subprocess.run(["docker", "run", "-d", "--rm", "--network", "none", "--label", f"cloudcode-bench={LABEL}",
+                           "--read-only", "--tmpfs", "/tmp:exec", "--tmpfs", "/work:exec,mode=1777",
+                           "--user", "100123:100123", "--entrypoint", "sleep",
+                           "--memory", f"{limit(entry, defaults, 'memory_mb')}m",
+                           "--cpus", str(limit(entry, defaults, "cpus")),
+                           entry["image"], "infinity"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def bare(container, entry, code):
+    """ms of one (compile +) run of the program in `container`, timed inside it (None: failed)."""
     # A /v1/run runs an entry's `script` command where it has one (ipython: its CLI, not the
     # notebook driver that sessions use), else `run` (core/backend/run.c).
     steps = ([shlex.join(argv(entry, entry["compile"]))] if entry.get("compile") else []) + \
         [shlex.join(argv(entry, entry.get("script") or entry["run"]))]
     body = " && ".join(steps) + " >/dev/null 2>&1"
-    # Each iteration starts as an API run does: /tmp and /work hold nothing but the source (the
-    # reset empties them between runs, so no compiler cache outlives a run), outside the timing.
+    # It starts as an API run does: /tmp and /work hold nothing but the source (the reset empties
+    # them between runs, so no compiler cache outlives a run), outside the timing.
     src = shlex.quote(entry['file'])
-    clean = (f"find /tmp /work -mindepth 1 -maxdepth 1 -exec rm -rf {{}} + 2>/dev/null; "
-             f"printf %s {shlex.quote(code)} > /work/{src}")
-    script = (f"cd /work && for i in $(seq {REPS + 1}); do {clean}; a=$(date +%s%N); {body} || echo FAILED; "
-              'b=$(date +%s%N); echo $(( (b - a) / 1000 )); done')
-    out = subprocess.run(["docker", "run", "--rm", "--network", "none", "--label", f"cloudcode-bench={LABEL}",
-                          "--read-only", "--tmpfs", "/tmp:exec", "--tmpfs", "/work:exec,mode=1777",
-                          "--user", "100123:100123", "--entrypoint", "sh",
-                          "--memory", f"{limit(entry, defaults, 'memory_mb')}m",
-                          "--cpus", str(limit(entry, defaults, "cpus")),
-                          entry["image"], "-c", script],
+    script = (f"find /tmp /work -mindepth 1 -maxdepth 1 -exec rm -rf {{}} + 2>/dev/null; "
+              f"printf %s {shlex.quote(code)} > /work/{src}; cd /work; "
+              f"a=$(date +%s%N); {body} || echo FAILED; b=$(date +%s%N); echo $(( (b - a) / 1000 ))")
+    out = subprocess.run(["docker", "exec", container, "sh", "-c", script],
                          capture_output=True, text=True, timeout=600).stdout.split()
-    if "FAILED" in out:
-        return None
-    return statistics.median(int(x) for x in out[1:]) / 1000  # the first is a warm-up
+    return None if not out or "FAILED" in out else int(out[-1]) / 1000
 
 
 def api(url, lang, code):
-    times = []
-    for i in range(REPS + 1):
-        req = urllib.request.Request(url + "/v1/run", json.dumps({"language": lang, "code": code}).encode(),
-                                     {"Content-Type": "application/json"})
-        t = time.monotonic()
-        reply = json.load(urllib.request.urlopen(req, timeout=600))
-        dt = (time.monotonic() - t) * 1000
-        if reply["status"] != "ok":
-            return None
-        if i:
-            times.append(dt)
-    return statistics.median(times)
+    """ms of one POST /v1/run of the program, client wall time (None: not `ok`)."""
+    req = urllib.request.Request(url + "/v1/run", json.dumps({"language": lang, "code": code}).encode(),
+                                 {"Content-Type": "application/json"})
+    t = time.monotonic()
+    reply = json.load(urllib.request.urlopen(req, timeout=600))
+    dt = (time.monotonic() - t) * 1000
+    return dt if reply["status"] == "ok" else None
+
+
+def measure(url, lang, entry, defaults, code):
+    """Medians of bare and API, REPS each after one warm-up of each, taken in turns: whatever else
+    the machine does meanwhile (the engine removing an idle pool container, say) falls on both
+    sides alike instead of on whichever block of runs it happens to meet."""
+    container = bare_container(entry, defaults)
+    try:
+        times = {"bare": [], "api": []}
+        for i in range(REPS + 1):
+            b, a = bare(container, entry, code), api(url, lang, code)
+            if b is None or a is None:
+                return b, a
+            if i:
+                times["bare"].append(b)
+                times["api"].append(a)
+        return statistics.median(times["bare"]), statistics.median(times["api"])
+    finally:
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
 
 
 def pools_settled(url, timeout=120):
@@ -112,7 +130,7 @@ def main():
     print(f"{'language':12} {'bare ms':>9} {'API ms':>9} {'overhead':>9}")
     for lang in langs:
         code = PROGRAMS[lang]["hello"]
-        b, a = bare(es[lang], defaults, code), api(url, lang, code)
+        b, a = measure(url, lang, es[lang], defaults, code)
         if b is None or a is None:
             print(f"{lang:12} failed (bare {b}, api {a})")
             continue

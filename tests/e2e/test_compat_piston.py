@@ -201,11 +201,14 @@ def test_c_compiles_every_source_file(keyed):
 
 
 def test_compile_timeout_is_enforced(keyed):
-    # The preprocessor expands an exponential macro: a compile that runs past any short timeout.
-    boom = "".join(f"#define X{i+1} X{i} X{i}\n" for i in range(40)).replace("X0 X0", "1+1", 1)
-    code = "#define X0 1\n" + boom + "int main(void){return X40;}\n"
+    # The file includes itself twice at every level down to 60: 2^60 includes, a preprocessing
+    # that runs past any short timeout while its memory grows slowly (~150 MiB in a second here;
+    # an exponential macro filled 512 MiB before a second on a quiet machine), under a 1 GiB bound.
+    code = ("#if __INCLUDE_LEVEL__ < 60\n#include __FILE__\n#include __FILE__\n#endif\n"
+            "#if __INCLUDE_LEVEL__ == 0\nint main(void){return 0;}\n#endif\n")
     t0 = time.monotonic()
-    r = execute(keyed, job(code, language="c", compile_timeout=1000, run_timeout=60000))
+    r = execute(keyed, job(code, language="c", compile_timeout=1000, run_timeout=60000,
+                           compile_memory_limit=1 << 30))
     assert time.monotonic() - t0 < slow(30), r
     comp = r["compile"]
     assert comp["status"] == "TO" and comp["signal"] == "SIGKILL" and comp["code"] is None and "run" not in r, comp

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from backend_util import (backend_containers, containers, create, delete, docker, run_ok, session,
-                          session_container, wait_state)
-from conftest import slow
+                          session_container, wait_no_containers, wait_state)
+from conftest import POLICIES, assert_error, slow
 
 pytestmark = pytest.mark.docker
 
@@ -179,6 +179,28 @@ def test_engine_stops_and_comes_back(start_server):
         if not restarted and not _engine_up():
             _restart_dockerd(cmd)
         _wait_all_servers_recovered()
+
+
+def test_sandbox_step_timeout_bounds_a_container_start(start_server):
+    """sandbox_step_timeout_ms (the policy's) bounds each step of a container's start: with the
+    engine frozen a run is answered 503 naming the timeout after 100 ms, where the default (10 s)
+    would hold it for 10 s; the container the engine makes once it wakes is removed, not left."""
+    pid, _ = _dockerd()
+    srv = start_server(POLICIES / "backend_step_timeout.lua")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        st, _, body = srv.request("POST", "/v1/run", body={"language": "python", "code": "print(1)"},
+                                  timeout=slow(30))
+        waited = time.monotonic() - t0
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert_error(st, body, "unavailable", expected_status=503)
+    assert "timed out after 100 ms" in body["error"]["message"], body
+    assert waited < 5, waited   # the default step timeout would have answered after 10 s
+    wait_no_containers(srv)
+    srv.alive()
+    _wait_all_servers_recovered()
 
 
 def test_a_slow_engine_is_not_taken_for_a_gone_one(start_server):
