@@ -11,7 +11,9 @@
 # of the same program against a backend with the default policy (every language pooled, lazily),
 # client wall time.  The two are taken in turns (bare, API, bare, ...: background work of the
 # engine falls on both alike), one warm-up each, then the median of REPS each.  The difference is
-# what CloudCode adds.
+# what CloudCode adds.  outside: the API time less the compile and run times the launcher
+# reports for the run: what the server adds around the program, free of the toolchain's own
+# run-to-run variance (which at a compile of seconds dwarfs any 10 ms).
 # Needs: docker + the images (make images), lua5.4 with lua-cjson, /usr/bin/python3, ./cloudcode.
 set -euo pipefail
 ME=bench/languages.sh

@@ -20,6 +20,7 @@ from programs import PROGRAMS  # noqa: E402
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 REPS = int(os.environ.get("REPS", "5"))
 LABEL = os.environ.get("LABEL", "languages-bench")
+SETTLE_S = 0.2
 
 
 def entries():
@@ -83,30 +84,41 @@ def bare(container, entry, code):
 
 
 def api(url, lang, code):
-    """ms of one POST /v1/run of the program, client wall time (None: not `ok`)."""
+    """(ms of one POST /v1/run of the program, client wall time; ms of it outside the program's
+    own compile and run as the launcher timed them), None: not `ok`."""
     req = urllib.request.Request(url + "/v1/run", json.dumps({"language": lang, "code": code}).encode(),
                                  {"Content-Type": "application/json"})
     t = time.monotonic()
     reply = json.load(urllib.request.urlopen(req, timeout=600))
     dt = (time.monotonic() - t) * 1000
-    return dt if reply["status"] == "ok" else None
+    if reply["status"] != "ok":
+        return None
+    return dt, dt - reply["time_ms"] - ((reply.get("compile") or {}).get("time_ms") or 0)
 
 
 def measure(url, lang, entry, defaults, code):
-    """Medians of bare and API, REPS each after one warm-up of each, taken in turns: whatever else
-    the machine does meanwhile (the engine removing an idle pool container, say) falls on both
-    sides alike instead of on whichever block of runs it happens to meet."""
+    """Medians of bare, API and API outside the program, REPS each after one warm-up of each,
+    bare and API taken in turns: whatever else the machine does meanwhile (the engine removing an
+    idle pool container, say) falls on both sides alike instead of on whichever block of runs it
+    happens to meet.  None where a run failed."""
     container = bare_container(entry, defaults)
     try:
-        times = {"bare": [], "api": []}
+        times = {"bare": [], "api": [], "around": []}
         for i in range(REPS + 1):
-            b, a = bare(container, entry, code), api(url, lang, code)
+            # Each measurement starts after a pause: what the previous one left the engine to do
+            # (a `docker exec` is torn down after its output has come) is not timed on the next.
+            time.sleep(SETTLE_S)
+            b = bare(container, entry, code)
+            time.sleep(SETTLE_S)
+            a = api(url, lang, code)
             if b is None or a is None:
-                return b, a
+                print(f"{lang:12} failed (bare {b}, api {a})", flush=True)
+                return None
             if i:
                 times["bare"].append(b)
-                times["api"].append(a)
-        return statistics.median(times["bare"]), statistics.median(times["api"])
+                times["api"].append(a[0])
+                times["around"].append(a[1])
+        return {k: statistics.median(v) for k, v in times.items()}
     finally:
         subprocess.run(["docker", "rm", "-f", container], capture_output=True)
 
@@ -127,14 +139,11 @@ def main():
     url, langs = sys.argv[1], sys.argv[2:]
     es, defaults = entries()
     pools_settled(url)
-    print(f"{'language':12} {'bare ms':>9} {'API ms':>9} {'overhead':>9}")
+    print(f"{'language':12} {'bare ms':>9} {'API ms':>9} {'overhead':>9} {'outside':>9}")
     for lang in langs:
-        code = PROGRAMS[lang]["hello"]
-        b, a = measure(url, lang, es[lang], defaults, code)
-        if b is None or a is None:
-            print(f"{lang:12} failed (bare {b}, api {a})")
-            continue
-        print(f"{lang:12} {b:9.1f} {a:9.1f} {a - b:9.1f}", flush=True)
-
+        m = measure(url, lang, es[lang], defaults, PROGRAMS[lang]["hello"])
+        if m:
+            print(f"{lang:12} {m['bare']:9.1f} {m['api']:9.1f} {m['api'] - m['bare']:9.1f} {m['around']:9.1f}",
+                  flush=True)
 
 main()
