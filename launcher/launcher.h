@@ -12,8 +12,7 @@
 #include <sys/resource.h>
 
 /* Input for the program is buffered up to this much; past it the launcher stops reading frames
- * until the program has taken some, so a program that never reads cannot grow the launcher.
- * Input sent before X is cut at this size instead (see run_input). */
+ * until the program has taken some, so a program that never reads cannot grow the launcher. */
 #define INPUT_CAP (1024 * 1024)
 
 /* The program's output is read only while fewer bytes than this wait for stdout, so a backend

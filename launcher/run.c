@@ -198,15 +198,13 @@ void run_start(struct launcher *l, const struct exec_msg *msg)
 void run_input(struct launcher *l, const void *data, size_t n)
 {
     struct run *r = &l->run;
-    /* After E, once the program has exited or closed its stdin, there is nobody to read it. */
-    if (l->input_eof || (r->active && (r->exited || r->child.stdin_fd < 0)))
+    /* Input is the run's that is going on. The backend sends a run's I and E frames after its X,
+     * so one that finds no run belongs to a run that has ended (its program exited without
+     * reading it all, and a loaded engine delivered the rest after the x frame): given to the next
+     * run, a judge's next case, it would read the previous case's input. After E, or once the
+     * program has exited or closed its stdin, nobody reads it either. */
+    if (!r->active || l->input_eof || r->exited || r->child.stdin_fd < 0)
         return;
-    /* Before X nobody drains the buffer, so pausing stdin would also hold back the X itself:
-     * input past the cap is dropped instead. */
-    if (!r->active) {
-        size_t room = lbuf_used(&l->input) < INPUT_CAP ? INPUT_CAP - lbuf_used(&l->input) : 0;
-        n = n < room ? n : room;
-    }
     lbuf_append(&l->input, data, n);
 }
 
@@ -227,7 +225,9 @@ bool run_input_full(const struct launcher *l)
 void run_eof(struct launcher *l)
 {
     struct run *r = &l->run;
-    if (r->active && r->tty) {
+    if (!r->active)
+        return; /* the end of a run that has ended (see run_input) */
+    if (r->tty) {
         if (!r->exited)
             lbuf_put_u8(&l->input, 4);
         return;

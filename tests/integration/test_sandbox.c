@@ -182,6 +182,21 @@ int main(void) {
     CHECK(o.out.len == 7 && memcmp(o.out.data, "100123\n", 7) == 0);
     CHECK(o.err.data && strstr(o.err.data, "Read-only file system") != NULL);
 
+    /* 2b. A run's input and end of input that reach the launcher after the run ended (its program
+     * exited without reading them; a loaded engine delivers them after the x frame, and a judge's
+     * next case starts at once) are dropped, never read by the next run. */
+    exec_argv(sb, "print('no input read')", 0);
+    CHECK(RUN_UNTIL(o.exits == 3 || o.lost, 20000));
+    CHECK(sandbox_input(sb, "stale\n", 6) == 0);
+    CHECK(sandbox_eof(sb) == 0);
+    buf_reset(&o.out);
+    exec_argv(sb, "import sys; print(repr(sys.stdin.read()))", 0);
+    CHECK(sandbox_input(sb, "fresh\n", 6) == 0);
+    CHECK(sandbox_eof(sb) == 0);
+    CHECK(RUN_UNTIL(o.exits == 4 || o.lost, 20000));
+    CHECK(o.out.len == 10 && memcmp(o.out.data, "'fresh\\n'\n", 10) == 0);
+    if (o.out.len != 10) fprintf(stderr, "the second run read: %.*s\n", (int)o.out.len, o.out.data);
+
     /* 3. Files: put, get, list, a missing one, reset. */
     uint32_t rid = sandbox_put(sb, "dir/a.txt", "abc", 3);
     CHECK(rid != 0);
@@ -214,8 +229,8 @@ int main(void) {
     exec_argv(sb, "import time\nfor i in range(30):\n print(i); time.sleep(0.02)", 1);
     CHECK(RUN_UNTIL(o.out.len >= 10 || o.lost, 10000));
     sandbox_drop_stream(sb);
-    CHECK(RUN_UNTIL(o.exits == 3 || o.lost, 20000));
-    CHECK(o.exits == 3 && o.ex.exit_code == 0);
+    CHECK(RUN_UNTIL(o.exits == 5 || o.lost, 20000));
+    CHECK(o.exits == 5 && o.ex.exit_code == 0);
     buf_t want = BUF_INIT;
     for (int i = 0; i < 30; i++) buf_printf(&want, "%d\n", i);
     CHECK(o.out.len == want.len && memcmp(o.out.data, want.data, want.len) == 0);
@@ -228,8 +243,8 @@ int main(void) {
     exec_argv(sb, "import sys\nfor i in range(20000):\n sys.stdout.write('%d\\n' % i)", 1);
     CHECK(RUN_UNTIL(o.out.len >= 1 || o.lost, 10000));
     sandbox_drop_stream(sb);
-    CHECK(RUN_UNTIL(o.exits == 4 || o.lost, 20000));
-    CHECK(o.exits == 4 && o.ex.exit_code == 0);
+    CHECK(RUN_UNTIL(o.exits == 6 || o.lost, 20000));
+    CHECK(o.exits == 6 && o.ex.exit_code == 0);
     for (int i = 0; i < 20000; i++) buf_printf(&want, "%d\n", i);
     CHECK(o.out.len == want.len && memcmp(o.out.data, want.data, want.len) == 0);
     buf_free(&want);
