@@ -545,14 +545,17 @@ def test_program_environment(box):
 
 
 @pytest.mark.docker
-def test_input_and_eof_reach_stdin(box):
-    box.send(b"I", b"early ")  # before X: kept for the program
+def test_input_and_eof_reach_the_stdin_of_the_run_going_only(box):
+    # A run's I and E follow its X: with no run going they belong to one that has ended, and the
+    # next run (a judge's next case) reads only its own.
+    box.send(b"I", b"stale ")
+    box.send(b"E")
     box.exec(["cctest", "cat"])
     box.send(b"I", b"abc")
     box.send(b"I", b"def\n")
     box.send(b"E")
     out, err, x, _ = box.collect()
-    assert out == b"early abcdef\n[eof]\n"
+    assert out == b"abcdef\n[eof]\n"
     assert x.exit_code == 0 and x.reason == 0
 
 
