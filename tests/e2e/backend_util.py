@@ -167,7 +167,9 @@ def session_container(server, sid):
 def wait_no_containers(server, timeout=15):
     deadline = time.monotonic() + slow(timeout)
     while backend_containers(server):
-        assert time.monotonic() < deadline, backend_containers(server)
+        # On failure, what the server said last of its troubles: why a container outlived its end.
+        assert time.monotonic() < deadline, (backend_containers(server),
+                                             [l for l in server.log_lines() if l.get("level") != "info"][-10:])
         time.sleep(0.1)
 
 
