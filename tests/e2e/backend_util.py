@@ -4,6 +4,9 @@ and the Docker CLI for checking containers.  The WebSocket client is tests/e2e/w
 import subprocess
 import time
 from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
 
 import conftest
 from conftest import slow
@@ -162,6 +165,25 @@ def session_container(server, sid):
         ids = {took["container"]}
     assert len(ids) == 1, ids
     return ids.pop()
+
+
+# scripts/dockerd.sh's record of the engine it started: tests that freeze or restart it need it.
+DOCKERD_PID = Path("/var/lib/cloudcode/dockerd.pid")
+DOCKERD_CMD = Path("/var/lib/cloudcode/dockerd.cmd")
+
+
+def dockerd():
+    """(pid, command line) of the engine we started, or skip saying why."""
+    if not DOCKERD_PID.exists() or not DOCKERD_CMD.exists():
+        pytest.skip(f"{DOCKERD_PID} or {DOCKERD_CMD} is missing: the engine was not started by our set-up")
+    pid = int(DOCKERD_PID.read_text().split()[0])
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except FileNotFoundError:
+        pytest.skip(f"pid {pid} of {DOCKERD_PID} is not running")
+    if comm != "dockerd":
+        pytest.skip(f"pid {pid} of {DOCKERD_PID} is {comm!r}, not dockerd")
+    return pid, DOCKERD_CMD.read_text().strip()
 
 
 def wait_no_containers(server, timeout=15):

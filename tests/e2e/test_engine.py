@@ -11,15 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from backend_util import (backend_containers, containers, create, delete, docker, run_ok, session,
-                          session_container, wait_no_containers, wait_state)
+from backend_util import (DOCKERD_PID, backend_containers, containers, create, delete, docker, dockerd, run_ok,
+                          session, session_container, wait_no_containers, wait_state)
 from conftest import POLICIES, assert_error, slow
 
 pytestmark = pytest.mark.docker
 
 ECHO = "import sys\nfor line in sys.stdin:\n    print(line.strip().upper())"
-DOCKERD_PID = Path("/var/lib/cloudcode/dockerd.pid")
-DOCKERD_CMD = Path("/var/lib/cloudcode/dockerd.cmd")
 DOCKERD_LOG = Path("/var/log/cloudcode-dockerd.log")   # scripts/dockerd.sh's
 
 
@@ -77,20 +75,6 @@ def test_start_removes_only_own_leftovers(start_server, tmp_path):
 
 # ---- the engine goes away ------------------------------------------------------------------------
 
-def _dockerd():
-    """(pid, command line) of the engine we started, or skip saying why."""
-    if not DOCKERD_PID.exists() or not DOCKERD_CMD.exists():
-        pytest.skip(f"{DOCKERD_PID} or {DOCKERD_CMD} is missing: the engine was not started by our set-up")
-    pid = int(DOCKERD_PID.read_text().split()[0])
-    try:
-        comm = Path(f"/proc/{pid}/comm").read_text().strip()
-    except FileNotFoundError:
-        pytest.skip(f"pid {pid} of {DOCKERD_PID} is not running")
-    if comm != "dockerd":
-        pytest.skip(f"pid {pid} of {DOCKERD_PID} is {comm!r}, not dockerd")
-    return pid, DOCKERD_CMD.read_text().strip()
-
-
 def _engine_up():
     return subprocess.run(["docker", "version"], capture_output=True, timeout=10).returncode == 0
 
@@ -135,7 +119,7 @@ def _wait_all_servers_recovered():
 
 
 def test_engine_stops_and_comes_back(start_server):
-    pid, cmd = _dockerd()
+    pid, cmd = dockerd()
     srv = start_server()
     sid = create(srv, {"language": "python", "code": ECHO})["id"]
     cid = session_container(srv, sid)
@@ -185,7 +169,7 @@ def test_sandbox_step_timeout_bounds_a_container_start(start_server):
     """sandbox_step_timeout_ms (the policy's) bounds each step of a container's start: with the
     engine frozen a run is answered 503 naming the timeout after 100 ms, where the default (10 s)
     would hold it for 10 s; the container the engine makes once it wakes is removed, not left."""
-    pid, _ = _dockerd()
+    pid, _ = dockerd()
     srv = start_server(POLICIES / "backend_step_timeout.lua")
     os.kill(pid, signal.SIGSTOP)
     try:
@@ -208,7 +192,7 @@ def test_a_slow_engine_is_not_taken_for_a_gone_one(start_server):
     (the first used to make it refuse every run); late three times in a row, a hung engine makes it
     unavailable, and it recovers once the engine answers again.  The engine is frozen with SIGSTOP:
     it accepts connections and answers nothing."""
-    pid, _ = _dockerd()
+    pid, _ = dockerd()
     srv = start_server()
     assert _health(srv)[0] == 200
     os.kill(pid, signal.SIGSTOP)

@@ -4,13 +4,15 @@ stops answering (its container frozen with `docker pause`) is answered within it
 the policy's run_grace_ms and frees its slot; a Piston or seed request whose client goes away
 stops the run or session it started."""
 import json
+import os
+import signal
 import socket
 import threading
 import time
 
 import pytest
 
-from backend_util import KEYS, auth, backend_containers, docker, run, wait_no_containers
+from backend_util import KEYS, auth, backend_containers, docker, dockerd, run, wait_no_containers
 from conftest import assert_error, slow
 
 pytestmark = pytest.mark.docker
@@ -123,13 +125,22 @@ def test_piston_client_leaving_stops_its_run(be):
 
 
 def test_seed_client_leaving_stops_its_create(be):
-    """The create's client leaves while the container starts: the session is not left running."""
+    """The create's client leaves while the container starts: the session is not left running, and
+    the container the engine makes is removed.  The engine is frozen (SIGSTOP) from before the
+    request until the client has gone, so the start cannot have finished first (waiting for the
+    container to appear raced a fast start: the session was then answered and rightly kept)."""
+    pid, _ = dockerd()
     body = json.dumps({"user_id": "leaver", "language": "PYTHON"}).encode()
-    s = socket.create_connection((be.host, be.port), timeout=slow(10))
-    s.sendall(b"POST /api/session/create HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k1\r\n"
-              b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-    wait_until(lambda: backend_containers(be), 30, "no container was created")
-    s.close()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        s = socket.create_connection((be.host, be.port), timeout=slow(10))
+        s.sendall(b"POST /api/session/create HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k1\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        wait_until(lambda: live(be) == 1, 10, "the session did not start")
+        s.close()
+        wait_until(lambda: live(be) == 0, 10, "the session outlived its seed client")
+    finally:
+        os.kill(pid, signal.SIGCONT)
     wait_no_containers(be, timeout=20)
     status, _, reply = be.request("GET", "/v1/sessions", headers=auth("k1"))
     assert status == 200 and all(x["state"] != "running" for x in reply["sessions"]), reply
