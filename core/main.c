@@ -22,6 +22,7 @@
 #include "http/server.h"
 #include "http/service.h"
 #include "policy/app.h"
+#include "routes.h"
 
 static const struct policy_limits load_limits = {
     .load_instructions = 200000000, /* the script itself: generous, but a runaway loop ends */
@@ -156,17 +157,15 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    router_use(route_table, route_table_len, cfg->role); /* the role's rows of routes.c */
     int role_ok = cfg->role == ROLE_BACKEND ? backend_init(loop, err, sizeof err) : balancer_init(loop, err, sizeof err);
-    if (role_ok == 0 && cfg->role != ROLE_BACKEND) balancer_seed_init();
     if (role_ok < 0 || server_listen(loop, cfg->listen_host, cfg->listen_port, router_dispatch, err,
                                      sizeof err) < 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    compat_piston_init(); /* after the role's routes: it speaks to them */
     compat_seed_init();
     compat_e2b_init();
-    judge0_init();
     uv_signal_init(loop, &sig_term);
     uv_signal_init(loop, &sig_int);
     uv_signal_init(loop, &sig_hup);
@@ -188,7 +187,6 @@ int main(int argc, char **argv) {
     compat_seed_free();
     judge0_free();
     uv_loop_close(loop);
-    router_reset();
     metrics_free();
     app_free();
     log_msgf(LOG_INFO, "stopped", "exit %d", exit_code);

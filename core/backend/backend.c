@@ -1,4 +1,4 @@
-/* backend.c — the backend role: start-up, routes, health, load and shutdown.
+/* backend.c — the backend role: start-up, /v1/languages, health, load and shutdown.
  *
  * Health comes from state that timers keep (an engine ping, and which mapped
  * images exist), never from a call made per request. */
@@ -13,7 +13,6 @@
 #include "base/metrics.h"
 #include "http/proxy.h"
 #include "http/reply.h"
-#include "http/router.h"
 #include "http/service.h"
 #include "policy/app.h"
 #include "pool.h"
@@ -356,7 +355,7 @@ static json_t *string_list(const json_t *v) {
     return out;
 }
 
-static void handle_languages(struct request *req) {
+void backend_handle_languages(struct request *req) {
     json_t *list = json_array();
     const char *lang;
     json_t *e;
@@ -373,12 +372,6 @@ static void handle_languages(struct request *req) {
     }
     reply_json(req, 200, json_pack("{s:o}", "languages", list));
 }
-
-static const struct route backend_routes[] = {
-    {"GET", "/v1/languages", ACCESS_CLIENT, handle_languages, 0},
-    {"POST", "/v1/run", ACCESS_CLIENT, run_handle, 0},
-    {"POST", "/v1/judge", ACCESS_CLIENT, judge_handle, 0},
-};
 
 /* ---- start and stop ------------------------------------------------------------------ */
 
@@ -443,8 +436,6 @@ int backend_init(uv_loop_t *loop, char *err, size_t errlen) {
     be.images_missing = json_object();
     be.image_env = json_object();
     service_init("backend", backend_health);
-    router_add(backend_routes, sizeof backend_routes / sizeof backend_routes[0]);
-    session_routes_init();
     metrics_declare(METRIC_GAUGE, "cloudcode_sessions_active", "");
     metrics_declare(METRIC_COUNTER, "cloudcode_runs_total", "status=\"ok\"");
     uv_timer_init(loop, &be.health_timer);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "http/router.h"
 #include "policy/config.h"
 
 /* Check the backend's settings (the image map) after a (re)load. */
@@ -17,5 +18,8 @@ void backend_free(void);
  * sandboxes: E2B's commands).  At most BACKEND_MAX_STOPS; one more aborts. */
 #define BACKEND_MAX_STOPS 4
 void backend_at_shutdown(void (*stop)(void));
+
+/* GET /v1/languages: the image map with each image's availability. */
+route_handler backend_handle_languages;
 
 #endif

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "http/reply.h"
-#include "http/router.h"
 #include "http/ws.h"
 #include "notebook.h"
 #include "program.h"
@@ -43,7 +42,7 @@ static void with_session_body(struct request *req, session_body_action act) {
     json_decref(body);
 }
 
-static void handle_get(struct request *req) {
+void session_handle_get(struct request *req) {
     struct session *s = session_lookup(req);
     if (s) reply_json(req, 200, session_json(s));
 }
@@ -60,9 +59,9 @@ static void input_from(struct request *req, struct session *s, const json_t *bod
     }
 }
 
-static void handle_input(struct request *req) { with_session_body(req, input_from); }
+void session_handle_input(struct request *req) { with_session_body(req, input_from); }
 
-static void handle_output(struct request *req) {
+void session_handle_output(struct request *req) {
     struct session *s = session_lookup(req);
     uint64_t cursor;
     if (!s || read_cursor(req, &cursor) < 0) return;
@@ -80,7 +79,7 @@ static void handle_output(struct request *req) {
     session_output(req, s, cursor, wait_ms);
 }
 
-static void handle_ws(struct request *req) {
+void session_handle_ws(struct request *req) {
     if (!ws_is_upgrade(req)) {
         reply_error(req, 400, "bad_request", "this route needs a WebSocket upgrade");
         return;
@@ -98,7 +97,7 @@ static void signal_from(struct request *req, struct session *s, const json_t *bo
     else session_signal(req, s, signo);
 }
 
-static void handle_signal(struct request *req) { with_session_body(req, signal_from); }
+void session_handle_signal(struct request *req) { with_session_body(req, signal_from); }
 
 static void resize_from(struct request *req, struct session *s, const json_t *body) {
     const json_t *cols = json_object_get(body, "cols"), *rows = json_object_get(body, "rows");
@@ -108,7 +107,7 @@ static void resize_from(struct request *req, struct session *s, const json_t *bo
     else session_resize(req, s, (int)json_integer_value(cols), (int)json_integer_value(rows));
 }
 
-static void handle_resize(struct request *req) { with_session_body(req, resize_from); }
+void session_handle_resize(struct request *req) { with_session_body(req, resize_from); }
 
 static void execute_from(struct request *req, struct session *s, const json_t *body) {
     const json_t *code = json_object_get(body, "code"), *timeout = json_object_get(body, "timeout_ms");
@@ -124,7 +123,7 @@ static void execute_from(struct request *req, struct session *s, const json_t *b
     }
 }
 
-static void handle_execute(struct request *req) { with_session_body(req, execute_from); }
+void session_handle_execute(struct request *req) { with_session_body(req, execute_from); }
 
 /* Whether the decoded path is as long as its escapes say: a %00 would cut it short. */
 static int decoded_whole(const char *raw, const char *decoded) {
@@ -144,37 +143,19 @@ static const char *file_path(struct request *req, char *out, size_t len) {
     return out;
 }
 
-static void handle_file_get(struct request *req) {
+void session_handle_file_get(struct request *req) {
     char path[1100];
     struct session *s = session_lookup(req);
     if (s && file_path(req, path, sizeof path)) session_file_get(req, s, path);
 }
 
-static void handle_file_put(struct request *req) {
+void session_handle_file_put(struct request *req) {
     char path[1100];
     struct session *s = session_lookup(req);
     if (s && file_path(req, path, sizeof path)) session_file_put(req, s, path);
 }
 
-static void handle_file_list(struct request *req) {
+void session_handle_file_list(struct request *req) {
     struct session *s = session_lookup(req);
     if (s) session_file_list(req, s);
 }
-
-static const struct route session_routes[] = {
-    {"POST", "/v1/sessions", ACCESS_CLIENT, session_create, 0},
-    {"GET", "/v1/sessions", ACCESS_CLIENT, session_list, 0},
-    {"GET", "/v1/sessions/{id}", ACCESS_CLIENT, handle_get, 0},
-    {"DELETE", "/v1/sessions/{id}", ACCESS_CLIENT, session_delete, 0},
-    {"POST", "/v1/sessions/{id}/input", ACCESS_CLIENT, handle_input, 0},
-    {"GET", "/v1/sessions/{id}/output", ACCESS_CLIENT, handle_output, 0},
-    {"GET", "/v1/sessions/{id}/ws", ACCESS_CLIENT, handle_ws, ROUTE_KEY_IN_QUERY},
-    {"POST", "/v1/sessions/{id}/signal", ACCESS_CLIENT, handle_signal, 0},
-    {"POST", "/v1/sessions/{id}/resize", ACCESS_CLIENT, handle_resize, 0},
-    {"POST", "/v1/sessions/{id}/execute", ACCESS_CLIENT, handle_execute, 0},
-    {"GET", "/v1/sessions/{id}/files", ACCESS_CLIENT, handle_file_list, 0},
-    {"GET", "/v1/sessions/{id}/files/{*}", ACCESS_CLIENT, handle_file_get, 0},
-    {"PUT", "/v1/sessions/{id}/files/{*}", ACCESS_CLIENT, handle_file_put, 0},
-};
-
-void session_routes_init(void) { router_add(session_routes, sizeof session_routes / sizeof session_routes[0]); }

@@ -18,13 +18,12 @@
 #include "fleet.h"
 #include "http/proxy.h"
 #include "http/reply.h"
-#include "http/router.h"
 #include "http/service.h"
 #include "placement.h"
 #include "policy/app.h"
 
-static void handle_create(struct request *req) { placement_start(req, 0); }
-static void handle_run(struct request *req) { placement_start(req, 1); }
+void balancer_handle_create(struct request *req) { placement_start(req, 0); }
+void balancer_handle_run(struct request *req) { placement_start(req, 1); }
 
 /* ---- routing by session ------------------------------------------------------------------- */
 
@@ -380,7 +379,7 @@ static void route_by_session(struct request *req, const char *id, long raw_ms, l
     REDIS_ARGV(on_session_route, rt, argv);
 }
 
-static void handle_session(struct request *req) { route_by_session(req, req->params[0], 0, 0); }
+void balancer_handle_session(struct request *req) { route_by_session(req, req->params[0], 0, 0); }
 
 void balancer_relay_session(struct request *req, const char *id, long timeout_ms, long long extend_s) {
     route_by_session(req, id, timeout_ms > 0 ? timeout_ms : app_config()->backend_timeout_ms, extend_s);
@@ -486,7 +485,7 @@ static void on_sessions_gathered(struct request *req, json_t *answers, void *ud)
     listing_done(l);
 }
 
-static void handle_list(struct request *req) {
+void balancer_handle_list(struct request *req) {
     fanout_get(req, req->target, on_sessions_gathered, NULL);
 }
 
@@ -521,27 +520,13 @@ static void on_languages_gathered(struct request *req, json_t *answers, void *ud
 
 /* The union changes only with the backends' health: answer from the last one
  * gathered for a health interval. */
-static void handle_languages(struct request *req) {
+void balancer_handle_languages(struct request *req) {
     if (languages_text && wall_clock_ms() - languages_at < (double)app_config()->health_interval_ms) {
         http_respond(req, 200, "application/json", languages_text, strlen(languages_text), NULL);
         return;
     }
     fanout_get(req, "/v1/languages", on_languages_gathered, NULL);
 }
-
-static const struct route balancer_routes[] = {
-    {"GET", "/v1/languages", ACCESS_CLIENT, handle_languages, 0},
-    {"POST", "/v1/run", ACCESS_CLIENT, handle_run, 0},
-    {"POST", "/v1/judge", ACCESS_CLIENT, handle_run, 0},
-    {"POST", "/v1/sessions", ACCESS_CLIENT, handle_create, 0},
-    {"GET", "/v1/sessions", ACCESS_CLIENT, handle_list, 0},
-    {"GET", "/v1/sessions/{id}", ACCESS_CLIENT, handle_session, 0},
-    {"DELETE", "/v1/sessions/{id}", ACCESS_CLIENT, handle_session, 0},
-    {"GET", "/v1/sessions/{id}/ws", ACCESS_CLIENT, handle_session, ROUTE_KEY_IN_QUERY},
-    {"GET", "/v1/sessions/{id}/{*}", ACCESS_CLIENT, handle_session, 0},
-    {"POST", "/v1/sessions/{id}/{*}", ACCESS_CLIENT, handle_session, 0},
-    {"PUT", "/v1/sessions/{id}/{*}", ACCESS_CLIENT, handle_session, 0},
-};
 
 /* ---- health, start, stop -------------------------------------------------------------------- */
 
@@ -559,12 +544,10 @@ static int balancer_health(json_t *body) {
 }
 
 int balancer_init(uv_loop_t *loop, char *err, size_t errlen) {
-    fleet_routes_init();
     fleet_start(); /* registers its Redis connect hook first */
     const struct config *c = app_config();
     if (redis_start(loop, c->redis, c->redis_connect_timeout_ms, c->redis_command_timeout_ms, err, errlen) < 0) return -1;
     service_init("balancer", balancer_health);
-    router_add(balancer_routes, sizeof balancer_routes / sizeof balancer_routes[0]);
     return 0;
 }
 

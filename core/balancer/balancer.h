@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "http/router.h"
 #include "policy/config.h"
 
 int balancer_init(uv_loop_t *loop, char *err, size_t errlen);
@@ -18,5 +19,10 @@ void balancer_shutdown(void (*done)(void));
  * once it succeeds, the route is kept that much longer. */
 struct request;
 void balancer_relay_session(struct request *req, const char *id, long timeout_ms, long long extend_s);
+
+/* The balancer's /v1 routes (core/routes.c): runs and new sessions are placed, every later
+ * request of a session is relayed to its backend, languages and the list gathered from all. */
+route_handler balancer_handle_run, balancer_handle_create, balancer_handle_session;
+route_handler balancer_handle_languages, balancer_handle_list;
 
 #endif

@@ -15,7 +15,6 @@
 #include "clients/redis.h"
 #include "http/proxy.h"
 #include "http/reply.h"
-#include "http/router.h"
 #include "policy/app.h"
 
 /* Consecutive failed checks before a backend is unhealthy; passes to be healthy again. */
@@ -210,7 +209,7 @@ static void on_tick(uv_timer_t *t) {
 
 /* ---- admin routes ------------------------------------------------------------------- */
 
-static void handle_list(struct request *req) {
+void fleet_handle_list(struct request *req) {
     json_t *list = json_array();
     for (struct fleet_backend *b = all; b; b = b->next) json_array_append_new(list, fleet_json(b));
     reply_json(req, 200, json_pack("{s:o}", "backends", list));
@@ -230,7 +229,7 @@ static void on_added(void *ud, redisReply *r, const char *err) {
     json_decref(body);
 }
 
-static void handle_add(struct request *req) {
+void fleet_handle_add(struct request *req) {
     json_t *body = request_json_object(req);
     if (!body) return;
     const char *url = json_string_value(json_object_get(body, "url"));
@@ -279,7 +278,7 @@ static void on_drain_lookup(void *ud, redisReply *r, const char *err) {
     free(text);
 }
 
-static void handle_remove(struct request *req) {
+void fleet_handle_remove(struct request *req) {
     struct drain *d = request_calloc(req, sizeof *d);
     if (!d) return;
     d->req = req;
@@ -291,14 +290,6 @@ static void handle_remove(struct request *req) {
     const char *argv[] = {"HGET", "cc:backends", d->url};
     REDIS_ARGV(on_drain_lookup, d, argv);
 }
-
-static const struct route admin_routes[] = {
-    {"GET", "/v1/backends", ACCESS_ADMIN, handle_list, 0},
-    {"POST", "/v1/backends", ACCESS_ADMIN, handle_add, 0},
-    {"DELETE", "/v1/backends", ACCESS_ADMIN, handle_remove, 0},
-};
-
-void fleet_routes_init(void) { router_add(admin_routes, sizeof admin_routes / sizeof admin_routes[0]); }
 
 /* ---- start and stop ------------------------------------------------------------------- */
 

@@ -7,6 +7,8 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "http/router.h"
+
 struct fleet_backend {
     char url[128];
     int known;              /* listed in Redis at the last refresh */
@@ -37,7 +39,8 @@ json_t *fleet_json(const struct fleet_backend *b);
 json_t *fleet_json_for_policy(const struct fleet_backend *b);
 /* A URL as api.md wants it (http://host:port, nothing else): 0, or -1. */
 int fleet_url_valid(const char *url);
-void fleet_routes_init(void);
+/* The admin routes GET, POST and DELETE /v1/backends (core/routes.c). */
+route_handler fleet_handle_list, fleet_handle_add, fleet_handle_remove;
 int fleet_any_healthy(void);
 
 #endif

@@ -9,20 +9,12 @@
 #include "policy/app.h"
 #include "reply.h"
 
-/* One table per room (role, service, each dialect); router_add refuses past this, loudly. */
-enum { MAX_TABLES = 16 };
+/* The process's route table (core/routes.c) and the role whose rows it serves. */
+static const struct route *table;
+static size_t table_len;
+static unsigned role_bit;
 
-static struct {
-    const struct route *routes;
-    size_t n;
-} tables[MAX_TABLES];
-static size_t ntables;
-
-void router_add(const struct route *routes, size_t n) {
-    if (ntables >= MAX_TABLES) {
-        fprintf(stderr, "router: more than %d route tables: raise MAX_TABLES\n", MAX_TABLES);
-        abort();
-    }
+void router_use(const struct route *routes, size_t n, enum role role) {
     /* A pattern with more parameters than a request holds would never match: refuse it now. */
     for (size_t i = 0; i < n; i++) {
         int params = 0;
@@ -33,12 +25,10 @@ void router_add(const struct route *routes, size_t n) {
             abort();
         }
     }
-    tables[ntables].routes = routes;
-    tables[ntables].n = n;
-    ntables++;
+    table = routes;
+    table_len = n;
+    role_bit = 1u << role;
 }
-
-void router_reset(void) { ntables = 0; }
 
 static void clear_params(struct request *req) {
     for (int i = 0; i < req->nparams; i++) free(req->params[i]);
@@ -87,26 +77,24 @@ static enum error_shape error_shape_of(const struct route *r) {
 void router_dispatch(struct request *req) {
     const struct route *path_match = NULL;
     char allow[128] = "";
-    for (size_t t = 0; t < ntables; t++) {
-        for (size_t i = 0; i < tables[t].n; i++) {
-            const struct route *r = &tables[t].routes[i];
-            if (!match(r->pattern, req->path, req)) continue;
-            int same = strcmp(r->method, req->method) == 0 ||
-                       (strcmp(r->method, "GET") == 0 && strcmp(req->method, "HEAD") == 0);
-            if (!same) {
-                path_match = r;
-                if (!strstr(allow, r->method) && strlen(allow) + strlen(r->method) + 3 < sizeof allow) {
-                    if (allow[0]) strcat(allow, ", ");
-                    strcat(allow, r->method);
-                }
-                continue;
+    for (size_t i = 0; i < table_len; i++) {
+        const struct route *r = &table[i];
+        if (!(r->roles & role_bit) || !match(r->pattern, req->path, req)) continue;
+        int same = strcmp(r->method, req->method) == 0 ||
+                   (strcmp(r->method, "GET") == 0 && strcmp(req->method, "HEAD") == 0);
+        if (!same) {
+            path_match = r;
+            if (!strstr(allow, r->method) && strlen(allow) + strlen(r->method) + 3 < sizeof allow) {
+                if (allow[0]) strcat(allow, ", ");
+                strcat(allow, r->method);
             }
-            req->route = r->pattern;
-            req->error_shape = error_shape_of(r);
-            if (!req->preauth && auth_check(req, r->access, r->flags & ROUTE_KEY_IN_QUERY) < 0) return;
-            r->handler(req);
-            return;
+            continue;
         }
+        req->route = r->pattern;
+        req->error_shape = error_shape_of(r);
+        if (!req->preauth && auth_check(req, r->access, r->flags & ROUTE_KEY_IN_QUERY) < 0) return;
+        r->handler(req);
+        return;
     }
     clear_params(req);
     const char *origin = http_header(req, "origin");

@@ -7,12 +7,11 @@
 #include "base/metrics.h"
 #include "policy/app.h"
 #include "reply.h"
-#include "router.h"
 
 static const char *role_name;
 static service_health_fn health_fn;
 
-static void handle_healthz(struct request *req) {
+void service_handle_healthz(struct request *req) {
     json_t *body = json_object();
     int level = health_fn ? health_fn(body) : 0;
     if (app_shutting_down()) level = 2;
@@ -26,22 +25,16 @@ static void handle_healthz(struct request *req) {
     reply_json(req, level == 2 ? 503 : 200, body);
 }
 
-static void handle_metrics(struct request *req) {
+void service_handle_metrics(struct request *req) {
     buf_t out = BUF_INIT;
     metrics_render(&out);
     http_respond(req, 200, "text/plain; version=0.0.4", out.data, out.len, NULL);
     buf_free(&out);
 }
 
-static const struct route service_routes[] = {
-    {"GET", "/healthz", ACCESS_OPEN, handle_healthz, 0},
-    {"GET", "/metrics", ACCESS_OPEN, handle_metrics, 0},
-};
-
 void service_init(const char *name, service_health_fn health) {
     role_name = name;
     health_fn = health;
-    router_add(service_routes, sizeof service_routes / sizeof service_routes[0]);
     metrics_declare(METRIC_GAUGE, METRIC_CONNECTIONS_OPEN, "");
     metrics_declare(METRIC_COUNTER, "cloudcode_policy_errors_total", "");
 }

@@ -1,6 +1,6 @@
 /* test_router.c — the route table (core/http/router.c): patterns and their parameters, first match
- * wins, 404 and 405 with the methods allowed, HEAD, CORS preflights, keys, error dialects.
- * Requests are internal ones (http_subrequest): the answer comes back to a callback. */
+ * wins, a role's rows, 404 and 405 with the methods allowed, HEAD, CORS preflights, keys, error
+ * dialects.  Requests are internal ones (unit_router.h). */
 #include <stdlib.h>
 
 #include "base/log.h"
@@ -8,19 +8,17 @@
 #include "http/router.h"
 #include "unit.h"
 #include "unit_app.h"
+#include "unit_router.h"
 
 static const char policy[] =
     "return { role = 'backend', listen = '127.0.0.1:0', cors_origins = {'https://ok.example'},\n"
     "  keys = { client = {'client-key'}, admin = {'admin-key'} } }\n";
 
-/* What the last request saw and got. */
+/* What the last request's handler saw. */
 static struct {
     const char *handler;
     int nparams;
     char params[HTTP_MAX_PARAMS][128];
-    int status;
-    char content_type[64];
-    char body[1024];
 } seen;
 
 static void record(struct request *req, const char *handler) {
@@ -40,46 +38,28 @@ static void h_client(struct request *req) { record(req, "client"); }
 static void h_admin(struct request *req) { record(req, "admin"); }
 static void h_text(struct request *req) { record(req, "text"); }
 
-static const struct route first[] = {
-    {"GET", "/v1/things", ACCESS_OPEN, h_list, 0},
-    {"GET", "/v1/things/{id}", ACCESS_OPEN, h_get, 0},
-    {"DELETE", "/v1/things/{id}", ACCESS_OPEN, h_delete, 0},
-    {"GET", "/v1/things/{id}/files/{*}", ACCESS_OPEN, h_file, 0},
-    {"GET", "/v1/a/{b}/{c}/{d}/{*}", ACCESS_OPEN, h_four, 0},
-    {"GET", "/v1/keyed", ACCESS_CLIENT, h_client, 0},
-    {"POST", "/v1/admin", ACCESS_ADMIN, h_admin, 0},
-    {"POST", "/text/{x}", ACCESS_OPEN, h_text, ROUTE_TEXT_ERRORS},
-};
-/* A later table: /v1/things/fixed is shadowed by /v1/things/{id} above. */
-static const struct route second[] = {
-    {"GET", "/v1/things/fixed", ACCESS_OPEN, h_fixed, 0},
-    {"PUT", "/v1/things/{id}", ACCESS_OPEN, h_fixed, 0},
+static const struct route table[] = {
+    {ON_BOTH, "GET", "/v1/things", ACCESS_OPEN, h_list, 0},
+    {ON_BOTH, "GET", "/v1/things/{id}", ACCESS_OPEN, h_get, 0},
+    {ON_BOTH, "DELETE", "/v1/things/{id}", ACCESS_OPEN, h_delete, 0},
+    {ON_BOTH, "GET", "/v1/things/{id}/files/{*}", ACCESS_OPEN, h_file, 0},
+    {ON_BOTH, "GET", "/v1/a/{b}/{c}/{d}/{*}", ACCESS_OPEN, h_four, 0},
+    {ON_BOTH, "GET", "/v1/keyed", ACCESS_CLIENT, h_client, 0},
+    {ON_BOTH, "POST", "/v1/admin", ACCESS_ADMIN, h_admin, 0},
+    {ON_BOTH, "POST", "/text/{x}", ACCESS_OPEN, h_text, ROUTE_TEXT_ERRORS},
+    /* Another role's rows are not there at all: not matched, not in a 405's Allow. */
+    {ON_BALANCER, "GET", "/v1/things", ACCESS_OPEN, h_fixed, 0},
+    {ON_BALANCER, "PATCH", "/v1/things/{id}", ACCESS_OPEN, h_fixed, 0},
+    {ON_BALANCER, "GET", "/v1/balanced", ACCESS_OPEN, h_fixed, 0},
+    /* Later rows: /v1/things/fixed is shadowed by /v1/things/{id} above. */
+    {ON_BACKEND, "GET", "/v1/things/fixed", ACCESS_OPEN, h_fixed, 0},
+    {ON_BACKEND, "PUT", "/v1/things/{id}", ACCESS_OPEN, h_fixed, 0},
 };
 
-static void on_response(struct request *req, int status, const char *content_type, const char *body, size_t len,
-                        void *ud) {
-    (void)req;
-    (void)ud;
-    seen.status = status;
-    snprintf(seen.content_type, sizeof seen.content_type, "%s", content_type ? content_type : "");
-    snprintf(seen.body, sizeof seen.body, "%.*s", (int)len, body);
-}
-
-/* Dispatch `method target` as a request with the given headers ("name", "value", ..., NULL). */
+/* Dispatch `method target` with the given headers ("name", "value", ..., NULL). */
 static int ask_with(const char *method, const char *target, const char *const *headers) {
     memset(&seen, 0, sizeof seen);
-    struct http_header h[4];
-    struct request parent = {0};
-    parent.headers = h;
-    for (; headers && headers[0]; headers += 2) {
-        h[parent.nheaders].name = (char *)headers[0];
-        h[parent.nheaders].value = (char *)headers[1];
-        parent.nheaders++;
-    }
-    struct request *req = http_subrequest(&parent, method, target, NULL, 0, on_response, NULL);
-    if (!req) return -1;
-    router_dispatch(req);
-    return seen.status;
+    return unit_ask(method, target, headers);
 }
 
 static int ask(const char *method, const char *target) { return ask_with(method, target, NULL); }
@@ -108,7 +88,7 @@ static void test_patterns(void) {
     /* The query is not part of the path. */
     CHECK(ask("GET", "/v1/things/x?y=/z") == 200);
     CHECK_STR(seen.params[0], "x");
-    /* First match wins, across tables too. */
+    /* First match wins; the balancer's rows are not this backend's. */
     CHECK(ask("GET", "/v1/things/fixed") == 200);
     CHECK_STR(seen.handler, "get");
     CHECK(ask("PUT", "/v1/things/q") == 200);
@@ -128,32 +108,33 @@ static void test_patterns(void) {
     };
     for (size_t i = 0; i < sizeof misses / sizeof misses[0]; i++) {
         if (ask("GET", misses[i]) != 404) fprintf(stderr, "GET '%s' matched a route\n", misses[i]);
-        CHECK(seen.status == 404);
+        CHECK(unit_answer.status == 404);
         CHECK(seen.handler == NULL);
-        CHECK(strstr(seen.body, "not_found") != NULL);
+        CHECK(strstr(unit_answer.body, "not_found") != NULL);
     }
     CHECK(ask("GET", "/nope") == 404);
-    CHECK(strstr(seen.body, "no route for GET /nope") != NULL);
+    CHECK(strstr(unit_answer.body, "no route for GET /nope") != NULL);
+    CHECK(ask("GET", "/v1/balanced") == 404);
 }
 
 static void test_methods(void) {
     /* The path matches, the method does not: 405 naming every method of the path, once each. */
     CHECK(ask("POST", "/v1/things/7") == 405);
     CHECK(seen.handler == NULL);
-    CHECK(strstr(seen.body, "method_not_allowed") != NULL);
-    CHECK(strstr(seen.body, "use GET, DELETE, PUT") != NULL);
+    CHECK(strstr(unit_answer.body, "method_not_allowed") != NULL);
+    CHECK(strstr(unit_answer.body, "use GET, DELETE, PUT") != NULL);
     CHECK(ask("POST", "/v1/things/fixed") == 405); /* two GET routes match: GET is named once */
-    CHECK(strstr(seen.body, "use GET, DELETE, PUT\"") != NULL);
+    CHECK(strstr(unit_answer.body, "use GET, DELETE, PUT\"") != NULL);
     CHECK(ask("DELETE", "/v1/things") == 405);
-    CHECK(strstr(seen.body, "use GET\"") != NULL);
+    CHECK(strstr(unit_answer.body, "use GET\"") != NULL);
     /* HEAD is served by the GET route; other methods are not stand-ins. */
     CHECK(ask("HEAD", "/v1/things") == 200);
     CHECK_STR(seen.handler, "list");
     CHECK(ask("HEAD", "/v1/admin") == 405);
     /* 405 in the route's dialect: text here. */
     CHECK(ask("GET", "/text/1") == 405);
-    CHECK(strncmp(seen.content_type, "text/plain", 10) == 0);
-    CHECK(strstr(seen.body, "use POST") != NULL);
+    CHECK(strncmp(unit_answer.content_type, "text/plain", 10) == 0);
+    CHECK(strstr(unit_answer.body, "use POST") != NULL);
     /* A CORS preflight from an allowed origin: 204; from another, 405. */
     const char *ok_origin[] = {"origin", "https://ok.example", NULL};
     const char *bad_origin[] = {"origin", "https://evil.example", NULL};
@@ -184,12 +165,19 @@ int main(void) {
     log_set_min_level(LOG_ERROR);
     uv_loop_t *loop = uv_default_loop();
     if (unit_app_install(loop, policy) < 0) return 1;
-    router_add(first, sizeof first / sizeof first[0]);
-    router_add(second, sizeof second / sizeof second[0]);
+    router_use(table, sizeof table / sizeof table[0], ROLE_BACKEND);
     test_patterns();
     test_methods();
     test_keys();
-    router_reset();
+    /* The same table on a balancer: its rows, in their places. */
+    router_use(table, sizeof table / sizeof table[0], ROLE_BALANCER);
+    CHECK(ask("GET", "/v1/things") == 200);
+    CHECK_STR(seen.handler, "list");
+    CHECK(ask("GET", "/v1/balanced") == 200);
+    CHECK_STR(seen.handler, "fixed");
+    CHECK(ask("POST", "/v1/things/7") == 405);
+    CHECK(strstr(unit_answer.body, "use GET, DELETE, PATCH\"") != NULL);
+    router_use(NULL, 0, ROLE_BACKEND);
     CHECK(ask("GET", "/v1/things") == 404);
     app_free();
     return unit_report();

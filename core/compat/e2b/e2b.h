@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "http/http.h"
+#include "http/router.h"
 
 /* The envd version we claim: new enough that the SDK sends no user name and
  * may upload as octet-stream, old enough to need no file metadata. */
@@ -27,10 +28,18 @@
 
 struct session;
 
+/* The routes' handlers, for core/routes.c.  The control plane (e2b_api.c): */
+route_handler e2b_handle_create, e2b_handle_list, e2b_handle_info, e2b_handle_kill, e2b_handle_connect;
+route_handler e2b_handle_timeout;
+/* envd's /health and process calls (e2b_sandbox.c), its files (e2b_files.c): */
+route_handler e2b_handle_health, e2b_handle_process_start, e2b_handle_process_list, e2b_handle_process_signal;
+route_handler e2b_handle_file_read, e2b_handle_file_write, e2b_handle_list_dir, e2b_handle_stat,
+    e2b_handle_fs_change;
+/* the code interpreter's /execute and its contexts (e2b_interp.c): */
+route_handler e2b_handle_execute, e2b_handle_context_create, e2b_handle_context_list, e2b_handle_context_default;
+
+/* Shutdown: E2B's commands end before the pools (backend_at_shutdown). */
 void compat_e2b_init(void);
-void e2b_sandbox_routes_init(void);  /* and the two below */
-void e2b_files_routes_init(void);
-void e2b_interp_routes_init(void);
 
 /* Sandbox calls: the sandbox E2b-Sandbox-Id names, or NULL once answered (502
  * when it is not running, as E2B's proxy answers; 401 without its access
@@ -40,7 +49,7 @@ const char *e2b_sandbox_id(const struct request *req);
 /* A unary Connect call's error: {"code", "message"} with its HTTP status. */
 void e2b_rpc_error(struct request *req, const char *code, const char *msg);
 /* A method we do not serve (for a live sandbox): `unimplemented`. */
-void e2b_rpc_unimplemented(struct request *req);
+route_handler e2b_rpc_unimplemented;
 
 /* An internal /v1 request made for `req`; with `owner` (a key's SHA-256) it
  * acts as that key's owner, else with req's own key. */

@@ -90,7 +90,7 @@ static void on_created(struct request *sub, int status, const char *ctype, const
     free(c);
 }
 
-static void handle_create(struct request *req) {
+void e2b_handle_create(struct request *req) {
     json_t *body = request_json_object(req);
     if (!body) return;
     const json_t *tv = json_object_get(body, "templateID"), *timeout = json_object_get(body, "timeout");
@@ -135,7 +135,7 @@ static void on_listed(struct request *sub, int status, const char *ctype, const 
     reply_relayed_list(ud, status, body, len, "sessions", live_sandbox_json);
 }
 
-static void handle_list(struct request *req) { e2b_sub(req, NULL, "GET", "/v1/sessions?mine=1", NULL, 0, on_listed, req); }
+void e2b_handle_list(struct request *req) { e2b_sub(req, NULL, "GET", "/v1/sessions?mine=1", NULL, 0, on_listed, req); }
 
 /* GET /v1/sessions/{id} first: for info, connect, and kill (whose DELETE
  * would answer 204 again for an ended session, where E2B says 404). */
@@ -186,13 +186,13 @@ static void look_up(struct request *req, enum lookup_for purpose) {
     e2b_sub(req, NULL, "GET", target, NULL, 0, on_looked_up, l);
 }
 
-static void handle_info(struct request *req) { look_up(req, FOR_INFO); }
-static void handle_connect(struct request *req) { look_up(req, FOR_CONNECT); }
-static void handle_kill(struct request *req) { look_up(req, FOR_KILL); }
+void e2b_handle_info(struct request *req) { look_up(req, FOR_INFO); }
+void e2b_handle_connect(struct request *req) { look_up(req, FOR_CONNECT); }
+void e2b_handle_kill(struct request *req) { look_up(req, FOR_KILL); }
 
 /* ---- timeout ------------------------------------------------------------------------------- */
 
-static void handle_timeout(struct request *req) {
+void e2b_handle_timeout(struct request *req) {
     if (e2b_relay_to_backend(req, req->params[0]) == 0) return;
     json_t *body = request_json_object(req);
     if (!body) return;
@@ -208,22 +208,7 @@ static void handle_timeout(struct request *req) {
     json_decref(body);
 }
 
-/* ---- routes ------------------------------------------------------------------------------- */
+/* ---- start -------------------------------------------------------------------------------- */
 
-static const struct route e2b_api_routes[] = {
-    {"POST", "/sandboxes", ACCESS_CLIENT, handle_create, ROUTE_E2B_ERRORS},
-    {"POST", "/v2/sandboxes", ACCESS_CLIENT, handle_create, ROUTE_E2B_ERRORS},
-    {"GET", "/sandboxes", ACCESS_CLIENT, handle_list, ROUTE_E2B_ERRORS},
-    {"GET", "/v2/sandboxes", ACCESS_CLIENT, handle_list, ROUTE_E2B_ERRORS},
-    {"GET", "/sandboxes/{id}", ACCESS_CLIENT, handle_info, ROUTE_E2B_ERRORS},
-    {"DELETE", "/sandboxes/{id}", ACCESS_CLIENT, handle_kill, ROUTE_E2B_ERRORS},
-    {"POST", "/sandboxes/{id}/connect", ACCESS_CLIENT, handle_connect, ROUTE_E2B_ERRORS},
-    {"POST", "/v2/sandboxes/{id}/connect", ACCESS_CLIENT, handle_connect, ROUTE_E2B_ERRORS},
-    {"POST", "/sandboxes/{id}/timeout", ACCESS_CLIENT, handle_timeout, ROUTE_E2B_ERRORS},
-};
-
-void compat_e2b_init(void) {
-    router_add(e2b_api_routes, sizeof e2b_api_routes / sizeof e2b_api_routes[0]);
-    e2b_sandbox_routes_init();
-    backend_at_shutdown(e2b_exec_stop_all);
-}
+/* The routes are core/routes.c's; what starts here is the shutdown of E2B's commands. */
+void compat_e2b_init(void) { backend_at_shutdown(e2b_exec_stop_all); }

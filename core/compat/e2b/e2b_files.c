@@ -12,7 +12,6 @@
 #include "e2b.h"
 #include "http/multipart.h"
 #include "http/reply.h"
-#include "http/router.h"
 
 #define WORKDIR "/work"
 
@@ -71,7 +70,7 @@ static void on_file_read(struct request *sub, int status, const char *ctype, con
     else reply_relayed_error(req, status, body, len);
 }
 
-static void handle_file_read(struct request *req) {
+void e2b_handle_file_read(struct request *req) {
     struct session *s = e2b_sandbox(req, 1);
     if (!s) return;
     char path[1024], rel[1024], target[4096];
@@ -156,7 +155,7 @@ static int on_part(void *ud, const struct multipart_part *p) {
     return add_file(u, u->query_path[0] ? u->query_path : p->filename, p->data, p->len);
 }
 
-static void handle_file_write(struct request *req) {
+void e2b_handle_file_write(struct request *req) {
     struct session *s = e2b_sandbox(req, 1);
     if (!s) return;
     struct upload *u = calloc(1, sizeof *u);
@@ -301,8 +300,8 @@ static void fs_call(struct request *req, enum fs_op op) {
     e2b_sub(req, session_owner(s), "GET", target, NULL, 0, on_files_listed, c);
 }
 
-static void handle_list_dir(struct request *req) { fs_call(req, FS_LIST); }
-static void handle_stat(struct request *req) { fs_call(req, FS_STAT); }
+void e2b_handle_list_dir(struct request *req) { fs_call(req, FS_LIST); }
+void e2b_handle_stat(struct request *req) { fs_call(req, FS_STAT); }
 
 /* MakeDir, Remove and Move run as small shell scripts beside the session's
  * program (e2b_exec.c), as its uid: its own permissions bound them.  Exit
@@ -337,7 +336,7 @@ static void on_fs_changed(struct request *req, int exit_code, const char *out, v
     free(c);
 }
 
-static void handle_fs_change(struct request *req) {
+void e2b_handle_fs_change(struct request *req) {
     const struct fs_change *op = NULL;
     for (size_t i = 0; i < sizeof fs_changes / sizeof fs_changes[0]; i++)
         if (strcmp(req->params[0], fs_changes[i].method) == 0) op = &fs_changes[i];
@@ -370,13 +369,3 @@ static void handle_fs_change(struct request *req) {
     }
     e2b_exec_answer(req, s, argv, on_fs_changed, c);
 }
-
-static const struct route e2b_files_routes[] = {
-    {"GET", "/files", ACCESS_OPEN, handle_file_read, ROUTE_E2B_ERRORS},
-    {"POST", "/files", ACCESS_OPEN, handle_file_write, ROUTE_E2B_ERRORS},
-    {"POST", "/filesystem.Filesystem/ListDir", ACCESS_OPEN, handle_list_dir, 0},
-    {"POST", "/filesystem.Filesystem/Stat", ACCESS_OPEN, handle_stat, 0},
-    {"POST", "/filesystem.Filesystem/{method}", ACCESS_OPEN, handle_fs_change, 0},
-};
-
-void e2b_files_routes_init(void) { router_add(e2b_files_routes, sizeof e2b_files_routes / sizeof e2b_files_routes[0]); }

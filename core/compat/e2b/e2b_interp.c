@@ -7,7 +7,6 @@
 #include "backend/session.h"
 #include "e2b.h"
 #include "http/reply.h"
-#include "http/router.h"
 
 /* A cell runs at most this long (the SDK's own default wait is 60 s). */
 #define EXECUTE_TIMEOUT_MS (10 * 60 * 1000)
@@ -99,7 +98,7 @@ static int python_context(const json_t *language) {
            (json_is_string(language) && strcmp(json_string_value(language), "python") == 0);
 }
 
-static void handle_execute(struct request *req) {
+void e2b_handle_execute(struct request *req) {
     struct session *s = e2b_sandbox(req, 1);
     if (!s) return;
     json_t *body = request_json_object(req);
@@ -129,7 +128,7 @@ static json_t *context_json(void) {
     return json_pack("{s:s,s:s,s:s}", "id", "default", "language", "python", "cwd", E2B_HOME);
 }
 
-static void handle_context_create(struct request *req) {
+void e2b_handle_context_create(struct request *req) {
     if (!e2b_sandbox(req, 0)) return;
     json_t *body = request_json_object(req);
     if (!body) return;
@@ -138,24 +137,12 @@ static void handle_context_create(struct request *req) {
     json_decref(body);
 }
 
-static void handle_context_list(struct request *req) {
+void e2b_handle_context_list(struct request *req) {
     if (e2b_sandbox(req, 0)) reply_json(req, 200, json_pack("[o]", context_json()));
 }
 
-static void handle_context_default(struct request *req) {
+void e2b_handle_context_default(struct request *req) {
     if (!e2b_sandbox(req, 0)) return;
     if (strcmp(req->params[0], "default") == 0) reply_no_content(req);
     else reply_error(req, 404, "e2b", "context %s not found", req->params[0]);
-}
-
-static const struct route e2b_interp_routes[] = {
-    {"POST", "/execute", ACCESS_OPEN, handle_execute, ROUTE_E2B_ERRORS},
-    {"POST", "/contexts", ACCESS_OPEN, handle_context_create, ROUTE_E2B_ERRORS},
-    {"GET", "/contexts", ACCESS_OPEN, handle_context_list, ROUTE_E2B_ERRORS},
-    {"DELETE", "/contexts/{id}", ACCESS_OPEN, handle_context_default, ROUTE_E2B_ERRORS},
-    {"POST", "/contexts/{id}/restart", ACCESS_OPEN, handle_context_default, ROUTE_E2B_ERRORS},
-};
-
-void e2b_interp_routes_init(void) {
-    router_add(e2b_interp_routes, sizeof e2b_interp_routes / sizeof e2b_interp_routes[0]);
 }

@@ -11,7 +11,6 @@
 #include "backend/session.h"
 #include "e2b.h"
 #include "http/reply.h"
-#include "http/router.h"
 
 const char *e2b_sandbox_id(const struct request *req) { return http_header(req, "e2b-sandbox-id"); }
 
@@ -56,7 +55,7 @@ void e2b_rpc_unimplemented(struct request *req) {
 
 /* ---- /health -------------------------------------------------------------------------------- */
 
-static void handle_health(struct request *req) {
+void e2b_handle_health(struct request *req) {
     if (e2b_sandbox(req, 1)) reply_no_content(req);
 }
 
@@ -74,7 +73,7 @@ int e2b_connect_envelope(struct request *req, unsigned flags, const json_t *msg)
     return 0;
 }
 
-static void handle_process_start(struct request *req) {
+void e2b_handle_process_start(struct request *req) {
     struct session *s = e2b_sandbox(req, 1);
     if (!s) return;
     /* A streaming call's request is one enveloped message. */
@@ -88,7 +87,7 @@ static void handle_process_start(struct request *req) {
 }
 
 /* SendSignal {process: {pid}, signal: SIGNAL_SIGKILL | SIGNAL_SIGTERM (or 9, 15)}. */
-static void handle_process_signal(struct request *req) {
+void e2b_handle_process_signal(struct request *req) {
     struct session *s = e2b_sandbox(req, 1);
     if (!s) return;
     json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len, 0, NULL);
@@ -106,20 +105,6 @@ static void handle_process_signal(struct request *req) {
     json_decref(body);
 }
 
-static void handle_process_list(struct request *req) {
+void e2b_handle_process_list(struct request *req) {
     if (e2b_sandbox(req, 1)) reply_json(req, 200, json_pack("{s:[]}", "processes"));
-}
-
-static const struct route e2b_sandbox_routes[] = {
-    {"GET", "/health", ACCESS_OPEN, handle_health, ROUTE_E2B_ERRORS},
-    {"POST", "/process.Process/Start", ACCESS_OPEN, handle_process_start, 0},
-    {"POST", "/process.Process/List", ACCESS_OPEN, handle_process_list, 0},
-    {"POST", "/process.Process/SendSignal", ACCESS_OPEN, handle_process_signal, 0},
-    {"POST", "/process.Process/{method}", ACCESS_OPEN, e2b_rpc_unimplemented, 0},
-};
-
-void e2b_sandbox_routes_init(void) {
-    router_add(e2b_sandbox_routes, sizeof e2b_sandbox_routes / sizeof e2b_sandbox_routes[0]);
-    e2b_files_routes_init();
-    e2b_interp_routes_init();
 }

@@ -1,5 +1,5 @@
 /* judge0.c — Judge0 CE 1.13.1's API (config/routes.rb) on a backend and on a
- * balancer: the routes, creating submissions (one, a batch, waited for or
+ * balancer (its routes are core/routes.c's): creating submissions (one, a batch, waited for or
  * queued), languages, statuses and the information routes.  A submission's
  * fields are read with Judge0's defaults, bounds and 422 messages
  * (judge0_submission.c) and shown as its serializer shows them
@@ -22,7 +22,6 @@
 
 #define JUDGE0_VERSION "1.13.1"
 
-
 double j0_conf(const char *name, double def) {
     const json_t *v = json_object_get(json_object_get(app_config()->judge0, "config"), name);
     return json_is_number(v) ? json_number_value(v) : def;
@@ -36,7 +35,6 @@ int j0_conf_flag(const char *name, int def) {
 void j0_error(struct request *req, int status, const char *msg) {
     reply_json(req, status, json_pack("{s:s}", "error", msg));
 }
-
 
 /* ---- languages: the policy's Judge0 ids against /v1/languages --------------------------------- */
 
@@ -107,7 +105,7 @@ static void list_languages(struct request *req, const json_t *langs) {
     reply_json(req, 200, out);
 }
 
-static void handle_languages(struct request *req) { with_languages(req, list_languages); }
+void j0_handle_languages(struct request *req) { with_languages(req, list_languages); }
 
 static json_t *joined_argv(const json_t *argv) {
     if (!json_is_array(argv)) return json_null();
@@ -140,7 +138,7 @@ static void show_language(struct request *req, const json_t *langs) {
                                    joined_argv(json_object_get(entry, "run"))));
 }
 
-static void handle_language(struct request *req) { with_languages(req, show_language); }
+void j0_handle_language(struct request *req) { with_languages(req, show_language); }
 
 /* ---- creating submissions ----------------------------------------------------------------------- */
 
@@ -271,7 +269,7 @@ static void create(struct request *req, const json_t *langs) {
     json_decref(sub);
 }
 
-static void handle_create(struct request *req) {
+void j0_handle_create(struct request *req) {
     char wait[16];
     int waiting = http_query_param(req, "wait", wait, sizeof wait) > 0 && strcmp(wait, "true") == 0;
     if (waiting && !j0_conf_flag("enable_wait_result", 1)) {
@@ -327,32 +325,32 @@ static void batch_create(struct request *req, const json_t *langs) {
     json_decref(body);
 }
 
-static void handle_batch_create(struct request *req) { with_languages(req, batch_create); }
+void j0_handle_batch_create(struct request *req) { with_languages(req, batch_create); }
 
 /* ---- information -------------------------------------------------------------------------------- */
 
-static void handle_statuses(struct request *req) {
+void j0_handle_statuses(struct request *req) {
     json_t *out = json_array();
     for (int id = 1; id <= J0_EXEC_FORMAT_ERROR; id++)
         json_array_append_new(out, json_pack("{s:i,s:s}", "id", id, "description", j0_status_name(id)));
     reply_json(req, 200, out);
 }
 
-static void handle_about(struct request *req) {
+void j0_handle_about(struct request *req) {
     reply_json(req, 200, json_pack("{s:s,s:n,s:n,s:s}", "version", JUDGE0_VERSION, "homepage", "source_code",
                                    "maintainer", "CloudCode (the Judge0 CE " JUDGE0_VERSION " API)"));
 }
 
-static void handle_version(struct request *req) {
+void j0_handle_version(struct request *req) {
     http_respond(req, 200, "text/plain; charset=utf-8", JUDGE0_VERSION, strlen(JUDGE0_VERSION), NULL);
 }
 
-static void handle_config_info(struct request *req) {
+void j0_handle_config_info(struct request *req) {
     json_t *conf = json_object_get(app_config()->judge0, "config");
     reply_json(req, 200, json_is_object(conf) ? json_deep_copy(conf) : json_object());
 }
 
-static void handle_system_info(struct request *req) {
+void j0_handle_system_info(struct request *req) {
     struct utsname u;
     struct sysinfo si;
     char mem[64] = "";
@@ -361,7 +359,7 @@ static void handle_system_info(struct request *req) {
                                    "CPU(s)", (int)sysconf(_SC_NPROCESSORS_ONLN), "Mem", mem));
 }
 
-static void handle_workers(struct request *req) {
+void j0_handle_workers(struct request *req) {
     double workers = json_number_value(json_object_get(app_config()->judge0, "workers"));
     if (workers < 1) workers = 1;
     size_t working = j0_run_working();
@@ -370,24 +368,6 @@ static void handle_workers(struct request *req) {
                                    (json_int_t)(workers > (double)working ? (size_t)workers - working : 0), "working",
                                    (json_int_t)working, "paused", 0, "failed", 0));
 }
-
-static const struct route judge0_routes[] = {
-    {"POST", "/submissions/batch", ACCESS_CLIENT, handle_batch_create, 0},
-    {"GET", "/submissions/batch", ACCESS_CLIENT, j0_handle_batch_show, 0},
-    {"POST", "/submissions", ACCESS_CLIENT, handle_create, 0},
-    {"GET", "/submissions/{token}", ACCESS_CLIENT, j0_handle_show, 0},
-    {"DELETE", "/submissions/{token}", ACCESS_CLIENT, j0_handle_delete, 0},
-    {"GET", "/languages", ACCESS_CLIENT, handle_languages, 0},
-    {"GET", "/languages/{id}", ACCESS_CLIENT, handle_language, 0},
-    {"GET", "/statuses", ACCESS_CLIENT, handle_statuses, 0},
-    {"GET", "/about", ACCESS_CLIENT, handle_about, 0},
-    {"GET", "/version", ACCESS_CLIENT, handle_version, 0},
-    {"GET", "/config_info", ACCESS_CLIENT, handle_config_info, 0},
-    {"GET", "/system_info", ACCESS_CLIENT, handle_system_info, 0},
-    {"GET", "/workers", ACCESS_CLIENT, handle_workers, 0},
-};
-
-void judge0_init(void) { router_add(judge0_routes, sizeof judge0_routes / sizeof judge0_routes[0]); }
 
 void judge0_free(void) {
     j0_callback_free();

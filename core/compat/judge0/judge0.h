@@ -1,8 +1,8 @@
 /* judge0.h — the Judge0 CE dialect (docs/compat.md), served by translating to
  * /v1/run like Piston: what its files share.
  *
- * judge0.c            the routes, the languages, creating submissions, the
- *                     information routes
+ * judge0.c            the languages, creating submissions, the information
+ *                     routes (the table is core/routes.c)
  * judge0_show.c       how a stored submission is shown (fields, base64); show,
  *                     delete, batch show
  * judge0_submission.c a submission's fields read (defaults, bounds, 422s)
@@ -24,13 +24,18 @@
 
 #include "base/buf.h"
 #include "http/http.h"
+#include "http/router.h"
 
 enum {
     J0_QUEUE = 1, J0_PROCESSING, J0_ACCEPTED, J0_WRONG_ANSWER, J0_TLE, J0_COMPILATION_ERROR,
     J0_SIGSEGV, J0_SIGXFSZ, J0_SIGFPE, J0_SIGABRT, J0_NZEC, J0_OTHER, J0_INTERNAL_ERROR, J0_EXEC_FORMAT_ERROR,
 };
 
-void judge0_init(void);
+/* The routes' handlers (core/routes.c): creating submissions, the languages, the information
+ * routes; showing and deleting them are judge0_show.c's below. */
+route_handler j0_handle_create, j0_handle_batch_create, j0_handle_languages, j0_handle_language;
+route_handler j0_handle_statuses, j0_handle_about, j0_handle_version, j0_handle_config_info,
+    j0_handle_system_info, j0_handle_workers;
 /* Stop every job (shutdown). */
 void judge0_free(void);
 
@@ -107,9 +112,7 @@ json_t *j0_requested_fields(struct request *req);
 int j0_base64_requested(struct request *req);
 /* The size of a batch against Judge0's bound: 0, or -1 after answering 400. */
 int j0_batch_size_ok(struct request *req, size_t n);
-void j0_handle_show(struct request *req);
-void j0_handle_delete(struct request *req);
-void j0_handle_batch_show(struct request *req);
+route_handler j0_handle_show, j0_handle_delete, j0_handle_batch_show;
 
 /* ---- judge0_submission.c ---- */
 /* A new submission from one JSON object: the submission, or NULL with `errors` filled. */

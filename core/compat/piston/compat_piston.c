@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "base/util.h"
-#include "compat/compat.h"
 #include "http/reply.h"
 #include "http/router.h"
 #include "piston.h"
@@ -81,7 +80,7 @@ void dispatch_sub(struct request *req, const char *method, const char *target, c
     router_dispatch(sub);
 }
 
-static void handle_runtimes(struct request *req) {
+void piston_handle_runtimes(struct request *req) {
     piston_identity(req);
     /* A balancer's own list is the union of what its backends tell a key; anonymous callers
      * have none a backend accepts, so a backend answers them itself. */
@@ -464,7 +463,7 @@ static void on_execute_abort(struct request *req, void *ud) {
     if (x->sub) http_request_cancel(x->sub);
 }
 
-static void handle_execute(struct request *req) {
+void piston_handle_execute(struct request *req) {
     piston_identity(req);
     if (piston_admit(req) < 0 || piston_relay_anonymous(req, 0) == 0) return;
     json_t *body = json_loadb(req->body.data, req->body.len, 0, NULL);
@@ -484,14 +483,4 @@ static void handle_execute(struct request *req) {
     x->ready = on_execute_ready;
     http_set_abort(req, on_execute_abort, x);
     job_resolve(x);
-}
-
-static const struct route piston_routes[] = {
-    {"GET", "/api/v2/runtimes", ACCESS_OPEN, handle_runtimes, ROUTE_MESSAGE_ERRORS},
-    {"POST", "/api/v2/execute", ACCESS_OPEN, handle_execute, ROUTE_MESSAGE_ERRORS},
-};
-
-void compat_piston_init(void) {
-    router_add(piston_routes, sizeof piston_routes / sizeof piston_routes[0]);
-    compat_piston_ws_init();
 }

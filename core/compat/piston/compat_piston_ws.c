@@ -12,9 +12,7 @@
 #include <string.h>
 
 #include "backend/session.h"
-#include "compat/compat.h"
 #include "http/reply.h"
-#include "http/router.h"
 #include "http/ws.h"
 #include "piston.h"
 #include "policy/app.h"
@@ -312,7 +310,7 @@ static void on_init_timeout(uv_timer_t *t) {
     if (!pc->initialized) finish(pc, 4001, "Initialization Timeout");
 }
 
-static void handle_connect(struct request *req) {
+void piston_handle_connect(struct request *req) {
     piston_identity(req);
     if (!ws_is_upgrade(req)) {
         reply_json(req, 400, json_pack("{s:s}", "message", "this route needs a WebSocket upgrade"));
@@ -342,12 +340,4 @@ static void handle_connect(struct request *req) {
     pc->timer_open = 1;
     uv_timer_start(&pc->init_timer, on_init_timeout, INIT_TIMEOUT_MS, 0);
     ws_start(pc->ws);
-}
-
-static const struct route piston_ws_routes[] = {
-    {"GET", "/api/v2/connect", ACCESS_OPEN, handle_connect, ROUTE_MESSAGE_ERRORS},
-};
-
-void compat_piston_ws_init(void) {
-    router_add(piston_ws_routes, sizeof piston_ws_routes / sizeof piston_ws_routes[0]);
 }

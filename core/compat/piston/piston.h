@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "http/http.h"
+#include "http/router.h"
 
 struct job;
 /* program is the /v1 body (NULL with `err` when the job cannot run). */
@@ -44,5 +45,9 @@ int piston_relay_anonymous(struct request *req, int websocket);
  * cancelled (http_request_cancel) when the client leaves. */
 void dispatch_sub(struct request *creds, const char *method, const char *target, const char *body, size_t len,
                   http_response_fn cb, void *ud, struct request **inflight);
+
+/* GET /api/v2/runtimes, POST /api/v2/execute (compat_piston.c) and the WebSocket
+ * GET /api/v2/connect (compat_piston_ws.c). */
+route_handler piston_handle_runtimes, piston_handle_execute, piston_handle_connect;
 
 #endif

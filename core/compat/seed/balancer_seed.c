@@ -16,13 +16,10 @@
 #include "balancer/fleet.h"
 #include "balancer/placement.h"
 #include "clients/redis.h"
-#include "compat/compat.h"
 #include "http/proxy.h"
 #include "http/reply.h"
-#include "http/router.h"
 #include "policy/app.h"
 #include "seed.h"
-
 
 struct seed_route {
     struct request *req;
@@ -174,7 +171,7 @@ static int upload_owner(struct request *req, char *out, size_t len) {
     return rc;
 }
 
-static void handle_seed(struct request *req) {
+void balancer_seed_relay(struct request *req) {
     char user_id[SEED_USER_ID_MAX + 1];
     if (user_of(req, user_id, sizeof user_id) < 0) {
         reply_error(req, 400, "bad_request", "the request needs a user_id (1 to 128 bytes)");
@@ -213,17 +210,4 @@ static void on_counts(struct request *req, json_t *answers, void *ud) {
     http_respond(req, 200, "text/plain; charset=utf-8", text, strlen(text), NULL);
 }
 
-static void handle_count(struct request *req) { fanout_get(req, req->target, on_counts, NULL); }
-
-static const struct route seed_routes[] = {
-    {"POST", "/api/session/create", ACCESS_CLIENT, handle_seed, ROUTE_TEXT_ERRORS},
-    {"GET", "/api/session/output", ACCESS_CLIENT, handle_seed, ROUTE_TEXT_ERRORS},
-    {"POST", "/api/session/input", ACCESS_CLIENT, handle_seed, ROUTE_TEXT_ERRORS},
-    {"POST", "/api/session/delete", ACCESS_CLIENT, handle_seed, ROUTE_TEXT_ERRORS},
-    {"POST", "/api/files/add/{user}", ACCESS_CLIENT, handle_seed, ROUTE_TEXT_ERRORS},
-    {"GET", "/api/files/get", ACCESS_CLIENT, handle_seed, ROUTE_TEXT_ERRORS},
-    {"GET", "/api/metrics/session/count", ACCESS_CLIENT, handle_count, ROUTE_TEXT_ERRORS},
-    {"GET", "/api/metrics/session/has", ACCESS_CLIENT, handle_seed, ROUTE_TEXT_ERRORS},
-};
-
-void balancer_seed_init(void) { router_add(seed_routes, sizeof seed_routes / sizeof seed_routes[0]); }
+void balancer_seed_count(struct request *req) { fanout_get(req, req->target, on_counts, NULL); }

@@ -12,6 +12,7 @@
 
 #include "base/log.h"
 #include "base/metrics.h"
+#include "compat/compat.h"
 #include "http/multipart.h"
 #include "http/reply.h"
 #include "http/router.h"
@@ -132,7 +133,7 @@ static int query_user(struct request *req, char *out) {
 
 /* ---- GET / ------------------------------------------------------------------------- */
 
-static void handle_root(struct request *req) { seed_text_reply(req, 200, "v1.0"); }
+void seed_handle_root(struct request *req) { seed_text_reply(req, 200, "v1.0"); }
 
 /* ---- output, input, delete ------------------------------------------------------------- */
 
@@ -228,7 +229,7 @@ static void output_poll(struct output_wait *w, long wait_ms) {
     router_dispatch(sub);
 }
 
-static void handle_output(struct request *req) {
+void seed_handle_output(struct request *req) {
     char user_id[SEED_USER_ID_MAX + 1];
     int got = query_user(req, user_id);
     if (got < 0) return;
@@ -257,7 +258,7 @@ static void on_done_empty(struct request *sub, int status, const char *ctype, co
     free(p);
 }
 
-static void handle_input(struct request *req) {
+void seed_handle_input(struct request *req) {
     const char *user_id;
     json_t *body = seed_body_with_user(req, &user_id);
     if (!body) return;
@@ -282,7 +283,7 @@ static void handle_input(struct request *req) {
     json_decref(body);
 }
 
-static void handle_delete(struct request *req) {
+void seed_handle_delete(struct request *req) {
     const char *user_id;
     json_t *body = seed_body_with_user(req, &user_id);
     if (!body) return;
@@ -312,7 +313,7 @@ static int on_part(void *ud, const struct multipart_part *p) {
     return 0;
 }
 
-static void handle_upload(struct request *req) {
+void seed_handle_upload(struct request *req) {
     const char *user_id = req->params[0];
     char boundary[80], err[128];
     const char *ctype = http_header(req, "content-type");
@@ -362,7 +363,7 @@ static void handle_upload(struct request *req) {
     buf_free(&url);
 }
 
-static void handle_file_get(struct request *req) {
+void seed_handle_file_get(struct request *req) {
     char user_id[SEED_USER_ID_MAX + 1];
     int got = query_user(req, user_id);
     if (got < 0) return;
@@ -397,7 +398,7 @@ static void on_count(struct request *sub, int status, const char *ctype, const c
     seed_text_reply(req, 200, text);
 }
 
-static void handle_count(struct request *req) { seed_dispatch(req, "GET", "/v1/sessions?mine=1", NULL, on_count, req, NULL); }
+void seed_handle_count(struct request *req) { seed_dispatch(req, "GET", "/v1/sessions?mine=1", NULL, on_count, req, NULL); }
 
 static void on_has(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
     (void)sub;
@@ -410,7 +411,7 @@ static void on_has(struct request *sub, int status, const char *ctype, const cha
     seed_text_reply(req, live ? 200 : 404, live ? "true" : "false");
 }
 
-static void handle_has(struct request *req) {
+void seed_handle_has(struct request *req) {
     char user_id[SEED_USER_ID_MAX + 1];
     int got = query_user(req, user_id);
     if (got < 0) return;
@@ -432,7 +433,7 @@ static void on_backend_added(struct request *sub, int status, const char *ctype,
     else seed_text_reply(req, 200, "");
 }
 
-static void handle_lb_add(struct request *req) {
+void seed_handle_lb_add(struct request *req) {
     json_t *body = json_loadb(req->body.data, req->body.len, 0, NULL);
     const char *server = json_string_value(json_object_get(body, "server"));
     if (!server) {
@@ -447,30 +448,9 @@ static void handle_lb_add(struct request *req) {
     json_decref(body);
 }
 
-/* Text errors for auth too: the seed's clients read a status and a line. */
-static const struct route seed_routes[] = {
-    {"GET", "/", ACCESS_OPEN, handle_root, ROUTE_TEXT_ERRORS},
-    {"POST", "/api/session/create", ACCESS_CLIENT, seed_handle_create, ROUTE_TEXT_ERRORS},
-    {"GET", "/api/session/output", ACCESS_CLIENT, handle_output, ROUTE_TEXT_ERRORS},
-    {"POST", "/api/session/input", ACCESS_CLIENT, handle_input, ROUTE_TEXT_ERRORS},
-    {"POST", "/api/session/delete", ACCESS_CLIENT, handle_delete, ROUTE_TEXT_ERRORS},
-    {"POST", "/api/files/add/{user}", ACCESS_CLIENT, handle_upload, ROUTE_TEXT_ERRORS},
-    {"GET", "/api/files/get", ACCESS_CLIENT, handle_file_get, ROUTE_TEXT_ERRORS},
-    {"GET", "/api/metrics/session/count", ACCESS_CLIENT, handle_count, ROUTE_TEXT_ERRORS},
-    {"GET", "/api/metrics/session/has", ACCESS_CLIENT, handle_has, ROUTE_TEXT_ERRORS},
-};
-
-static const struct route seed_balancer_routes[] = {
-    {"POST", "/load_balancer/add", ACCESS_ADMIN, handle_lb_add, ROUTE_TEXT_ERRORS},
-};
-
-/* On a balancer the user_id routes were registered first by balancer_seed.c
- * (relayed to the backend pinned to the user_id); these serve a backend. */
+/* A backend keeps the user_id table (a balancer relays by user_id: balancer_seed.c). */
 void compat_seed_init(void) {
-    router_add(seed_routes, sizeof seed_routes / sizeof seed_routes[0]);
     if (app_config()->role == ROLE_BACKEND) metrics_declare(METRIC_GAUGE, "cloudcode_seed_users", "");
-    if (app_config()->role == ROLE_BALANCER)
-        router_add(seed_balancer_routes, sizeof seed_balancer_routes / sizeof seed_balancer_routes[0]);
 }
 
 void compat_seed_free(void) {

@@ -1,5 +1,6 @@
 /* seed.h — what the seed dialect's backend half shares: compat_seed.c (the user_id table and
- * the routes) and seed_create.c (a session's create). */
+ * the routes' handlers) and seed_create.c (a session's create); and the handlers of both halves,
+ * for core/routes.c. */
 #ifndef CC_SEED_H
 #define CC_SEED_H
 
@@ -7,6 +8,7 @@
 #include <stddef.h>
 
 #include "http/http.h"
+#include "http/router.h"
 
 #define SEED_USER_ID_MAX 128
 
@@ -26,7 +28,13 @@ void seed_dispatch(struct request *req, const char *method, const char *target, 
 /* The body with its user_id (1 to SEED_USER_ID_MAX bytes, no NUL), or NULL after answering 400. */
 json_t *seed_body_with_user(struct request *req, const char **user_id);
 
-/* POST /api/session/create (seed_create.c). */
-void seed_handle_create(struct request *req);
+/* A backend serves the seed's API (compat_seed.c; POST /api/session/create: seed_create.c). */
+route_handler seed_handle_root, seed_handle_create, seed_handle_output, seed_handle_input, seed_handle_delete;
+route_handler seed_handle_upload, seed_handle_file_get, seed_handle_count, seed_handle_has;
+/* POST /load_balancer/add, on a balancer: the seed's way to add a backend. */
+route_handler seed_handle_lb_add;
+/* A balancer relays a user_id's request to the backend pinned to it, and sums the counts of all
+ * (balancer_seed.c). */
+route_handler balancer_seed_relay, balancer_seed_count;
 
 #endif

@@ -1,0 +1,46 @@
+/* unit_router.h — ask the router as a client would: an internal request (http_subrequest)
+ * dispatched by router_dispatch, whose answer comes back to a callback and is kept here. */
+#ifndef CC_UNIT_ROUTER_H
+#define CC_UNIT_ROUTER_H
+
+#include <stdio.h>
+#include <string.h>
+
+#include "http/http.h"
+#include "http/router.h"
+
+/* What the last unit_ask got. */
+static struct {
+    int status;
+    char content_type[64];
+    char body[1024];
+} unit_answer;
+
+static inline void unit_on_answer(struct request *req, int status, const char *content_type, const char *body,
+                                  size_t len, void *ud) {
+    (void)req;
+    (void)ud;
+    unit_answer.status = status;
+    snprintf(unit_answer.content_type, sizeof unit_answer.content_type, "%s", content_type ? content_type : "");
+    snprintf(unit_answer.body, sizeof unit_answer.body, "%.*s", (int)len, body);
+}
+
+/* Dispatch `method target` with the given headers ("name", "value", ..., NULL; at most 4):
+ * the answer's status, or -1. */
+static inline int unit_ask(const char *method, const char *target, const char *const *headers) {
+    memset(&unit_answer, 0, sizeof unit_answer);
+    struct http_header h[4];
+    struct request parent = {0};
+    parent.headers = h;
+    for (; headers && headers[0] && parent.nheaders < 4; headers += 2) {
+        h[parent.nheaders].name = (char *)headers[0];
+        h[parent.nheaders].value = (char *)headers[1];
+        parent.nheaders++;
+    }
+    struct request *req = http_subrequest(&parent, method, target, NULL, 0, unit_on_answer, NULL);
+    if (!req) return -1;
+    router_dispatch(req);
+    return unit_answer.status;
+}
+
+#endif
