@@ -312,40 +312,33 @@ int frame_parse_hello(const struct frame *f, struct hello_msg *m)
     return take_seq_nonce(&c, &m->last_seq, &m->has_nonce, &m->nonce);
 }
 
-int frame_parse_u64(const struct frame *f, uint64_t *v)
+int frame_parse_control(const struct frame *f, struct control_msg *m)
 {
     struct cursor c = cursor_of(f);
-    *v = take_u64(&c);
-    return finish(&c, true);
-}
-
-int frame_parse_rid(const struct frame *f, uint32_t *rid)
-{
-    struct cursor c = cursor_of(f);
-    *rid = take_u32(&c);
-    return finish(&c, true);
-}
-
-int frame_parse_reset(const struct frame *f, uint32_t *rid, uint64_t *memory_slack)
-{
-    struct cursor c = cursor_of(f);
-    *rid = take_u32(&c);
-    *memory_slack = c.left > 0 ? take_u64(&c) : 0;
-    return finish(&c, true);
-}
-
-int frame_parse_signal(const struct frame *f, uint8_t *signo)
-{
-    struct cursor c = cursor_of(f);
-    *signo = take_u8(&c);
-    return finish(&c, true);
-}
-
-int frame_parse_resize(const struct frame *f, uint16_t *cols, uint16_t *rows)
-{
-    struct cursor c = cursor_of(f);
-    *cols = take_u16(&c);
-    *rows = take_u16(&c);
+    memset(m, 0, sizeof *m);
+    switch (f->type) {
+    case FRAME_ACK:
+        m->seq = take_u64(&c);
+        break;
+    case FRAME_SIGNAL:
+        m->signo = take_u8(&c);
+        break;
+    case FRAME_RESIZE:
+        m->cols = take_u16(&c);
+        m->rows = take_u16(&c);
+        break;
+    case FRAME_RESET:
+        m->rid = take_u32(&c);
+        m->memory_slack = c.left > 0 ? take_u64(&c) : 0;
+        break;
+    case FRAME_LIST:
+        m->rid = take_u32(&c);
+        break;
+    case FRAME_EOF:
+        break;
+    default:
+        return -1;
+    }
     return finish(&c, true);
 }
 
@@ -473,12 +466,12 @@ void frame_put_exit(struct lbuf *out, const struct exit_msg *m)
     lbuf_put_u32(out, m->oom_kills);
 }
 
-void frame_put_reply(struct lbuf *out, uint32_t rid, uint8_t status, const void *data, size_t n)
+void frame_put_reply(struct lbuf *out, const struct reply_msg *m)
 {
-    put_header(out, FRAME_REPLY, 4 + 1 + n);
-    lbuf_put_u32(out, rid);
-    lbuf_put_u8(out, status);
-    lbuf_append(out, data, n);
+    put_header(out, FRAME_REPLY, 4 + 1 + m->len);
+    lbuf_put_u32(out, m->rid);
+    lbuf_put_u8(out, m->status);
+    lbuf_append(out, m->data, m->len);
 }
 
 void frame_put_channel_out(struct lbuf *out, uint64_t seq, const void *data, size_t n)

@@ -20,25 +20,25 @@
 #define FRAME_REPLY_MAX_DATA (FRAME_MAX_LEN - 1 - 4 - 1)
 
 enum frame_type {
-    /* backend -> launcher */
-    FRAME_HELLO = 'H',
-    FRAME_ACK = 'A',
-    FRAME_FILE = 'F',
-    FRAME_EXEC = 'X',
-    FRAME_INPUT = 'I',
-    FRAME_EOF = 'E',
-    FRAME_SIGNAL = 'S',
-    FRAME_RESIZE = 'Z',
-    FRAME_GET = 'G',
-    FRAME_PUT = 'P',
-    FRAME_LIST = 'L',
-    FRAME_RESET = 'K',
+    /* backend -> launcher (payloads: docs/protocol.md) */
+    FRAME_HELLO = 'H',      /* u64 last_seq held, optional nonce: re-attach */
+    FRAME_ACK = 'A',        /* u64 seq stored: frames up to it may go */
+    FRAME_FILE = 'F',       /* a file for the next run */
+    FRAME_EXEC = 'X',       /* start a run */
+    FRAME_INPUT = 'I',      /* stdin bytes */
+    FRAME_EOF = 'E',        /* close stdin */
+    FRAME_SIGNAL = 'S',     /* u8 signo for the run's group */
+    FRAME_RESIZE = 'Z',     /* u16 cols, u16 rows */
+    FRAME_GET = 'G',        /* read a file (answered by R) */
+    FRAME_PUT = 'P',        /* write a file (answered by R) */
+    FRAME_LIST = 'L',       /* list the files (answered by R) */
+    FRAME_RESET = 'K',      /* wipe for the next tenant (answered by R) */
     FRAME_CHANNEL_IN = 'C', /* bytes for the notebook channel (the program's fd 3) */
     /* launcher -> backend */
-    FRAME_READY = 'Y',
-    FRAME_DATA = 'D',
-    FRAME_EXIT = 'x',
-    FRAME_REPLY = 'R',
+    FRAME_READY = 'Y',       /* answer to H: the next seq */
+    FRAME_DATA = 'D',        /* numbered stdout/stderr bytes */
+    FRAME_EXIT = 'x',        /* numbered end of a run, with its usage */
+    FRAME_REPLY = 'R',       /* u32 rid, u8 status, data */
     FRAME_CHANNEL_OUT = 'c', /* bytes the program wrote to its fd 4, numbered like D */
 };
 
@@ -131,13 +131,17 @@ void frame_put_list(struct lbuf *out, uint32_t rid);
 void frame_put_reset(struct lbuf *out, uint32_t rid, uint64_t memory_slack);
 int frame_put_channel_in(struct lbuf *out, const void *data, size_t n);
 
-/* I and C carry raw bytes, E nothing: the frame itself is the message. */
+/* I and C carry raw bytes: the frame itself is the message. */
 int frame_parse_hello(const struct frame *f, struct hello_msg *m);
-int frame_parse_u64(const struct frame *f, uint64_t *v); /* A */
-int frame_parse_rid(const struct frame *f, uint32_t *rid); /* L */
-int frame_parse_reset(const struct frame *f, uint32_t *rid, uint64_t *memory_slack); /* K; slack optional */
-int frame_parse_signal(const struct frame *f, uint8_t *signo);
-int frame_parse_resize(const struct frame *f, uint16_t *cols, uint16_t *rows);
+/* E (empty), A, S, Z, L and K: a few fixed fields (K's memory_slack may be left out: 0). */
+struct control_msg {
+    uint64_t seq;          /* A */
+    uint8_t signo;         /* S */
+    uint16_t cols, rows;   /* Z */
+    uint32_t rid;          /* L, K */
+    uint64_t memory_slack; /* K */
+};
+int frame_parse_control(const struct frame *f, struct control_msg *m); /* -1 for any other type too */
 int frame_parse_file(const struct frame *f, struct file_msg *m); /* F */
 int frame_parse_put(const struct frame *f, struct file_msg *m); /* P */
 int frame_parse_get(const struct frame *f, struct file_msg *m); /* G */
@@ -182,7 +186,7 @@ struct reply_msg {
 void frame_put_ready(struct lbuf *out, uint64_t next_seq, const struct hello_msg *hello);
 void frame_put_data(struct lbuf *out, uint64_t seq, uint8_t stream, const void *data, size_t n);
 void frame_put_exit(struct lbuf *out, const struct exit_msg *m);
-void frame_put_reply(struct lbuf *out, uint32_t rid, uint8_t status, const void *data, size_t n);
+void frame_put_reply(struct lbuf *out, const struct reply_msg *m);
 void frame_put_channel_out(struct lbuf *out, uint64_t seq, const void *data, size_t n);
 
 int frame_parse_ready(const struct frame *f, struct ready_msg *m);

@@ -111,31 +111,52 @@ static void handle_get(struct launcher *l, const struct frame *f)
     reply_with(l, m.rid, status, &data);
 }
 
-static void handle_list(struct launcher *l, const struct frame *f)
+/* L: the working directory's files. */
+static void handle_list(struct launcher *l, uint32_t rid)
 {
-    uint32_t rid;
     struct lbuf data;
-    if (frame_parse_rid(f, &rid) < 0)
-        protocol_error(f->type);
     lbuf_init(&data);
     int status = fsop_list(l->workdir, &data);
     reply_with(l, rid, status, &data);
 }
 
 /* K: a run still going is ended first (its x frame goes out before the R). */
-static void handle_reset(struct launcher *l, const struct frame *f)
+static void handle_reset(struct launcher *l, uint32_t rid, uint64_t memory_slack)
 {
-    uint32_t rid;
-    uint64_t memory_slack;
     struct lbuf why;
-    if (frame_parse_reset(f, &rid, &memory_slack) < 0)
-        protocol_error(f->type);
     run_kill_all(l);
     lbuf_clear(&l->input);
     l->input_eof = false;
     lbuf_init(&why);
     int status = reset_sandbox(memory_slack, &why) < 0 ? REPLY_ERROR : REPLY_OK;
     reply_with(l, rid, status, &why);
+}
+
+/* The frames of a few fixed fields, decoded once. */
+static void handle_control(struct launcher *l, const struct frame *f)
+{
+    struct control_msg m;
+    if (frame_parse_control(f, &m) < 0)
+        protocol_error(f->type);
+    switch (f->type) {
+    case FRAME_ACK:
+        outbox_ack(&l->out, m.seq);
+        break;
+    case FRAME_EOF:
+        run_eof(l);
+        break;
+    case FRAME_SIGNAL:
+        run_signal(l, m.signo);
+        break;
+    case FRAME_RESIZE:
+        run_resize(l, m.cols, m.rows);
+        break;
+    case FRAME_LIST:
+        handle_list(l, m.rid);
+        break;
+    default: /* FRAME_RESET: frame_parse_control knows no other type */
+        handle_reset(l, m.rid, m.memory_slack);
+    }
 }
 
 static void handle_exec(struct launcher *l, const struct frame *f)
@@ -150,20 +171,12 @@ static void handle_exec(struct launcher *l, const struct frame *f)
 static void handle_frame(struct launcher *l, const struct frame *f)
 {
     struct hello_msg hello;
-    uint64_t seq;
-    uint8_t signo;
-    uint16_t cols, rows;
 
     switch (f->type) {
     case FRAME_HELLO:
         if (frame_parse_hello(f, &hello) < 0)
             protocol_error(f->type);
         outbox_hello(&l->out, &hello);
-        break;
-    case FRAME_ACK:
-        if (frame_parse_u64(f, &seq) < 0)
-            protocol_error(f->type);
-        outbox_ack(&l->out, seq);
         break;
     case FRAME_FILE:
     case FRAME_PUT:
@@ -178,29 +191,16 @@ static void handle_frame(struct launcher *l, const struct frame *f)
     case FRAME_CHANNEL_IN:
         run_channel_input(l, f->payload, f->len);
         break;
-    case FRAME_EOF:
-        if (f->len != 0)
-            protocol_error(f->type);
-        run_eof(l);
-        break;
-    case FRAME_SIGNAL:
-        if (frame_parse_signal(f, &signo) < 0)
-            protocol_error(f->type);
-        run_signal(l, signo);
-        break;
-    case FRAME_RESIZE:
-        if (frame_parse_resize(f, &cols, &rows) < 0)
-            protocol_error(f->type);
-        run_resize(l, cols, rows);
-        break;
     case FRAME_GET:
         handle_get(l, f);
         break;
+    case FRAME_ACK:
+    case FRAME_EOF:
+    case FRAME_SIGNAL:
+    case FRAME_RESIZE:
     case FRAME_LIST:
-        handle_list(l, f);
-        break;
     case FRAME_RESET:
-        handle_reset(l, f);
+        handle_control(l, f);
         break;
     default:
         protocol_error(f->type);

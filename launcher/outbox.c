@@ -98,7 +98,8 @@ void outbox_busy(struct outbox *ob)
 
 void outbox_reply(struct outbox *ob, uint32_t rid, uint8_t status, const void *data, size_t n)
 {
-    frame_put_reply(&ob->queue, rid, status, data, n);
+    struct reply_msg m = {.rid = rid, .status = status, .data = data, .len = n};
+    frame_put_reply(&ob->queue, &m);
 }
 
 void outbox_ack(struct outbox *ob, uint64_t seq)

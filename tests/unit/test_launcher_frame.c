@@ -105,11 +105,11 @@ static void test_backend_frames(void)
     CHECK(read_one(&r, &m, &f) == 1 && frame_parse_hello(&f, &hello) < 0, "a short H is malformed");
     frame_reader_free(&r);
 
-    uint64_t seq;
+    struct control_msg cm;
     start(&m, 'A');
     u64(&m, 42);
     finish(&m);
-    CHECK(read_one(&r, &m, &f) == 1 && f.type == 'A' && frame_parse_u64(&f, &seq) == 0 && seq == 42,
+    CHECK(read_one(&r, &m, &f) == 1 && f.type == 'A' && frame_parse_control(&f, &cm) == 0 && cm.seq == 42,
           "A decodes seq");
     frame_reader_free(&r);
 
@@ -150,18 +150,16 @@ static void test_backend_frames(void)
           "G decodes rid and path");
     frame_reader_free(&r);
 
-    uint32_t rid;
     start(&m, 'L');
     u32(&m, 77);
     finish(&m);
-    CHECK(read_one(&r, &m, &f) == 1 && f.type == 'L' && frame_parse_rid(&f, &rid) == 0 && rid == 77, "L decodes rid");
+    CHECK(read_one(&r, &m, &f) == 1 && f.type == 'L' && frame_parse_control(&f, &cm) == 0 && cm.rid == 77, "L decodes rid");
     frame_reader_free(&r);
 
-    uint64_t slack;
     start(&m, 'K');
     u32(&m, 78);
     finish(&m);
-    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_reset(&f, &rid, &slack) == 0 && rid == 78 && slack == 0,
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_control(&f, &cm) == 0 && cm.rid == 78 && cm.memory_slack == 0,
           "K without a memory slack decodes as unchecked");
     frame_reader_free(&r);
 
@@ -169,23 +167,29 @@ static void test_backend_frames(void)
     u32(&m, 78);
     u8(&m, 0);
     finish(&m);
-    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_reset(&f, &rid, &slack) < 0, "K with a partial slack is malformed");
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_control(&f, &cm) < 0, "K with a partial slack is malformed");
     frame_reader_free(&r);
 
-    uint8_t signo;
     start(&m, 'S');
     u8(&m, 15);
     finish(&m);
-    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_signal(&f, &signo) == 0 && signo == 15, "S decodes signo");
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_control(&f, &cm) == 0 && cm.signo == 15, "S decodes signo");
     frame_reader_free(&r);
 
-    uint16_t cols, rows;
     start(&m, 'Z');
     u16(&m, 132);
     u16(&m, 43);
     finish(&m);
-    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_resize(&f, &cols, &rows) == 0 && cols == 132 && rows == 43,
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_control(&f, &cm) == 0 && cm.cols == 132 && cm.rows == 43,
           "Z decodes cols and rows");
+    frame_reader_free(&r);
+
+    start(&m, 'E');
+    u8(&m, 0);
+    finish(&m);
+    CHECK(read_one(&r, &m, &f) == 1 && frame_parse_control(&f, &cm) < 0, "E with a payload is malformed");
+    f.type = FRAME_INPUT;
+    CHECK(frame_parse_control(&f, &cm) < 0, "I is not a control frame");
     frame_reader_free(&r);
 
     start(&m, 'I');
@@ -318,8 +322,8 @@ static void test_launcher_frames(void)
           "x encodes every field, exit_code -1 as 0xffffffff");
     lbuf_free(&out);
 
-    frame_put_reply(&out, 0xfedcba98, REPLY_IS_DIR, "", 0);
-    frame_put_reply(&out, 3, REPLY_OK, "abc", 3);
+    frame_put_reply(&out, &(struct reply_msg){.rid = 0xfedcba98, .status = REPLY_IS_DIR, .data = (const unsigned char *)"", .len = 0});
+    frame_put_reply(&out, &(struct reply_msg){.rid = 3, .status = REPLY_OK, .data = (const unsigned char *)"abc", .len = 3});
     p = lbuf_head(&out);
     CHECK(get(&p, 4) == 6 && get(&p, 1) == 'R' && get(&p, 4) == 0xfedcba98 && get(&p, 1) == 3, "R encodes rid and status");
     CHECK(get(&p, 4) == 9 && get(&p, 1) == 'R' && get(&p, 4) == 3 && get(&p, 1) == 0 && memcmp(p, "abc", 3) == 0,
@@ -633,9 +637,9 @@ static void test_round_trips(void)
           "H round-trips without one");
     frame_reader_free(&r);
 
-    uint64_t seq;
+    struct control_msg c2;
     frame_put_ack(&out, UINT64_MAX);
-    CHECK(reread(&r, &out, &f) && f.type == FRAME_ACK && frame_parse_u64(&f, &seq) == 0 && seq == UINT64_MAX,
+    CHECK(reread(&r, &out, &f) && f.type == FRAME_ACK && frame_parse_control(&f, &c2) == 0 && c2.seq == UINT64_MAX,
           "A round-trips");
     frame_reader_free(&r);
 
@@ -709,28 +713,24 @@ static void test_round_trips(void)
     CHECK(reread(&r, &out, &f) && f.type == FRAME_EOF && f.len == 0, "E round-trips");
     frame_reader_free(&r);
 
-    uint8_t signo;
     frame_put_signal(&out, 255);
-    CHECK(reread(&r, &out, &f) && f.type == FRAME_SIGNAL && frame_parse_signal(&f, &signo) == 0 && signo == 255,
+    CHECK(reread(&r, &out, &f) && f.type == FRAME_SIGNAL && frame_parse_control(&f, &c2) == 0 && c2.signo == 255,
           "S round-trips");
     frame_reader_free(&r);
 
-    uint16_t cols, rows;
     frame_put_resize(&out, 65535, 1);
-    CHECK(reread(&r, &out, &f) && f.type == FRAME_RESIZE && frame_parse_resize(&f, &cols, &rows) == 0 &&
-              cols == 65535 && rows == 1,
+    CHECK(reread(&r, &out, &f) && f.type == FRAME_RESIZE && frame_parse_control(&f, &c2) == 0 &&
+              c2.cols == 65535 && c2.rows == 1,
           "Z round-trips");
     frame_reader_free(&r);
 
-    uint32_t rid;
     frame_put_list(&out, 0xffffffffu);
-    CHECK(reread(&r, &out, &f) && f.type == FRAME_LIST && frame_parse_rid(&f, &rid) == 0 && rid == 0xffffffffu,
+    CHECK(reread(&r, &out, &f) && f.type == FRAME_LIST && frame_parse_control(&f, &c2) == 0 && c2.rid == 0xffffffffu,
           "L round-trips");
     frame_reader_free(&r);
-    uint64_t slack;
     frame_put_reset(&out, 1, 5);
-    CHECK(reread(&r, &out, &f) && f.type == FRAME_RESET && frame_parse_reset(&f, &rid, &slack) == 0 && rid == 1 &&
-              slack == 5,
+    CHECK(reread(&r, &out, &f) && f.type == FRAME_RESET && frame_parse_control(&f, &c2) == 0 && c2.rid == 1 &&
+              c2.memory_slack == 5,
           "K round-trips");
     frame_reader_free(&r);
 
@@ -764,7 +764,7 @@ static void test_round_trips(void)
     frame_reader_free(&r);
 
     struct reply_msg rm;
-    frame_put_reply(&out, 8, REPLY_ERROR, "no", 2);
+    frame_put_reply(&out, &(struct reply_msg){.rid = 8, .status = REPLY_ERROR, .data = (const unsigned char *)"no", .len = 2});
     CHECK(reread(&r, &out, &f) && f.type == FRAME_REPLY && frame_parse_reply(&f, &rm) == 0 && rm.rid == 8 &&
               rm.status == REPLY_ERROR && same_bytes(rm.data, rm.len, "no", 2),
           "R round-trips");
@@ -918,7 +918,7 @@ static void test_split_frames(void)
     frame_put_ready(&out, 7, &h);
     frame_put_data(&out, 7, STREAM_STDOUT, "2\n", 2);
     frame_put_channel_out(&out, 8, "{\"id\":\"c1\",\"state\":\"idle\"}\n", 29);
-    frame_put_reply(&out, 4, REPLY_OK, "ok", 2);
+    frame_put_reply(&out, &(struct reply_msg){.rid = 4, .status = REPLY_OK, .data = (const unsigned char *)"ok", .len = 2});
     struct exit_msg x = {.seq = 9, .exit_code = 0};
     frame_put_exit(&out, &x);
     move_to(&all, &out);
