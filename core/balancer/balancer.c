@@ -291,7 +291,7 @@ static void route_session(struct routed *rt, const char *boot) {
     }
     size_t plen = strlen(req->path);
     if (b && plen > 3 && strcmp(req->path + plen - 3, "/ws") == 0) {
-        proxy_tunnel(req, rt->url);
+        proxy_tunnel(req, rt->url, NULL, NULL);
     } else if (b) {
         /* Below /files a 404 is a missing file, not a forgotten session. */
         const char *sub = req->path + strlen("/v1/sessions/") + strlen(rt->id);

@@ -10,7 +10,14 @@
  * A placement is always waiting on exactly one thing (a Redis reply, a
  * backend's answer, or the fan-out that recounts the key's sessions).  When
  * the client leaves, the placement is only marked (req = NULL) and that one
- * callback cleans up, releasing any reservation it holds. */
+ * callback cleans up, releasing any reservation it holds.
+ *
+ * A dialect's request (placement_relay: a seed user_id's first create or
+ * upload, a keyless Piston execute or connect) goes through the same count,
+ * admission, pick and reservation; instead of being forwarded here it is then
+ * handed to the dialect, which relays it unchanged and reports the backend's
+ * answer (placement_finish), which lapses or releases the reservation as a
+ * /v1 answer would. */
 #include "placement.h"
 
 #include <stdio.h>
@@ -36,10 +43,13 @@ static const char reserve_script[] =
     "return 1";
 
 struct placement {
-    struct request *req;      /* NULL once the client has left */
+    struct request *req;      /* NULL once the client has left or the request was handed over */
     char key_hash[65];        /* the caller's, kept for clean-ups after it left */
     int is_run;
-    json_t *body;
+    json_t *body;             /* /v1: the request's; a dialect's: {kind, dialect, language} */
+    placement_placed_fn placed; /* a dialect's (NULL: /v1, forwarded here) */
+    void *placed_ud;
+    int handed_over;          /* placed() had the backend: placement_finish frees */
     char excluded[MAX_EXCLUDED][128];
     int nexcluded;
     char url[128];
@@ -80,6 +90,18 @@ static void release_reservation(struct placement *p) {
     REDIS_ARGV(NULL, NULL, argv);
 }
 
+/* The backend took what was placed: the reservation lapses at the first health report begun after
+ * its answer (one that counts what it took). */
+static void lapse_reservation(struct placement *p) {
+    if (!p->reserved) return;
+    p->reserved = 0;
+    char key[200], now[32];
+    snprintf(key, sizeof key, "cc:resv:%s", p->url);
+    snprintf(now, sizeof now, "%.0f", wall_clock_ms());
+    const char *argv[] = {"ZADD", key, "XX", now, p->resv_id};
+    REDIS_ARGV(NULL, NULL, argv);
+}
+
 static void keyset_remove(struct placement *p, const char *id) {
     char keyset[128], member[256];
     placement_keyset_name(keyset, sizeof keyset, p->key_hash);
@@ -88,8 +110,15 @@ static void keyset_remove(struct placement *p, const char *id) {
     REDIS_ARGV(NULL, NULL, argv);
 }
 
+static void uncount_run(struct placement *p) {
+    char run_id[64];
+    snprintf(run_id, sizeof run_id, "run:%s", p->resv_id);
+    keyset_remove(p, run_id);
+}
+
 static void placement_free(struct placement *p) {
     release_reservation(p);
+    if (p->placed && !p->handed_over) p->placed(NULL, NULL, NULL, p->placed_ud);
     json_decref(p->body);
     free(p->answer);
     free(p);
@@ -169,18 +198,13 @@ static void on_route_stored(void *ud, redisReply *r, const char *err) {
         fail(p, 503, "unavailable", NULL, "Redis is unavailable: %s", err ? err : "error reply");
         return;
     }
-    char key[128], ttl[32], keyset[128], member[256], expiry[32], now[32], resv[200];
+    char key[128], ttl[32], keyset[128], member[256], expiry[32];
     long long ttl_s = p->lifetime_s + app_config()->ended_retention_ms / 1000 + 60;
     snprintf(key, sizeof key, "cc:session:%s", p->session_id);
     snprintf(ttl, sizeof ttl, "%lld", ttl_s);
     const char *expire[] = {"EXPIRE", key, ttl};
     REDIS_ARGV(NULL, NULL, expire);
-    /* The reservation lapses at the first health report begun after this reply. */
-    snprintf(resv, sizeof resv, "cc:resv:%s", p->url);
-    snprintf(now, sizeof now, "%.0f", wall_clock_ms());
-    const char *xx[] = {"ZADD", resv, "XX", now, p->resv_id};
-    REDIS_ARGV(NULL, NULL, xx);
-    p->reserved = 0;
+    lapse_reservation(p);
     if (client_left(p)) return;
     placement_keyset_name(keyset, sizeof keyset, p->key_hash);
     placement_keyset_member(member, sizeof member, p->url, p->session_id);
@@ -220,11 +244,7 @@ static void on_backend_answer(void *ud, int status, const char *ctype, const cha
                               const char *err, int refused) {
     struct placement *p = ud;
     p->call = NULL;
-    if (p->is_run) {
-        char run_id[64];
-        snprintf(run_id, sizeof run_id, "run:%s", p->resv_id);
-        keyset_remove(p, run_id);
-    }
+    if (p->is_run) uncount_run(p);
     if (status == 0) {
         release_reservation(p);
         if (refused) {
@@ -261,29 +281,57 @@ static void on_backend_answer(void *ud, int status, const char *ctype, const cha
     answer_client(p);
 }
 
+/* How long the backend may take: a run also its timeout (the request's or the policy's default). */
+static long long forward_timeout_ms(const struct placement *p) {
+    long long timeout = app_config()->backend_timeout_ms + app_config()->compile_allowance_ms;
+    if (!p->is_run) return timeout;
+    /* A judge (/v1/judge) runs the program once per test case, each with its own timeout. */
+    const json_t *t = json_object_get(json_object_get(p->body, "limits"), "timeout_ms");
+    long long each = json_is_integer(t) ? json_integer_value(t) : limit_default("timeout_ms", 10000);
+    const json_t *cases = json_object_get(p->body, "cases");
+    size_t i;
+    json_t *c;
+    timeout += json_array_size(cases) ? 0 : each;
+    json_array_foreach(cases, i, c) {
+        const json_t *ct = json_object_get(json_object_get(c, "limits"), "timeout_ms");
+        timeout += json_is_integer(ct) ? json_integer_value(ct) : each;
+    }
+    return timeout;
+}
+
+/* A run counts for its key while it runs (at most `timeout_ms`, should its end be missed). */
+static void count_run(struct placement *p, long long timeout_ms) {
+    char keyset[128], member[256], run_id[64], expiry[32];
+    placement_keyset_name(keyset, sizeof keyset, p->key_hash);
+    snprintf(run_id, sizeof run_id, "run:%s", p->resv_id);
+    placement_keyset_member(member, sizeof member, p->url, run_id);
+    snprintf(expiry, sizeof expiry, "%.0f", wall_clock_ms() + (double)timeout_ms);
+    const char *zadd[] = {"ZADD", keyset, expiry, member};
+    REDIS_ARGV(NULL, NULL, zadd);
+}
+
+/* The dialect relays the request from here on; placement_finish follows. */
+static void hand_over(struct placement *p) {
+    struct request *req = p->req;
+    http_set_abort(req, NULL, NULL);
+    p->req = NULL;
+    p->handed_over = 1;
+    p->placed(p, req, p->url, p->placed_ud);
+}
+
+void placement_finish(struct placement *p, int taken) {
+    if (p->is_run) uncount_run(p);
+    if (taken) lapse_reservation(p);
+    placement_free(p); /* releases a reservation not lapsed */
+}
+
 static void forward(struct placement *p) {
     struct request *req = p->req;
-    long long timeout = app_config()->backend_timeout_ms + app_config()->compile_allowance_ms;
-    const json_t *t = json_object_get(json_object_get(p->body, "limits"), "timeout_ms");
-    if (p->is_run) {
-        /* A judge (/v1/judge) runs the program once per test case, each with its own timeout. */
-        long long each = json_is_integer(t) ? json_integer_value(t) : limit_default("timeout_ms", 10000);
-        const json_t *cases = json_object_get(p->body, "cases");
-        size_t i;
-        json_t *c;
-        timeout += json_array_size(cases) ? 0 : each;
-        json_array_foreach(cases, i, c) {
-            const json_t *ct = json_object_get(json_object_get(c, "limits"), "timeout_ms");
-            timeout += json_is_integer(ct) ? json_integer_value(ct) : each;
-        }
-        /* A run counts for its key while it runs. */
-        char keyset[128], member[256], run_id[64], expiry[32];
-        placement_keyset_name(keyset, sizeof keyset, p->key_hash);
-        snprintf(run_id, sizeof run_id, "run:%s", p->resv_id);
-        placement_keyset_member(member, sizeof member, p->url, run_id);
-        snprintf(expiry, sizeof expiry, "%.0f", wall_clock_ms() + (double)timeout);
-        const char *zadd[] = {"ZADD", keyset, expiry, member};
-        REDIS_ARGV(NULL, NULL, zadd);
+    long long timeout = forward_timeout_ms(p);
+    if (p->is_run) count_run(p, timeout);
+    if (p->placed) {
+        hand_over(p);
+        return;
     }
     p->call = proxy_send(p->url, "POST", req->target, req, req->body.data, req->body.len, (long)timeout,
                          on_backend_answer, p);
@@ -385,6 +433,7 @@ static void admit(struct placement *p) {
                              "language", json_object_get(p->body, "language") ?: json_null(), "key", req->key_hash,
                              "limits", limits, "counts", "server", server, "key", (json_int_t)p->key_count,
                              "capacity", capacity, "per_key", app_config()->max_sessions_per_key);
+    if (p->placed) json_object_set(areq, "dialect", json_object_get(p->body, "dialect"));
     json_t *admitted = NULL;
     http_set_abort(req, NULL, NULL); /* hook_admit answers the request if it refuses */
     int rc = hook_admit(req, areq, &admitted);
@@ -503,26 +552,33 @@ static void on_keyset_pruned(void *ud, redisReply *r, const char *err) {
     REDIS_ARGV(on_key_count, p, argv);
 }
 
-void placement_start(struct request *req, int is_run) {
+/* 0, or -1 after answering: nothing can be placed now. */
+static int can_place(struct request *req) {
     if (!redis_ready()) {
         reply_error(req, 503, "unavailable", "Redis is unavailable: %s", redis_status());
-        return;
+        return -1;
     }
     if (!any_healthy()) {
         reply_error(req, 503, "unavailable", "no healthy backend");
-        return;
+        return -1;
     }
-    json_t *body = request_json_object(req);
-    if (!body) return;
+    return 0;
+}
+
+/* Place `req` (`body` is stolen): first the key's count, then admit, pick, reserve. */
+static void start(struct request *req, json_t *body, int is_run, placement_placed_fn placed, void *placed_ud) {
     struct placement *p = request_calloc(req, sizeof *p);
     if (!p) {
         json_decref(body);
+        if (placed) placed(NULL, NULL, NULL, placed_ud);
         return;
     }
     p->req = req;
     snprintf(p->key_hash, sizeof p->key_hash, "%s", req->key_hash);
     p->is_run = is_run;
     p->body = body;
+    p->placed = placed;
+    p->placed_ud = placed_ud;
     const json_t *life = json_object_get(json_object_get(body, "limits"), "lifetime_s");
     p->lifetime_s = json_is_integer(life) ? json_integer_value(life) : limit_default("lifetime_s", 600);
     http_set_abort(req, on_abort, p);
@@ -531,4 +587,21 @@ void placement_start(struct request *req, int is_run) {
     snprintf(now, sizeof now, "%.0f", wall_clock_ms());
     const char *argv[] = {"ZREMRANGEBYSCORE", keyset, "-inf", now};
     REDIS_ARGV(on_keyset_pruned, p, argv);
+}
+
+void placement_start(struct request *req, int is_run) {
+    if (can_place(req) < 0) return;
+    json_t *body = request_json_object(req);
+    if (!body) return;
+    start(req, body, is_run, NULL, NULL);
+}
+
+void placement_relay(struct request *req, const char *kind, const char *dialect, const char *language,
+                     placement_placed_fn placed, void *ud) {
+    if (can_place(req) < 0) {
+        placed(NULL, NULL, NULL, ud);
+        return;
+    }
+    start(req, json_pack("{s:s,s:s,s:s?}", "kind", kind, "dialect", dialect, "language", language),
+          strcmp(kind, "run") == 0, placed, ud);
 }

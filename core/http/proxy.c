@@ -317,7 +317,16 @@ struct tunnel {
     int upgraded;
     int status;
     buf_t refused;          /* the body of an answer that is not an upgrade */
+    proxy_observe_fn observe; /* NULL once called */
+    void *observe_ud;
 };
+
+/* The backend's answer to the upgrade (0: none), told once. */
+static void tunnel_observed(struct tunnel *t, int status) {
+    proxy_observe_fn observe = t->observe;
+    t->observe = NULL;
+    if (observe) observe(t->observe_ud, status, t->refused.data, t->refused.len);
+}
 
 /* Each side is read only while the other takes what it is sent: a peer that
  * does not read stops its counterpart instead of growing the balancer. */
@@ -362,6 +371,7 @@ static void tunnel_response(struct httpc *hc, void *ud, int status, const struct
     struct tunnel *t = ud;
     t->status = status;
     if (status != 101) return; /* the body follows; relayed whole in tunnel_complete */
+    tunnel_observed(t, 101);
     buf_t head = BUF_INIT;
     buf_append_str(&head, "HTTP/1.1 101 Switching Protocols\r\n");
     for (size_t i = 0; i < n; i++) buf_printf(&head, "%s: %s\r\n", h[i].name, h[i].value);
@@ -389,6 +399,7 @@ static void tunnel_complete(struct httpc *hc, void *ud) {
     (void)hc;
     struct tunnel *t = ud;
     struct request *req = take_request(t);
+    tunnel_observed(t, t->status);
     if (req)
         http_respond(req, t->status ? t->status : 502, "application/json", t->refused.data ? t->refused.data : "",
                      t->refused.len, NULL);
@@ -399,6 +410,7 @@ static void tunnel_error(struct httpc *hc, void *ud, int err, const char *why) {
     (void)hc;
     (void)err;
     struct request *req = take_request(ud);
+    tunnel_observed(ud, 0);
     if (req) reply_error(req, 503, "unavailable", "the backend did not answer: %s", why ? why : "error");
 }
 
@@ -406,6 +418,7 @@ static void tunnel_closed(struct httpc *hc, void *ud) {
     (void)hc;
     struct tunnel *t = ud;
     t->hc = NULL;
+    tunnel_observed(t, 0);
     if (t->client) conn_raw_close(t->client);
     buf_free(&t->refused);
     free(t);
@@ -417,25 +430,26 @@ static const struct httpc_callbacks tunnel_cbs = {tunnel_response, tunnel_data, 
 static void on_tunnel_abort(struct request *req, void *ud) {
     struct tunnel *t = ud;
     t->req = NULL;
+    tunnel_observed(t, 0);
     reply_error(req, 503, "unavailable", "the client went away");
     httpc_close(t->hc);
 }
 
-void proxy_tunnel(struct request *req, const char *backend_url) {
+void proxy_tunnel(struct request *req, const char *backend_url, proxy_observe_fn observe, void *ud) {
     struct hostaddr addr;
     struct tunnel *t = calloc(1, sizeof *t);
-    if (!t || hostaddr_parse(backend_url, &addr) < 0) {
+    if (t && hostaddr_parse(backend_url, &addr) == 0) {
+        t->req = req;
+        t->hc = httpc_connect(app_loop(), &addr, (unsigned)app_config()->backend_timeout_ms, &tunnel_cbs, t);
+    }
+    if (!t || !t->hc) {
         free(t);
+        if (observe) observe(ud, 0, NULL, 0);
         reply_error(req, 503, "unavailable", "cannot reach the backend %s", backend_url);
         return;
     }
-    t->req = req;
-    t->hc = httpc_connect(app_loop(), &addr, (unsigned)app_config()->backend_timeout_ms, &tunnel_cbs, t);
-    if (!t->hc) {
-        free(t);
-        reply_error(req, 503, "unavailable", "cannot reach the backend %s", backend_url);
-        return;
-    }
+    t->observe = observe;
+    t->observe_ud = ud;
     buf_t h = BUF_INIT;
     for (size_t i = 0; i < req->nheaders; i++) {
         const char *n = req->headers[i].name;

@@ -33,7 +33,9 @@ typedef void (*proxy_observe_fn)(void *ud, int status, const char *body, size_t 
 void proxy_relay(struct request *req, const char *backend_url, long timeout_ms, proxy_observe_fn observe, void *ud);
 /* Close the kept-alive connections (shutdown). */
 void proxy_pool_close(void);
-/* Relay a WebSocket upgrade and then the bytes both ways, without bound. */
-void proxy_tunnel(struct request *req, const char *backend_url);
+/* Relay a WebSocket upgrade and then the bytes both ways, without bound.  observe (may be NULL)
+ * sees the backend's answer to the upgrade once: 101, the status of another answer, or 0 when
+ * there was none (no connection, the client or the backend left first). */
+void proxy_tunnel(struct request *req, const char *backend_url, proxy_observe_fn observe, void *ud);
 
 #endif

@@ -5,6 +5,15 @@
 --   req = { kind = "run"|"session", language = "python", key = "<sha256 of the key>",
 --           limits = {...}, counts = { server = N, key = N }, capacity = N, per_key = N }
 -- and answers the limits to use, or nil, reason, code, scope.
+--
+-- A balancer also asks it about what it relays unchanged (docs/balancer.md,
+-- "Dialects"): a seed user_id's first create or upload (kind "session"), an
+-- anonymous Piston execute ("run") or connect ("session").  Those carry
+-- dialect = "seed"|"piston", the language as the client wrote it (none for an
+-- upload or a connect) and empty limits; counts.key does not count seed
+-- sessions or Piston connects (the balancer never learns their ids).  A
+-- balancer uses only the answer's yes or no: the backend applies its own
+-- admit to the request again.
 local admit = {}
 
 function admit.caps(req)

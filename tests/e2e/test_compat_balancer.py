@@ -1,13 +1,21 @@
 """Both older dialects through a balancer: a seed session (its upload and its session pinned to
 one backend by user_id), the fleet-wide session count; Piston execute and WebSocket with a key,
-and anonymous Piston (CODECLOUD_PISTON_OPEN) relayed to a backend."""
+and anonymous Piston (CODECLOUD_PISTON_OPEN) relayed to a backend; the placement of what the
+balancer relays unchanged (a seed user_id's first request, anonymous Piston) admitted and
+reserved like a /v1 create."""
+import hashlib
+import json
 import time
 import uuid
 
 import pytest
 
-from balancer_util import auth, fleet, redis  # noqa: F401  (fixtures)
-from conftest import free_port, slow
+from backend_util import wait_until
+from balancer_util import auth, backends_of, fleet, ids_on, redis  # noqa: F401  (fixtures)
+from conftest import POLICIES, free_port, slow
+from wsclient import WebSocket
+
+DIALECTS = POLICIES / "balancer_dialects.lua"
 
 pytestmark = pytest.mark.docker
 
@@ -183,3 +191,96 @@ def test_file_url_of_another_user_id_through_balancer(fleet):
     seed_ok(bal, "POST", "/api/session/input", {"user_id": other, "input": "x"})
     read_output(bal, other, "echo x")
     seed_ok(bal, "POST", "/api/session/delete", {"user_id": other})
+
+
+# ---- placing what the balancer relays unchanged ------------------------------------------------
+
+def text_of(reply):
+    return reply.decode() if isinstance(reply, bytes) else json.dumps(reply)
+
+
+def reservations(fleet):
+    """{cc:resv:<url>: its members} for every reservation key in Redis."""
+    return {k: fleet.redis.command("ZRANGE", k, "0", "-1") for k in fleet.redis.command("KEYS", "cc:resv:*")}
+
+
+def test_dialect_placements_are_asked_of_the_balancers_admit(fleet):
+    """A seed user_id's first create or upload and a keyless Piston execute or connect are asked of
+    the balancer's admit ({kind, dialect, language, key, counts, capacity, per_key}) before any
+    backend sees them; a refusal is answered in the dialect's own shape and places nothing."""
+    open_env = {"CODECLOUD_PISTON_OPEN": "1"}
+    fleet.backend(env=open_env)
+    bal = fleet.balancer(policy=DIALECTS, env={**open_env, "CODECLOUD_TEST_REFUSE_DIALECTS": "1"})
+    capacity = next(iter(backends_of(bal).values()))["capacity"]
+    k1 = hashlib.sha256(b"k1").hexdigest()
+
+    status, hdrs, reply = bal.request("POST", "/api/session/create", {"user_id": "u1", "language": "PYTHON"},
+                                      headers=auth("k1"))
+    assert status == 403 and hdrs["content-type"].startswith("text/plain"), (status, reply)
+    assert json.loads(text_of(reply)) == {"kind": "session", "dialect": "seed", "language": "PYTHON", "key": k1,
+                                          "counts": {"server": 0, "key": 0}, "capacity": capacity,
+                                          "per_key": 100}, reply
+    body, headers = multipart(PROGRAM.encode())
+    status, hdrs, reply = bal.request("POST", "/api/files/add/u1", body, headers={**auth("k1"), **headers})
+    assert status == 403 and hdrs["content-type"].startswith("text/plain"), (status, reply)
+    seen = json.loads(text_of(reply))
+    assert (seen["kind"], seen["dialect"], seen.get("language")) == ("session", "seed", None), seen
+    assert fleet.redis.command("KEYS", "cc:seed:*") == []  # nothing pinned
+
+    status, hdrs, reply = bal.request("POST", "/api/v2/execute", {"language": "python", "version": "*",
+                                                                  "files": [{"content": "print(1)"}]})
+    assert status == 429 and hdrs["content-type"].startswith("application/json"), (status, reply)
+    assert set(reply) == {"message"}, reply
+    seen = json.loads(reply["message"])
+    assert (seen["kind"], seen["dialect"], seen["language"], seen["key"]) == \
+        ("run", "piston", "python", "piston-anonymous"), seen
+    ws = WebSocket(bal, "/api/v2/connect")
+    assert ws.status == 429, ws.head
+    seen = json.loads(json.loads(ws.body())["message"])
+    assert (seen["kind"], seen["dialect"], seen.get("language")) == ("session", "piston", None), seen
+
+    # What is not a dialect's own placement is admitted: a keyed Piston execute is the balancer's
+    # /v1 run, and the anonymous runtimes list places nothing.
+    status, _, reply = bal.request("POST", "/api/v2/execute", {"language": "python", "version": "*",
+                                                               "files": [{"content": "print(3*3)"}]},
+                                   headers=auth("k1"), timeout=slow(60))
+    assert status == 200 and reply["run"]["stdout"] == "9\n", reply
+    status, _, reply = bal.request("GET", "/api/v2/runtimes")
+    assert status == 200 and "python" in {r["language"] for r in reply}, reply
+    wait_until(lambda: not any(reservations(fleet).values()), what="the keyed run's reservation is released")
+
+
+def test_dialect_placements_take_a_reservation(fleet):
+    """The policy's pick is b1, but every place of b1 is reserved (placements of other balancers in
+    flight): the reservation there is refused and the seed user_id, or the anonymous Piston run,
+    goes to b2, as a /v1 create would.  Each reservation taken is gone once its request was answered
+    (a create's lapses at the next health report, an upload's or a run's is released at once)."""
+    open_env = {"CODECLOUD_PISTON_OPEN": "1"}
+    b1, b2 = fleet.backend(env=open_env), fleet.backend(env=open_env)
+    bal = fleet.balancer(policy=DIALECTS, env={**open_env, "CODECLOUD_TEST_PREFER": b1.url})
+    pin = lambda user: fleet.redis.command("GET", f"cc:seed:{hashlib.sha256(b'k1').hexdigest()}:{user}")  # noqa: E731
+    # b1 is the pick while it has room.
+    seed_ok(bal, "POST", "/api/session/create", {"user_id": "first", "language": "PYTHON"})
+    assert pin("first") == b1.url
+    # Every place of b1 reserved, far into the future.
+    capacity = backends_of(bal)[b1.url]["capacity"]
+    far = int(time.time() * 1000) + 600_000
+    fleet.redis.command("ZADD", f"cc:resv:{b1.url}", *[x for i in range(capacity) for x in (far, f"other{i}")])
+    seed_ok(bal, "POST", "/api/session/create", {"user_id": "second", "language": "PYTHON"})
+    assert pin("second") == b2.url
+    body, headers = multipart(PROGRAM.encode())
+    seed_ok(bal, "POST", "/api/files/add/third", body, headers=headers)
+    assert pin("third") == b2.url
+    assert len(ids_on(b1)) == 1 and len(ids_on(b2)) == 1, (ids_on(b1), ids_on(b2))
+    status, _, reply = bal.request("POST", "/api/v2/execute", {"language": "python", "version": "*",
+                                                               "files": [{"content": "print('anon')"}]},
+                                   timeout=slow(60))
+    assert status == 200 and reply["run"]["stdout"] == "anon\n", (status, reply)
+    wait_until(lambda: reservations(fleet).get(f"cc:resv:{b2.url}", []) == [],
+               what="b2's reservations lapse or are released")
+    # first's lapsed too; the others' stay
+    others = sorted(f"other{i}" for i in range(capacity))
+    wait_until(lambda: sorted(reservations(fleet)[f"cc:resv:{b1.url}"]) == others,
+               what="b1 keeps only the reservations of others")
+    for user in ("first", "second"):
+        seed_ok(bal, "POST", "/api/session/delete", {"user_id": user})

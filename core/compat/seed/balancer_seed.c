@@ -4,9 +4,12 @@
  * every request of one user_id must reach the backend that holds its session
  * and its uploads: the balancer pins a user_id to a backend in Redis
  *   cc:seed:<key hash>:<user_id>   string  backend url, expires seed_pin_ttl_s after last use
- * at its first create or upload (placed like a new session), and relays every
- * later request there unchanged.  `count` sums the caller's sessions over the
- * backends. */
+ * at its first create or upload, and relays every later request there
+ * unchanged.  That first request is placed like a /v1 session
+ * (placement_relay: the key's count, admit with kind "session" and dialect
+ * "seed", pick_backend, a reservation held until the backend answered, lapsing
+ * after a create's 200 and released otherwise).  `count` sums the caller's
+ * sessions over the backends. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,9 +27,11 @@
 struct seed_route {
     struct request *req;
     char pin[300];
+    int create;         /* POST /api/session/create */
     int may_place;      /* create and upload place a user_id that has no pin yet */
     int placed_once;    /* lost one race to pin it: the next GET must find the winner's pin */
     char chosen[128];   /* the backend being pinned */
+    struct placement *placement; /* its reservation on `chosen`, held until the backend answered */
 };
 
 static void route_seed(struct seed_route *sr);
@@ -37,12 +42,26 @@ static const char *pin_ttl(char buf[24]) {
     return buf;
 }
 
+/* The backend answered a placed request: a created session keeps the place it was reserved. */
+static void on_placed_answer(void *ud, int status, const char *body, size_t len) {
+    (void)body;
+    (void)len;
+    struct seed_route *sr = ud;
+    placement_finish(sr->placement, sr->create && status == 200);
+    free(sr);
+}
+
 /* A known pin: its lifetime is refreshed (a lost refresh only shortens it) and the request goes on. */
 static void relay_to(struct seed_route *sr, const char *url) {
     char ttl[24];
     const char *argv[] = {"SET", sr->pin, url, "EX", pin_ttl(ttl)};
     REDIS_ARGV(NULL, NULL, argv);
-    proxy_relay(sr->req, url, app_config()->backend_timeout_ms + app_config()->compile_allowance_ms, NULL, NULL);
+    long timeout = app_config()->backend_timeout_ms + app_config()->compile_allowance_ms;
+    if (sr->placement) {
+        proxy_relay(sr->req, url, timeout, on_placed_answer, sr);
+        return;
+    }
+    proxy_relay(sr->req, url, timeout, NULL, NULL);
     free(sr);
 }
 
@@ -57,6 +76,9 @@ static void on_pinned(void *ud, redisReply *r, const char *err) {
         relay_to(sr, url);
         return;
     }
+    /* Not placed here after all: the reservation goes back. */
+    placement_finish(sr->placement, 0);
+    sr->placement = NULL;
     if (r && r->type == REDIS_REPLY_NIL && !sr->placed_once) {
         sr->placed_once = 1;
         route_seed(sr);
@@ -67,17 +89,25 @@ static void on_pinned(void *ud, redisReply *r, const char *err) {
     free(sr);
 }
 
-/* A new user_id goes where the policy would put a new session. */
-static void place_user(struct seed_route *sr) {
-    struct fleet_backend *b = placement_pick_for(sr->req, "seed");
-    if (!b) {
-        free(sr);
+static void on_placed(struct placement *p, struct request *req, const char *url, void *ud) {
+    (void)req;
+    struct seed_route *sr = ud;
+    if (!url) {
+        free(sr); /* answered (refused, no room, Redis) or the client left */
         return;
     }
-    snprintf(sr->chosen, sizeof sr->chosen, "%s", b->url);
+    sr->placement = p;
+    snprintf(sr->chosen, sizeof sr->chosen, "%s", url);
     char ttl[24];
     const char *argv[] = {"SET", sr->pin, sr->chosen, "EX", pin_ttl(ttl), "NX"};
     REDIS_ARGV(on_pinned, sr, argv);
+}
+
+/* A new user_id goes where the policy would put a new session, admitted and reserved as one. */
+static void place_user(struct seed_route *sr) {
+    json_t *body = sr->create ? json_loadb(sr->req->body.data, sr->req->body.len, 0, NULL) : NULL;
+    placement_relay(sr->req, "session", "seed", json_string_value(json_object_get(body, "language")), on_placed, sr);
+    json_decref(body);
 }
 
 static void on_pin(void *ud, redisReply *r, const char *err) {
@@ -185,6 +215,7 @@ void balancer_seed_relay(struct request *req) {
     if (!sr) return;
     sr->req = req;
     int create = strcmp(req->path, "/api/session/create") == 0;
+    sr->create = create;
     sr->may_place = create || strncmp(req->path, "/api/files/add/", 15) == 0;
     const char *key = req->key_hash[0] ? req->key_hash : "open";
     snprintf(sr->pin, sizeof sr->pin, "cc:seed:%s:%s", key, user_id);
