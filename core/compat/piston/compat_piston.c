@@ -60,9 +60,7 @@ static json_t *runtime_json(const json_t *l) {
                      "aliases", json_object_get(l, "aliases"));
 }
 
-static void on_languages(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_languages(int status, const char *body, size_t len, void *ud) {
     reply_relayed_list(ud, status, body, len, "languages", runtime_json);
 }
 
@@ -318,10 +316,7 @@ static json_t *job_program(struct job *j, char *err, size_t errlen) {
     return program;
 }
 
-static void on_job_languages(struct request *sub, int status, const char *ctype, const char *body, size_t len,
-                             void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_job_languages(int status, const char *body, size_t len, void *ud) {
     struct job *j = ud;
     j->sub = NULL;
     if (status != 200) {
@@ -375,9 +370,7 @@ static int job_orphaned(struct job *x) {
     return 1;
 }
 
-static void on_run(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_run(int status, const char *body, size_t len, void *ud) {
     struct job *x = ud;
     x->sub = NULL;
     if (job_orphaned(x)) return;

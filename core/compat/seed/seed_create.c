@@ -65,9 +65,7 @@ static void on_create_abort(struct request *req, void *ud) {
     }
 }
 
-static void on_created(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_created(int status, const char *body, size_t len, void *ud) {
     struct create *c = ud;
     c->sub = NULL;
     if (status != 201) {
@@ -84,9 +82,7 @@ static void on_created(struct request *sub, int status, const char *ctype, const
     create_answer(c, 200, "");
 }
 
-static void on_previous(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_previous(int status, const char *body, size_t len, void *ud) {
     struct create *c = ud;
     c->sub = NULL;
     json_t *j = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
