@@ -460,20 +460,16 @@ static void on_execute_abort(struct request *req, void *ud) {
 static void handle_execute(struct request *req) {
     piston_identity(req);
     if (piston_admit(req) < 0 || piston_relay_anonymous(req, 0) == 0) return;
-    json_t *body = json_loadb(req->body.data, req->body.len, 0, NULL);
-    const char *why = job_invalid(body);
-    if (why) {
-        json_decref(body);
-        reply_error(req, 400, "bad_request", "%s", why);
-        return;
-    }
     struct job *x = request_calloc(req, sizeof *x);
-    if (!x) {
-        json_decref(body);
+    if (!x) return;
+    x->piston = json_loadb(req->body.data, req->body.len, 0, NULL);
+    const char *why = job_invalid(x->piston);
+    if (why) {
+        reply_error(req, 400, "bad_request", "%s", why);
+        job_free(x);
         return;
     }
     x->creds = req;
-    x->piston = body;
     x->ready = on_execute_ready;
     http_set_abort(req, on_execute_abort, x);
     job_resolve(x);
