@@ -107,9 +107,28 @@ int backend_validate(const struct config *c, struct policy *p, char *err, size_t
 
 /* ---- load ------------------------------------------------------------------------- */
 
-json_t *backend_counts(const char *key_hash) {
+/* {"server": live sessions + runs, "key": the caller's} for admit. */
+static json_t *backend_counts(const char *key_hash) {
     return json_pack("{s:I,s:I}", "server", (json_int_t)(session_count_live() + run_count()), "key",
                      (json_int_t)(session_count_for_key(key_hash) + run_count_for_key(key_hash)));
+}
+
+int backend_take_program(struct request *req, enum program_kind kind, struct program *p, unsigned *uid) {
+    if (!backend_engine_ok()) {
+        reply_error(req, 503, "unavailable", "the Docker engine is unreachable");
+        return -1;
+    }
+    json_t *counts = backend_counts(req->key_hash);
+    int rc = program_from_request(req, kind, counts, p);
+    json_decref(counts);
+    if (rc < 0) return -1;
+    *uid = uidpool_take(app_config()->uid_min, app_config()->uid_max);
+    if (!*uid) {
+        program_free(p);
+        reply_error_with(req, 429, "too_many_sessions", json_pack("{s:s}", "scope", "server"), "no sandbox uid is free");
+        return -1;
+    }
+    return 0;
 }
 
 size_t backend_live_count(const char *language, size_t *returning) {

@@ -12,12 +12,15 @@
 struct docker *backend_docker(void);
 /* Whether the engine answered the last health check. */
 int backend_engine_ok(void);
-/* {"server": live sessions + runs, "key": the caller's} for admit. */
-json_t *backend_counts(const char *key_hash);
 void backend_load_changed(void);
 /* The language's live sessions and runs: the demand its pool sizes itself by; *returning: how
  * many of their containers go back to the pool when they end (all but cold sessions'). */
 size_t backend_live_count(const char *language, size_t *returning);
+
+/* What a run and a session need before their sandbox: a reachable engine, the request's program
+ * (read, checked and admitted against the live counts: program_from_request) and a free sandbox
+ * uid.  0 with *p and *uid filled, else -1 with the request answered. */
+int backend_take_program(struct request *req, enum program_kind kind, struct program *p, unsigned *uid);
 
 /* The sandbox settings of a program: memory, CPU, pids, tmpfs sizes (together
  * at most half the memory), fsize at or below the smallest tmpfs. */

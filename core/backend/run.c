@@ -382,39 +382,16 @@ static void on_abort(struct request *req, void *ud) {
     abandon(ud, 500, "internal", "the client went away");
 }
 
-/* `cases`: a judge's (stolen), or NULL for a run. */
+/* `cases`: a judge's test cases (the run takes a reference once it can start), or NULL for a run. */
 static void start_run(struct request *req, json_t *cases) {
-    if (!backend_engine_ok()) {
-        json_decref(cases);
-        reply_error(req, 503, "unavailable", "the Docker engine is unreachable");
-        return;
-    }
     struct run *r = request_calloc(req, sizeof *r);
-    if (!r) {
-        json_decref(cases);
+    if (!r) return;
+    if (backend_take_program(req, PROGRAM_RUN, &r->prog, &r->uid) < 0) {
+        free(r);
         return;
     }
-    r->cases = cases;
+    r->cases = json_incref(cases);
     r->verdicts = cases ? json_array() : NULL;
-    json_t *counts = backend_counts(req->key_hash);
-    int rc = program_from_request(req, PROGRAM_RUN, counts, &r->prog);
-    json_decref(counts);
-    if (rc < 0) {
-        json_decref(r->cases);
-        json_decref(r->verdicts);
-        free(r);
-        return;
-    }
-    r->uid = uidpool_take(app_config()->uid_min, app_config()->uid_max);
-    if (!r->uid) {
-        program_free(&r->prog);
-        json_decref(r->cases);
-        json_decref(r->verdicts);
-        free(r);
-        reply_error_with(req, 429, "too_many_sessions", json_pack("{s:s}", "scope", "server"),
-                         "no sandbox uid is free");
-        return;
-    }
     r->req = req;
     uv_timer_init(app_loop(), &r->deadline);
     r->deadline.data = r;
@@ -437,6 +414,7 @@ void run_handle(struct request *req) { start_run(req, NULL); }
 void judge_handle(struct request *req) {
     json_t *cases = judge_read_cases(req);
     if (cases) start_run(req, cases);
+    json_decref(cases);
 }
 
 void run_kill_all(void) {

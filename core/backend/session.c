@@ -218,25 +218,17 @@ static void on_create_abort(struct request *req, void *ud) {
 }
 
 void session_create(struct request *req) {
-    if (!backend_engine_ok()) {
-        reply_error(req, 503, "unavailable", "the Docker engine is unreachable");
-        return;
-    }
     struct session *s = request_calloc(req, sizeof *s);
     if (!s) return;
-    json_t *counts = backend_counts(req->key_hash);
-    int rc = program_from_request(req, PROGRAM_SESSION, counts, &s->prog);
-    json_decref(counts);
-    if (rc < 0) {
+    if (backend_take_program(req, PROGRAM_SESSION, &s->prog, &s->uid) < 0) {
         free(s);
         return;
     }
-    s->uid = uidpool_take(app_config()->uid_min, app_config()->uid_max);
-    if (!s->uid || random_id(s->id, sizeof s->id, 16) < 0) {
-        if (s->uid) uidpool_give(s->uid);
+    if (random_id(s->id, sizeof s->id, 16) < 0) {
+        uidpool_give(s->uid);
         program_free(&s->prog);
         free(s);
-        reply_error_with(req, 429, "too_many_sessions", json_pack("{s:s}", "scope", "server"), "no sandbox uid is free");
+        reply_error(req, 500, "internal", "cannot make a session id");
         return;
     }
     snprintf(s->key_hash, sizeof s->key_hash, "%s", req->key_hash);

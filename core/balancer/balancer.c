@@ -113,14 +113,13 @@ static void copy_field(redisReply *r, const char *name, char *out, size_t len) {
 
 /* A backend no longer in the set (drained and removed) may still hold the
  * session's end for its retention: ask it; if nobody listens, it is lost. */
-static void on_relayed_to_removed(void *ud, int status, const char *ctype, const char *body, size_t len,
-                                  const char *err, int refused) {
+static void on_relayed_to_removed(void *ud, const struct proxy_answer *a) {
     struct routed *rt = ud;
     struct request *req = rt->req;
     http_set_abort(req, NULL, NULL);
-    if (status) http_respond(req, status, ctype, body, len, NULL);
-    else if (refused) answer_lost(req, rt);
-    else reply_error(req, 503, "unavailable", "%s", err ? err : "the backend did not answer");
+    if (a->status) http_respond(req, a->status, a->content_type, a->body, a->len, NULL);
+    else if (a->refused) answer_lost(req, rt);
+    else reply_error(req, 503, "unavailable", "%s", a->err ? a->err : "the backend did not answer");
     free(rt);
 }
 

@@ -15,13 +15,9 @@ struct fanout {
     void *ud;
 };
 
-static void on_answer(void *ud, int status, const char *ctype, const char *body, size_t len, const char *err,
-                      int refused) {
-    (void)ctype;
-    (void)err;
-    (void)refused;
+static void on_answer(void *ud, const struct proxy_answer *a) {
     struct fanout *f = ud;
-    json_t *j = status == 200 ? json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
+    json_t *j = a->status == 200 ? json_loadb(a->body, a->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
     if (j) json_array_append_new(f->answers, j);
     if (--f->pending == 0) {
         f->done(f->req, f->answers, f->ud);
@@ -43,5 +39,5 @@ void fanout_get(struct request *req, const char *target, fanout_done_fn done, vo
         if (!proxy_send(b->url, "GET", target, req, NULL, 0, app_config()->backend_timeout_ms, on_answer, f))
             f->pending--;
     }
-    on_answer(f, 0, NULL, NULL, 0, NULL, 0);
+    on_answer(f, &(struct proxy_answer){0});
 }

@@ -121,13 +121,10 @@ static void maybe_remove_drained(struct fleet_backend *b) {
     log_msgf(LOG_INFO, "backend_drained", "%s has no session left: removed", b->url);
 }
 
-static void on_health(void *ud, int status, const char *ctype, const char *body, size_t len, const char *err,
-                      int refused) {
-    (void)ctype;
-    (void)err;
+static void on_health(void *ud, const struct proxy_answer *a) {
     struct fleet_backend *b = ud;
     b->check = NULL;
-    json_t *h = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
+    json_t *h = a->status == 200 ? json_loadb(a->body, a->len, JSON_ALLOW_NUL, NULL) : NULL;
     const char *boot = json_string_value(json_object_get(h, "boot_id"));
     if (h && boot) {
         b->fails = 0;
@@ -156,9 +153,9 @@ static void on_health(void *ud, int status, const char *ctype, const char *body,
         if (url) REDIS_ARGV(on_reserved_count, url, card);
     } else {
         b->passes = 0;
-        b->refused = refused;
-        if (++b->fails >= FAILS_TO_UNHEALTHY || refused) {
-            if (b->healthy) log_msgf(LOG_WARN, "backend_unhealthy", "%s: %s", b->url, err ? err : "bad /healthz");
+        b->refused = a->refused;
+        if (++b->fails >= FAILS_TO_UNHEALTHY || a->refused) {
+            if (b->healthy) log_msgf(LOG_WARN, "backend_unhealthy", "%s: %s", b->url, a->err ? a->err : "bad /healthz");
             b->healthy = 0;
             if (!b->unhealthy_since) b->unhealthy_since = wall_clock_ms();
         }

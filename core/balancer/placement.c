@@ -240,37 +240,36 @@ static void place_elsewhere(struct placement *p) {
     place(p);
 }
 
-static void on_backend_answer(void *ud, int status, const char *ctype, const char *body, size_t len,
-                              const char *err, int refused) {
+static void on_backend_answer(void *ud, const struct proxy_answer *a) {
     struct placement *p = ud;
     p->call = NULL;
     if (p->is_run) uncount_run(p);
-    if (status == 0) {
+    if (a->status == 0) {
         release_reservation(p);
-        if (refused) {
+        if (a->refused) {
             /* Nothing listens there, so nothing was created: place elsewhere. */
             place_elsewhere(p);
             return;
         }
-        fail(p, 503, "unavailable", NULL, "%s", err ? err : "the backend did not answer");
+        fail(p, 503, "unavailable", NULL, "%s", a->err ? a->err : "the backend did not answer");
         return;
     }
-    json_t *answer = json_loadb(body, len, JSON_ALLOW_NUL, NULL);
+    json_t *answer = json_loadb(a->body, a->len, JSON_ALLOW_NUL, NULL);
     const char *scope = json_string_value(json_object_get(json_object_get(answer, "error"), "scope"));
-    if (status == 429 && scope && strcmp(scope, "server") == 0) {
+    if (a->status == 429 && scope && strcmp(scope, "server") == 0) {
         /* That backend is full after all: place again, once per backend. */
         json_decref(answer);
         release_reservation(p);
         place_elsewhere(p);
         return;
     }
-    p->status = status;
-    p->answer = malloc(len + 1);
-    if (p->answer) memcpy(p->answer, body, len);
-    p->answer_len = p->answer ? len : 0;
-    snprintf(p->ctype, sizeof p->ctype, "%s", ctype ? ctype : "application/json");
+    p->status = a->status;
+    p->answer = malloc(a->len + 1);
+    if (p->answer) memcpy(p->answer, a->body, a->len);
+    p->answer_len = p->answer ? a->len : 0;
+    snprintf(p->ctype, sizeof p->ctype, "%s", a->content_type ? a->content_type : "application/json");
     const char *id = json_string_value(json_object_get(answer, "id"));
-    if (!p->is_run && status == 201 && id) {
+    if (!p->is_run && a->status == 201 && id) {
         snprintf(p->session_id, sizeof p->session_id, "%s", id);
         json_decref(answer);
         store_route(p);
@@ -449,8 +448,7 @@ static void admit(struct placement *p) {
 
 /* Near the cap the count is checked against the backends themselves, so that
  * sessions which ended on their own (or were lost) stop counting. */
-static void on_member_checked(void *ud, int status, const char *ctype, const char *body, size_t len,
-                              const char *err, int refused);
+static void on_member_checked(void *ud, const struct proxy_answer *a);
 
 struct member_check {
     struct placement *p;
@@ -470,16 +468,12 @@ static void drop_member(struct placement *p, const char *member) {
     REDIS_ARGV(NULL, NULL, argv);
 }
 
-static void on_member_checked(void *ud, int status, const char *ctype, const char *body, size_t len,
-                              const char *err, int refused) {
-    (void)ctype;
-    (void)err;
-    (void)refused;
+static void on_member_checked(void *ud, const struct proxy_answer *a) {
     struct member_check *mc = ud;
     struct placement *p = mc->p;
-    json_t *j = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
+    json_t *j = a->status == 200 ? json_loadb(a->body, a->len, JSON_ALLOW_NUL, NULL) : NULL;
     const char *state = json_string_value(json_object_get(j, "state"));
-    int live = status == 0 || (state && (strcmp(state, "running") == 0 || strcmp(state, "starting") == 0));
+    int live = a->status == 0 || (state && (strcmp(state, "running") == 0 || strcmp(state, "starting") == 0));
     json_decref(j);
     if (!live) {
         drop_member(p, mc->member);

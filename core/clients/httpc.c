@@ -30,7 +30,6 @@ struct httpc {
     void *ud;
 
     llhttp_t parser;
-    llhttp_settings_t settings;
     buf_t hdr;                 /* "name\0value\0..." of the response being parsed */
     size_t hdr_off[2 * MAX_HEADERS];
     size_t n_hdr_parts;        /* names and values completed so far */
@@ -283,6 +282,18 @@ static int on_message_complete(llhttp_t *p) {
     return c->closing ? -1 : 0;
 }
 
+/* The callbacks every connection's parser calls (llhttp keeps a pointer to them). */
+static const llhttp_settings_t parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_header_field = header_bytes,
+    .on_header_value = header_bytes,
+    .on_header_field_complete = header_part_done,
+    .on_header_value_complete = header_part_done,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
 static void parse(struct httpc *c, const char *data, size_t len) {
     llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
     if (c->closing) return;
@@ -410,16 +421,7 @@ struct httpc *httpc_connect(uv_loop_t *loop, const struct hostaddr *addr,
     c->addr = *addr;
     c->cb = *cb;
     c->ud = ud;
-    llhttp_settings_init(&c->settings);
-    c->settings.on_message_begin = on_message_begin;
-    c->settings.on_header_field = header_bytes;
-    c->settings.on_header_value = header_bytes;
-    c->settings.on_header_field_complete = header_part_done;
-    c->settings.on_header_value_complete = header_part_done;
-    c->settings.on_headers_complete = on_headers_complete;
-    c->settings.on_body = on_body;
-    c->settings.on_message_complete = on_message_complete;
-    llhttp_init(&c->parser, HTTP_RESPONSE, &c->settings);
+    llhttp_init(&c->parser, HTTP_RESPONSE, &parser_settings);
     c->parser.data = c;
 
     if (addr->is_unix) uv_pipe_init(loop, &c->s.pipe, 0);

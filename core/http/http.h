@@ -22,9 +22,9 @@ struct http_header {
 
 enum { HTTP_MAX_PARAMS = 4 };
 
-/* The response of an internal request (see http_subrequest); body is borrowed. */
-typedef void (*http_response_fn)(struct request *req, int status, const char *content_type, const char *body,
-                                 size_t len, void *ud);
+/* The response of an internal request (see http_subrequest); body is borrowed.  Its caller knows
+ * what the /v1 route it asked answers, so no content type. */
+typedef void (*http_response_fn)(int status, const char *body, size_t len, void *ud);
 
 struct request {
     struct conn *conn;

@@ -56,7 +56,7 @@ void http_respond(struct request *req, int status, const char *content_type, con
     req->status = status;
     if (req->on_response && !req->responded) {
         req->responded = 1;
-        req->on_response(req, status, content_type, body, len, req->response_ud);
+        req->on_response(status, body, len, req->response_ud);
     } else if (req->conn && !req->responded) {
         req->responded = 1;
         buf_t out = BUF_INIT;

@@ -137,8 +137,10 @@ static void finish(struct proxy_call *c, int status, const char *err, int refuse
             httpc_close(hc);
         }
     }
-    if (c->cb) c->cb(c->ud, status, c->content_type[0] ? c->content_type : NULL, c->body.data ? c->body.data : "",
-                     c->body.len, err, refused);
+    struct proxy_answer a = {.status = status, .content_type = c->content_type[0] ? c->content_type : NULL,
+                             .body = c->body.data ? c->body.data : "", .len = c->body.len, .err = err,
+                             .refused = refused};
+    if (c->cb) c->cb(c->ud, &a);
 }
 
 static void on_response(struct httpc *hc, void *ud, int status, const struct httpc_header *h, size_t n) {
@@ -267,19 +269,17 @@ struct relay {
     void *ud;
 };
 
-static void on_relayed(void *ud, int status, const char *ctype, const char *body, size_t len, const char *err,
-                       int refused) {
-    (void)refused;
+static void on_relayed(void *ud, const struct proxy_answer *a) {
     struct relay *r = ud;
     struct request *req = r->req;
     http_set_abort(req, NULL, NULL);
-    if (r->observe) r->observe(r->ud, status, body, len);
+    if (r->observe) r->observe(r->ud, a->status, a->body, a->len);
     free(r);
-    if (!status) {
-        reply_error(req, 503, "unavailable", "%s", err ? err : "the backend did not answer");
+    if (!a->status) {
+        reply_error(req, 503, "unavailable", "%s", a->err ? a->err : "the backend did not answer");
         return;
     }
-    http_respond(req, status, ctype, body, len, NULL);
+    http_respond(req, a->status, a->content_type, a->body, a->len, NULL);
 }
 
 static void on_relay_abort(struct request *req, void *ud) {

@@ -10,10 +10,17 @@
 
 struct proxy_call;
 
-/* status 0: no answer; `err` says why and `refused` is 1 if the backend
- * refused the connection (it is not there at all). */
-typedef void (*proxy_done_fn)(void *ud, int status, const char *content_type, const char *body, size_t len,
-                              const char *err, int refused);
+/* A backend's answer, borrowed for the callback's time. */
+struct proxy_answer {
+    int status;               /* 0: no answer; `err` says why */
+    const char *content_type; /* NULL: none */
+    const char *body;
+    size_t len;
+    const char *err;
+    int refused;              /* the backend refused the connection (it is not there at all) */
+};
+
+typedef void (*proxy_done_fn)(void *ud, const struct proxy_answer *a);
 
 /* Send `method target` to `backend_url` (http://host:port) with the client's
  * credentials taken from `creds` (NULL: the fleet's first admin key, if any).

@@ -11,6 +11,7 @@ struct reader {
     char *err;
     size_t errlen;
     int failed;
+    json_t *owned;           /* the config's: what it reads is kept here */
 };
 
 static void fail(struct reader *r, const char *key, const char *reason) {
@@ -53,19 +54,28 @@ static double read_fraction(struct reader *r, const char *key, double def) {
     return json_number_value(v);
 }
 
-static char *read_str(struct reader *r, const char *key, const char *def) {
+/* `v`, from now on the config's (NULL if out of memory). */
+static json_t *keep(struct reader *r, json_t *v) {
+    return json_array_append_new(r->owned, v) == 0 ? v : NULL;
+}
+
+static const char *keep_str(struct reader *r, const char *s) {
+    return s ? json_string_value(keep(r, json_string(s))) : NULL;
+}
+
+static const char *read_str(struct reader *r, const char *key, const char *def) {
     const json_t *v = json_object_get(r->settings, key);
-    if (!v || json_is_null(v)) return def ? strdup(def) : NULL;
+    if (!v || json_is_null(v)) return keep_str(r, def);
     if (!json_is_string(v)) {
         fail(r, key, "must be a string");
-        return def ? strdup(def) : NULL;
+        return keep_str(r, def);
     }
-    return strdup(json_string_value(v));
+    return keep_str(r, json_string_value(v));
 }
 
 /* A list of strings; a single string is a list of one. */
 static json_t *read_str_list(struct reader *r, const json_t *v, const char *key) {
-    json_t *out = json_array();
+    json_t *out = keep(r, json_array());
     if (!v || json_is_null(v)) return out;
     if (json_is_string(v)) {
         if (json_string_length(v)) json_array_append(out, (json_t *)v);
@@ -90,12 +100,12 @@ static json_t *read_str_list(struct reader *r, const json_t *v, const char *key)
 
 static json_t *read_table(struct reader *r, const char *key) {
     const json_t *v = json_object_get(r->settings, key);
-    if (!v || json_is_null(v)) return json_object();
+    if (!v || json_is_null(v)) return keep(r, json_object());
     if (!json_is_object(v)) {
         fail(r, key, "must be a table");
-        return json_object();
+        return keep(r, json_object());
     }
-    return json_deep_copy(v);
+    return keep(r, json_deep_copy(v));
 }
 
 const char *config_env_problem(const json_t *env) {
@@ -133,7 +143,7 @@ static void read_sandbox(struct reader *r, struct config *c) {
     const json_t *env = json_object_get(r->settings, "sandbox_env");
     const char *why = config_env_problem(env);
     if (why) fail(r, "sandbox_env", why);
-    c->sandbox_env = json_is_object(env) && !why ? json_deep_copy(env) : json_object();
+    c->sandbox_env = keep(r, json_is_object(env) && !why ? json_deep_copy(env) : json_object());
     if (!env) {
         json_object_set_new(c->sandbox_env, "PATH", json_string("/usr/local/bin:/usr/bin:/bin"));
         json_object_set_new(c->sandbox_env, "HOME", json_string("/work"));
@@ -175,16 +185,16 @@ static void read_keys(struct reader *r, struct config *c) {
 }
 
 int config_from_policy(struct config *c, struct policy *p, char *err, size_t errlen) {
-    struct reader r = {policy_settings(p), p, err, errlen, 0};
     memset(c, 0, sizeof *c);
+    c->owned = json_array();
+    struct reader r = {policy_settings(p), p, err, errlen, 0, c->owned};
 
-    char *role = read_str(&r, "role", NULL);
+    const char *role = read_str(&r, "role", NULL);
     if (!role || (strcmp(role, "backend") != 0 && strcmp(role, "balancer") != 0)) {
         fail(&r, "role", "must be \"backend\" or \"balancer\"");
     } else {
         c->role = strcmp(role, "backend") == 0 ? ROLE_BACKEND : ROLE_BALANCER;
     }
-    free(role);
 
     c->listen = read_str(&r, "listen", "127.0.0.1:8080");
     parse_listen(&r, c);
@@ -303,24 +313,7 @@ int config_from_policy(struct config *c, struct policy *p, char *err, size_t err
 }
 
 void config_free(struct config *c) {
-    free(c->listen);
-    free(c->docker_host);
-    free(c->backend_id);
-    free(c->redis);
-    free(c->file_url_test_ca_file);
-    json_decref(c->client_keys);
-    json_decref(c->admin_keys);
-    json_decref(c->cors_origins);
-    json_decref(c->limits);
-    json_decref(c->images);
-    json_decref(c->judge0);
-    json_decref(c->pools);
-    json_decref(c->backends);
-    json_decref(c->file_url_hosts);
-    json_decref(c->e2b_templates);
-    json_decref(c->seed_languages);
-    json_decref(c->file_url_peers);
-    json_decref(c->sandbox_env);
+    json_decref(c->owned);
     memset(c, 0, sizeof *c);
 }
 

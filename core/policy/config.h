@@ -13,8 +13,9 @@
 enum role { ROLE_BACKEND, ROLE_BALANCER };
 
 struct config {
+    json_t *owned;           /* every string and JSON value below is held here: config_free releases them */
     enum role role;
-    char *listen;            /* as written: "127.0.0.1:8080" */
+    const char *listen;      /* as written: "127.0.0.1:8080" */
     char listen_host[256];
     int listen_port;
     int auth_none;           /* the policy explicitly allows an open non-loopback listener */
@@ -36,8 +37,8 @@ struct config {
     size_t policy_memory_bytes;
 
     /* backend */
-    char *docker_host;
-    char *backend_id;
+    const char *docker_host;
+    const char *backend_id;
     int max_sessions;          /* capacity: live sessions plus runs in progress */
     int max_sessions_per_key;
     long ended_retention_ms;
@@ -79,10 +80,10 @@ struct config {
     json_t *file_url_peers;    /* "host:port" of backends whose uploads a seed file_url may name */
     /* UNSAFE, tests only: let file_url fetch from loopback, trusting this CA. */
     int file_url_test_allow_loopback;
-    char *file_url_test_ca_file;
+    const char *file_url_test_ca_file;
 
     /* balancer */
-    char *redis;
+    const char *redis;
     json_t *backends;          /* array of URLs to add at start */
     long backend_timeout_ms;
     long backend_lost_after_ms;

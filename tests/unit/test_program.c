@@ -108,10 +108,7 @@ static struct {
     char body[1024];
 } answer;
 
-static void on_answer(struct request *req, int status, const char *content_type, const char *body, size_t len,
-                      void *ud) {
-    (void)req;
-    (void)content_type;
+static void on_answer(int status, const char *body, size_t len, void *ud) {
     (void)ud;
     answer.status = status;
     snprintf(answer.body, sizeof answer.body, "%.*s", (int)len, body);

@@ -12,16 +12,12 @@
 /* What the last unit_ask got. */
 static struct {
     int status;
-    char content_type[64];
     char body[1024];
 } unit_answer;
 
-static inline void unit_on_answer(struct request *req, int status, const char *content_type, const char *body,
-                                  size_t len, void *ud) {
-    (void)req;
+static inline void unit_on_answer(int status, const char *body, size_t len, void *ud) {
     (void)ud;
     unit_answer.status = status;
-    snprintf(unit_answer.content_type, sizeof unit_answer.content_type, "%s", content_type ? content_type : "");
     snprintf(unit_answer.body, sizeof unit_answer.body, "%.*s", (int)len, body);
 }
 

@@ -75,9 +75,7 @@ struct create {
     char template[128];
 };
 
-static void on_created(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_created(int status, const char *body, size_t len, void *ud) {
     struct create *c = ud;
     if (status != 201) reply_relayed_error(c->req, status, body, len);
     else {
@@ -129,9 +127,7 @@ static int session_live(const json_t *s) {
 /* A live /v1 session as E2B lists a sandbox (an ended one is not listed). */
 static json_t *live_sandbox_json(const json_t *s) { return session_live(s) ? sandbox_json(s) : NULL; }
 
-static void on_listed(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_listed(int status, const char *body, size_t len, void *ud) {
     reply_relayed_list(ud, status, body, len, "sessions", live_sandbox_json);
 }
 
@@ -146,18 +142,14 @@ struct lookup {
     enum lookup_for purpose;
 };
 
-static void on_killed(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_killed(int status, const char *body, size_t len, void *ud) {
     struct request *req = ud;
     if (status == 204) reply_no_content(req);
     else if (status == 404) reply_error(req, 404, "e2b", "sandbox %s not found", req->params[0]);
     else reply_relayed_error(req, status, body, len);
 }
 
-static void on_looked_up(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_looked_up(int status, const char *body, size_t len, void *ud) {
     struct lookup *l = ud;
     struct request *req = l->req;
     json_t *j = status == 200 ? json_loadb(body, len, 0, NULL) : NULL;

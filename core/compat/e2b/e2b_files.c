@@ -60,9 +60,7 @@ static int file_target(char *out, size_t n, const char *id, const char *rel) {
 
 /* ---- GET /files ----------------------------------------------------------------------------- */
 
-static void on_file_read(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_file_read(int status, const char *body, size_t len, void *ud) {
     struct request *req = ud;
     if (status == 200) http_respond(req, 200, "application/octet-stream", body, len, NULL);
     else if (status == 404) reply_error(req, 404, "e2b", "file not found");
@@ -102,10 +100,7 @@ struct upload {
 
 static void upload_next(struct upload *u);
 
-static void on_file_written(struct request *sub, int status, const char *ctype, const char *body, size_t len,
-                            void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_file_written(int status, const char *body, size_t len, void *ud) {
     struct upload *u = ud;
     if (status != 204) {
         if (status == 409) reply_error(u->req, 502, "e2b", "the sandbox has ended");
@@ -214,10 +209,7 @@ struct fs_call {
 
 /* The working directory's regular files (GET /v1/sessions/{id}/files) seen as
  * a tree: directories are the ones that hold files (an empty one is not seen). */
-static void on_files_listed(struct request *sub, int status, const char *ctype, const char *body, size_t len,
-                            void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_files_listed(int status, const char *body, size_t len, void *ud) {
     struct fs_call *c = ud;
     struct request *req = c->req;
     if (status != 200) {

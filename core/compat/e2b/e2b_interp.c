@@ -46,9 +46,7 @@ static json_t *traceback_text(const json_t *lines) {
     return s;
 }
 
-static void on_executed(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_executed(int status, const char *body, size_t len, void *ud) {
     struct request *req = ud;
     json_t *j = json_loadb(body, len, 0, NULL);
     buf_t out = BUF_INIT;

@@ -69,9 +69,7 @@ struct with_languages {
     void (*then)(struct request *req, const json_t *langs);
 };
 
-static void on_languages(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_languages(int status, const char *body, size_t len, void *ud) {
     struct with_languages *w = ud;
     json_t *langs = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
     if (!langs) j0_error(w->req, status && status != 200 ? status : 500, "cannot list the languages");

@@ -246,9 +246,7 @@ static void finish(struct job *j, int status, const char *message) {
     j0_store_put(json_incref(sub), finished, j);
 }
 
-static void on_v1_run(struct request *r, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)r;
-    (void)ctype;
+static void on_v1_run(int status, const char *body, size_t len, void *ud) {
     struct job *j = ud;
     j->running = 0;
     json_t *res = json_loadb(body, len, JSON_ALLOW_NUL, NULL);

@@ -144,18 +144,17 @@ static void on_found(void *ud, const json_t *found) {
 
 /* Looks up `tokens` for `req` (with its ?fields and ?base64_encoded), then `then`. */
 static void look_up(struct request *req, const json_t *tokens, void (*then)(struct lookup *, const json_t *)) {
-    json_t *fields = j0_requested_fields(req);
-    if (!fields) return;
-    struct lookup *l = calloc(1, sizeof *l);
+    struct lookup *l = malloc(sizeof *l);
     if (!l) {
-        json_decref(fields);
         j0_error(req, 500, "out of memory");
         return;
     }
-    l->req = req;
-    l->fields = fields;
-    l->base64 = j0_base64_requested(req);
-    l->then = then;
+    json_t *fields = j0_requested_fields(req);
+    if (!fields) { /* answered 400 */
+        free(l);
+        return;
+    }
+    *l = (struct lookup){req, fields, j0_base64_requested(req), then};
     http_set_abort(req, lookup_abort, l);
     j0_store_find(tokens, on_found, l);
 }

@@ -59,9 +59,7 @@ static json_t *runtime_json(const json_t *l) {
                      "aliases", json_object_get(l, "aliases"));
 }
 
-static void on_languages(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_languages(int status, const char *body, size_t len, void *ud) {
     reply_relayed_list(ud, status, body, len, "languages", runtime_json);
 }
 
@@ -317,10 +315,7 @@ static json_t *job_program(struct job *j, char *err, size_t errlen) {
     return program;
 }
 
-static void on_job_languages(struct request *sub, int status, const char *ctype, const char *body, size_t len,
-                             void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_job_languages(int status, const char *body, size_t len, void *ud) {
     struct job *j = ud;
     j->sub = NULL;
     if (status != 200) {
@@ -374,9 +369,7 @@ static int job_orphaned(struct job *x) {
     return 1;
 }
 
-static void on_run(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_run(int status, const char *body, size_t len, void *ud) {
     struct job *x = ud;
     x->sub = NULL;
     if (job_orphaned(x)) return;
@@ -466,20 +459,16 @@ static void on_execute_abort(struct request *req, void *ud) {
 void piston_handle_execute(struct request *req) {
     piston_identity(req);
     if (piston_admit(req) < 0 || piston_relay_anonymous(req, 0) == 0) return;
-    json_t *body = json_loadb(req->body.data, req->body.len, 0, NULL);
-    const char *why = job_invalid(body);
-    if (why) {
-        json_decref(body);
-        reply_error(req, 400, "bad_request", "%s", why);
-        return;
-    }
     struct job *x = request_calloc(req, sizeof *x);
-    if (!x) {
-        json_decref(body);
+    if (!x) return;
+    x->piston = json_loadb(req->body.data, req->body.len, 0, NULL);
+    const char *why = job_invalid(x->piston);
+    if (why) {
+        reply_error(req, 400, "bad_request", "%s", why);
+        job_free(x);
         return;
     }
     x->creds = req;
-    x->piston = body;
     x->ready = on_execute_ready;
     http_set_abort(req, on_execute_abort, x);
     job_resolve(x);

@@ -72,8 +72,8 @@ static void sub(struct pconn *pc, const char *method, const char *target, const 
     dispatch_sub(pc->creds, method, target, body, body ? strlen(body) : 0, cb, pc, NULL);
 }
 
-static void on_ignored(struct request *r, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)r, (void)status, (void)ctype, (void)body, (void)len;
+static void on_ignored(int status, const char *body, size_t len, void *ud) {
+    (void)status, (void)body, (void)len;
     struct pconn *pc = ud;
     pc->pending--;
     pconn_maybe_free(pc);
@@ -113,8 +113,7 @@ static void notify_error(struct pconn *pc, const char *msg) {
 
 static void poll_output(struct pconn *pc);
 
-static void on_output(struct request *r, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)r, (void)ctype;
+static void on_output(int status, const char *body, size_t len, void *ud) {
     struct pconn *pc = ud;
     pc->pending--;
     if (!pc->ws) {
@@ -155,8 +154,7 @@ static void poll_output(struct pconn *pc) {
 
 /* ---- init ---------------------------------------------------------------------------------- */
 
-static void on_created(struct request *r, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)r, (void)ctype;
+static void on_created(int status, const char *body, size_t len, void *ud) {
     struct pconn *pc = ud;
     pc->pending--;
     json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, NULL);

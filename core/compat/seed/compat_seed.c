@@ -186,9 +186,7 @@ static void output_answer(struct output_wait *w) {
     free(w);
 }
 
-static void on_output(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_output(int status, const char *body, size_t len, void *ud) {
     struct output_wait *w = ud;
     json_t *j = reply_relayed_json(w->req, 200, status, body, len);
     if (!j) {
@@ -249,9 +247,7 @@ void seed_handle_output(struct request *req) {
     output_poll(w, app_config()->seed_output_quiet_ms);
 }
 
-static void on_done_empty(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_done_empty(int status, const char *body, size_t len, void *ud) {
     struct pending *p = ud;
     if (status >= 300) reply_relayed_error(p->req, status, body, len);
     else seed_text_reply(p->req, 200, "");
@@ -379,9 +375,7 @@ void seed_handle_file_get(struct request *req) {
 
 /* ---- metrics ---------------------------------------------------------------------------------- */
 
-static void on_count(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_count(int status, const char *body, size_t len, void *ud) {
     struct request *req = ud;
     json_t *j = reply_relayed_json(req, 200, status, body, len);
     if (!j) return;
@@ -400,9 +394,7 @@ static void on_count(struct request *sub, int status, const char *ctype, const c
 
 void seed_handle_count(struct request *req) { seed_dispatch(req, "GET", "/v1/sessions?mine=1", NULL, on_count, req, NULL); }
 
-static void on_has(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_has(int status, const char *body, size_t len, void *ud) {
     struct request *req = ud;
     json_t *j = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
     const char *st = json_string_value(json_object_get(j, "state"));
@@ -425,9 +417,7 @@ void seed_handle_has(struct request *req) {
     seed_dispatch(req, "GET", target, NULL, on_has, req, NULL);
 }
 
-static void on_backend_added(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_backend_added(int status, const char *body, size_t len, void *ud) {
     struct request *req = ud;
     if (status >= 300) reply_relayed_error(req, status, body, len);
     else seed_text_reply(req, 200, "");

@@ -65,9 +65,7 @@ static void on_create_abort(struct request *req, void *ud) {
     }
 }
 
-static void on_created(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_created(int status, const char *body, size_t len, void *ud) {
     struct create *c = ud;
     c->sub = NULL;
     if (status != 201) {
@@ -84,9 +82,7 @@ static void on_created(struct request *sub, int status, const char *ctype, const
     create_answer(c, 200, "");
 }
 
-static void on_previous(struct request *sub, int status, const char *ctype, const char *body, size_t len, void *ud) {
-    (void)sub;
-    (void)ctype;
+static void on_previous(int status, const char *body, size_t len, void *ud) {
     struct create *c = ud;
     c->sub = NULL;
     json_t *j = status == 200 ? json_loadb(body, len, JSON_ALLOW_NUL, NULL) : NULL;
@@ -196,21 +192,18 @@ static void on_peer_abort(struct request *req, void *ud) {
     create_free(c);
 }
 
-static void on_peer_file(void *ud, int status, const char *ctype, const char *body, size_t len, const char *err,
-                         int refused) {
-    (void)ctype;
-    (void)refused;
+static void on_peer_file(void *ud, const struct proxy_answer *a) {
     struct create *c = ud;
     c->peer = NULL;
     http_set_abort(c->req, NULL, NULL);
-    if (status == 200) {
-        create_with(c, body, len);
+    if (a->status == 200) {
+        create_with(c, a->body, a->len);
         return;
     }
     char msg[300];
-    if (status == 404) snprintf(msg, sizeof msg, "no uploaded file for that userId (uploads live the policy's seed_ttl_s, 10 minutes by default)");
-    else snprintf(msg, sizeof msg, "the backend holding file_url did not give it: %s", err ? err : "refused");
-    seed_text_reply(c->req, status == 404 ? 404 : 502, msg);
+    if (a->status == 404) snprintf(msg, sizeof msg, "no uploaded file for that userId (uploads live the policy's seed_ttl_s, 10 minutes by default)");
+    else snprintf(msg, sizeof msg, "the backend holding file_url did not give it: %s", a->err ? a->err : "refused");
+    seed_text_reply(c->req, a->status == 404 ? 404 : 502, msg);
     create_free(c);
 }
 
