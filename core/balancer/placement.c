@@ -12,12 +12,10 @@
  * the client leaves, the placement is only marked (req = NULL) and that one
  * callback cleans up, releasing any reservation it holds.
  *
- * A dialect's request (placement_relay: a seed user_id's first create or
- * upload, a keyless Piston execute or connect) goes through the same count,
- * admission, pick and reservation; instead of being forwarded here it is then
- * handed to the dialect, which relays it unchanged and reports the backend's
- * answer (placement_finish), which lapses or releases the reservation as a
- * /v1 answer would. */
+ * A dialect's request (placement_relay: a seed user_id's first create or upload,
+ * a keyless Piston execute or connect) takes the same count, admission, pick and
+ * reservation, then goes to the dialect, which relays it unchanged and reports
+ * the answer (placement_finish): the reservation lapses or is released as for /v1. */
 #include "placement.h"
 
 #include <stdio.h>
