@@ -43,12 +43,6 @@ static void fake_send(struct fake_client *fc, const char *data, size_t len) {
     uv_write(w, (uv_stream_t *)&fc->pipe, &b, 1, fake_write_done);
 }
 
-static void fake_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b) {
-    (void)h;
-    b->base = malloc(sz);
-    b->len = sz;
-}
-
 static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
     struct fake_client *fc = s->data;
     if (n < 0) {
@@ -93,7 +87,7 @@ static void fake_connection(uv_stream_t *server, int status) {
     uv_pipe_init(loop, &fc->pipe, 0);
     fc->pipe.data = fc;
     if (uv_accept(server, (uv_stream_t *)&fc->pipe) == 0)
-        uv_read_start((uv_stream_t *)&fc->pipe, fake_alloc, fake_read);
+        uv_read_start((uv_stream_t *)&fc->pipe, unit_alloc, fake_read);
     else
         uv_close((uv_handle_t *)&fc->pipe, fake_client_closed);
 }

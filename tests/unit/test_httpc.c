@@ -41,12 +41,6 @@ static void send_str(struct peer *p, const char *data, size_t len) {
 }
 #define SEND(p, lit) send_str(p, lit, strlen(lit))
 
-static void peer_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b) {
-    (void)h;
-    b->base = malloc(sz);
-    b->len = sz;
-}
-
 static void answer(struct peer *p) {
     char *end = strstr(p->in.data, "\r\n\r\n");
     if (!end) return;
@@ -105,7 +99,7 @@ static void on_peer(uv_stream_t *server, int status) {
     else uv_pipe_init(loop, &p->s.pipe, 0);
     p->s.stream.data = p;
     uv_accept(server, &p->s.stream);
-    uv_read_start(&p->s.stream, peer_alloc, peer_read);
+    uv_read_start(&p->s.stream, unit_alloc, peer_read);
 }
 
 /* ---- a client's view ------------------------------------------------------------------ */

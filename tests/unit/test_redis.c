@@ -40,12 +40,6 @@ static void reset(struct peer *p) {
     uv_close((uv_handle_t *)&p->tcp, peer_closed);
 }
 
-static void peer_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b) {
-    (void)h;
-    b->base = malloc(sz);
-    b->len = b->base ? sz : 0;
-}
-
 static void peer_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
     struct peer *p = s->data;
     if (n < 0) {
@@ -67,7 +61,7 @@ static void on_peer(uv_stream_t *server, int status) {
     }
     uv_tcp_init(loop, &p->tcp);
     p->tcp.data = p;
-    if (uv_accept(server, (uv_stream_t *)&p->tcp) == 0) uv_read_start((uv_stream_t *)&p->tcp, peer_alloc, peer_read);
+    if (uv_accept(server, (uv_stream_t *)&p->tcp) == 0) uv_read_start((uv_stream_t *)&p->tcp, unit_alloc, peer_read);
     else uv_close((uv_handle_t *)&p->tcp, peer_closed);
 }
 

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -23,6 +24,13 @@ static uv_loop_t *loop;
     })
 
 static inline int run_until(int *flag, unsigned ms) { return RUN_UNTIL(*flag, ms); }
+
+/* A read buffer for the test's own servers (uv_read_start); the read callback frees it. */
+static inline void unit_alloc(uv_handle_t *h, size_t sz, uv_buf_t *b) {
+    (void)h;
+    b->base = malloc(sz);
+    b->len = b->base ? sz : 0;
+}
 
 /* A TCP server of the test's on 127.0.0.1, an ephemeral port: "127.0.0.1:<port>" in `hostport`;
  * 0, or -1 if it cannot listen. */
