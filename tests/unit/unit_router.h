@@ -15,15 +15,22 @@ static struct {
     char body[1024];
 } unit_answer;
 
+/* Called (when set) as each answer arrives, after unit_answer holds it: what a test must see at
+ * the moment the client is answered. */
+static void (*unit_answered)(void);
+
 static inline void unit_on_answer(int status, const char *body, size_t len, void *ud) {
     (void)ud;
     unit_answer.status = status;
     snprintf(unit_answer.body, sizeof unit_answer.body, "%.*s", (int)len, body);
+    if (unit_answered) unit_answered();
 }
 
-/* Dispatch `method target` with the given headers ("name", "value", ..., NULL; at most 4):
- * the answer's status, or -1. */
-static inline int unit_ask(const char *method, const char *target, const char *const *headers) {
+/* Dispatch `method target` with the given headers ("name", "value", ..., NULL; at most 4) and
+ * `body` (NULL: none): the answer's status, 0 while it is still to come (a route that waits on
+ * the loop), or -1. */
+static inline int unit_ask_body(const char *method, const char *target, const char *const *headers,
+                                const char *body) {
     memset(&unit_answer, 0, sizeof unit_answer);
     struct http_header h[4];
     struct request parent = {0};
@@ -33,10 +40,14 @@ static inline int unit_ask(const char *method, const char *target, const char *c
         h[parent.nheaders].value = (char *)headers[1];
         parent.nheaders++;
     }
-    struct request *req = http_subrequest(&parent, method, target, NULL, 0, unit_on_answer, NULL);
+    struct request *req = http_subrequest(&parent, method, target, body, body ? strlen(body) : 0, unit_on_answer, NULL);
     if (!req) return -1;
     router_dispatch(req);
     return unit_answer.status;
+}
+
+static inline int unit_ask(const char *method, const char *target, const char *const *headers) {
+    return unit_ask_body(method, target, headers, NULL);
 }
 
 #endif
