@@ -6,6 +6,8 @@
 #
 # in ONE invocation, as a new user on a fresh machine would. It must build ./cloudcode and the
 # launcher: proves that nothing in the Makefile needs the packages before `deps` installed them.
+# Then `make unit` runs there too: the container has no Docker engine (no socket), which proves
+# the unit layer needs none.
 # Only the build group of scripts/deps.sh is installed in the container (CLOUDCODE_DEPS_GROUPS):
 # no engine and no test packages, which this check does not use. The container uses the host's
 # network (Debian's mirror); it is removed at the end. Takes minutes (it downloads and installs
@@ -38,5 +40,7 @@ git -C "$REPO" ls-files -z --cached --others --exclude-standard |
     CLOUDCODE_DEPS_GROUPS=build make deps all </dev/null
     ./cloudcode --version >/dev/null 2>&1 || test -x ./cloudcode
     test -x launcher/cloudcode-launcher
+    ! test -e /var/run/docker.sock || { echo "fresh-check: an engine socket in the container" >&2; exit 1; }
+    make unit </dev/null >/tmp/unit.log 2>&1 || { tail -40 /tmp/unit.log >&2; exit 1; }
   '
-say "passed: make deps all built ./cloudcode and the launcher on a bare machine in $((SECONDS - START)) s"
+say "passed: make deps all built ./cloudcode and the launcher, and make unit passed with no engine, on a bare machine in $((SECONDS - START)) s"
